@@ -1,0 +1,78 @@
+#pragma once
+/// Scanner: walks input trees as a stream, one entry at a time.
+///
+/// Memory: holds one open directory handle per level of the current path (never the listing of a
+/// whole tree, never a whole directory's names). Not thread-safe: one thread calls next().
+/// Order is the file system's readdir order. Paths are bytes (no UTF-8 assumption).
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ximup/glob.hpp"
+
+namespace ximup {
+
+struct scan_options {
+  /// Lower-case extensions without the dot; a file passes when its extension, compared
+  /// case-insensitively, is in the list. Empty list: every regular file passes.
+  std::vector<std::string> extensions = default_extensions();
+  path_filter filter;
+  /// Follow symbolic links to files and directories; directory loops (a directory that is its own
+  /// ancestor by device and inode) are detected, reported as an error item, and not entered.
+  bool follow_symlinks = false;
+
+  static std::vector<std::string> default_extensions() {
+    return {"jpg", "jpeg", "jpe", "png", "gif", "webp", "bmp", "tif", "tiff"};
+  }
+};
+
+/// One regular file to upload.
+struct scan_entry {
+  std::string path;      ///< path to open: the root as given joined with the relative path
+  std::string id;        ///< path relative to the root it was found under ('/'-separated); for a
+                         ///< root that is itself a file, its base name
+  std::uint64_t size = 0;
+  std::int64_t mtime_ns = 0;  ///< modification time, nanoseconds since the epoch
+};
+
+/// Something that could not be scanned: an unreadable directory, a file that vanished between
+/// readdir and stat, a symlink loop. The scan goes on after it.
+struct scan_error {
+  std::string path;
+  std::string message;   ///< what happened, e.g. "cannot open directory: Permission denied"
+};
+
+struct scan_item {
+  std::optional<scan_entry> entry;  ///< set for a file
+  std::optional<scan_error> error;  ///< set for an error
+};
+
+struct scan_counters {
+  std::uint64_t files = 0;        ///< entries returned
+  std::uint64_t skipped = 0;      ///< regular files skipped by extension or filter
+  std::uint64_t errors = 0;
+  std::uint64_t directories = 0;  ///< directories entered
+};
+
+class scanner {
+public:
+  /// Roots may be directories or regular files. A root that does not exist or cannot be read is
+  /// reported as an error item when reached (callers validate roots up front for exit code 4).
+  scanner(std::vector<std::string> roots, scan_options options);
+  ~scanner();
+  scanner(const scanner&) = delete;
+  scanner& operator=(const scanner&) = delete;
+
+  /// The next file or error; nullopt when every root is done.
+  std::optional<scan_item> next();
+  [[nodiscard]] const scan_counters& counters() const noexcept;
+
+private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace ximup
