@@ -1,0 +1,83 @@
+#pragma once
+/// upload_pipeline: scanner -> batcher -> encoder workers -> sender pool -> results.
+///
+///   scanner thread    walks the roots, packs files into batch plans (batcher)  -> plans queue
+///   N worker threads  take a plan, acquire its bytes from the budget, read and encode the files
+///                     straight into a request body                             -> sender queue
+///   io threads        send over keep-alive connections; on each response decide (retry_policy):
+///                     results written, records retried, batches split, or the run stopped
+///
+/// Queues are bounded and block; the byte budget (--max-inflight) bounds file bytes, bodies and
+/// responses in flight together. Every input ends with exactly one result line. run() blocks;
+/// request_stop() may be called from any thread (signal handling).
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ximup/batcher.hpp"
+#include "ximup/retry_policy.hpp"
+#include "ximup/scanner.hpp"
+#include "ximup/sender_pool.hpp"
+
+namespace ximup {
+
+struct upload_options {
+  std::vector<std::string> roots;
+  scan_options scan;
+  batch_limits limits;
+  std::size_t workers = 2;
+  std::size_t max_inflight = 256U << 20U;
+  sender_options sender;
+  retry_policy retry;
+  std::string results_path = "results.jsonl";
+  bool preflight = true;
+};
+
+/// Why a run ended early; maps to an exit code in the CLI.
+enum class run_stop { none, auth, unreachable, tls_untrusted, io_error, interrupted };
+
+struct run_summary {
+  std::uint64_t files_ok = 0;
+  std::uint64_t files_failed = 0;            ///< all failures
+  std::uint64_t files_failed_retryable = 0;  ///< failures a later run may fix (retries exhausted, cancelled)
+  std::uint64_t bytes_ok = 0;
+  std::uint64_t bytes_sent = 0;              ///< request bytes written, all attempts
+  std::uint64_t requests = 0;                ///< sends
+  std::uint64_t retries = 0;
+  std::map<std::string, std::uint64_t> retries_by_reason;
+  std::map<std::string, std::uint64_t> failures_by_reason;
+  std::map<int, std::uint64_t> responses_by_status;
+  std::uint64_t stale_resends = 0;
+  std::uint64_t outcome_unknown = 0;  ///< sends whose response was lost (possible server duplicates)
+  std::uint64_t connections_opened = 0;
+  std::uint64_t scan_skipped = 0;
+  std::size_t peak_inflight_bytes = 0;
+  std::uint64_t budget_waits = 0;
+  double elapsed_seconds = 0;
+  run_stop stopped = run_stop::none;
+  std::string stop_message;  ///< what happened and what to do, when stopped
+  int stop_signal = 0;
+};
+
+class upload_pipeline {
+public:
+  explicit upload_pipeline(upload_options options);
+  ~upload_pipeline();
+  upload_pipeline(const upload_pipeline&) = delete;
+  upload_pipeline& operator=(const upload_pipeline&) = delete;
+
+  run_summary run();
+  /// Stops taking new files; requests in flight finish. Async-signal-unsafe: call from a thread.
+  void request_stop(int signal_number);
+
+private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace ximup

@@ -1,0 +1,50 @@
+#pragma once
+/// The records payload: `{"records":[{"_id":...,"_base64":"..."},...]<,endpoint fields>}`.
+///
+/// Records are appended one by one: the JSON around the data is written, the body grows by exactly
+/// base64::encoded_size(n), and the encoder writes the data straight into that final place (no
+/// intermediate copy of encoded data). Each record's place in the body is kept (record_slot) so a
+/// retry or a split can reassemble a smaller body from the same fragments. Pure; thread-safe.
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace ximup {
+
+/// One input inside a request.
+struct record_slot {
+  std::string path;          ///< path opened (bytes)
+  std::string id;            ///< `_id` sent (bytes)
+  std::uint64_t bytes = 0;   ///< file bytes sent
+  std::size_t offset = 0;    ///< the record's JSON object is body[offset, offset + length)
+  std::size_t length = 0;
+  int attempts = 0;          ///< times this record was sent
+};
+
+class request_body {
+public:
+  /// `endpoint_fields` is empty or a list of `"key":value` members with a leading comma.
+  explicit request_body(std::string endpoint_fields) : fields_(std::move(endpoint_fields)) {}
+
+  /// Bytes of the body outside the records.
+  [[nodiscard]] std::size_t envelope_size() const noexcept;
+  /// Bytes one record adds (its object plus a separating comma).
+  [[nodiscard]] static std::size_t record_size(std::string_view id, std::uint64_t file_bytes) noexcept;
+
+  void begin(std::string& body) const;
+  /// Appends one record and fills slot.offset/length.
+  void append_record(std::string& body, std::span<const unsigned char> data, record_slot& slot) const;
+  void finish(std::string& body) const;
+
+  /// A new body holding the given records' fragments, copied from `old_body`; updates their offsets.
+  [[nodiscard]] std::string assemble(std::string_view old_body, std::span<record_slot> records) const;
+
+private:
+  std::string fields_;
+};
+
+}  // namespace ximup

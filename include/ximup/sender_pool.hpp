@@ -1,0 +1,101 @@
+#pragma once
+/// sender_pool: a pool of keep-alive HTTP(S) connections that POST request bodies.
+///
+/// Threads: `io_threads` threads run one io_context; each connection is a C++20 coroutine on its
+/// own strand. Requests wait in a bounded channel between the encoder workers and the
+/// connections: submit() blocks while it is full (backpressure), resubmit_after() never blocks
+/// (the io threads call it). The completion handler runs on a connection's strand, once per
+/// send that got a response or failed for good at the transport level; it must be thread-safe and
+/// must not block. This header keeps Beast out of every translation unit but sender_pool.cpp.
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ximup/byte_budget.hpp"
+#include "ximup/endpoint.hpp"
+#include "ximup/request_body.hpp"
+#include "ximup/retry_policy.hpp"
+
+namespace ximup {
+
+/// One POST: a body and the inputs it carries. Owned by a shared_ptr while in flight.
+struct upload_request {
+  std::uint64_t sequence = 0;
+  std::string body;
+  std::vector<record_slot> records;
+  std::shared_ptr<budget_lease> lease;  ///< memory held until the last record has its result
+  int sends = 0;                        ///< attempts spent on this request
+};
+
+/// What one send produced.
+struct send_result {
+  failure_kind transport = failure_kind::none;  ///< none when an HTTP response arrived
+  int http_status = 0;
+  std::string body;
+  std::optional<std::string> retry_after;
+  std::string error;             ///< transport error text
+  bool outcome_unknown = false;  ///< the request was written but no response came: the server may
+                                 ///< have processed it (a possible server-side duplicate on resend)
+  std::chrono::microseconds latency{0};
+};
+
+struct sender_options {
+  endpoint target;
+  std::string authorization;  ///< the Authorization header value; never logged
+  std::string user_agent;
+  std::size_t connections = 8;
+  std::size_t io_threads = 1;
+  std::size_t queue_capacity = 16;  ///< requests waiting for a connection
+  std::chrono::milliseconds connect_timeout{10'000};   ///< TCP connect, and again TLS handshake
+  std::chrono::milliseconds request_timeout{300'000};  ///< write, then response headers, then body
+  std::optional<std::string> cacert;                   ///< PEM file of trusted CAs; system CAs otherwise
+  bool insecure_skip_verify = false;                   ///< --insecure-skip-tls-verify
+  std::size_t max_response_bytes = 64U << 20U;
+};
+
+struct sender_counters {
+  std::atomic<std::uint64_t> sends{0};
+  std::atomic<std::uint64_t> stale_resends{0};  ///< resent on a fresh connection, no attempt spent
+  std::atomic<std::uint64_t> connections_opened{0};
+  std::atomic<std::uint64_t> bytes_sent{0};
+  std::atomic<std::int64_t> in_flight{0};
+};
+
+class sender_pool {
+public:
+  using completion_handler = std::function<void(std::shared_ptr<upload_request>, send_result)>;
+
+  sender_pool(sender_options options, completion_handler on_complete);
+  ~sender_pool();
+  sender_pool(const sender_pool&) = delete;
+  sender_pool& operator=(const sender_pool&) = delete;
+
+  /// Resolves, connects and completes a TLS handshake once (certificate checked), then closes.
+  /// Blocking; call before start(). Returns what went wrong and what to do, or nullopt.
+  [[nodiscard]] std::optional<std::string> preflight();
+
+  void start();
+  /// Queues a request; blocks while the queue is full. Not from an io thread.
+  void submit(std::shared_ptr<upload_request> request);
+  /// Queues a request again after `delay`; never blocks. From any thread.
+  void resubmit_after(std::shared_ptr<upload_request> request, std::chrono::milliseconds delay);
+  /// From now on queued and new requests complete with transport `cancelled`, unsent.
+  void cancel();
+  /// Call after the last completion: closes the connections and joins the io threads.
+  void shutdown();
+
+  [[nodiscard]] const sender_counters& counters() const noexcept;
+
+private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace ximup

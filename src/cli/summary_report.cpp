@@ -1,0 +1,39 @@
+#include "summary_report.hpp"
+
+#include <cstdio>
+
+#include "ximup/units.hpp"
+
+namespace ximup::cli {
+
+void print_summary(const run_summary& s, const std::string& results_path) {
+  const double secs = s.elapsed_seconds > 0 ? s.elapsed_seconds : 1e-9;
+  const double mbps = static_cast<double>(s.bytes_ok) / 1e6 / secs;
+  std::FILE* out = stderr;
+  std::fprintf(out, "\n== ximup summary ==\n");
+  if (s.stopped != run_stop::none) std::fprintf(out, "stopped:      %s\n", s.stop_message.c_str());
+  std::fprintf(out, "images:       %llu ok, %llu failed", static_cast<unsigned long long>(s.files_ok),
+               static_cast<unsigned long long>(s.files_failed));
+  if (s.files_failed_retryable > 0) {
+    std::fprintf(out, " (%llu may succeed on a rerun)", static_cast<unsigned long long>(s.files_failed_retryable));
+  }
+  std::fprintf(out, "\n");
+  for (const auto& [reason, n] : s.failures_by_reason) {
+    std::fprintf(out, "  failed %-14s %llu\n", (reason + ":").c_str(), static_cast<unsigned long long>(n));
+  }
+  std::fprintf(out, "bytes:        %s of images ok, %s sent\n", format_size(s.bytes_ok).c_str(),
+               format_size(s.bytes_sent).c_str());
+  std::fprintf(out, "throughput:   %.1f MB/s, %.1f images/s\n", mbps, static_cast<double>(s.files_ok) / secs);
+  std::fprintf(out, "elapsed:      %.2f s\n", s.elapsed_seconds);
+  std::fprintf(out, "requests:     %llu sent, %llu retries, %llu stale keep-alive resends, %llu outcome unknown\n",
+               static_cast<unsigned long long>(s.requests), static_cast<unsigned long long>(s.retries),
+               static_cast<unsigned long long>(s.stale_resends), static_cast<unsigned long long>(s.outcome_unknown));
+  for (const auto& [reason, n] : s.retries_by_reason) {
+    std::fprintf(out, "  retried %-13s %llu\n", (reason + ":").c_str(), static_cast<unsigned long long>(n));
+  }
+  std::fprintf(out, "memory:       peak %s in flight (budget waits: %llu)\n", format_size(s.peak_inflight_bytes).c_str(),
+               static_cast<unsigned long long>(s.budget_waits));
+  std::fprintf(out, "results:      %s\n", results_path.c_str());
+}
+
+}  // namespace ximup::cli

@@ -1,0 +1,9 @@
+#pragma once
+// The human summary printed at the end of `ximup upload` (to stderr).
+#include <string>
+
+#include "ximup/pipeline.hpp"
+
+namespace ximup::cli {
+void print_summary(const run_summary& summary, const std::string& results_path);
+}

@@ -1,0 +1,63 @@
+#include "ximup/request_body.hpp"
+
+#include "ximup/base64.hpp"
+#include "ximup/json_escape.hpp"
+
+namespace ximup {
+namespace {
+constexpr std::string_view body_prefix = R"({"records":[)";
+constexpr std::string_view record_prefix = R"({"_id":)";
+constexpr std::string_view data_prefix = R"(,"_base64":")";
+constexpr std::string_view record_suffix = R"("})";
+}  // namespace
+
+std::size_t request_body::envelope_size() const noexcept {
+  return body_prefix.size() + 1 /* ] */ + fields_.size() + 1 /* } */;
+}
+
+std::size_t request_body::record_size(std::string_view id, std::uint64_t file_bytes) noexcept {
+  return 1 /* , */ + record_prefix.size() + json_string_size(id) + data_prefix.size() +
+         base64::encoded_size(static_cast<std::size_t>(file_bytes)) + record_suffix.size();
+}
+
+void request_body::begin(std::string& body) const { body.append(body_prefix); }
+
+void request_body::append_record(std::string& body, std::span<const unsigned char> data,
+                                 record_slot& slot) const {
+  if (body.size() > body_prefix.size()) body.push_back(',');
+  slot.offset = body.size();
+  body.append(record_prefix);
+  append_json_string(body, slot.id);
+  body.append(data_prefix);
+  const std::size_t at = body.size();
+  // resize_and_overwrite is C++23; the zero fill of resize is cheap next to the encode.
+  body.resize(at + base64::encoded_size(data.size()));
+  base64::encode(body.data() + at, data.data(), data.size());
+  body.append(record_suffix);
+  slot.length = body.size() - slot.offset;
+  slot.bytes = data.size();
+}
+
+void request_body::finish(std::string& body) const {
+  body.push_back(']');
+  body.append(fields_);
+  body.push_back('}');
+}
+
+std::string request_body::assemble(std::string_view old_body, std::span<record_slot> records) const {
+  std::size_t size = envelope_size();
+  for (const auto& r : records) size += r.length + 1;
+  std::string body;
+  body.reserve(size);
+  begin(body);
+  for (auto& r : records) {
+    if (body.size() > body_prefix.size()) body.push_back(',');
+    const std::size_t at = body.size();
+    body.append(old_body.substr(r.offset, r.length));
+    r.offset = at;
+  }
+  finish(body);
+  return body;
+}
+
+}  // namespace ximup

@@ -1,0 +1,376 @@
+// sender_pool: keep-alive HTTP(S) connections as C++20 coroutines, one strand each.
+// The only client-side translation unit that includes Beast.
+
+#include "ximup/sender_pool.hpp"
+
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/concurrent_channel.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/use_future.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <thread>
+
+namespace ximup {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace ssl = asio::ssl;
+using tcp = asio::ip::tcp;
+using boost::system::error_code;
+
+constexpr auto use_ec = asio::as_tuple(asio::use_awaitable);
+using request_channel = asio::experimental::concurrent_channel<void(error_code, std::shared_ptr<upload_request>)>;
+using tls_stream = beast::ssl_stream<beast::tcp_stream>;
+
+bool is_ip_literal(const std::string& host) {
+  error_code ec;
+  asio::ip::make_address(host, ec);
+  return !ec;
+}
+
+// The one place a transport error_code becomes a failure_kind.
+failure_kind classify_transport(const error_code& ec) {
+  if (ec == beast::error::timeout) return failure_kind::timeout;
+  if (ec == asio::error::operation_aborted) return failure_kind::cancelled;
+  if (ec.category() == asio::error::get_ssl_category()) return failure_kind::tls;
+  // stream_truncated: the peer closed TCP without a TLS close_notify; like an EOF.
+  return failure_kind::network;
+}
+
+std::string verify_failure(SSL* ssl_handle) {
+  const long verify = SSL_get_verify_result(ssl_handle);
+  if (verify == X509_V_OK) return {};
+  return X509_verify_cert_error_string(verify);
+}
+
+}  // namespace
+
+struct sender_pool::impl {
+  impl(sender_options o, completion_handler h)
+      : opt(std::move(o)), on_complete(std::move(h)), channel(ioc, opt.queue_capacity) {
+    tls.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
+                    ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
+    if (opt.insecure_skip_verify) {
+      tls.set_verify_mode(ssl::verify_none);
+    } else {
+      tls.set_verify_mode(ssl::verify_peer);
+      error_code ec;
+      if (opt.cacert) {
+        tls.load_verify_file(*opt.cacert, ec);
+        if (ec) cacert_error = "cannot load --cacert '" + *opt.cacert + "': " + ec.message();
+      } else {
+        tls.set_default_verify_paths(ec);
+      }
+    }
+  }
+
+  // One keep-alive connection; lives inside its coroutine, on its strand.
+  class connection {
+  public:
+    connection(impl& pool, asio::any_io_executor ex) : pool_(pool), ex_(std::move(ex)) {}
+
+    [[nodiscard]] bool is_open() const { return tls_ || plain_; }
+
+    // Resolves, connects and (for https) handshakes. Returns none or the failure, with `error` set.
+    asio::awaitable<failure_kind> open(std::string& error) {
+      close_now();
+      const auto& t = pool_.opt.target;
+      tcp::resolver resolver(ex_);
+      auto [rec, endpoints] = co_await resolver.async_resolve(t.host, t.port, use_ec);
+      if (rec) {
+        error = "cannot resolve " + t.host + ": " + rec.message();
+        co_return failure_kind::network;
+      }
+      beast::tcp_stream tcp_layer(ex_);
+      tcp_layer.expires_after(pool_.opt.connect_timeout);
+      auto [cec, ep] = co_await tcp_layer.async_connect(endpoints, use_ec);
+      if (cec) {
+        error = "cannot connect to " + t.host + ":" + t.port + ": " + cec.message();
+        co_return classify_transport(cec);
+      }
+      tcp_layer.socket().set_option(tcp::no_delay(true));
+      pool_.counters.connections_opened.fetch_add(1, std::memory_order_relaxed);
+      if (!t.tls) {
+        plain_ = std::make_unique<beast::tcp_stream>(std::move(tcp_layer));
+        co_return failure_kind::none;
+      }
+      auto stream = std::make_unique<tls_stream>(std::move(tcp_layer), pool_.tls);
+      SSL* handle = stream->native_handle();
+      if (is_ip_literal(t.host)) {
+        X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(handle), t.host.c_str());
+      } else {
+        // SNI (the SSL_set_tlsext_host_name macro, without its C cast)
+        SSL_ctrl(handle, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name, const_cast<char*>(t.host.c_str()));
+        SSL_set1_host(handle, t.host.c_str());
+      }
+      beast::get_lowest_layer(*stream).expires_after(pool_.opt.connect_timeout);
+      auto [hec] = co_await stream->async_handshake(ssl::stream_base::client, use_ec);
+      if (hec) {
+        const std::string why = verify_failure(handle);
+        if (!why.empty()) {
+          error = "TLS certificate of " + t.host + " not trusted: " + why +
+                  " (pass --cacert FILE to trust a private CA, or --insecure-skip-tls-verify to turn checks off)";
+          certificate_error_ = true;
+        } else {
+          error = "TLS handshake with " + t.host + " failed: " + hec.message();
+        }
+        co_return classify_transport(hec);
+      }
+      tls_ = std::move(stream);
+      co_return failure_kind::none;
+    }
+
+    // Sends one request and reads its response. Sets stale when the failure came before any
+    // response byte, which on a reused connection means the server had already closed it.
+    asio::awaitable<send_result> exchange(upload_request& request, bool& stale) {
+      if (tls_) co_return co_await exchange_on(*tls_, request, stale);
+      co_return co_await exchange_on(*plain_, request, stale);
+    }
+
+    void close_now() {
+      if (tls_) beast::get_lowest_layer(*tls_).close();
+      if (plain_) plain_->close();
+      tls_.reset();
+      plain_.reset();
+      buffer_.clear();
+    }
+
+    // Polite close at the end of the run: TLS close_notify with a short deadline.
+    asio::awaitable<void> shutdown() {
+      if (tls_) {
+        beast::get_lowest_layer(*tls_).expires_after(std::chrono::seconds(2));
+        // Errors are expected and benign here: the server may close first (stream_truncated).
+        co_await tls_->async_shutdown(use_ec);
+      }
+      close_now();
+    }
+
+    [[nodiscard]] bool certificate_error() const { return certificate_error_; }
+
+  private:
+    template <class Stream>
+    asio::awaitable<send_result> exchange_on(Stream& stream, upload_request& request, bool& stale) {
+      const auto& o = pool_.opt;
+      send_result result;
+      stale = false;
+      http::request<http::span_body<char>> msg{http::verb::post, o.target.target, 11};
+      const bool default_port = o.target.port == (o.target.tls ? "443" : "80");
+      std::string host_header = o.target.host.find(':') != std::string::npos ? "[" + o.target.host + "]" : o.target.host;
+      if (!default_port) host_header += ":" + o.target.port;
+      msg.set(http::field::host, host_header);
+      msg.set(http::field::user_agent, o.user_agent);
+      msg.set(http::field::content_type, "application/json");
+      msg.set(http::field::accept, "application/json");
+      msg.set(http::field::authorization, o.authorization);
+      for (const auto& [name, value] : o.target.headers) msg.set(name, value);
+      msg.keep_alive(true);
+      msg.body() = boost::span<char>(request.body.data(), request.body.size());
+      msg.prepare_payload();
+
+      const auto started = std::chrono::steady_clock::now();
+      auto& lowest = beast::get_lowest_layer(stream);
+      lowest.expires_after(o.request_timeout);
+      auto [wec, written] = co_await http::async_write(stream, msg, use_ec);
+      pool_.counters.bytes_sent.fetch_add(written, std::memory_order_relaxed);
+      if (wec) {
+        result.transport = classify_transport(wec);
+        result.error = "sending the request: " + wec.message();
+        stale = buffer_.size() == 0;
+        close_now();
+        co_return result;
+      }
+
+      http::response_parser<http::string_body> parser;
+      parser.body_limit(o.max_response_bytes);
+      lowest.expires_after(o.request_timeout);
+      auto [hec, hn] = co_await http::async_read_header(stream, buffer_, parser, use_ec);
+      if (!hec) {
+        lowest.expires_after(o.request_timeout);
+        auto [bec, bn] = co_await http::async_read(stream, buffer_, parser, use_ec);
+        hec = bec;
+      }
+      result.latency = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started);
+      if (hec) {
+        stale = !parser.got_some() && buffer_.size() == 0;
+        if (hec == http::error::body_limit) {
+          result.transport = failure_kind::bad_response;
+          result.error = "response body larger than --max-response-bytes (" + std::to_string(o.max_response_bytes) + ")";
+        } else {
+          result.transport = classify_transport(hec);
+          result.error = (parser.got_some() ? "reading the response: " : "waiting for the response: ") + hec.message();
+        }
+        result.outcome_unknown = true;
+        close_now();
+        co_return result;
+      }
+      auto& res = parser.get();
+      result.http_status = static_cast<int>(res.result_int());
+      if (auto it = res.find(http::field::retry_after); it != res.end()) {
+        result.retry_after = std::string(it->value());
+      }
+      const bool keep = res.keep_alive();
+      result.body = std::move(res.body());
+      if (!keep) close_now();
+      co_return result;
+    }
+
+    impl& pool_;
+    asio::any_io_executor ex_;
+    std::unique_ptr<tls_stream> tls_;
+    std::unique_ptr<beast::tcp_stream> plain_;
+    beast::flat_buffer buffer_;
+    bool certificate_error_ = false;
+  };
+
+  asio::awaitable<void> connection_loop() {
+    connection conn(*this, co_await asio::this_coro::executor);
+    for (;;) {
+      auto [ec, request] = co_await channel.async_receive(use_ec);
+      if (ec || !request) break;  // the channel is closed: the run is over
+      send_result result;
+      if (cancelled.load()) {
+        result.transport = failure_kind::cancelled;
+        result.error = "not sent: the run was stopped";
+        on_complete(std::move(request), std::move(result));
+        continue;
+      }
+      ++request->sends;
+      for (auto& r : request->records) ++r.attempts;
+      counters.sends.fetch_add(1, std::memory_order_relaxed);
+      counters.in_flight.fetch_add(1, std::memory_order_relaxed);
+      bool resent_stale = false;
+      for (;;) {
+        const bool reused = conn.is_open();
+        if (!reused) {
+          std::string error;
+          const failure_kind k = co_await conn.open(error);
+          if (k != failure_kind::none) {
+            result = send_result{};
+            result.transport = k;
+            result.error = std::move(error);
+            break;
+          }
+        }
+        bool stale = false;
+        result = co_await conn.exchange(*request, stale);
+        // A reused connection the server had already closed: resend once on a fresh one,
+        // without spending an attempt (api.md: the server drops idle keep-alive connections).
+        if (result.transport == failure_kind::network && reused && stale && !resent_stale) {
+          resent_stale = true;
+          counters.stale_resends.fetch_add(1, std::memory_order_relaxed);
+          continue;
+        }
+        break;
+      }
+      counters.in_flight.fetch_sub(1, std::memory_order_relaxed);
+      on_complete(std::move(request), std::move(result));
+    }
+    co_await conn.shutdown();
+  }
+
+  asio::awaitable<std::optional<std::string>> preflight_once() {
+    connection conn(*this, co_await asio::this_coro::executor);
+    std::string error;
+    const failure_kind k = co_await conn.open(error);
+    co_await conn.shutdown();
+    if (k == failure_kind::none) co_return std::nullopt;
+    co_return error;
+  }
+
+  sender_options opt;
+  completion_handler on_complete;
+  asio::io_context ioc;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
+  ssl::context tls{ssl::context::tls_client};
+  request_channel channel;
+  std::vector<std::thread> threads;
+  std::atomic<bool> cancelled{false};
+  sender_counters counters;
+  std::string cacert_error;
+};
+
+sender_pool::sender_pool(sender_options options, completion_handler on_complete)
+    : impl_(std::make_unique<impl>(std::move(options), std::move(on_complete))) {}
+
+sender_pool::~sender_pool() { shutdown(); }
+
+std::optional<std::string> sender_pool::preflight() {
+  if (!impl_->cacert_error.empty()) return impl_->cacert_error;
+  auto result = asio::co_spawn(impl_->ioc, impl_->preflight_once(), asio::use_future);
+  impl_->ioc.run();
+  impl_->ioc.restart();
+  return result.get();
+}
+
+void sender_pool::start() {
+  auto& i = *impl_;
+  i.work.emplace(i.ioc.get_executor());
+  for (std::size_t c = 0; c < std::max<std::size_t>(1, i.opt.connections); ++c) {
+    asio::co_spawn(asio::make_strand(i.ioc), i.connection_loop(), asio::detached);
+  }
+  for (std::size_t t = 0; t < std::max<std::size_t>(1, i.opt.io_threads); ++t) {
+    i.threads.emplace_back([&i] { i.ioc.run(); });
+  }
+}
+
+void sender_pool::submit(std::shared_ptr<upload_request> request) {
+  auto keep = request;
+  try {
+    impl_->channel.async_send(error_code{}, std::move(request), asio::use_future).get();
+  } catch (const std::exception& e) {
+    send_result result;
+    result.transport = failure_kind::cancelled;
+    result.error = std::string("not sent: ") + e.what();
+    impl_->on_complete(std::move(keep), std::move(result));
+  }
+}
+
+void sender_pool::resubmit_after(std::shared_ptr<upload_request> request, std::chrono::milliseconds delay) {
+  auto& i = *impl_;
+  asio::co_spawn(
+      i.ioc,
+      [&i, request = std::move(request), delay]() mutable -> asio::awaitable<void> {
+        if (delay.count() > 0) {
+          asio::steady_timer timer(co_await asio::this_coro::executor, delay);
+          co_await timer.async_wait(use_ec);
+        }
+        auto keep = request;
+        auto [ec] = co_await i.channel.async_send(error_code{}, std::move(request), use_ec);
+        if (ec) {
+          send_result result;
+          result.transport = failure_kind::cancelled;
+          result.error = "not sent: the run was stopped";
+          i.on_complete(std::move(keep), std::move(result));
+        }
+      },
+      asio::detached);
+}
+
+void sender_pool::cancel() { impl_->cancelled.store(true); }
+
+void sender_pool::shutdown() {
+  auto& i = *impl_;
+  if (i.threads.empty()) return;
+  i.channel.close();
+  i.work.reset();
+  for (auto& t : i.threads) t.join();
+  i.threads.clear();
+}
+
+const sender_counters& sender_pool::counters() const noexcept { return impl_->counters; }
+
+}  // namespace ximup

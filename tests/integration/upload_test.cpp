@@ -1,0 +1,205 @@
+// End-to-end: real ximup and ximup-mock processes over real TLS on loopback, real files.
+#include <gtest/gtest.h>
+#include <simdjson.h>
+
+#include <filesystem>
+#include <map>
+#include <set>
+
+#include "support/mock_fixture.hpp"
+#include "ximup/json_escape.hpp"
+
+namespace fs = std::filesystem;
+using namespace ximup::test;
+
+namespace {
+
+constexpr const char* token = "integration-token-5f1d0c";
+
+bool image_extension(const fs::path& p) {
+  std::string ext = p.extension().string();
+  for (auto& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  static const std::set<std::string> exts = {".jpg", ".jpeg", ".jpe", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff"};
+  return exts.contains(ext);
+}
+
+// Relative path (bytes) -> file content, for every regular file with an image extension.
+std::map<std::string, std::string> input_files(const fs::path& root) {
+  std::map<std::string, std::string> files;
+  for (const auto& e : fs::recursive_directory_iterator(root)) {
+    if (e.is_regular_file() && !e.is_symlink() && image_extension(e.path())) {
+      files[fs::relative(e.path(), root).string()] = read_text(e.path());
+    }
+  }
+  return files;
+}
+
+struct result_line {
+  std::string path;
+  std::string id;
+  std::string outcome;
+  int status_code = 0;
+  std::string error;
+  bool has_base64 = false;
+  bool has_tags = false;
+};
+
+std::vector<result_line> read_results(const fs::path& p) {
+  std::vector<result_line> out;
+  simdjson::dom::parser parser;
+  std::istringstream in(read_text(p));
+  for (std::string line; std::getline(in, line);) {
+    auto doc = parser.parse(line);
+    EXPECT_FALSE(doc.error()) << "not JSON: " << line;
+    if (doc.error()) continue;
+    result_line r;
+    r.path = ximup::decode_surrogateescape(std::string_view(doc["path"]));
+    r.id = ximup::decode_surrogateescape(std::string_view(doc["_id"]));
+    r.outcome = std::string(std::string_view(doc["outcome"]));
+    int64_t code = 0;
+    if (!doc["status_code"].get(code)) r.status_code = static_cast<int>(code);
+    std::string_view err;
+    if (!doc["error"].get(err)) r.error = std::string(err);
+    r.has_base64 = !doc["_base64"].error();
+    r.has_tags = !doc["_tags"].error();
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+// _id -> sha256 of every record the mock accepted as an image.
+std::multimap<std::string, std::string> read_ledger(const fs::path& p) {
+  std::multimap<std::string, std::string> out;
+  simdjson::dom::parser parser;
+  std::istringstream in(read_text(p));
+  for (std::string line; std::getline(in, line);) {
+    auto doc = parser.parse(line);
+    EXPECT_FALSE(doc.error()) << "ledger line not JSON: " << line;
+    if (doc.error()) continue;
+    int64_t status = 0;
+    if (doc["status"].get(status) || status != 200) continue;
+    out.emplace(ximup::decode_surrogateescape(std::string_view(doc["_id"])), std::string(std::string_view(doc["sha256"])));
+  }
+  return out;
+}
+
+class Upload : public ::testing::Test {
+protected:
+  temp_dir dir;
+};
+
+}  // namespace
+
+TEST_F(Upload, TreeOfFiveHundredFilesArrivesIntactWithOneResultEach) {
+  const fs::path tree = dir / "tree";
+  generate_images(tree, {"--count", "520", "--nested", "--weird-names", "--non-images", "7", "--zero-byte",
+                         "--size-kib", "3", "--seed", "11"});
+  const auto files = input_files(tree);
+  ASSERT_GE(files.size(), 500U);
+
+  mock_server mock(dir.path(), token);
+  const auto run = run_ximup(dir.path(),
+                             {"upload", tree.string(), "--endpoint", "tagging", "--api-base", mock.base(), "--cacert",
+                              mock.cert().string(), "--results", (dir / "results.jsonl").string(), "--connections",
+                              "4", "--workers", "2"},
+                             token);
+  mock.stop();
+  // Non-images and the zero-byte file are rejected by the API: exit 1 (some failed permanently).
+  EXPECT_EQ(run.exit_code, 1) << run.err;
+
+  const auto results = read_results(dir / "results.jsonl");
+  const auto ledger = read_ledger(mock.ledger());
+  std::map<std::string, int> seen;
+  std::size_t ok = 0;
+  std::size_t rejected = 0;
+  for (const auto& r : results) {
+    ++seen[r.id];
+    EXPECT_FALSE(r.has_base64) << "results must never hold _base64";
+    EXPECT_EQ(fs::path(r.path), tree / r.id) << "path and _id disagree";
+    const auto file = files.find(r.id);
+    ASSERT_NE(file, files.end()) << "result for an unknown input: " << r.id;
+    const bool is_image = file->second.size() >= 4 && (file->second.rfind("\x89PNG", 0) == 0 ||
+                                                       file->second.rfind("\xff\xd8\xff", 0) == 0);
+    if (is_image) {
+      EXPECT_EQ(r.outcome, "ok") << r.id << ": " << r.error;
+      EXPECT_TRUE(r.has_tags) << r.id;
+      const auto [first, last] = ledger.equal_range(r.id);
+      ASSERT_NE(first, last) << "the mock never accepted " << r.id;
+      for (auto it = first; it != last; ++it) EXPECT_EQ(it->second, sha256_hex(file->second)) << r.id;
+      ++ok;
+    } else {
+      EXPECT_EQ(r.outcome, "failed") << r.id;
+      EXPECT_EQ(r.status_code, 400) << r.id;
+      EXPECT_NE(r.error.find("rejected"), std::string::npos) << r.error;
+      ++rejected;
+    }
+  }
+  EXPECT_EQ(results.size(), files.size()) << "exactly one result line per input";
+  for (const auto& [path, n] : files) EXPECT_EQ(seen[path], 1) << "input without exactly one result: " << path;
+  EXPECT_GE(rejected, 8U);  // 7 non-images + the zero-byte file
+  EXPECT_EQ(ok + rejected, files.size());
+  EXPECT_NE(run.err.find("summary"), std::string::npos);
+  EXPECT_EQ(run.err.find(token), std::string::npos) << "the token leaked into the output";
+  EXPECT_EQ(read_text(dir / "results.jsonl").find(token), std::string::npos);
+}
+
+TEST_F(Upload, MissingDirectoryIsExitFour) {
+  mock_server mock(dir.path(), token);
+  const auto run = run_ximup(dir.path(),
+                             {"upload", (dir / "nope").string(), "--endpoint", "tagging", "--api-base", mock.base(),
+                              "--cacert", mock.cert().string(), "--results", (dir / "r.jsonl").string()},
+                             token);
+  EXPECT_EQ(run.exit_code, 4) << run.err;
+  EXPECT_NE(run.err.find("input not found"), std::string::npos) << run.err;
+  EXPECT_NE(run.err.find("nope"), std::string::npos) << run.err;
+}
+
+TEST_F(Upload, MalformedUrlIsAUsageError) {
+  fs::create_directories(dir / "in");
+  const auto run = run_ximup(dir.path(), {"upload", (dir / "in").string(), "--endpoint", "https://bad host/x"}, token);
+  EXPECT_EQ(run.exit_code, 2) << run.err;
+  EXPECT_NE(run.err.find("malformed URL"), std::string::npos) << run.err;
+}
+
+TEST_F(Upload, WrongTokenStopsTheRunWithExitThree) {
+  const fs::path tree = dir / "tree";
+  generate_images(tree, {"--count", "200", "--size-kib", "2", "--seed", "3"});
+  mock_server mock(dir.path(), token);
+  const auto run = run_ximup(dir.path(),
+                             {"upload", tree.string(), "--endpoint", "tagging", "--api-base", mock.base(), "--cacert",
+                              mock.cert().string(), "--results", (dir / "r.jsonl").string(), "--connections", "2"},
+                             "not-the-token");
+  EXPECT_EQ(run.exit_code, 3) << run.err;
+  EXPECT_NE(run.err.find("authentication failed"), std::string::npos) << run.err;
+  EXPECT_NE(run.err.find("XIMILAR_API_TOKEN"), std::string::npos) << "the message says what to fix";
+  EXPECT_EQ(run.err.find("not-the-token"), std::string::npos) << "the token leaked into the output";
+  // A bad token must not produce a failure per file: far fewer requests than 200 files / 10.
+  const auto results = read_results(dir / "r.jsonl");
+  EXPECT_LE(results.size(), 200U);
+}
+
+TEST_F(Upload, ServerNotListeningIsAClearErrorAndExitFive) {
+  fs::create_directories(dir / "in");
+  write_text(dir / "in" / "a.png", "\x89PNG\r\n\x1a\n");
+  const auto run = run_ximup(dir.path(),
+                             {"upload", (dir / "in").string(), "--endpoint", "tagging", "--api-base",
+                              "https://127.0.0.1:1/", "--results", (dir / "r.jsonl").string(), "--connect-timeout",
+                              "3s"},
+                             token);
+  EXPECT_EQ(run.exit_code, 5) << run.err;
+  EXPECT_NE(run.err.find("cannot connect"), std::string::npos) << run.err;
+}
+
+TEST_F(Upload, UntrustedCertificateIsRefusedWithAHint) {
+  fs::create_directories(dir / "in");
+  write_text(dir / "in" / "a.png", "\x89PNG\r\n\x1a\n");
+  mock_server mock(dir.path(), token);
+  // No --cacert: the self-signed certificate is not in the system store.
+  const auto run = run_ximup(dir.path(),
+                             {"upload", (dir / "in").string(), "--endpoint", "tagging", "--api-base", mock.base(),
+                              "--results", (dir / "r.jsonl").string()},
+                             token);
+  EXPECT_EQ(run.exit_code, 2) << run.err;
+  EXPECT_NE(run.err.find("not trusted"), std::string::npos) << run.err;
+  EXPECT_NE(run.err.find("--cacert"), std::string::npos) << run.err;
+}

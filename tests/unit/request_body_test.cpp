@@ -1,0 +1,81 @@
+#include "ximup/request_body.hpp"
+
+#include <gtest/gtest.h>
+#include <simdjson.h>
+
+#include "ximup/base64.hpp"
+
+using namespace ximup;
+
+namespace {
+std::string b64(const std::vector<unsigned char>& d) {
+  std::string s(base64::encoded_size(d.size()), '\0');
+  base64::encode(s.data(), d.data(), d.size());
+  return s;
+}
+}  // namespace
+
+TEST(RequestBody, BuildsValidRecordsPayloadWithFields) {
+  request_body rb(R"(,"lang":"en","tagging_mode":"simple")");
+  std::string body;
+  rb.begin(body);
+  std::vector<record_slot> slots(2);
+  slots[0].id = "a/one.jpg";
+  slots[1].id = "two \"quoted\".png";
+  const std::vector<unsigned char> d0 = {0xff, 0xd8, 0xff, 0x00};
+  const std::vector<unsigned char> d1 = {0x89, 'P', 'N', 'G', 1, 2, 3};
+  rb.append_record(body, d0, slots[0]);
+  rb.append_record(body, d1, slots[1]);
+  rb.finish(body);
+
+  simdjson::dom::parser parser;
+  auto doc = parser.parse(body);
+  ASSERT_FALSE(doc.error()) << body;
+  auto records = doc["records"].get_array();
+  ASSERT_FALSE(records.error());
+  ASSERT_EQ(records.size(), 2U);
+  EXPECT_EQ(std::string_view(records.at(0)["_id"]), "a/one.jpg");
+  EXPECT_EQ(std::string_view(records.at(0)["_base64"]), b64(d0));
+  EXPECT_EQ(std::string_view(records.at(1)["_id"]), "two \"quoted\".png");
+  EXPECT_EQ(std::string_view(records.at(1)["_base64"]), b64(d1));
+  EXPECT_EQ(std::string_view(doc["lang"]), "en");
+  EXPECT_EQ(slots[1].bytes, d1.size());
+  // Each slot names exactly its record object.
+  EXPECT_EQ(body.substr(slots[0].offset, slots[0].length).front(), '{');
+  EXPECT_EQ(body.substr(slots[0].offset, slots[0].length).back(), '}');
+}
+
+TEST(RequestBody, AssembleKeepsOnlyTheChosenRecords) {
+  request_body rb("");
+  std::string body;
+  rb.begin(body);
+  std::vector<record_slot> slots(3);
+  for (std::size_t i = 0; i < 3; ++i) {
+    slots[i].id = "id" + std::to_string(i);
+    const std::vector<unsigned char> d(i * 10 + 1, static_cast<unsigned char>(i));
+    rb.append_record(body, d, slots[i]);
+  }
+  rb.finish(body);
+  std::vector<record_slot> keep = {slots[2], slots[0]};
+  const std::string smaller = rb.assemble(body, keep);
+  simdjson::dom::parser parser;
+  auto doc = parser.parse(smaller);
+  ASSERT_FALSE(doc.error()) << smaller;
+  auto records = doc["records"].get_array();
+  ASSERT_EQ(records.size(), 2U);
+  EXPECT_EQ(std::string_view(records.at(0)["_id"]), "id2");
+  EXPECT_EQ(std::string_view(records.at(1)["_id"]), "id0");
+  // Offsets now point into the new body.
+  EXPECT_EQ(smaller.substr(keep[0].offset, keep[0].length), body.substr(slots[2].offset, slots[2].length));
+}
+
+TEST(RequestBody, EmptyFileIsAnEmptyBase64String) {
+  request_body rb("");
+  std::string body;
+  rb.begin(body);
+  record_slot s;
+  s.id = "empty.jpg";
+  rb.append_record(body, {}, s);
+  rb.finish(body);
+  EXPECT_EQ(body, R"({"records":[{"_id":"empty.jpg","_base64":""}]})");
+}
