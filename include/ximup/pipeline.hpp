@@ -57,6 +57,7 @@ struct run_summary {
   std::uint64_t connections_opened = 0;
   std::uint64_t scan_skipped = 0;
   std::size_t peak_inflight_bytes = 0;
+  flow_snapshot flow;  ///< concurrency limit and pacing at the end, throttle signals seen
   std::uint64_t budget_waits = 0;
   double elapsed_seconds = 0;
   run_stop stopped = run_stop::none;

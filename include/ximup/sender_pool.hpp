@@ -20,6 +20,7 @@
 
 #include "ximup/byte_budget.hpp"
 #include "ximup/endpoint.hpp"
+#include "ximup/flow_control.hpp"
 #include "ximup/request_body.hpp"
 #include "ximup/retry_policy.hpp"
 
@@ -53,8 +54,12 @@ struct sender_options {
   std::size_t connections = 8;
   std::size_t io_threads = 1;
   std::size_t queue_capacity = 16;  ///< requests waiting for a connection
-  std::chrono::milliseconds connect_timeout{10'000};   ///< TCP connect, and again TLS handshake
-  std::chrono::milliseconds request_timeout{300'000};  ///< write, then response headers, then body
+  std::chrono::milliseconds connect_timeout{10'000};      ///< TCP connect
+  std::chrono::milliseconds handshake_timeout{10'000};    ///< TLS handshake
+  std::chrono::milliseconds write_timeout{120'000};       ///< writing the whole request
+  std::chrono::milliseconds first_byte_timeout{120'000};  ///< from the request written to the response headers
+  std::chrono::milliseconds response_timeout{120'000};    ///< from the headers to the end of the body
+  flow_options flow;                                      ///< concurrency and rate
   std::optional<std::string> cacert;                   ///< PEM file of trusted CAs; system CAs otherwise
   bool insecure_skip_verify = false;                   ///< --insecure-skip-tls-verify
   std::size_t max_response_bytes = 64U << 20U;
@@ -90,6 +95,8 @@ public:
   void cancel();
   /// Call after the last completion: closes the connections and joins the io threads.
   void shutdown();
+  /// Current concurrency limit and pacing rate.
+  [[nodiscard]] flow_snapshot flow() const;
 
   [[nodiscard]] const sender_counters& counters() const noexcept;
 

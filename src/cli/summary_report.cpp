@@ -31,6 +31,10 @@ void print_summary(const run_summary& s, const std::string& results_path) {
   for (const auto& [reason, n] : s.retries_by_reason) {
     std::fprintf(out, "  retried %-13s %llu\n", (reason + ":").c_str(), static_cast<unsigned long long>(n));
   }
+  std::fprintf(out, "flow:         %zu requests in flight allowed at the end, %llu throttle signals",
+               s.flow.concurrency_limit, static_cast<unsigned long long>(s.flow.throttles));
+  if (s.flow.rate > 0) std::fprintf(out, ", paced at %.1f requests/s", s.flow.rate);
+  std::fprintf(out, "\n");
   std::fprintf(out, "memory:       peak %s in flight (budget waits: %llu)\n", format_size(s.peak_inflight_bytes).c_str(),
                static_cast<unsigned long long>(s.budget_waits));
   std::fprintf(out, "results:      %s\n", results_path.c_str());

@@ -49,7 +49,12 @@ struct upload_flags {
   bool insecure = false;
   bool allow_insecure_http = false;
   std::string connect_timeout = "10s";
-  std::string request_timeout = "300s";
+  std::string handshake_timeout = "10s";
+  std::string write_timeout = "120s";
+  std::string first_byte_timeout = "120s";
+  std::string response_timeout = "120s";
+  double rate = 0;
+  bool no_adaptive = false;
   int retries = 5;
   std::string retry_base = "500ms";
   std::string retry_max = "30s";
@@ -138,7 +143,14 @@ upload_options build_options(const upload_flags& f) {
   s.io_threads = std::max<std::size_t>(1, f.io_threads);
   s.queue_capacity = std::max<std::size_t>(4, s.connections * 2);
   s.connect_timeout = duration_flag("--connect-timeout", f.connect_timeout);
-  s.request_timeout = duration_flag("--request-timeout", f.request_timeout);
+  s.handshake_timeout = duration_flag("--handshake-timeout", f.handshake_timeout);
+  s.write_timeout = duration_flag("--write-timeout", f.write_timeout);
+  s.first_byte_timeout = duration_flag("--first-byte-timeout", f.first_byte_timeout);
+  s.response_timeout = duration_flag("--response-timeout", f.response_timeout);
+  if (f.rate < 0) throw usage_error{"--rate must be positive"};
+  s.flow.max_concurrency = s.connections;
+  s.flow.adaptive = !f.no_adaptive;
+  if (f.rate > 0) s.flow.fixed_rate = f.rate;
   if (!f.cacert.empty()) s.cacert = f.cacert;
   s.insecure_skip_verify = f.insecure;
   s.max_response_bytes = size_flag("--max-response-bytes", f.max_response_bytes);
@@ -273,10 +285,19 @@ std::function<int()> add_upload_command(CLI::App& app) {
   cmd->add_option("--cacert", f.cacert, "PEM file of CA certificates to trust instead of the system's");
   cmd->add_flag("--insecure-skip-tls-verify", f.insecure, "Do not verify the server's TLS certificate");
   cmd->add_flag("--allow-insecure-http", f.allow_insecure_http, "Allow plain http:// to hosts other than loopback");
-  cmd->add_option("--connect-timeout", f.connect_timeout, "TCP connect and TLS handshake timeout each")
+  cmd->add_option("--connect-timeout", f.connect_timeout, "TCP connect timeout")
       ->capture_default_str();
-  cmd->add_option("--request-timeout", f.request_timeout, "Timeout for writing a request and for its response")
+  cmd->add_option("--handshake-timeout", f.handshake_timeout, "TLS handshake timeout")->capture_default_str();
+  cmd->add_option("--write-timeout", f.write_timeout, "Deadline for writing a whole request")->capture_default_str();
+  cmd->add_option("--first-byte-timeout", f.first_byte_timeout,
+                  "Deadline from a request written to its response headers")
       ->capture_default_str();
+  cmd->add_option("--response-timeout", f.response_timeout, "Deadline from the headers to the end of the response")
+      ->capture_default_str();
+  cmd->add_option("--rate", f.rate, "Most requests per second (token bucket; 0: no fixed limit)")
+      ->capture_default_str();
+  cmd->add_flag("--no-adaptive", f.no_adaptive,
+                "Do not adapt concurrency and pace to 429/503 throttling (on by default)");
   cmd->add_option("--retries", f.retries, "Resends of a failed request")->capture_default_str();
   cmd->add_option("--retry-base", f.retry_base, "First backoff ceiling (exponential, full jitter)")
       ->capture_default_str();

@@ -92,7 +92,7 @@ endpoint_result resolve_endpoint(const endpoint_options& options) {
   }
   if (u.encoded_host().empty()) return fail("the URL '" + url_text + "' has no host");
   ep.tls = scheme == "https";
-  ep.host = std::string(u.encoded_host_name());
+  ep.host = std::string(u.encoded_host());
   if (u.host_type() == boost::urls::host_type::ipv6) ep.host = u.host_ipv6_address().to_string();
   ep.port = u.has_port() ? std::string(u.port()) : (ep.tls ? "443" : "80");
   ep.target = std::string(u.encoded_path());

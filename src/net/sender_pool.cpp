@@ -20,6 +20,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <spdlog/spdlog.h>
 #include <thread>
 
 namespace ximup {
@@ -61,7 +62,7 @@ std::string verify_failure(SSL* ssl_handle) {
 
 struct sender_pool::impl {
   impl(sender_options o, completion_handler h)
-      : opt(std::move(o)), on_complete(std::move(h)), channel(ioc, opt.queue_capacity) {
+      : opt(std::move(o)), on_complete(std::move(h)), channel(ioc, opt.queue_capacity), flow(opt.flow) {
     tls.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
                     ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
     if (opt.insecure_skip_verify) {
@@ -117,7 +118,7 @@ struct sender_pool::impl {
         SSL_ctrl(handle, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name, const_cast<char*>(t.host.c_str()));
         SSL_set1_host(handle, t.host.c_str());
       }
-      beast::get_lowest_layer(*stream).expires_after(pool_.opt.connect_timeout);
+      beast::get_lowest_layer(*stream).expires_after(pool_.opt.handshake_timeout);
       auto [hec] = co_await stream->async_handshake(ssl::stream_base::client, use_ec);
       if (hec) {
         const std::string why = verify_failure(handle);
@@ -183,7 +184,7 @@ struct sender_pool::impl {
 
       const auto started = std::chrono::steady_clock::now();
       auto& lowest = beast::get_lowest_layer(stream);
-      lowest.expires_after(o.request_timeout);
+      lowest.expires_after(o.write_timeout);
       auto [wec, written] = co_await http::async_write(stream, msg, use_ec);
       pool_.counters.bytes_sent.fetch_add(written, std::memory_order_relaxed);
       if (wec) {
@@ -196,10 +197,11 @@ struct sender_pool::impl {
 
       http::response_parser<http::string_body> parser;
       parser.body_limit(o.max_response_bytes);
-      lowest.expires_after(o.request_timeout);
+      // Deadlines, not idle timeouts: a server that trickles one byte a second is caught too.
+      lowest.expires_after(o.first_byte_timeout);
       auto [hec, hn] = co_await http::async_read_header(stream, buffer_, parser, use_ec);
       if (!hec) {
-        lowest.expires_after(o.request_timeout);
+        lowest.expires_after(o.response_timeout);
         auto [bec, bn] = co_await http::async_read(stream, buffer_, parser, use_ec);
         hec = bec;
       }
@@ -236,9 +238,42 @@ struct sender_pool::impl {
     bool certificate_error_ = false;
   };
 
-  asio::awaitable<void> connection_loop() {
+  // Waits while the adaptive concurrency limit keeps connection `index` idle.
+  asio::awaitable<void> wait_for_turn(std::size_t index) {
+    asio::steady_timer timer(co_await asio::this_coro::executor);
+    while (!flow.may_send(index) && !cancelled.load()) {
+      timer.expires_after(std::chrono::milliseconds(20));
+      co_await timer.async_wait(use_ec);
+    }
+  }
+
+  // Waits for the request's start slot under --rate or adaptive pacing.
+  asio::awaitable<void> wait_for_pace() {
+    asio::steady_timer timer(co_await asio::this_coro::executor);
+    const auto delay = flow.reserve(flow_control::clock::now());
+    if (delay > flow_control::clock::duration::zero()) {
+      timer.expires_after(delay);
+      co_await timer.async_wait(use_ec);
+    }
+  }
+
+  void observe(const send_result& result) {
+    const auto now = flow_control::clock::now();
+    if (result.http_status == 429 || result.http_status == 503) {
+      flow.on_throttle(now);
+      const auto snap = flow.snapshot();
+      spdlog::info("server throttling (HTTP {}): requests in flight limited to {}{}", result.http_status,
+                   snap.concurrency_limit,
+                   snap.rate > 0 ? fmt::format(", pacing at {:.1f} requests/s", snap.rate) : std::string());
+    } else if (result.http_status >= 200 && result.http_status < 300) {
+      flow.on_success(now);
+    }
+  }
+
+  asio::awaitable<void> connection_loop(std::size_t index) {
     connection conn(*this, co_await asio::this_coro::executor);
     for (;;) {
+      co_await wait_for_turn(index);
       auto [ec, request] = co_await channel.async_receive(use_ec);
       if (ec || !request) break;  // the channel is closed: the run is over
       send_result result;
@@ -248,6 +283,7 @@ struct sender_pool::impl {
         on_complete(std::move(request), std::move(result));
         continue;
       }
+      co_await wait_for_pace();
       ++request->sends;
       for (auto& r : request->records) ++r.attempts;
       counters.sends.fetch_add(1, std::memory_order_relaxed);
@@ -277,6 +313,7 @@ struct sender_pool::impl {
         break;
       }
       counters.in_flight.fetch_sub(1, std::memory_order_relaxed);
+      observe(result);
       on_complete(std::move(request), std::move(result));
     }
     co_await conn.shutdown();
@@ -300,6 +337,7 @@ struct sender_pool::impl {
   std::vector<std::thread> threads;
   std::atomic<bool> cancelled{false};
   sender_counters counters;
+  flow_control flow;
   std::string cacert_error;
 };
 
@@ -320,7 +358,7 @@ void sender_pool::start() {
   auto& i = *impl_;
   i.work.emplace(i.ioc.get_executor());
   for (std::size_t c = 0; c < std::max<std::size_t>(1, i.opt.connections); ++c) {
-    asio::co_spawn(asio::make_strand(i.ioc), i.connection_loop(), asio::detached);
+    asio::co_spawn(asio::make_strand(i.ioc), i.connection_loop(c), asio::detached);
   }
   for (std::size_t t = 0; t < std::max<std::size_t>(1, i.opt.io_threads); ++t) {
     i.threads.emplace_back([&i] { i.ioc.run(); });
@@ -372,5 +410,7 @@ void sender_pool::shutdown() {
 }
 
 const sender_counters& sender_pool::counters() const noexcept { return impl_->counters; }
+
+flow_snapshot sender_pool::flow() const { return impl_->flow.snapshot(); }
 
 }  // namespace ximup

@@ -377,6 +377,7 @@ struct upload_pipeline::impl {
     summary.bytes_sent = c.bytes_sent.load();
     summary.connections_opened = c.connections_opened.load();
     summary.peak_inflight_bytes = budget.peak();
+    summary.flow = pool->flow();
     summary.budget_waits = budget.waits();
     summary.elapsed_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     return summary;

@@ -1,0 +1,64 @@
+#pragma once
+/// flow_control: how many requests may be in flight, and how fast new ones may start.
+///
+/// - Adaptive concurrency (AIMD), on by default: on a throttle signal (429 or 503) the limit of
+///   requests in flight is halved (at most once per `cooldown`, so one burst of 429s counts once);
+///   each success adds 1/limit, i.e. about +1 per round of `limit` successes. Never below 1, never
+///   above the connection count.
+/// - Pacing: `--rate N` fixes a token bucket of N requests/s (burst N/2, at least 1). Without it,
+///   a throttle signal switches adaptive pacing on at 90% of the rate that was achieved over the
+///   last two seconds, and every success adds `increase_per_success` requests/s again, so the rate
+///   settles just under what the server accepts instead of hammering it with 429s.
+///
+/// Thread-safe (one mutex; every call is short and never blocks). Time is passed in, so the
+/// decisions are testable without sleeping.
+
+#include <chrono>
+#include <cstddef>
+#include <deque>
+#include <mutex>
+#include <optional>
+
+namespace ximup {
+
+struct flow_options {
+  std::size_t max_concurrency = 8;      ///< --connections
+  bool adaptive = true;                 ///< --no-adaptive turns AIMD and adaptive pacing off
+  std::optional<double> fixed_rate;     ///< --rate N (requests/s)
+  double increase_per_success = 0.05;   ///< adaptive pacing: requests/s added per success
+  std::chrono::milliseconds cooldown{1000};
+};
+
+struct flow_snapshot {
+  std::size_t concurrency_limit = 0;
+  double rate = 0;  ///< requests/s; 0 when unpaced
+  std::uint64_t throttles = 0;
+};
+
+class flow_control {
+public:
+  using clock = std::chrono::steady_clock;
+  explicit flow_control(flow_options options);
+
+  /// Whether connection number `index` (0-based) may take a request now.
+  [[nodiscard]] bool may_send(std::size_t index) const;
+  /// Reserves a start slot for one request; returns how long to wait before starting it.
+  [[nodiscard]] clock::duration reserve(clock::time_point now);
+  void on_success(clock::time_point now);
+  void on_throttle(clock::time_point now);
+  [[nodiscard]] flow_snapshot snapshot() const;
+
+private:
+  double recent_rate(clock::time_point now) const;
+
+  flow_options opt_;
+  mutable std::mutex mutex_;
+  double limit_;
+  double rate_ = 0;                       // 0: no pacing
+  clock::time_point next_start_{};        // GCRA: earliest start of the next request
+  std::optional<clock::time_point> last_throttle_;
+  std::deque<clock::time_point> starts_;  // request starts in the last two seconds
+  std::uint64_t throttles_ = 0;
+};
+
+}  // namespace ximup

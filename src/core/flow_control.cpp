@@ -1,0 +1,69 @@
+#include "ximup/flow_control.hpp"
+
+#include <algorithm>
+
+namespace ximup {
+namespace {
+constexpr auto rate_window = std::chrono::seconds(2);
+}
+
+flow_control::flow_control(flow_options options)
+    : opt_(options), limit_(static_cast<double>(std::max<std::size_t>(1, options.max_concurrency))) {
+  if (opt_.fixed_rate && *opt_.fixed_rate > 0) rate_ = *opt_.fixed_rate;
+}
+
+bool flow_control::may_send(std::size_t index) const {
+  std::lock_guard lock(mutex_);
+  return static_cast<double>(index) < std::max(1.0, limit_);
+}
+
+flow_control::clock::duration flow_control::reserve(clock::time_point now) {
+  std::lock_guard lock(mutex_);
+  starts_.push_back(now);
+  while (!starts_.empty() && now - starts_.front() > rate_window) starts_.pop_front();
+  if (rate_ <= 0) return clock::duration::zero();
+  const auto interval = std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(1.0 / rate_));
+  // A burst of half a second's worth of requests may start at once after an idle spell.
+  const auto burst = std::chrono::duration_cast<clock::duration>(
+      std::chrono::duration<double>(std::max(1.0, rate_ / 2) / rate_));
+  const auto start = std::max(now, std::max(next_start_, now - burst));
+  next_start_ = std::max(next_start_, now - burst) + interval;
+  return start - now;
+}
+
+void flow_control::on_success(clock::time_point) {
+  std::lock_guard lock(mutex_);
+  if (!opt_.adaptive) return;
+  const double max = static_cast<double>(std::max<std::size_t>(1, opt_.max_concurrency));
+  limit_ = std::min(max, limit_ + 1.0 / std::max(1.0, limit_));
+  if (rate_ > 0 && !opt_.fixed_rate) rate_ += opt_.increase_per_success;
+}
+
+void flow_control::on_throttle(clock::time_point now) {
+  std::lock_guard lock(mutex_);
+  ++throttles_;
+  if (!opt_.adaptive) return;
+  if (last_throttle_ && now - *last_throttle_ < opt_.cooldown) return;
+  last_throttle_ = now;
+  limit_ = std::max(1.0, limit_ / 2);
+  if (!opt_.fixed_rate) {
+    const double achieved = recent_rate(now);
+    const double base = rate_ > 0 ? std::min(rate_, std::max(achieved, 1.0)) : achieved;
+    rate_ = std::max(1.0, 0.9 * base);
+  }
+}
+
+double flow_control::recent_rate(clock::time_point now) const {
+  std::size_t n = 0;
+  for (auto t : starts_) {
+    if (now - t <= rate_window) ++n;
+  }
+  return static_cast<double>(n) / std::chrono::duration<double>(rate_window).count();
+}
+
+flow_snapshot flow_control::snapshot() const {
+  std::lock_guard lock(mutex_);
+  return {static_cast<std::size_t>(std::max(1.0, limit_)), rate_, throttles_};
+}
+
+}  // namespace ximup

@@ -1,0 +1,76 @@
+#include "ximup/flow_control.hpp"
+
+#include <gtest/gtest.h>
+
+using namespace ximup;
+using namespace std::chrono_literals;
+using clock_type = flow_control::clock;
+
+namespace {
+flow_options options(std::size_t connections, bool adaptive = true, std::optional<double> rate = std::nullopt) {
+  flow_options o;
+  o.max_concurrency = connections;
+  o.adaptive = adaptive;
+  o.fixed_rate = rate;
+  return o;
+}
+}  // namespace
+
+TEST(FlowControl, ThrottleHalvesConcurrencyOncePerCooldownAndSuccessGrowsIt) {
+  flow_control f(options(8));
+  const auto t0 = clock_type::time_point{} + 100s;
+  EXPECT_TRUE(f.may_send(7));
+  f.on_throttle(t0);
+  EXPECT_EQ(f.snapshot().concurrency_limit, 4U);
+  EXPECT_FALSE(f.may_send(4));
+  EXPECT_TRUE(f.may_send(3));
+  f.on_throttle(t0 + 100ms);  // same burst: no second cut
+  EXPECT_EQ(f.snapshot().concurrency_limit, 4U);
+  f.on_throttle(t0 + 2s);
+  f.on_throttle(t0 + 4s);
+  f.on_throttle(t0 + 6s);
+  EXPECT_EQ(f.snapshot().concurrency_limit, 1U);  // never below 1
+  EXPECT_TRUE(f.may_send(0));
+  for (int i = 0; i < 100; ++i) f.on_success(t0 + 7s);
+  EXPECT_EQ(f.snapshot().concurrency_limit, 8U);  // never above the connections
+  EXPECT_EQ(f.snapshot().throttles, 5U);
+}
+
+TEST(FlowControl, FixedRateSpacesRequestStarts) {
+  flow_control f(options(8, true, 10.0));
+  auto now = clock_type::time_point{} + 100s;
+  // After an idle spell a burst (1 + rate/2 = 6) may start at once; the rest are spaced 100 ms apart.
+  int immediate = 0;
+  clock_type::duration last{};
+  for (int i = 0; i < 15; ++i) {
+    last = f.reserve(now);
+    if (last == clock_type::duration::zero()) ++immediate;
+  }
+  EXPECT_EQ(immediate, 6);
+  EXPECT_NEAR(std::chrono::duration<double>(last).count(), 0.9, 0.001);
+  f.on_throttle(now);  // a fixed rate is never changed by the server
+  EXPECT_DOUBLE_EQ(f.snapshot().rate, 10.0);
+}
+
+TEST(FlowControl, ThrottleTurnsOnPacingBelowTheAchievedRate) {
+  flow_control f(options(8));
+  auto now = clock_type::time_point{} + 100s;
+  for (int i = 0; i < 60; ++i) {  // 30 requests/s over two seconds
+    EXPECT_EQ(f.reserve(now), clock_type::duration::zero());
+    now += 33ms;
+  }
+  EXPECT_DOUBLE_EQ(f.snapshot().rate, 0.0);
+  f.on_throttle(now);
+  const double paced = f.snapshot().rate;
+  EXPECT_GT(paced, 20.0);
+  EXPECT_LT(paced, 30.0);
+  for (int i = 0; i < 20; ++i) f.on_success(now);
+  EXPECT_NEAR(f.snapshot().rate, paced + 1.0, 1e-9);
+}
+
+TEST(FlowControl, NonAdaptiveIgnoresThrottles) {
+  flow_control f(options(4, false));
+  f.on_throttle(clock_type::time_point{} + 10s);
+  EXPECT_EQ(f.snapshot().concurrency_limit, 4U);
+  EXPECT_DOUBLE_EQ(f.snapshot().rate, 0.0);
+}
