@@ -6,6 +6,9 @@
 /// `\x` the literal x. A pattern without `/` is matched against the base name only; a pattern with
 /// `/` is matched against the whole relative path (a leading `/` anchors it at the root and is
 /// dropped). Matching is on bytes; case-sensitive. Pure; thread-safe.
+/// Also: `**/` at the start of a segment matches zero or more whole directories (gitignore-like:
+/// `**/*.jpg` matches `a.jpg` and `x/y/a.jpg`); a class never matches `/`; `[^...]` is `[!...]`;
+/// a leading `]` in a class is literal. Matching is linear in the path length (no backtracking).
 
 #include <string>
 #include <string_view>
@@ -16,7 +19,7 @@ namespace ximup {
 class glob_pattern {
 public:
   /// Throws std::invalid_argument with a message naming the pattern when it is malformed
-  /// (an unterminated `[` class, a trailing `\`).
+  /// (an unterminated `[` class, a trailing `\`), or longer than 1024 bytes.
   explicit glob_pattern(std::string pattern);
 
   /// `relative_path` uses `/` as separator and has no leading `/`.

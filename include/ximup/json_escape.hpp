@@ -35,4 +35,15 @@ void append_json_string(std::string& out, std::string_view bytes);
 /// ED B2 80..ED B3 BF): maps each such sequence back to the single byte 0x80..0xFF.
 [[nodiscard]] std::string decode_surrogateescape(std::string_view utf8ish);
 
+/// Parses one JSON string token exactly as it stands in a document, quotes included (e.g. a
+/// simdjson on-demand `raw_json_token()` with trailing whitespace removed), and returns the bytes
+/// it stands for: escapes are undone, surrogate pairs become UTF-8, and each lone `\udc80`..`\udcff`
+/// becomes the single byte 0x80..0xFF, so `parse_json_string_token(json_string(b)) == b` for every
+/// byte string b. Any other lone surrogate is kept in its 3-byte generalized UTF-8 form. Raw bytes
+/// other than control characters are copied unchanged (not checked as UTF-8). nullopt when `token`
+/// is not exactly one valid JSON string (missing quote, raw control character, bad escape).
+/// Needed because simdjson 3.0.1 rejects lone surrogates (`"\udc80"` is a STRING_ERROR there), so
+/// strings written by append_json_string for non-UTF-8 bytes cannot go through its get_string().
+[[nodiscard]] std::optional<std::string> parse_json_string_token(std::string_view token);
+
 }  // namespace ximup

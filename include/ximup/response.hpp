@@ -31,7 +31,8 @@ struct parse_outcome {
   parsed_response response;
   /// Empty on success; otherwise why the body cannot be trusted, e.g. "invalid JSON: ...",
   /// "response has 3 records, request had 4", "record 2 has no _status", "record 1 _id does not
-  /// match the request". Any error means no record result may be attributed from this body.
+  /// match the request" (records are numbered from 1). Any error means no record result may be
+  /// attributed from this body.
   std::string error;
   [[nodiscard]] bool ok() const noexcept { return error.empty(); }
 };
@@ -45,9 +46,13 @@ struct parse_outcome {
 /// A short, single-line, printable description of an error response body for messages and results:
 /// `detail`, or `status.text`, or `message`/`error` when the body is JSON; otherwise the first
 /// 200 bytes with control characters and invalid UTF-8 replaced. Never throws.
+/// (Control characters become spaces, runs of spaces one space, invalid UTF-8 bytes U+FFFD; text
+/// from JSON is cut at 200 bytes too; a cut is marked "..."; an empty body gives "(empty body)".)
 [[nodiscard]] std::string describe_error_body(std::string_view body);
 
-/// True when `text` is a valid JSON value (used to validate `--field key=JSON`).
+/// True when `text` is a valid JSON value (used to validate `--field key=JSON`): strict RFC 8259
+/// over UTF-8 (numbers of any size and lone `\uXXXX` surrogates accepted, as Python's json does),
+/// nesting at most 512 deep.
 [[nodiscard]] bool is_valid_json(std::string_view text);
 
 }  // namespace ximup

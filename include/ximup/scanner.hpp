@@ -4,7 +4,13 @@
 /// Memory: holds one open directory handle per level of the current path (never the listing of a
 /// whole tree, never a whole directory's names). Not thread-safe: one thread calls next().
 /// Order is the file system's readdir order. Paths are bytes (no UTF-8 assumption).
+/// Descriptors: one per level of the current path; a tree deeper than the free descriptors gives
+/// "cannot open directory: Too many open files" errors for the deeper directories, and the walk
+/// goes on. Roots are always followed when they are symbolic links; a root that is a file passes
+/// the same extension and filter checks (on its base name). Fifos, sockets and devices found in a
+/// tree are ignored (not counted). Directories are not pruned by the filter: it applies to files.
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -36,6 +42,8 @@ struct scan_entry {
                          ///< root that is itself a file, its base name
   std::uint64_t size = 0;
   std::int64_t mtime_ns = 0;  ///< modification time, nanoseconds since the epoch
+  /// SHA-256 of the content; only set by the pipeline in --checksum mode (the scanner never reads files).
+  std::optional<std::array<std::uint8_t, 32>> content_hash;
 };
 
 /// Something that could not be scanned: an unreadable directory, a file that vanished between
