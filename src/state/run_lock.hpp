@@ -1,0 +1,28 @@
+#pragma once
+// run_lock: the exclusive run lock on `<state>.lock` (flock, released by the kernel when the
+// process dies). Not thread-safe: state_store serializes calls.
+
+#include <string>
+
+#include "ximup/state_store.hpp"
+
+namespace ximup {
+
+class run_lock {
+public:
+  run_lock() = default;
+  ~run_lock() { release(); }
+  run_lock(const run_lock&) = delete;
+  run_lock& operator=(const run_lock&) = delete;
+
+  /// flock(LOCK_EX | LOCK_NB) on `lock_path` (created when missing); on success writes this pid
+  /// and the time into it. `locked` naming the holder, or `io`; both name `state_path`.
+  state_status try_acquire(const std::string& lock_path, const std::string& state_path);
+  void release() noexcept;
+  [[nodiscard]] bool held() const noexcept { return fd_ >= 0; }
+
+private:
+  int fd_ = -1;
+};
+
+}  // namespace ximup
