@@ -10,8 +10,10 @@ packages=(
   # libraries
   libboost1.81-dev libboost-url1.81-dev libssl-dev libsimdjson-dev libspdlog-dev
   libfmt-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev libsqlite3-dev
+  # base64 on ARM64: cross compiler and qemu-user for the NEON self-check
+  g++-aarch64-linux-gnu qemu-user
   # tools used by the demo, tests and benchmarks
-  openssl python3 procps
+  openssl python3 procps time
 )
 
 missing=()

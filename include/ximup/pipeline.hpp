@@ -23,6 +23,7 @@
 #include "ximup/retry_policy.hpp"
 #include "ximup/scanner.hpp"
 #include "ximup/sender_pool.hpp"
+#include "ximup/state_store.hpp"
 
 namespace ximup {
 
@@ -36,10 +37,15 @@ struct upload_options {
   retry_policy retry;
   std::string results_path = "results.jsonl";
   bool preflight = true;
+  /// The state store (resume, incremental runs, run lock); nullopt runs without one (--no-state).
+  std::optional<std::string> state_path;
+  run_mode mode = run_mode::normal;          ///< --retry-failed, --force, --checksum
+  std::string command_summary;               ///< recorded with the run (`ximup status`)
+  std::chrono::milliseconds drain_timeout{30'000};  ///< after SIGINT/SIGTERM, wait this long for responses
 };
 
 /// Why a run ended early; maps to an exit code in the CLI.
-enum class run_stop { none, auth, unreachable, tls_untrusted, io_error, interrupted };
+enum class run_stop { none, auth, unreachable, tls_untrusted, io_error, interrupted, locked, state_error };
 
 struct run_summary {
   std::uint64_t files_ok = 0;
@@ -55,7 +61,11 @@ struct run_summary {
   std::uint64_t stale_resends = 0;
   std::uint64_t outcome_unknown = 0;  ///< sends whose response was lost (possible server duplicates)
   std::uint64_t connections_opened = 0;
-  std::uint64_t scan_skipped = 0;
+  std::uint64_t scan_skipped = 0;           ///< files left out by extension or filter
+  std::uint64_t skipped_unchanged = 0;      ///< the state says done and unchanged
+  std::uint64_t skipped_failed = 0;         ///< failed permanently before and unchanged
+  std::uint64_t skipped_other = 0;          ///< --retry-failed: new or ok inputs left alone
+  std::uint64_t unknown_at_stop = 0;        ///< images in requests abandoned at --drain-timeout
   std::size_t peak_inflight_bytes = 0;
   flow_snapshot flow;  ///< concurrency limit and pacing at the end, throttle signals seen
   std::uint64_t budget_waits = 0;

@@ -23,6 +23,7 @@ struct record_slot {
   std::size_t offset = 0;    ///< the record's JSON object is body[offset, offset + length)
   std::size_t length = 0;
   int attempts = 0;          ///< times this record was sent
+  bool in_state = false;     ///< marked pending in the state store: its result must be recorded there
 };
 
 class request_body {

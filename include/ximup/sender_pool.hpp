@@ -95,6 +95,9 @@ public:
   void cancel();
   /// Call after the last completion: closes the connections and joins the io threads.
   void shutdown();
+  /// Gives up on everything in flight: blocked submit() calls return (their requests complete as
+  /// cancelled), the io threads stop and are joined; no completion runs after it returns.
+  void abort();
   /// Current concurrency limit and pacing rate.
   [[nodiscard]] flow_snapshot flow() const;
 

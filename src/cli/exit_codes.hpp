@@ -8,7 +8,7 @@ inline constexpr int auth = 3;               // the API refused the token (401/4
 inline constexpr int input_not_found = 4;    // an input directory or file does not exist
 inline constexpr int transient = 5;          // failures remain that a rerun may fix (network, 5xx, 429), server unreachable
 inline constexpr int locked = 6;             // another run holds the state lock
-inline constexpr int io_error = 7;           // cannot write the results file (disk full, permissions)
+inline constexpr int io_error = 7;           // cannot write results or state (disk full, damaged state file)
 inline constexpr int interrupted_int = 130;  // SIGINT
 inline constexpr int interrupted_term = 143; // SIGTERM
 }  // namespace ximup::exit_code

@@ -1,4 +1,7 @@
 // ximup: parse the command line, run the chosen subcommand, map its outcome to an exit code.
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
 #include <CLI/CLI.hpp>
 #include <map>
 
@@ -6,6 +9,8 @@
 #include "exit_codes.hpp"
 
 int main(int argc, char** argv) {
+  // Logs go to stderr; stdout is for what a command prints (results with --results -, listings).
+  spdlog::set_default_logger(spdlog::stderr_color_mt("ximup"));
   CLI::App app{"ximup: bulk image uploader for the Ximilar records API"};
   app.require_subcommand(1);
   bool show_version = false;
@@ -13,13 +18,17 @@ int main(int argc, char** argv) {
   app.footer(
       "Exit codes: 0 all ok; 1 some inputs failed permanently; 2 usage or configuration error;\n"
       "3 authentication failed; 4 input not found; 5 transient failures remain (run again);\n"
-      "6 another run holds the state lock; 7 cannot write results; 130/143 interrupted (SIGINT/SIGTERM).");
+      "6 another run holds the state lock; 7 cannot write results or state (disk full, damaged state file);\n"
+      "130/143 interrupted (SIGINT/SIGTERM).");
 
   std::map<CLI::App*, std::function<int()>> commands;
   for (auto add : {ximup::cli::add_upload_command, ximup::cli::add_presets_command, ximup::cli::add_version_command}) {
     auto run = add(app);
     commands.emplace(app.get_subcommands({}).back(), std::move(run));
   }
+  std::vector<std::pair<CLI::App*, std::function<int()>>> state_commands;
+  ximup::cli::add_state_commands(app, state_commands);
+  for (auto& [sub, run] : state_commands) commands.emplace(sub, std::move(run));
   if (argc == 2 && std::string_view(argv[1]) == "--version") {
     ximup::cli::print_version();
     return ximup::exit_code::ok;

@@ -21,6 +21,17 @@ void print_summary(const run_summary& s, const std::string& results_path) {
   for (const auto& [reason, n] : s.failures_by_reason) {
     std::fprintf(out, "  failed %-14s %llu\n", (reason + ":").c_str(), static_cast<unsigned long long>(n));
   }
+  if (s.skipped_unchanged + s.skipped_failed + s.skipped_other > 0) {
+    std::fprintf(out, "skipped:      %llu unchanged since they succeeded, %llu failed before and unchanged, %llu left "
+                      "alone by --retry-failed\n",
+                 static_cast<unsigned long long>(s.skipped_unchanged), static_cast<unsigned long long>(s.skipped_failed),
+                 static_cast<unsigned long long>(s.skipped_other));
+  }
+  if (s.unknown_at_stop > 0) {
+    std::fprintf(out, "interrupted:  %llu images were in flight at the drain timeout (outcome unknown: possible "
+                      "server-side duplicates when resent)\n",
+                 static_cast<unsigned long long>(s.unknown_at_stop));
+  }
   std::fprintf(out, "bytes:        %s of images ok, %s sent\n", format_size(s.bytes_ok).c_str(),
                format_size(s.bytes_sent).c_str());
   std::fprintf(out, "throughput:   %.1f MB/s, %.1f images/s\n", mbps, static_cast<double>(s.files_ok) / secs);

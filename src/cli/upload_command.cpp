@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "commands.hpp"
+#include "endpoint_flags.hpp"
 #include "exit_codes.hpp"
 #include "summary_report.hpp"
 #include "ximup/pipeline.hpp"
@@ -24,12 +25,7 @@ namespace {
 // Everything the upload subcommand reads from the command line, as typed.
 struct upload_flags {
   std::vector<std::string> inputs;
-  std::string endpoint;
-  std::string api_base = "https://api.ximilar.com/";
-  std::string task_id;
-  std::string collection_id;
-  std::string collection_type = "products";
-  std::vector<std::string> fields;
+  endpoint_flags target;
   std::string token;
   std::string token_file;
   std::string auth_scheme = "auto";
@@ -47,7 +43,6 @@ struct upload_flags {
   bool follow_symlinks = false;
   std::string cacert;
   bool insecure = false;
-  bool allow_insecure_http = false;
   std::string connect_timeout = "10s";
   std::string handshake_timeout = "10s";
   std::string write_timeout = "120s";
@@ -60,7 +55,20 @@ struct upload_flags {
   std::string retry_max = "30s";
   std::string log_level = "info";
   bool no_preflight = false;
+  std::string state;  ///< default: ximup-state.sqlite beside the results file
+  bool no_state = false;
+  bool retry_failed = false;
+  bool force = false;
+  bool checksum = false;
+  std::string drain_timeout = "30s";
 };
+
+// The state file's default place: beside the results file.
+std::string default_state_path(const std::string& results) {
+  const auto slash = results.rfind('/');
+  if (results == "-" || slash == std::string::npos) return "ximup-state.sqlite";
+  return results.substr(0, slash + 1) + "ximup-state.sqlite";
+}
 
 struct usage_error {
   std::string message;
@@ -112,16 +120,22 @@ upload_options build_options(const upload_flags& f) {
   o.workers = std::max<std::size_t>(1, f.workers);
   o.results_path = f.results;
   o.preflight = !f.no_preflight;
+  if (static_cast<int>(f.retry_failed) + static_cast<int>(f.force) + static_cast<int>(f.checksum) > 1) {
+    throw usage_error{"--retry-failed, --force and --checksum exclude each other"};
+  }
+  if (f.no_state && (f.retry_failed || f.force || f.checksum || !f.state.empty())) {
+    throw usage_error{"--no-state cannot be combined with --state, --retry-failed, --force or --checksum"};
+  }
+  if (!f.no_state) o.state_path = f.state.empty() ? default_state_path(f.results) : f.state;
+  o.mode = f.retry_failed ? run_mode::retry_failed
+           : f.force      ? run_mode::force
+           : f.checksum   ? run_mode::checksum
+                          : run_mode::normal;
+  o.drain_timeout = duration_flag("--drain-timeout", f.drain_timeout);
+  o.command_summary = "upload " + f.target.endpoint;
+  for (const auto& in : f.inputs) o.command_summary += " " + in;
 
-  endpoint_options eo;
-  eo.endpoint = f.endpoint;
-  eo.api_base = f.api_base;
-  if (!f.task_id.empty()) eo.task_id = f.task_id;
-  if (!f.collection_id.empty()) eo.collection_id = f.collection_id;
-  eo.collection_type = f.collection_type;
-  eo.fields = f.fields;
-  eo.allow_insecure_http = f.allow_insecure_http;
-  auto ep = resolve_endpoint(eo);
+  auto ep = f.target.resolve();
   if (!ep.value) throw usage_error{ep.error};
 
   token_sources ts;
@@ -208,7 +222,9 @@ int exit_code_for(const run_summary& s) {
     case run_stop::auth: return exit_code::auth;
     case run_stop::unreachable: return exit_code::transient;
     case run_stop::tls_untrusted: return exit_code::usage;
-    case run_stop::io_error: return exit_code::io_error;
+    case run_stop::io_error:
+    case run_stop::state_error: return exit_code::io_error;
+    case run_stop::locked: return exit_code::locked;
     case run_stop::interrupted: return s.stop_signal == SIGINT ? exit_code::interrupted_int : exit_code::interrupted_term;
     case run_stop::none: break;
   }
@@ -255,13 +271,7 @@ std::function<int()> add_upload_command(CLI::App& app) {
   auto& f = *flags;
   auto* cmd = app.add_subcommand("upload", "Upload image trees to a records endpoint");
   cmd->add_option("inputs", f.inputs, "Directories (or files) to upload")->required();
-  cmd->add_option("-e,--endpoint", f.endpoint, "A preset (see `ximup presets`) or a full https:// URL")->required();
-  cmd->add_option("--api-base", f.api_base, "Base URL for presets")->capture_default_str();
-  cmd->add_option("--task-id", f.task_id, "Task id for the classify and detect presets");
-  cmd->add_option("--collection-id", f.collection_id, "Collection id for similarity-insert");
-  cmd->add_option("--collection-type", f.collection_type, "photos|products|fashion|custom for similarity-insert")
-      ->capture_default_str();
-  cmd->add_option("--field", f.fields, "Endpoint field beside records, key=JSON (repeatable), e.g. lang='\"en\"'");
+  f.target.add_to(*cmd);
   cmd->add_option("--token-file", f.token_file, "File holding the API token (else XIMILAR_API_TOKEN)");
   cmd->add_option("--token", f.token, "API token (visible in ps: prefer XIMILAR_API_TOKEN or --token-file)");
   cmd->add_option("--auth-scheme", f.auth_scheme, "token|jwt|auto (auto: JWT for tokens of 70+ characters)")
@@ -284,7 +294,6 @@ std::function<int()> add_upload_command(CLI::App& app) {
   cmd->add_flag("--follow-symlinks", f.follow_symlinks, "Follow symbolic links (loops are detected)");
   cmd->add_option("--cacert", f.cacert, "PEM file of CA certificates to trust instead of the system's");
   cmd->add_flag("--insecure-skip-tls-verify", f.insecure, "Do not verify the server's TLS certificate");
-  cmd->add_flag("--allow-insecure-http", f.allow_insecure_http, "Allow plain http:// to hosts other than loopback");
   cmd->add_option("--connect-timeout", f.connect_timeout, "TCP connect timeout")
       ->capture_default_str();
   cmd->add_option("--handshake-timeout", f.handshake_timeout, "TLS handshake timeout")->capture_default_str();
@@ -304,6 +313,14 @@ std::function<int()> add_upload_command(CLI::App& app) {
   cmd->add_option("--retry-max", f.retry_max, "Largest backoff")->capture_default_str();
   cmd->add_option("--log-level", f.log_level, "trace|debug|info|warn|error|off")->capture_default_str();
   cmd->add_flag("--no-preflight", f.no_preflight, "Skip the connection check before the run");
+  cmd->add_option("--state", f.state, "State file for resume and incremental runs (default: ximup-state.sqlite "
+                                      "beside the results file)");
+  cmd->add_flag("--no-state", f.no_state, "Run without a state file: send everything, no run lock");
+  cmd->add_flag("--retry-failed", f.retry_failed, "Send only inputs the state lists as failed or unfinished");
+  cmd->add_flag("--force", f.force, "Send everything, even inputs the state says are done");
+  cmd->add_flag("--checksum", f.checksum, "Unchanged means same size and SHA-256 (reads every file), not mtime");
+  cmd->add_option("--drain-timeout", f.drain_timeout, "After SIGINT/SIGTERM, wait this long for responses in flight")
+      ->capture_default_str();
   cmd->footer(
       "Examples:\n"
       "  export XIMILAR_API_TOKEN=...   # or --token-file ~/.ximilar-token\n"

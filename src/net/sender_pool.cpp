@@ -21,6 +21,8 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 #include <spdlog/spdlog.h>
+#include <future>
+#include <mutex>
 #include <thread>
 
 namespace ximup {
@@ -339,6 +341,9 @@ struct sender_pool::impl {
   sender_counters counters;
   flow_control flow;
   std::string cacert_error;
+  std::mutex abort_mutex;  // orders submit() against abort()
+  bool aborted = false;
+  std::atomic<bool> aborted_flag{false};
 };
 
 sender_pool::sender_pool(sender_options options, completion_handler on_complete)
@@ -366,14 +371,34 @@ void sender_pool::start() {
 }
 
 void sender_pool::submit(std::shared_ptr<upload_request> request) {
+  auto& i = *impl_;
   auto keep = request;
-  try {
-    impl_->channel.async_send(error_code{}, std::move(request), asio::use_future).get();
-  } catch (const std::exception& e) {
+  const auto cancelled_result = [](std::string why) {
     send_result result;
     result.transport = failure_kind::cancelled;
-    result.error = std::string("not sent: ") + e.what();
-    impl_->on_complete(std::move(keep), std::move(result));
+    result.error = "not sent: " + std::move(why);
+    return result;
+  };
+  std::future<void> sent;
+  {
+    std::lock_guard lock(i.abort_mutex);
+    if (i.aborted) {
+      i.on_complete(std::move(keep), cancelled_result("the run was stopped"));
+      return;
+    }
+    sent = i.channel.async_send(error_code{}, std::move(request), asio::use_future);
+  }
+  // Wait for room in the channel; after abort() nothing will ever take the request.
+  while (sent.wait_for(std::chrono::milliseconds(100)) != std::future_status::ready) {
+    if (i.aborted_flag.load()) {
+      i.on_complete(std::move(keep), cancelled_result("the run was stopped"));
+      return;
+    }
+  }
+  try {
+    sent.get();
+  } catch (const std::exception& e) {
+    i.on_complete(std::move(keep), cancelled_result(e.what()));
   }
 }
 
@@ -399,6 +424,22 @@ void sender_pool::resubmit_after(std::shared_ptr<upload_request> request, std::c
 }
 
 void sender_pool::cancel() { impl_->cancelled.store(true); }
+
+void sender_pool::abort() {
+  auto& i = *impl_;
+  {
+    std::lock_guard lock(i.abort_mutex);
+    i.aborted = true;
+    i.aborted_flag.store(true);
+  }
+  i.cancelled.store(true);
+  i.channel.cancel();  // pending sends (blocked submit calls) and receives complete with an error
+  i.channel.close();
+  i.work.reset();
+  i.ioc.stop();
+  for (auto& t : i.threads) t.join();
+  i.threads.clear();
+}
 
 void sender_pool::shutdown() {
   auto& i = *impl_;

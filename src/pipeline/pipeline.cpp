@@ -2,7 +2,12 @@
 
 #include <spdlog/spdlog.h>
 
+#include <openssl/evp.h>
+
 #include <condition_variable>
+#include <deque>
+#include <fstream>
+#include <map>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -63,16 +68,22 @@ struct upload_pipeline::impl {
     line.error = error;
     line.fields_json = fields;
     if (!writer.write(format_result_line(line))) stop(run_stop::io_error, writer.error());
+    const bool retryable_kind = kind == failure_kind::network || kind == failure_kind::timeout ||
+                                kind == failure_kind::tls || kind == failure_kind::http_retryable ||
+                                kind == failure_kind::bad_response || kind == failure_kind::cancelled;
+    if (r.in_state) {
+      const input_status st = result == outcome::ok ? input_status::ok
+                              : retryable_kind       ? input_status::retryable
+                                                     : input_status::failed;
+      record_state(r.path, st, error, r.attempts);
+    }
     std::lock_guard lock(stats_mutex);
     if (result == outcome::ok) {
       ++summary.files_ok;
       summary.bytes_ok += r.bytes;
     } else {
       ++summary.files_failed;
-      const bool retryable = kind == failure_kind::network || kind == failure_kind::timeout ||
-                             kind == failure_kind::tls || kind == failure_kind::http_retryable ||
-                             kind == failure_kind::bad_response || kind == failure_kind::cancelled;
-      if (retryable) ++summary.files_failed_retryable;
+      if (retryable_kind) ++summary.files_failed_retryable;
       const std::string reason = kind == failure_kind::none ? "local" : std::string(to_string(kind));
       ++summary.failures_by_reason[reason];
       if (summary.files_failed <= logged_failures_limit) {
@@ -91,6 +102,107 @@ struct upload_pipeline::impl {
     record_final(r, outcome::failed, 0, std::nullopt, {}, error, {}, failure_kind::none);
   }
 
+  // --- state store ----------------------------------------------------------------------------
+  // Results reach the state store through one thread of its own (SQLite commits block on disk and
+  // the io threads must not); it writes everything queued in one transaction, so commits group.
+
+  struct state_update {
+    std::string path;
+    input_status status;
+    std::string reason;
+    std::uint32_t attempts;
+  };
+
+  void record_state(const std::string& path, input_status status, std::string_view reason, int attempts) {
+    {
+      std::lock_guard lock(state_mutex);
+      state_queue.push_back({path, status, std::string(reason), static_cast<std::uint32_t>(std::max(attempts, 0))});
+    }
+    state_ready.notify_one();
+  }
+
+  void state_stage() {
+    std::vector<state_update> batch;
+    std::vector<input_result> results;
+    for (;;) {
+      {
+        std::unique_lock lock(state_mutex);
+        state_ready.wait(lock, [&] { return !state_queue.empty() || state_done; });
+        if (state_queue.empty()) return;
+        batch.assign(std::make_move_iterator(state_queue.begin()), std::make_move_iterator(state_queue.end()));
+        state_queue.clear();
+      }
+      results.clear();
+      for (const auto& u : batch) results.push_back({u.path, u.status, u.reason, u.attempts});
+      if (auto st = state->record_results(results); !st.ok()) stop(run_stop::state_error, st.message);
+    }
+  }
+
+  static std::optional<std::array<std::uint8_t, 32>> sha256_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return std::nullopt;
+    EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+    EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
+    std::vector<char> buf(1U << 16U);
+    while (in) {
+      in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+      EVP_DigestUpdate(ctx, buf.data(), static_cast<std::size_t>(in.gcount()));
+    }
+    std::array<std::uint8_t, 32> out{};
+    unsigned int len = 0;
+    EVP_DigestFinal_ex(ctx, out.data(), &len);
+    EVP_MD_CTX_free(ctx);
+    return out;
+  }
+
+  // Decides from the state whether a scanned file is sent; fills its content hash in --checksum mode.
+  bool should_send(scan_entry& e) {
+    if (!index) return true;
+    file_facts facts{e.size, e.mtime_ns, std::nullopt};
+    const auto previous = index->find(e.path);
+    plan p = plan_input(previous, facts, opt.mode);
+    if (p == plan::need_checksum) {
+      facts.content_hash = sha256_file(e.path);
+      p = plan_input(previous, facts, opt.mode);
+    }
+    if (!sends(p)) {
+      std::lock_guard lock(stats_mutex);
+      if (p == plan::skip_unchanged) ++summary.skipped_unchanged;
+      else if (p == plan::skip_failed) ++summary.skipped_failed;
+      else ++summary.skipped_other;
+      return false;
+    }
+    if (opt.mode == run_mode::checksum && !facts.content_hash) facts.content_hash = sha256_file(e.path);
+    e.content_hash = facts.content_hash;
+    return true;
+  }
+
+  // --- requests in flight ---------------------------------------------------------------------
+  // Every request between submission and its final result is in the registry; the run is done
+  // when it is empty and no completion handler is busy. At --drain-timeout whatever is left is
+  // recorded as interrupted.
+
+  void track(const std::shared_ptr<upload_request>& r) {
+    std::lock_guard lock(registry_mutex);
+    registry[r->sequence] = r;
+  }
+
+  // Claims a completed request for its handler; false when the drain already recorded it.
+  bool claim(const upload_request& r) {
+    std::lock_guard lock(registry_mutex);
+    if (registry.erase(r.sequence) == 0) return false;
+    ++busy_handlers;
+    return true;
+  }
+
+  void handler_done() {
+    {
+      std::lock_guard lock(registry_mutex);
+      --busy_handlers;
+    }
+    registry_changed.notify_all();
+  }
+
   // --- stopping -------------------------------------------------------------------------------
 
   void stop(run_stop why, std::string message) {
@@ -100,7 +212,9 @@ struct upload_pipeline::impl {
       summary.stopped = why;
       summary.stop_message = std::move(message);
     }
+    stop_deadline.store(std::chrono::steady_clock::now() + opt.drain_timeout);
     stopping.store(true);
+    registry_changed.notify_all();
     if (why != run_stop::interrupted) spdlog::error("{}", summary.stop_message);
     if (pool) pool->cancel();
     budget.cancel();
@@ -138,6 +252,7 @@ struct upload_pipeline::impl {
         continue;
       }
       auto& e = *item->entry;
+      if (!should_send(e)) continue;
       if (!batch.fits_alone(e)) {
         local_failure(e.path, e.id, e.size,
                       "file too large: " + std::to_string(e.size) + " bytes does not fit a request body of "
@@ -165,6 +280,7 @@ struct upload_pipeline::impl {
         continue;
       }
       auto request = std::make_shared<upload_request>();
+      std::vector<file_facts> facts;
       request->body.reserve(plan->body_bytes);
       body.begin(request->body);
       for (auto& e : plan->entries) {
@@ -178,6 +294,7 @@ struct upload_pipeline::impl {
         slot.id = std::move(e.id);
         body.append_record(request->body, file_bytes, slot);
         request->records.push_back(std::move(slot));
+        facts.push_back({e.size, e.mtime_ns, e.content_hash});
       }
       body.finish(request->body);
       if (file_bytes.capacity() > (8U << 20U)) std::vector<unsigned char>().swap(file_bytes);
@@ -186,18 +303,32 @@ struct upload_pipeline::impl {
       lease.shrink_to(request->body.size());
       request->lease = std::make_shared<budget_lease>(std::move(lease));
       request->sequence = next_sequence.fetch_add(1);
-      outstanding_add(1);
+      if (state && !mark_pending(*request, facts)) continue;
+      track(request);
       pool->submit(std::move(request));
     }
   }
 
-  // --- responses (io threads) -----------------------------------------------------------------
-
-  void outstanding_add(std::int64_t n) {
-    std::lock_guard lock(outstanding_mutex);
-    outstanding += n;
-    if (outstanding == 0) outstanding_zero.notify_all();
+  // Records the request's inputs as pending before they are sent (crash safety: an input whose
+  // outcome is unknown is resent by the next run). False when the state cannot be written.
+  bool mark_pending(upload_request& request, const std::vector<file_facts>& facts) {
+    std::vector<pending_input> inputs;
+    inputs.reserve(request.records.size());
+    for (std::size_t i = 0; i < request.records.size(); ++i) {
+      inputs.push_back({request.records[i].path, facts[i].size, facts[i].mtime_ns, facts[i].content_hash});
+    }
+    if (auto st = state->mark_pending(inputs); !st.ok()) {
+      stop(run_stop::state_error, st.message);
+      for (const auto& r : request.records) {
+        record_final(r, outcome::failed, 0, std::nullopt, {}, "not sent: " + st.message, {}, failure_kind::cancelled);
+      }
+      return false;
+    }
+    for (auto& r : request.records) r.in_state = true;
+    return true;
   }
+
+  // --- responses (io threads) -----------------------------------------------------------------
 
   double random_unit() {
     std::lock_guard lock(rng_mutex);
@@ -224,6 +355,7 @@ struct upload_pipeline::impl {
     }
     spdlog::debug("request {} ({} records): {}; retry {} in {} ms", request->sequence, request->records.size(),
                   detail, attempt, delay.count());
+    track(request);
     pool->resubmit_after(std::move(request), delay);
   }
 
@@ -245,6 +377,12 @@ struct upload_pipeline::impl {
   }
 
   void on_complete(std::shared_ptr<upload_request> request, send_result result) {
+    if (!claim(*request)) return;  // recorded as interrupted at --drain-timeout
+    complete(std::move(request), std::move(result));
+    handler_done();
+  }
+
+  void complete(std::shared_ptr<upload_request> request, send_result result) {
     {
       std::lock_guard lock(stats_mutex);
       if (result.http_status != 0) ++summary.responses_by_status[result.http_status];
@@ -272,7 +410,6 @@ struct upload_pipeline::impl {
       // A stopping run resends nothing: what is not done is recorded for the next run.
       fail_all(*request, result, kind == failure_kind::auth ? kind : failure_kind::cancelled,
                reason + " (not retried: the run was stopped)");
-      outstanding_add(-1);
       return;
     }
     switch (decide(kind, max_attempts(*request), request->records.size(), opt.retry)) {
@@ -291,7 +428,8 @@ struct upload_pipeline::impl {
         auto second = subset(*request, {recs.begin() + half, recs.end()});
         spdlog::info("request {} too large for the server (413): split into {} + {} records", request->sequence,
                      first->records.size(), second->records.size());
-        outstanding_add(1);  // two requests replace one
+        track(first);
+        track(second);
         pool->resubmit_after(std::move(first), std::chrono::milliseconds(0));
         pool->resubmit_after(std::move(second), std::chrono::milliseconds(0));
         return;
@@ -303,7 +441,6 @@ struct upload_pipeline::impl {
                                  "): check the API token in XIMILAR_API_TOKEN or --token-file; the run was stopped");
         break;
     }
-    outstanding_add(-1);
   }
 
   void accept(std::shared_ptr<upload_request> request, const parse_outcome& parsed, const send_result& result) {
@@ -327,7 +464,6 @@ struct upload_pipeline::impl {
     }
     if (!again.empty()) {
       auto retry = subset(*request, std::move(again));
-      outstanding_add(1);
       const std::string key = "record_" + std::to_string(again_code);
       retry_later(std::move(retry), key, result.retry_after, key);
     }
@@ -335,11 +471,95 @@ struct upload_pipeline::impl {
 
   // --- run ------------------------------------------------------------------------------------
 
+  // Opens the state, takes the run lock, starts a run and loads the skip index. False: stopped.
+  bool open_state() {
+    const std::string key = make_job_key(opt.sender.target.url, opt.sender.target.fields_json, opt.sender.target.headers);
+    auto opened = state_store::open(*opt.state_path, key);
+    if (!opened.value) {
+      summary.stopped = run_stop::state_error;
+      summary.stop_message = opened.status.message;
+      return false;
+    }
+    state.emplace(std::move(*opened.value));
+    if (auto st = state->try_lock(); !st.ok()) {
+      summary.stopped = st.code == state_errc::locked ? run_stop::locked : run_stop::state_error;
+      summary.stop_message = st.message;
+      return false;
+    }
+    auto run = state->begin_run(opt.command_summary);
+    if (!run.value) {
+      summary.stopped = run_stop::state_error;
+      summary.stop_message = run.status.message;
+      return false;
+    }
+    run_id = *run.value;
+    auto loaded = state->load_index(opt.mode == run_mode::checksum);
+    if (!loaded.value) {
+      summary.stopped = run_stop::state_error;
+      summary.stop_message = loaded.status.message;
+      return false;
+    }
+    index.emplace(std::move(*loaded.value));
+    return true;
+  }
+
+  void close_state() {
+    {
+      std::lock_guard lock(state_mutex);
+      state_done = true;
+    }
+    state_ready.notify_all();
+    if (state_thread.joinable()) state_thread.join();
+    if (!state || run_id == 0) return;
+    run_counts counts;
+    counts.ok = summary.files_ok;
+    counts.failed = summary.files_failed - summary.files_failed_retryable;
+    counts.retryable = summary.files_failed_retryable;
+    counts.sent = summary.files_ok + summary.files_failed;
+    counts.skipped = summary.skipped_unchanged + summary.skipped_failed + summary.skipped_other;
+    const char* outcome = "completed";
+    switch (summary.stopped) {
+      case run_stop::none: break;
+      case run_stop::interrupted: outcome = "interrupted"; break;
+      case run_stop::auth: outcome = "stopped: authentication failed"; break;
+      default: outcome = "stopped"; break;
+    }
+    if (auto st = state->end_run(run_id, counts, outcome); !st.ok() && summary.stopped == run_stop::none) {
+      summary.stopped = run_stop::state_error;
+      summary.stop_message = st.message;
+    }
+  }
+
+  // After the drain deadline: what is still in flight is recorded as interrupted, outcome unknown.
+  void abandon_in_flight() {
+    pool->abort();
+    std::map<std::uint64_t, std::shared_ptr<upload_request>> left;
+    {
+      std::unique_lock lock(registry_mutex);
+      registry_changed.wait(lock, [&] { return busy_handlers == 0; });
+      left.swap(registry);
+    }
+    send_result none;
+    for (auto& [seq, request] : left) {
+      {
+        std::lock_guard lock(stats_mutex);
+        summary.unknown_at_stop += request->records.size();
+      }
+      fail_all(*request, none, failure_kind::cancelled,
+               "interrupted: no response before --drain-timeout; the server may have processed it (the next run "
+               "resends it)");
+    }
+    if (!left.empty()) spdlog::warn("drain timeout: {} requests abandoned in flight", left.size());
+  }
+
   run_summary run() {
     const auto started = std::chrono::steady_clock::now();
-    if (!writer.open(opt.results_path)) {
+    if (opt.state_path && !open_state()) return summary;
+    // With a state store the results file accumulates across runs; `ximup export` gives the latest.
+    if (!writer.open(opt.results_path, opt.state_path.has_value())) {
       summary.stopped = run_stop::io_error;
       summary.stop_message = writer.error();
+      close_state();
       return summary;
     }
     pool = std::make_unique<sender_pool>(opt.sender, [this](std::shared_ptr<upload_request> r, send_result s) {
@@ -351,22 +571,43 @@ struct upload_pipeline::impl {
                                                                            : run_stop::unreachable;
         summary.stop_message = *error;
         writer.close();
+        close_state();
         return summary;
       }
     }
+    if (state) state_thread = std::thread([this] { state_stage(); });
     pool->start();
-    std::thread scanner_thread([this] { scan_stage(); });
-    std::vector<std::thread> workers;
+    std::atomic<std::size_t> stages_running{1 + std::max<std::size_t>(1, opt.workers)};
+    std::vector<std::thread> threads;
+    threads.emplace_back([this, &stages_running] {
+      scan_stage();
+      --stages_running;
+      registry_changed.notify_all();
+    });
     for (std::size_t i = 0; i < std::max<std::size_t>(1, opt.workers); ++i) {
-      workers.emplace_back([this] { worker_stage(); });
+      threads.emplace_back([this, &stages_running] {
+        worker_stage();
+        --stages_running;
+        registry_changed.notify_all();
+      });
     }
-    scanner_thread.join();
-    for (auto& w : workers) w.join();
+    // Done when the stages have ended and nothing is in flight; after a stop, wait at most
+    // --drain-timeout for the responses.
+    bool abandoned = false;
     {
-      std::unique_lock lock(outstanding_mutex);
-      outstanding_zero.wait(lock, [&] { return outstanding == 0; });
+      std::unique_lock lock(registry_mutex);
+      while (!(stages_running.load() == 0 && registry.empty() && busy_handlers == 0)) {
+        registry_changed.wait_for(lock, std::chrono::milliseconds(100));
+        if (stopping.load() && std::chrono::steady_clock::now() > stop_deadline.load()) {
+          lock.unlock();
+          abandon_in_flight();
+          abandoned = true;
+          break;
+        }
+      }
     }
-    pool->shutdown();
+    for (auto& t : threads) t.join();
+    if (!abandoned) pool->shutdown();
     if (!writer.close() && summary.stopped == run_stop::none) {
       summary.stopped = run_stop::io_error;
       summary.stop_message = writer.error();
@@ -377,9 +618,10 @@ struct upload_pipeline::impl {
     summary.bytes_sent = c.bytes_sent.load();
     summary.connections_opened = c.connections_opened.load();
     summary.peak_inflight_bytes = budget.peak();
-    summary.flow = pool->flow();
     summary.budget_waits = budget.waits();
+    summary.flow = pool->flow();
     summary.elapsed_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    close_state();
     return summary;
   }
 
@@ -390,11 +632,22 @@ struct upload_pipeline::impl {
   results_writer writer;
   std::unique_ptr<sender_pool> pool;
   std::atomic<bool> stopping{false};
+  std::atomic<std::chrono::steady_clock::time_point> stop_deadline{std::chrono::steady_clock::time_point::max()};
   std::atomic<std::uint64_t> next_sequence{1};
 
-  std::mutex outstanding_mutex;
-  std::condition_variable outstanding_zero;
-  std::int64_t outstanding = 0;  // requests submitted and not yet final
+  std::mutex registry_mutex;
+  std::condition_variable registry_changed;
+  std::map<std::uint64_t, std::shared_ptr<upload_request>> registry;  // requests not yet final
+  int busy_handlers = 0;
+
+  std::optional<state_store> state;
+  std::optional<state_index> index;
+  std::int64_t run_id = 0;
+  std::mutex state_mutex;
+  std::condition_variable state_ready;
+  std::deque<state_update> state_queue;
+  bool state_done = false;
+  std::thread state_thread;
 
   std::mutex rng_mutex;
   std::mt19937_64 rng;

@@ -6,8 +6,8 @@
 #include <map>
 #include <set>
 
+#include "support/json_lines.hpp"
 #include "support/mock_fixture.hpp"
-#include "ximup/json_escape.hpp"
 
 namespace fs = std::filesystem;
 using namespace ximup::test;
@@ -49,12 +49,12 @@ std::vector<result_line> read_results(const fs::path& p) {
   simdjson::dom::parser parser;
   std::istringstream in(read_text(p));
   for (std::string line; std::getline(in, line);) {
-    auto doc = parser.parse(line);
+    auto doc = parser.parse(lenient(line));
     EXPECT_FALSE(doc.error()) << "not JSON: " << line;
     if (doc.error()) continue;
     result_line r;
-    r.path = ximup::decode_surrogateescape(std::string_view(doc["path"]));
-    r.id = ximup::decode_surrogateescape(std::string_view(doc["_id"]));
+    r.path = bytes(std::string_view(doc["path"]));
+    r.id = bytes(std::string_view(doc["_id"]));
     r.outcome = std::string(std::string_view(doc["outcome"]));
     int64_t code = 0;
     if (!doc["status_code"].get(code)) r.status_code = static_cast<int>(code);
@@ -73,12 +73,12 @@ std::multimap<std::string, std::string> read_ledger(const fs::path& p) {
   simdjson::dom::parser parser;
   std::istringstream in(read_text(p));
   for (std::string line; std::getline(in, line);) {
-    auto doc = parser.parse(line);
+    auto doc = parser.parse(lenient(line));
     EXPECT_FALSE(doc.error()) << "ledger line not JSON: " << line;
     if (doc.error()) continue;
     int64_t status = 0;
     if (doc["status"].get(status) || status != 200) continue;
-    out.emplace(ximup::decode_surrogateescape(std::string_view(doc["_id"])), std::string(std::string_view(doc["sha256"])));
+    out.emplace(bytes(std::string_view(doc["_id"])), std::string(std::string_view(doc["sha256"])));
   }
   return out;
 }

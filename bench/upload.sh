@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Upload throughput and memory benchmark (issue 2): ximup against ximup-mock --discard over TLS on
+# loopback, client and server sharing this machine. Prints, per tree, the median over RUNS runs of:
+# MB/s of image bytes, images/s, CPU seconds per GB (user+sys of ximup), and peak RSS of ximup.
+#
+#   bench/upload.sh                 # 2,000 JPEGs of 200 KiB (~400 MB) and 100,000 files of 1 KiB
+#   RUNS=5 BENCH_DIR=/tmp/b bench/upload.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+runs=${RUNS:-3}
+bench_dir=${BENCH_DIR:-/tmp/ximup-bench}
+big_count=${BIG_COUNT:-2000}
+small_count=${SMALL_COUNT:-100000}
+
+scripts/setup.sh
+cmake -S . -B build-release -G Ninja -DCMAKE_BUILD_TYPE=Release -DXIMUP_BUILD_TESTS=OFF >/dev/null
+ninja -C build-release ximup ximup-mock >/dev/null
+ximup=build-release/src/cli/ximup
+mock=build-release/src/mock/ximup-mock
+
+mkdir -p "$bench_dir"
+make_tree() {  # name count size-kib
+  local dir="$bench_dir/$1"
+  if [[ ! -f "$dir/.complete" ]]; then
+    rm -rf "$dir"
+    python3 tools/gen_images.py "$dir" --count "$2" --size-kib "$3" --nested --seed 7 >/dev/null
+    touch "$dir/.complete"
+  fi
+}
+make_tree big "$big_count" 200
+make_tree small "$small_count" 1
+
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -keyout "$bench_dir/key.pem" \
+  -out "$bench_dir/cert.pem" -subj /CN=localhost -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" 2>/dev/null
+openssl rand -hex 16 >"$bench_dir/token"
+rm -f "$bench_dir/port"
+"$mock" --listen 127.0.0.1:0 --cert "$bench_dir/cert.pem" --key "$bench_dir/key.pem" --token-file "$bench_dir/token" \
+  --port-file "$bench_dir/port" --discard --threads 2 >"$bench_dir/mock.log" 2>&1 &
+mock_pid=$!
+trap 'kill $mock_pid 2>/dev/null || true' EXIT
+for _ in $(seq 100); do [[ -s "$bench_dir/port" ]] && break; sleep 0.1; done
+port=$(cat "$bench_dir/port")
+
+median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+
+echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; $(date -u +%Y-%m-%d)"
+echo "command: $ximup upload TREE --endpoint tagging --api-base https://127.0.0.1:PORT/ --cacert cert.pem (mock --discard)"
+printf '%-8s %8s %10s %10s %12s %12s %14s\n' tree files "MB" "MB/s" "images/s" "CPU s/GB" "peak RSS MiB"
+for tree in big small; do
+  dir="$bench_dir/$tree"
+  files=$(find "$dir" -type f -name '*.jpg' -o -type f -name '*.png' | wc -l)
+  bytes=$(find "$dir" -type f \( -name '*.jpg' -o -name '*.png' \) -printf '%s\n' | awk '{s+=$1} END {print s}')
+  cat "$dir"/*/* >/dev/null 2>&1 || true  # warm the page cache
+  : >"$bench_dir/mbps" ; : >"$bench_dir/ips" ; : >"$bench_dir/cpu" ; : >"$bench_dir/rss"
+  for _ in $(seq "$runs"); do
+    XIMILAR_API_TOKEN=$(cat "$bench_dir/token") /usr/bin/time -f '%e %U %S %M' -o "$bench_dir/time" \
+      "$ximup" upload "$dir" --endpoint tagging --api-base "https://127.0.0.1:$port/" --cacert "$bench_dir/cert.pem" \
+      --results "$bench_dir/results.jsonl" --log-level warn 2>"$bench_dir/ximup.err" || {
+      echo "ximup failed:"; cat "$bench_dir/ximup.err"; exit 1; }
+    read -r elapsed user sys rss_kb <"$bench_dir/time"
+    awk -v b="$bytes" -v e="$elapsed" 'BEGIN {print b/1e6/e}' >>"$bench_dir/mbps"
+    awk -v f="$files" -v e="$elapsed" 'BEGIN {print f/e}' >>"$bench_dir/ips"
+    awk -v b="$bytes" -v u="$user" -v s="$sys" 'BEGIN {print (u+s)/(b/1e9)}' >>"$bench_dir/cpu"
+    awk -v r="$rss_kb" 'BEGIN {print r/1024}' >>"$bench_dir/rss"
+  done
+  printf '%-8s %8d %10.0f %10.0f %12.0f %12.2f %14.1f\n' "$tree" "$files" "$(awk -v b="$bytes" 'BEGIN{print b/1e6}')" \
+    "$(median <"$bench_dir/mbps")" "$(median <"$bench_dir/ips")" "$(median <"$bench_dir/cpu")" "$(median <"$bench_dir/rss")"
+done
+echo "(median of $runs runs; targets: >= 500 MB/s on the big tree, peak RSS < 96 MiB on both)"

@@ -1,0 +1,146 @@
+// Reliability under injected faults: real ximup and ximup-mock processes over TLS on loopback.
+#include <gtest/gtest.h>
+#include <simdjson.h>
+
+#include <filesystem>
+#include <map>
+
+#include "support/json_lines.hpp"
+#include "support/mock_fixture.hpp"
+
+namespace fs = std::filesystem;
+using namespace ximup::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr const char* token = "faults-token-77aa";
+
+std::map<std::string, std::string> files_under(const fs::path& root) {
+  std::map<std::string, std::string> files;
+  for (const auto& e : fs::recursive_directory_iterator(root)) {
+    if (e.is_regular_file()) files[fs::relative(e.path(), root).string()] = read_text(e.path());
+  }
+  return files;
+}
+
+struct parsed_result {
+  std::string outcome;
+  std::string error;
+  int64_t attempts = 0;
+};
+
+std::multimap<std::string, parsed_result> results_by_id(const fs::path& p) {
+  std::multimap<std::string, parsed_result> out;
+  simdjson::dom::parser parser;
+  std::istringstream in(read_text(p));
+  for (std::string line; std::getline(in, line);) {
+    auto doc = parser.parse(lenient(line));
+    EXPECT_FALSE(doc.error()) << line;
+    if (doc.error()) continue;
+    parsed_result r;
+    r.outcome = std::string(std::string_view(doc["outcome"]));
+    std::string_view err;
+    if (!doc["error"].get(err)) r.error = std::string(err);
+    if (doc["attempts"].get(r.attempts)) r.attempts = -1;
+    out.emplace(bytes(std::string_view(doc["_id"])), r);
+  }
+  return out;
+}
+
+std::multimap<std::string, std::string> accepted_by_mock(const fs::path& p) {
+  std::multimap<std::string, std::string> out;
+  simdjson::dom::parser parser;
+  std::istringstream in(read_text(p));
+  for (std::string line; std::getline(in, line);) {
+    auto doc = parser.parse(lenient(line));
+    if (doc.error()) continue;
+    int64_t status = 0;
+    if (doc["status"].get(status) || status != 200) continue;
+    out.emplace(bytes(std::string_view(doc["_id"])), std::string(std::string_view(doc["sha256"])));
+  }
+  return out;
+}
+
+}  // namespace
+
+// Every fault at once, at 3-6% each: every image arrives intact at least once, has exactly one
+// final result line, and nothing fails that the retry budget could have saved.
+TEST(Faults, SoakEveryFaultAtOnceLosesNothing) {
+  temp_dir dir;
+  const fs::path tree = dir / "tree";
+  generate_images(tree, {"--count", "2000", "--nested", "--size-kib", "2", "--seed", "5"});
+  const auto files = files_under(tree);
+  ASSERT_EQ(files.size(), 2000U);
+
+  mock_server mock(dir.path(), token,
+                   {"--seed", "42", "--fail-rate", "0.05", "--reset-rate", "0.05", "--hang-rate", "0.03",
+                    "--trickle-rate", "0.03", "--idle-close-ms", "300", "--record-fail-rate", "0.05",
+                    "--garbage-rate", "0.05", "--latency-ms", "3", "--latency-jitter-ms", "3", "--rate-limit", "300"});
+  const auto started = std::chrono::steady_clock::now();
+  const auto run = run_ximup(dir.path(),
+                             {"upload", tree.string(), "--endpoint", "tagging", "--api-base", mock.base(), "--cacert",
+                              mock.cert().string(), "--results", (dir / "results.jsonl").string(), "--connections",
+                              "8", "--retries", "12", "--retry-base", "20ms", "--retry-max", "500ms",
+                              "--first-byte-timeout", "1500ms", "--response-timeout", "1500ms", "--write-timeout",
+                              "5s", "--log-level", "warn"},
+                             token, 240s);
+  const auto elapsed = std::chrono::steady_clock::now() - started;
+  mock.stop();
+  ASSERT_NE(run.exit_code, -1) << "the run did not end within its bound";
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_LT(elapsed, 200s);
+
+  const auto results = results_by_id(dir / "results.jsonl");
+  const auto accepted = accepted_by_mock(mock.ledger());
+  EXPECT_EQ(results.size(), files.size()) << "exactly one final line per input";
+  std::size_t retried = 0;
+  for (const auto& [id, content] : files) {
+    ASSERT_EQ(results.count(id), 1U) << id;
+    const auto& r = results.find(id)->second;
+    EXPECT_EQ(r.outcome, "ok") << id << ": " << r.error;
+    if (r.attempts > 1) ++retried;
+    const auto [first, last] = accepted.equal_range(id);
+    ASSERT_NE(first, last) << "never arrived: " << id;
+    for (auto it = first; it != last; ++it) EXPECT_EQ(it->second, sha256_hex(content)) << id;
+  }
+  EXPECT_GT(retried, 0U) << "faults were injected, so some images must have needed more than one attempt";
+  EXPECT_NE(run.err.find("retried"), std::string::npos) << run.err;
+}
+
+// A token revoked mid-run (401 after N requests) stops the run quickly with exit 3; the results of
+// requests already answered are written, and nothing is reported twice.
+TEST(Faults, TokenRejectedMidRunStopsQuicklyWithAuthExitCode) {
+  temp_dir dir;
+  const fs::path tree = dir / "tree";
+  generate_images(tree, {"--count", "3000", "--size-kib", "1", "--seed", "9"});
+  mock_server mock(dir.path(), token, {"--reject-token-after", "30", "--latency-ms", "5"});
+  const auto started = std::chrono::steady_clock::now();
+  const auto run = run_ximup(dir.path(),
+                             {"upload", tree.string(), "--endpoint", "tagging", "--api-base", mock.base(), "--cacert",
+                              mock.cert().string(), "--results", (dir / "results.jsonl").string(), "--connections",
+                              "4"},
+                             token, 120s);
+  const auto elapsed = std::chrono::steady_clock::now() - started;
+  mock.stop();
+  EXPECT_EQ(run.exit_code, 3) << run.err;
+  EXPECT_LT(elapsed, 30s);
+  EXPECT_NE(run.err.find("authentication failed"), std::string::npos) << run.err;
+  EXPECT_NE(run.err.find("XIMILAR_API_TOKEN"), std::string::npos) << run.err;
+
+  const auto results = results_by_id(dir / "results.jsonl");
+  const auto accepted = accepted_by_mock(mock.ledger());
+  std::size_t ok = 0;
+  for (const auto& [id, r] : results) {
+    EXPECT_EQ(results.count(id), 1U) << "reported twice: " << id;
+    if (r.outcome == "ok") {
+      ++ok;
+      EXPECT_TRUE(accepted.contains(id)) << "ok without reaching the server: " << id;
+    }
+  }
+  // The 30 accepted requests (up to 300 images) have their results written.
+  EXPECT_GE(ok, 250U);
+  EXPECT_LE(ok, 300U);
+  // Far fewer than 3000 failures: a bad token must not produce a failure per file.
+  EXPECT_LT(results.size(), 1000U);
+}

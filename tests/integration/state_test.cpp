@@ -1,0 +1,178 @@
+// Resumable, incremental runs with the state store: real processes, real signals, real files.
+#include <gtest/gtest.h>
+#include <simdjson.h>
+
+#include <filesystem>
+#include <map>
+#include <random>
+#include <set>
+
+#include "support/json_lines.hpp"
+#include "support/mock_fixture.hpp"
+
+namespace fs = std::filesystem;
+using namespace ximup::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr const char* token = "state-token-31c9";
+
+std::vector<std::string> upload_args(const fs::path& tree, const mock_server& mock, const temp_dir& dir) {
+  return {"upload",      tree.string(),         "--endpoint", "tagging",
+          "--api-base",  mock.base(),           "--cacert",   mock.cert().string(),
+          "--results",   (dir / "results.jsonl").string(), "--state", (dir / "state.sqlite").string()};
+}
+
+// _id -> number of times the mock accepted it.
+std::map<std::string, int> ledger_counts(const fs::path& ledger) {
+  std::map<std::string, int> out;
+  simdjson::dom::parser parser;
+  std::istringstream in(read_text(ledger));
+  for (std::string line; std::getline(in, line);) {
+    auto doc = parser.parse(lenient(line));
+    if (doc.error()) continue;
+    ++out[bytes(std::string_view(doc["_id"]))];
+  }
+  return out;
+}
+
+std::size_t total(const std::map<std::string, int>& counts) {
+  std::size_t n = 0;
+  for (const auto& [id, c] : counts) n += static_cast<std::size_t>(c);
+  return n;
+}
+
+// path -> status from `ximup export`.
+std::map<std::string, std::string> exported(const temp_dir& dir, const mock_server& mock) {
+  const int rc = run({XIMUP_BIN, "export", "--endpoint", "tagging", "--api-base", mock.base(), "--state",
+                      (dir / "state.sqlite").string(), "-o", (dir / "export.jsonl").string()},
+                     dir / "export.out", dir / "export.err");
+  EXPECT_EQ(rc, 0) << read_text(dir / "export.err");
+  std::map<std::string, std::string> out;
+  simdjson::dom::parser parser;
+  std::istringstream in(read_text(dir / "export.jsonl"));
+  for (std::string line; std::getline(in, line);) {
+    auto doc = parser.parse(lenient(line));
+    EXPECT_FALSE(doc.error()) << line;
+    if (doc.error()) continue;
+    const std::string path = bytes(std::string_view(doc["path"]));
+    EXPECT_FALSE(out.contains(path)) << "exported twice: " << path;
+    out[path] = std::string(std::string_view(doc["status"]));
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST(State, RerunSendsOnlyNewAndChangedFiles) {
+  temp_dir dir;
+  const fs::path tree = dir / "tree";
+  generate_images(tree, {"--count", "60", "--size-kib", "1", "--seed", "1"});
+  mock_server mock(dir.path(), token);
+  auto first = run_ximup(dir.path(), upload_args(tree, mock, dir), token);
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  ASSERT_EQ(total(ledger_counts(mock.ledger())), 60U);
+
+  auto second = run_ximup(dir.path(), upload_args(tree, mock, dir), token);
+  EXPECT_EQ(second.exit_code, 0) << second.err;
+  EXPECT_EQ(total(ledger_counts(mock.ledger())), 60U) << "an unchanged tree must send nothing";
+  EXPECT_NE(second.err.find("60 unchanged"), std::string::npos) << second.err;
+
+  // Add 3, change 2 (new content and size), touch 1 (same content, new mtime), delete 2.
+  generate_images(dir / "extra", {"--count", "3", "--size-kib", "1", "--seed", "99"});
+  std::vector<fs::path> originals;
+  for (const auto& e : fs::directory_iterator(tree)) originals.push_back(e.path());
+  std::sort(originals.begin(), originals.end());
+  for (const auto& e : fs::directory_iterator(dir / "extra")) {
+    fs::copy_file(e.path(), tree / ("new-" + e.path().filename().string()));
+  }
+  for (int i = 0; i < 2; ++i) {
+    std::string content = read_text(originals[static_cast<std::size_t>(i)]);
+    content += "changed";  // trailing bytes after the image data: still an image to the mock
+    write_text(originals[static_cast<std::size_t>(i)], content);
+  }
+  fs::last_write_time(originals[2], fs::last_write_time(originals[2]) + 5s);
+  fs::remove(originals[3]);
+  fs::remove(originals[4]);
+
+  auto third = run_ximup(dir.path(), upload_args(tree, mock, dir), token);
+  EXPECT_EQ(third.exit_code, 0) << third.err;
+  const auto counts = ledger_counts(mock.ledger());
+  EXPECT_EQ(total(counts), 60U + 3 + 2 + 1);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(counts.at(fs::relative(originals[static_cast<std::size_t>(i)], tree).string()), 2) << i;
+  }
+}
+
+TEST(State, SecondConcurrentRunIsRefusedWithExitSix) {
+  temp_dir dir;
+  const fs::path tree = dir / "tree";
+  generate_images(tree, {"--count", "200", "--size-kib", "1", "--seed", "2"});
+  mock_server mock(dir.path(), token, {"--latency-ms", "300"});
+  auto args = upload_args(tree, mock, dir);
+  args.insert(args.begin(), XIMUP_BIN);
+  process first(args, dir / "first.out", dir / "first.err", {std::string("XIMILAR_API_TOKEN=") + token});
+  std::this_thread::sleep_for(700ms);  // the first run holds the lock by now
+  auto second = run_ximup(dir.path(), upload_args(tree, mock, dir), token);
+  EXPECT_EQ(second.exit_code, 6) << second.err;
+  EXPECT_NE(second.err.find("another ximup run"), std::string::npos) << second.err;
+  EXPECT_EQ(first.wait(120s), 0) << read_text(dir / "first.err");
+}
+
+TEST(State, SigtermDrainsInFlightAndTheRerunFinishes) {
+  temp_dir dir;
+  const fs::path tree = dir / "tree";
+  generate_images(tree, {"--count", "400", "--size-kib", "1", "--seed", "3"});
+  mock_server mock(dir.path(), token, {"--latency-ms", "400"});
+  auto args = upload_args(tree, mock, dir);
+  args.insert(args.begin(), XIMUP_BIN);
+  args.insert(args.end(), {"--connections", "4"});
+  process run1(args, dir / "run1.out", dir / "run1.err", {std::string("XIMILAR_API_TOKEN=") + token});
+  std::this_thread::sleep_for(1500ms);
+  run1.signal(SIGTERM);
+  const int rc = run1.wait(60s);
+  EXPECT_EQ(rc, 143) << read_text(dir / "run1.err");
+  const std::size_t sent_before = total(ledger_counts(mock.ledger()));
+  EXPECT_GT(sent_before, 0U);
+  EXPECT_LT(sent_before, 400U) << "the stop must leave work for the rerun";
+
+  auto rerun = run_ximup(dir.path(), upload_args(tree, mock, dir), token);
+  EXPECT_EQ(rerun.exit_code, 0) << rerun.err;
+  const auto counts = ledger_counts(mock.ledger());
+  EXPECT_EQ(counts.size(), 400U);
+  EXPECT_EQ(total(counts), 400U) << "a drained stop leaves no outcome unknown: nothing is sent twice";
+  for (const auto& [path, status] : exported(dir, mock)) EXPECT_EQ(status, "ok") << path;
+}
+
+TEST(State, CrashLoopWithSigkillEndsWithEveryFileExactlyOnce) {
+  temp_dir dir;
+  const fs::path tree = dir / "tree";
+  generate_images(tree, {"--count", "2000", "--nested", "--size-kib", "1", "--seed", "4"});
+  mock_server mock(dir.path(), token, {"--latency-ms", "2"});
+  std::mt19937 rng(1234);
+  std::uniform_int_distribution<int> delay_ms(20, 250);
+  constexpr int kills = 22;
+  constexpr int connections = 4;
+  for (int k = 0; k < kills; ++k) {
+    auto args = upload_args(tree, mock, dir);
+    args.insert(args.begin(), XIMUP_BIN);
+    args.insert(args.end(), {"--connections", std::to_string(connections), "--log-level", "warn"});
+    process p(args, dir / "crash.out", dir / "crash.err", {std::string("XIMILAR_API_TOKEN=") + token});
+    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms(rng)));
+    p.signal(SIGKILL);
+    p.wait(30s);
+  }
+  auto final_run = run_ximup(dir.path(), upload_args(tree, mock, dir), token);
+  ASSERT_EQ(final_run.exit_code, 0) << final_run.err;
+
+  const auto counts = ledger_counts(mock.ledger());
+  EXPECT_EQ(counts.size(), 2000U) << "every file reached the server";
+  // Duplicates only from requests in flight at a kill: at most connections x 10 records each,
+  // plus the queued request a worker may have marked pending just before the kill.
+  const std::size_t duplicates = total(counts) - counts.size();
+  EXPECT_LE(duplicates, static_cast<std::size_t>(kills * (connections * 2 + 2) * 10));
+  const auto states = exported(dir, mock);
+  EXPECT_EQ(states.size(), 2000U) << "every file exactly once in the export";
+  for (const auto& [path, status] : states) EXPECT_EQ(status, "ok") << path;
+}
