@@ -5,6 +5,7 @@
 #
 #   bench/upload.sh                 # 2,000 JPEGs of 200 KiB (~400 MB) and 100,000 files of 1 KiB
 #   RUNS=5 BENCH_DIR=/tmp/b bench/upload.sh
+#   BUILD_DIR=build bench/upload.sh  # use an existing build tree instead of building build-release
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -14,10 +15,13 @@ big_count=${BIG_COUNT:-2000}
 small_count=${SMALL_COUNT:-100000}
 
 scripts/setup.sh
-cmake -S . -B build-release -G Ninja -DCMAKE_BUILD_TYPE=Release -DXIMUP_BUILD_TESTS=OFF >/dev/null
-ninja -C build-release ximup ximup-mock >/dev/null
-ximup=build-release/src/cli/ximup
-mock=build-release/src/mock/ximup-mock
+build=${BUILD_DIR:-build-release}
+if [[ -z "${BUILD_DIR:-}" ]]; then
+  cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DXIMUP_BUILD_TESTS=OFF >/dev/null
+fi
+ninja -C "$build" ximup ximup-mock >/dev/null
+ximup=$build/src/cli/ximup
+mock=$build/src/mock/ximup-mock
 
 mkdir -p "$bench_dir"
 make_tree() {  # name count size-kib
@@ -56,7 +60,7 @@ for tree in big small; do
   for _ in $(seq "$runs"); do
     XIMILAR_API_TOKEN=$(cat "$bench_dir/token") /usr/bin/time -f '%e %U %S %M' -o "$bench_dir/time" \
       "$ximup" upload "$dir" --endpoint tagging --api-base "https://127.0.0.1:$port/" --cacert "$bench_dir/cert.pem" \
-      --results "$bench_dir/results.jsonl" --log-level warn 2>"$bench_dir/ximup.err" || {
+      --results "$bench_dir/results.jsonl" --no-state --log-level warn 2>"$bench_dir/ximup.err" || {
       echo "ximup failed:"; cat "$bench_dir/ximup.err"; exit 1; }
     read -r elapsed user sys rss_kb <"$bench_dir/time"
     awk -v b="$bytes" -v e="$elapsed" 'BEGIN {print b/1e6/e}' >>"$bench_dir/mbps"
