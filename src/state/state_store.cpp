@@ -173,6 +173,36 @@ std::string_view key_summary(std::string_view key) {
   return key.substr(0, key.find('\n'));
 }
 
+// Which I/O operation failed, from SQLite's extended code, and the system error when known.
+std::string io_detail(int rc, int sys) {
+  std::string what;
+  switch (rc) {
+    case SQLITE_IOERR_READ:
+    case SQLITE_IOERR_SHORT_READ:
+      what = "a read failed";
+      break;
+    case SQLITE_IOERR_WRITE:
+      what = "a write failed";
+      break;
+    case SQLITE_IOERR_FSYNC:
+    case SQLITE_IOERR_DIR_FSYNC:
+      what = "fsync failed";
+      break;
+    case SQLITE_IOERR_TRUNCATE:
+      what = "truncating failed";
+      break;
+    case SQLITE_IOERR_SHMOPEN:
+    case SQLITE_IOERR_SHMSIZE:
+    case SQLITE_IOERR_SHMMAP:
+      what = "the -shm file failed";
+      break;
+    default:
+      break;
+  }
+  if (sys != 0) what += (what.empty() ? "" : ": ") + std::string(std::strerror(sys));
+  return what.empty() ? std::string() : " (" + what + ")";
+}
+
 // What SQLite's `rc` means for the user of the state file `path`.
 state_status sqlite_status(sqlite3* db, int rc, const std::string& path, std::string_view doing) {
   const std::string msg = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
@@ -191,8 +221,8 @@ state_status sqlite_status(sqlite3* db, int rc, const std::string& path, std::st
                                            "; the state keeps every batch committed before: free some space "
                                            "and run again"};
       }
-      return {state_errc::io, "I/O error on " + file + during + ": " + msg +
-                                  (sys != 0 ? std::string(" (") + std::strerror(sys) + ")" : std::string())};
+      return {state_errc::io, "I/O error on " + file + during + ": " + msg + io_detail(rc, sys) +
+                                  " (check the disk, and the file size limit: ulimit -f)"};
     case SQLITE_CORRUPT:
     case SQLITE_NOTADB:
       return {state_errc::corrupt, file + " is damaged (" + msg + during +
