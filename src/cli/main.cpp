@@ -7,10 +7,16 @@
 
 #include "commands.hpp"
 #include "exit_codes.hpp"
+#include "ximup/base64.hpp"
 
 int main(int argc, char** argv) {
   // Logs go to stderr; stdout is for what a command prints (results with --results -, listings).
   spdlog::set_default_logger(spdlog::stderr_color_mt("ximup"));
+  // XIMUP_SIMD=scalar|ssse3|avx2|avx512|neon forces an encoder; an unknown or unsupported one is an error.
+  if (const std::string error = ximup::base64::select_variant(); !error.empty()) {
+    spdlog::error("{}", error);
+    return ximup::exit_code::usage;
+  }
   CLI::App app{"ximup: bulk image uploader for the Ximilar records API"};
   app.require_subcommand(1);
   bool show_version = false;

@@ -203,3 +203,11 @@ TEST_F(Upload, UntrustedCertificateIsRefusedWithAHint) {
   EXPECT_NE(run.err.find("not trusted"), std::string::npos) << run.err;
   EXPECT_NE(run.err.find("--cacert"), std::string::npos) << run.err;
 }
+
+TEST(Cli, SimdVariantIsChosenByEnvironmentAndBadChoicesAreUsageErrors) {
+  temp_dir dir;
+  EXPECT_EQ(run({XIMUP_BIN, "version"}, dir / "out", dir / "err", {"XIMUP_SIMD=scalar"}), 0);
+  EXPECT_NE(read_text(dir / "out").find("base64: scalar"), std::string::npos) << read_text(dir / "out");
+  EXPECT_EQ(run({XIMUP_BIN, "version"}, dir / "out", dir / "err", {"XIMUP_SIMD=bogus"}), 2);
+  EXPECT_NE(read_text(dir / "err").find("bogus"), std::string::npos) << read_text(dir / "err");
+}
