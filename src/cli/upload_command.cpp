@@ -155,7 +155,8 @@ upload_options build_options(const upload_flags& f) {
   s.user_agent = std::string("ximup/") + XIMUP_VERSION;
   s.connections = std::max<std::size_t>(1, f.connections);
   s.io_threads = std::max<std::size_t>(1, f.io_threads);
-  s.queue_capacity = std::max<std::size_t>(4, s.connections * 2);
+  // One request waiting per connection keeps them busy; more would only hold memory (peak RSS).
+  s.queue_capacity = std::max<std::size_t>(2, s.connections);
   s.connect_timeout = duration_flag("--connect-timeout", f.connect_timeout);
   s.handshake_timeout = duration_flag("--handshake-timeout", f.handshake_timeout);
   s.write_timeout = duration_flag("--write-timeout", f.write_timeout);
