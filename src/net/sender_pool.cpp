@@ -243,7 +243,9 @@ struct sender_pool::impl {
   // Waits while the adaptive concurrency limit keeps connection `index` idle.
   asio::awaitable<void> wait_for_turn(std::size_t index) {
     asio::steady_timer timer(co_await asio::this_coro::executor);
-    while (!flow.may_send(index) && !cancelled.load()) {
+    // Also ends when the pool closes: a gated connection must reach async_receive to see the
+    // closed channel, or shutdown() would wait for it forever.
+    while (!flow.may_send(index) && !cancelled.load() && !closing.load()) {
       timer.expires_after(std::chrono::milliseconds(20));
       co_await timer.async_wait(use_ec);
     }
@@ -338,6 +340,7 @@ struct sender_pool::impl {
   request_channel channel;
   std::vector<std::thread> threads;
   std::atomic<bool> cancelled{false};
+  std::atomic<bool> closing{false};  // shutdown() or abort() began
   sender_counters counters;
   flow_control flow;
   std::string cacert_error;
@@ -433,6 +436,7 @@ void sender_pool::abort() {
     i.aborted_flag.store(true);
   }
   i.cancelled.store(true);
+  i.closing.store(true);
   i.channel.cancel();  // pending sends (blocked submit calls) and receives complete with an error
   i.channel.close();
   i.work.reset();
@@ -444,6 +448,7 @@ void sender_pool::abort() {
 void sender_pool::shutdown() {
   auto& i = *impl_;
   if (i.threads.empty()) return;
+  i.closing.store(true);
   i.channel.close();
   i.work.reset();
   for (auto& t : i.threads) t.join();
