@@ -21,6 +21,7 @@
 #include "ximup/byte_budget.hpp"
 #include "ximup/endpoint.hpp"
 #include "ximup/flow_control.hpp"
+#include "ximup/latency_histogram.hpp"
 #include "ximup/request_body.hpp"
 #include "ximup/retry_policy.hpp"
 
@@ -44,6 +45,7 @@ struct send_result {
   std::string error;             ///< transport error text
   bool outcome_unknown = false;  ///< the request was written but no response came: the server may
                                  ///< have processed it (a possible server-side duplicate on resend)
+  /// From the start of writing the request to the full response or the error; 0 if never written.
   std::chrono::microseconds latency{0};
 };
 
@@ -65,12 +67,21 @@ struct sender_options {
   std::size_t max_response_bytes = 64U << 20U;
 };
 
+/// Live counters; read them from any thread while the pool runs.
 struct sender_counters {
   std::atomic<std::uint64_t> sends{0};
   std::atomic<std::uint64_t> stale_resends{0};  ///< resent on a fresh connection, no attempt spent
   std::atomic<std::uint64_t> connections_opened{0};
   std::atomic<std::uint64_t> bytes_sent{0};
   std::atomic<std::int64_t> in_flight{0};
+  /// Requests waiting for a connection: in the channel, or in a submit() or resubmit that waits
+  /// for room in it (a resubmit counts once its delay is over).
+  std::atomic<std::int64_t> queued{0};
+  /// Per send whose request began to be written: from the start of writing the request to the
+  /// complete response or the transport error (send_result::latency). Sends that failed before
+  /// writing (connect, TLS handshake) are not observed, so its count is at most `sends`. A stale
+  /// keep-alive resend observes only the exchange on the fresh connection.
+  latency_histogram request_latency;
 };
 
 class sender_pool {

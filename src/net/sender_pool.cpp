@@ -190,6 +190,7 @@ struct sender_pool::impl {
       auto [wec, written] = co_await http::async_write(stream, msg, use_ec);
       pool_.counters.bytes_sent.fetch_add(written, std::memory_order_relaxed);
       if (wec) {
+        result.latency = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started);
         result.transport = classify_transport(wec);
         result.error = "sending the request: " + wec.message();
         stale = buffer_.size() == 0;
@@ -280,6 +281,7 @@ struct sender_pool::impl {
       co_await wait_for_turn(index);
       auto [ec, request] = co_await channel.async_receive(use_ec);
       if (ec || !request) break;  // the channel is closed: the run is over
+      counters.queued.fetch_sub(1, std::memory_order_relaxed);
       send_result result;
       if (cancelled.load()) {
         result.transport = failure_kind::cancelled;
@@ -293,12 +295,14 @@ struct sender_pool::impl {
       counters.sends.fetch_add(1, std::memory_order_relaxed);
       counters.in_flight.fetch_add(1, std::memory_order_relaxed);
       bool resent_stale = false;
+      bool written = false;  // the request reached the write stage (its latency is measured)
       for (;;) {
         const bool reused = conn.is_open();
         if (!reused) {
           std::string error;
           const failure_kind k = co_await conn.open(error);
           if (k != failure_kind::none) {
+            written = false;  // nothing written on this connection (after a stale resend, say)
             result = send_result{};
             result.transport = k;
             result.error = std::move(error);
@@ -306,6 +310,7 @@ struct sender_pool::impl {
           }
         }
         bool stale = false;
+        written = true;
         result = co_await conn.exchange(*request, stale);
         // A reused connection the server had already closed: resend once on a fresh one,
         // without spending an attempt (api.md: the server drops idle keep-alive connections).
@@ -317,6 +322,7 @@ struct sender_pool::impl {
         break;
       }
       counters.in_flight.fetch_sub(1, std::memory_order_relaxed);
+      if (written) counters.request_latency.observe(result.latency);
       observe(result);
       on_complete(std::move(request), std::move(result));
     }
@@ -389,11 +395,13 @@ void sender_pool::submit(std::shared_ptr<upload_request> request) {
       i.on_complete(std::move(keep), cancelled_result("the run was stopped"));
       return;
     }
+    i.counters.queued.fetch_add(1, std::memory_order_relaxed);
     sent = i.channel.async_send(error_code{}, std::move(request), asio::use_future);
   }
   // Wait for room in the channel; after abort() nothing will ever take the request.
   while (sent.wait_for(std::chrono::milliseconds(100)) != std::future_status::ready) {
     if (i.aborted_flag.load()) {
+      i.counters.queued.fetch_sub(1, std::memory_order_relaxed);
       i.on_complete(std::move(keep), cancelled_result("the run was stopped"));
       return;
     }
@@ -401,6 +409,7 @@ void sender_pool::submit(std::shared_ptr<upload_request> request) {
   try {
     sent.get();
   } catch (const std::exception& e) {
+    i.counters.queued.fetch_sub(1, std::memory_order_relaxed);
     i.on_complete(std::move(keep), cancelled_result(e.what()));
   }
 }
@@ -415,8 +424,10 @@ void sender_pool::resubmit_after(std::shared_ptr<upload_request> request, std::c
           co_await timer.async_wait(use_ec);
         }
         auto keep = request;
+        i.counters.queued.fetch_add(1, std::memory_order_relaxed);
         auto [ec] = co_await i.channel.async_send(error_code{}, std::move(request), use_ec);
         if (ec) {
+          i.counters.queued.fetch_sub(1, std::memory_order_relaxed);
           send_result result;
           result.transport = failure_kind::cancelled;
           result.error = "not sent: the run was stopped";
