@@ -20,16 +20,31 @@
 #include <vector>
 
 #include "ximup/batcher.hpp"
+#include "ximup/input_source.hpp"
 #include "ximup/retry_policy.hpp"
 #include "ximup/scanner.hpp"
 #include "ximup/sender_pool.hpp"
+#include "ximup/shard.hpp"
 #include "ximup/state_store.hpp"
 
 namespace ximup {
 
+/// Limits that end a run gracefully: no new inputs are taken once one is reached; what was
+/// taken finishes. 0 means no limit.
+struct run_limits {
+  std::uint64_t max_files = 0;
+  std::uint64_t max_bytes = 0;
+  std::chrono::milliseconds max_duration{0};
+};
+
 struct upload_options {
-  std::vector<std::string> roots;
-  scan_options scan;
+  input_options input;  ///< directories, a manifest or a files list
+  run_limits limits_run;
+  /// --shard I/N: only inputs whose `_id` (the path relative to its root) hashes into shard I.
+  std::optional<shard_spec> shard;
+  /// Scan and plan only: count what would be sent and what the state would skip; nothing is sent,
+  /// no results are written and the state is only read (no lock, no run recorded).
+  bool dry_run = false;
   batch_limits limits;
   std::size_t workers = 2;
   std::size_t max_inflight = 256U << 20U;
@@ -45,13 +60,14 @@ struct upload_options {
 };
 
 /// Why a run ended early; maps to an exit code in the CLI.
-enum class run_stop { none, auth, unreachable, tls_untrusted, io_error, interrupted, locked, state_error };
+enum class run_stop { none, auth, unreachable, tls_untrusted, io_error, interrupted, locked, state_error, input_error };
 
 struct run_summary {
   std::uint64_t files_ok = 0;
   std::uint64_t files_failed = 0;            ///< all failures
   std::uint64_t files_failed_retryable = 0;  ///< failures a later run may fix (retries exhausted, cancelled)
   std::uint64_t bytes_ok = 0;
+  std::uint64_t bytes_failed = 0;            ///< image bytes of the failed inputs
   std::uint64_t bytes_sent = 0;              ///< request bytes written, all attempts
   std::uint64_t requests = 0;                ///< sends
   std::uint64_t retries = 0;
@@ -62,10 +78,17 @@ struct run_summary {
   std::uint64_t outcome_unknown = 0;  ///< sends whose response was lost (possible server duplicates)
   std::uint64_t connections_opened = 0;
   std::uint64_t scan_skipped = 0;           ///< files left out by extension or filter
+  std::uint64_t scan_errors = 0;            ///< unreadable directories, vanished files, bad manifest lines
+  std::uint64_t shard_skipped = 0;          ///< inputs of other shards
   std::uint64_t skipped_unchanged = 0;      ///< the state says done and unchanged
   std::uint64_t skipped_failed = 0;         ///< failed permanently before and unchanged
   std::uint64_t skipped_other = 0;          ///< --retry-failed: new or ok inputs left alone
   std::uint64_t unknown_at_stop = 0;        ///< images in requests abandoned at --drain-timeout
+  std::string limit_reached;                ///< e.g. "--max-files 100": no new inputs were taken after it
+  std::uint64_t planned_files = 0;          ///< inputs taken to send (in a dry run: would be sent)
+  std::uint64_t planned_bytes = 0;
+  std::uint64_t planned_requests = 0;       ///< batches planned
+  bool dry_run = false;
   std::size_t peak_inflight_bytes = 0;
   flow_snapshot flow;  ///< concurrency limit and pacing at the end, throttle signals seen
   std::uint64_t budget_waits = 0;
@@ -73,6 +96,26 @@ struct run_summary {
   run_stop stopped = run_stop::none;
   std::string stop_message;  ///< what happened and what to do, when stopped
   int stop_signal = 0;
+};
+
+/// Counters of a run in progress, for progress lines and metrics. Cheap to take (a few locks).
+struct live_stats {
+  std::uint64_t files_done = 0;    ///< inputs with their final result line
+  std::uint64_t files_failed = 0;
+  std::uint64_t bytes_done = 0;    ///< image bytes of the inputs done ok
+  std::uint64_t files_planned = 0; ///< inputs taken to send so far
+  bool scan_done = false;          ///< files_planned is final
+  std::uint64_t requests_in_flight = 0;  ///< sends waiting for a response
+  std::uint64_t requests_open = 0;       ///< requests not yet final (in flight, queued or waiting to retry)
+  std::uint64_t retries = 0;
+  std::size_t plans_queued = 0;          ///< batches waiting for a worker
+  std::size_t concurrency_limit = 0;     ///< adaptive limit of requests in flight
+  std::size_t requests_queued = 0;       ///< requests waiting for a connection
+  flow_snapshot flow;
+  std::uint64_t sends = 0;
+  std::uint64_t bytes_sent = 0;
+  std::uint64_t connections_opened = 0;
+  histogram_snapshot request_latency;    ///< from writing a request to its whole response
 };
 
 class upload_pipeline {
@@ -85,6 +128,10 @@ public:
   run_summary run();
   /// Stops taking new files; requests in flight finish. Async-signal-unsafe: call from a thread.
   void request_stop(int signal_number);
+  /// Counters now; from any thread, also before run() and after it returned.
+  [[nodiscard]] live_stats live() const;
+  /// The run's counters as they stand (a summary of a run in progress); from any thread.
+  [[nodiscard]] run_summary summary_so_far() const;
 
 private:
   struct impl;

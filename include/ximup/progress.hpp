@@ -82,6 +82,9 @@ struct progress_options {
   std::chrono::milliseconds stats_interval{30000};  ///< plain mode: one line this often
   std::chrono::milliseconds redraw_interval{250};   ///< live mode: redraw at most this often
   std::chrono::milliseconds rate_window{10000};     ///< rates are measured over about this long
+  /// Plain mode: when set, each stats line (without prefix or newline) goes here instead of `fd`,
+  /// e.g. to the logger when logs are JSON lines. Called from the reporter's thread.
+  std::function<void(const std::string&)> line_sink;
 };
 
 /// Thread-safe: start() and stop() may be called from any thread, stop() more than once.

@@ -24,6 +24,9 @@ struct record_slot {
   std::size_t length = 0;
   int attempts = 0;          ///< times this record was sent
   bool in_state = false;     ///< marked pending in the state store: its result must be recorded there
+  /// Members for the results line written by ximup itself (e.g. `"resize":{...}`), with no
+  /// leading comma; empty when none.
+  std::string local_fields;
 };
 
 class request_body {
@@ -33,12 +36,18 @@ public:
 
   /// Bytes of the body outside the records.
   [[nodiscard]] std::size_t envelope_size() const noexcept;
-  /// Bytes one record adds (its object plus a separating comma).
-  [[nodiscard]] static std::size_t record_size(std::string_view id, std::uint64_t file_bytes) noexcept;
+  /// Bytes one record adds (its object plus a separating comma). `url`: a `_url` record (no data);
+  /// `extra_fields`: members with a leading comma written after `_id`.
+  [[nodiscard]] static std::size_t record_size(std::string_view id, std::uint64_t file_bytes,
+                                               std::string_view url = {}, std::string_view extra_fields = {}) noexcept;
 
   void begin(std::string& body) const;
   /// Appends one record and fills slot.offset/length.
-  void append_record(std::string& body, std::span<const unsigned char> data, record_slot& slot) const;
+  void append_record(std::string& body, std::span<const unsigned char> data, record_slot& slot,
+                     std::string_view extra_fields = {}) const;
+  /// Appends a `{"_id":..,"_url":..}` record (the server fetches the image) and fills the slot.
+  void append_url_record(std::string& body, std::string_view url, record_slot& slot,
+                         std::string_view extra_fields = {}) const;
   void finish(std::string& body) const;
 
   /// A new body holding the given records' fragments, copied from `old_body`; updates their offsets.

@@ -44,6 +44,9 @@ struct scan_entry {
   std::int64_t mtime_ns = 0;  ///< modification time, nanoseconds since the epoch
   /// SHA-256 of the content; only set by the pipeline in --checksum mode (the scanner never reads files).
   std::optional<std::array<std::uint8_t, 32>> content_hash;
+  /// Manifest inputs only (the scanner leaves both empty):
+  std::string url;           ///< a url item: sent as `_url`, nothing is read (path holds the url too)
+  std::string extra_fields;  ///< fields copied into the record: JSON members, each with a leading comma
 };
 
 /// Something that could not be scanned: an unreadable directory, a file that vanished between

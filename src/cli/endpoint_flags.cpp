@@ -3,7 +3,7 @@
 namespace ximup::cli {
 
 void endpoint_flags::add_to(CLI::App& cmd) {
-  cmd.add_option("-e,--endpoint", endpoint, "A preset (see `ximup presets`) or a full https:// URL")->required();
+  cmd.add_option("-e,--endpoint", endpoint, "A preset (see `ximup presets`) or a full https:// URL (required)");
   cmd.add_option("--api-base", api_base, "Base URL for presets")->capture_default_str();
   cmd.add_option("--task-id", task_id, "Task id for the classify and detect presets");
   cmd.add_option("--collection-id", collection_id, "Collection id for similarity-insert");
@@ -14,6 +14,12 @@ void endpoint_flags::add_to(CLI::App& cmd) {
 }
 
 endpoint_result endpoint_flags::resolve() const {
+  if (endpoint.empty()) {
+    endpoint_result missing;
+    missing.error = "--endpoint is required: a preset (see `ximup presets`) or a URL, as a flag, XIMUP_ENDPOINT or "
+                    "`endpoint` in the config file";
+    return missing;
+  }
   endpoint_options eo;
   eo.endpoint = endpoint;
   eo.api_base = api_base;

@@ -3,9 +3,11 @@
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <cstdio>
 #include <map>
 
 #include "commands.hpp"
+#include "config_layers.hpp"
 #include "exit_codes.hpp"
 #include "ximup/base64.hpp"
 
@@ -19,8 +21,15 @@ int main(int argc, char** argv) {
   }
   CLI::App app{"ximup: bulk image uploader for the Ximilar records API"};
   app.require_subcommand(1);
+  app.fallthrough();  // --config may come after the subcommand
   bool show_version = false;
+  std::string config_file;
+  bool no_config = false;
   app.add_flag("--version", show_version, "Print version, SIMD variant, OpenSSL and Boost versions");
+  app.add_option("--config", config_file,
+                 "TOML config file (default: ./ximup.toml, then $XDG_CONFIG_HOME/ximup/config.toml)")
+      ->envname("XIMUP_CONFIG");
+  app.add_flag("--no-config", no_config, "Read no config file");
   app.footer(
       "Exit codes: 0 all ok; 1 some inputs failed permanently; 2 usage or configuration error;\n"
       "3 authentication failed; 4 input not found; 5 transient failures remain (run again);\n"
@@ -35,18 +44,33 @@ int main(int argc, char** argv) {
   std::vector<std::pair<CLI::App*, std::function<int()>>> state_commands;
   ximup::cli::add_state_commands(app, state_commands);
   for (auto& [sub, run] : state_commands) commands.emplace(sub, std::move(run));
+  for (auto& [sub, run] : commands) ximup::cli::add_env_names(*sub);
   if (argc == 2 && std::string_view(argv[1]) == "--version") {
     ximup::cli::print_version();
     return ximup::exit_code::ok;
   }
+  const std::vector<std::string> args(argv + 1, argv + argc);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    const int code = app.exit(e);
-    return code == 0 ? ximup::exit_code::ok : ximup::exit_code::usage;
+    if (e.get_exit_code() == 0) return app.exit(e);
+    std::string hint;
+    for (auto* sub : app.get_subcommands()) hint += ximup::cli::explain_env_error(*sub, e.what(), args);
+    spdlog::error("{}{}", e.what(), hint);
+    std::fprintf(stderr, "Run with --help for more information.\n");
+    return ximup::exit_code::usage;
   }
   for (auto* sub : app.get_subcommands()) {
-    if (auto it = commands.find(sub); it != commands.end()) return it->second();
+    auto it = commands.find(sub);
+    if (it == commands.end()) continue;
+    const auto file = no_config ? std::nullopt : ximup::cli::find_config_file(config_file);
+    if (const std::string error =
+            ximup::cli::apply_config_file(file.value_or(""), app, *sub, args, ximup::cli::active_config_layers());
+        !error.empty()) {
+      spdlog::error("{}", error);
+      return ximup::exit_code::usage;
+    }
+    return it->second();
   }
   return ximup::exit_code::usage;
 }

@@ -12,6 +12,10 @@ void print_summary(const run_summary& s, const std::string& results_path) {
   std::FILE* out = stderr;
   std::fprintf(out, "\n== ximup summary ==\n");
   if (s.stopped != run_stop::none) std::fprintf(out, "stopped:      %s\n", s.stop_message.c_str());
+  if (!s.limit_reached.empty()) {
+    std::fprintf(out, "limit:        %s reached: no new inputs were taken after it (run again to go on)\n",
+                 s.limit_reached.c_str());
+  }
   std::fprintf(out, "images:       %llu ok, %llu failed", static_cast<unsigned long long>(s.files_ok),
                static_cast<unsigned long long>(s.files_failed));
   if (s.files_failed_retryable > 0) {
@@ -26,6 +30,15 @@ void print_summary(const run_summary& s, const std::string& results_path) {
                       "alone by --retry-failed\n",
                  static_cast<unsigned long long>(s.skipped_unchanged), static_cast<unsigned long long>(s.skipped_failed),
                  static_cast<unsigned long long>(s.skipped_other));
+  }
+  if (s.shard_skipped > 0) {
+    std::fprintf(out, "other shards: %llu inputs left to the other shards\n",
+                 static_cast<unsigned long long>(s.shard_skipped));
+  }
+  if (s.scan_errors > 0) {
+    std::fprintf(out, "input errors: %llu (unreadable directories, vanished files, bad manifest lines: see the "
+                      "results file)\n",
+                 static_cast<unsigned long long>(s.scan_errors));
   }
   if (s.unknown_at_stop > 0) {
     std::fprintf(out, "interrupted:  %llu images were in flight at the drain timeout (outcome unknown: possible "

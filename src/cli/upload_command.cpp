@@ -12,10 +12,17 @@
 #include <thread>
 
 #include "commands.hpp"
+#include "config_layers.hpp"
 #include "endpoint_flags.hpp"
 #include "exit_codes.hpp"
 #include "summary_report.hpp"
+#include "ximup/log_format.hpp"
+#include "ximup/metrics.hpp"
+#include "ximup/metrics_server.hpp"
 #include "ximup/pipeline.hpp"
+#include "ximup/progress.hpp"
+#include "ximup/shard.hpp"
+#include "ximup/summary_json.hpp"
 #include "ximup/token.hpp"
 #include "ximup/units.hpp"
 
@@ -61,13 +68,39 @@ struct upload_flags {
   bool force = false;
   bool checksum = false;
   std::string drain_timeout = "30s";
+  // inputs beyond directories
+  std::string manifest;
+  std::string manifest_format;
+  std::string files_from;
+  bool null_separated = false;
+  // limits and planning
+  std::uint64_t max_files = 0;
+  std::string max_bytes = "0";
+  std::string max_duration = "0s";
+  bool dry_run = false;
+  // output
+  std::string log_format = "text";
+  std::string log_file;
+  bool quiet = false;
+  std::string progress = "auto";
+  std::string stats_interval = "30s";
+  std::string summary_json;
+  bool print_config = false;
+  // scale-out
+  std::string shard;
+  std::uint32_t shard_count = 0;
+  std::string metrics_listen;
+  std::string metrics_linger = "0s";
 };
 
-// The state file's default place: beside the results file.
-std::string default_state_path(const std::string& results) {
+// The state file's default place: beside the results file; a shard has its own.
+std::string default_state_path(const std::string& results, const std::optional<shard_spec>& shard) {
+  const std::string name = shard ? "ximup-state.shard-" + std::to_string(shard->index) + "-of-" +
+                                       std::to_string(shard->count) + ".sqlite"
+                                 : std::string("ximup-state.sqlite");
   const auto slash = results.rfind('/');
-  if (results == "-" || slash == std::string::npos) return "ximup-state.sqlite";
-  return results.substr(0, slash + 1) + "ximup-state.sqlite";
+  if (results == "-" || slash == std::string::npos) return name;
+  return results.substr(0, slash + 1) + name;
 }
 
 struct usage_error {
@@ -97,17 +130,57 @@ std::vector<std::string> split_list(const std::string& text) {
   return out;
 }
 
-upload_options build_options(const upload_flags& f) {
-  upload_options o;
-  o.roots = f.inputs;
-  if (!f.ext.empty()) o.scan.extensions = split_list(f.ext);
+void set_inputs(const upload_flags& f, input_options& in) {
+  const int sources = static_cast<int>(!f.inputs.empty()) + static_cast<int>(!f.manifest.empty()) +
+                      static_cast<int>(!f.files_from.empty());
+  if (sources == 0) throw usage_error{"nothing to upload: give directories, --manifest FILE or --files-from FILE"};
+  if (sources > 1) throw usage_error{"give directories, --manifest or --files-from, not several of them"};
+  if (f.null_separated && f.files_from.empty()) throw usage_error{"-0/--null goes with --files-from"};
+  if (!f.manifest_format.empty() && f.manifest.empty()) throw usage_error{"--manifest-format goes with --manifest"};
+  in.roots = f.inputs;
+  if (!f.manifest.empty()) {
+    in.kind = input_kind::manifest;
+    in.list_path = f.manifest;
+    in.manifest_format = f.manifest_format;
+  } else if (!f.files_from.empty()) {
+    in.kind = input_kind::files_from;
+    in.list_path = f.files_from;
+    in.nul_separated = f.null_separated;
+  }
+  if (!f.ext.empty()) in.scan.extensions = split_list(f.ext);
   try {
-    for (const auto& g : f.include) o.scan.filter.include.emplace_back(g);
-    for (const auto& g : f.exclude) o.scan.filter.exclude.emplace_back(g);
+    for (const auto& g : f.include) in.scan.filter.include.emplace_back(g);
+    for (const auto& g : f.exclude) in.scan.filter.exclude.emplace_back(g);
   } catch (const std::invalid_argument& e) {
     throw usage_error{e.what()};
   }
-  o.scan.follow_symlinks = f.follow_symlinks;
+  in.scan.follow_symlinks = f.follow_symlinks;
+}
+
+// --shard I/N, or --shard-count N with the index from JOB_COMPLETION_INDEX (Kubernetes Indexed Jobs).
+std::optional<shard_spec> shard_option(const upload_flags& f) {
+  if (!f.shard.empty() && f.shard_count > 0) throw usage_error{"give --shard I/N or --shard-count N, not both"};
+  shard_parse_result r;
+  if (!f.shard.empty()) {
+    r = parse_shard(f.shard);
+  } else if (f.shard_count > 0) {
+    const char* index = std::getenv("JOB_COMPLETION_INDEX");
+    r = shard_from_env(index == nullptr ? std::nullopt : std::optional<std::string>(index), f.shard_count);
+  } else {
+    return std::nullopt;
+  }
+  if (!r) throw usage_error{(f.shard.empty() ? "--shard-count: " : "--shard: ") + r.error};
+  return r.spec->count > 1 ? r.spec : std::nullopt;
+}
+
+upload_options build_options(const upload_flags& f) {
+  upload_options o;
+  set_inputs(f, o.input);
+  o.shard = shard_option(f);
+  o.limits_run.max_files = f.max_files;
+  if (f.max_bytes != "0") o.limits_run.max_bytes = size_flag("--max-bytes", f.max_bytes);
+  o.limits_run.max_duration = duration_flag("--max-duration", f.max_duration);
+  o.dry_run = f.dry_run;
   if (f.batch_size == 0) throw usage_error{"--batch-size must be at least 1"};
   if (f.batch_size > 10) spdlog::warn("--batch-size {} is above the API's documented limit of 10 records", f.batch_size);
   o.limits.max_records = f.batch_size;
@@ -126,7 +199,7 @@ upload_options build_options(const upload_flags& f) {
   if (f.no_state && (f.retry_failed || f.force || f.checksum || !f.state.empty())) {
     throw usage_error{"--no-state cannot be combined with --state, --retry-failed, --force or --checksum"};
   }
-  if (!f.no_state) o.state_path = f.state.empty() ? default_state_path(f.results) : f.state;
+  if (!f.no_state) o.state_path = f.state.empty() ? default_state_path(f.results, o.shard) : f.state;
   o.mode = f.retry_failed ? run_mode::retry_failed
            : f.force      ? run_mode::force
            : f.checksum   ? run_mode::checksum
@@ -134,6 +207,8 @@ upload_options build_options(const upload_flags& f) {
   o.drain_timeout = duration_flag("--drain-timeout", f.drain_timeout);
   o.command_summary = "upload " + f.target.endpoint;
   for (const auto& in : f.inputs) o.command_summary += " " + in;
+  if (!f.manifest.empty()) o.command_summary += " --manifest " + f.manifest;
+  if (!f.files_from.empty()) o.command_summary += " --files-from " + f.files_from;
 
   auto ep = f.target.resolve();
   if (!ep.value) throw usage_error{ep.error};
@@ -143,6 +218,7 @@ upload_options build_options(const upload_flags& f) {
   if (!f.token_file.empty()) ts.file = f.token_file;
   if (const char* env = std::getenv("XIMILAR_API_TOKEN"); env != nullptr) ts.env = std::string(env);
   auto token = load_token(ts);
+  if (!token.token && f.dry_run) token.token = std::string("dry-run");  // nothing is sent
   if (!token.token) throw usage_error{token.error};
   if (!token.warning.empty()) spdlog::warn("{}", token.warning);
   const auth_scheme scheme = f.auth_scheme == "token" ? auth_scheme::token
@@ -196,6 +272,7 @@ public:
         const int sig = sigtimedwait(&set_, nullptr, &wait);
         if (sig <= 0) continue;
         if (++seen == 1) {
+          signalled_.store(true);
           spdlog::warn("received {}: finishing requests in flight, sending nothing new (signal again to quit at once)",
                        sig == SIGINT ? "SIGINT" : "SIGTERM");
           pipeline.request_stop(sig);
@@ -205,6 +282,7 @@ public:
       }
     });
   }
+  [[nodiscard]] bool signalled() const noexcept { return signalled_.load(); }
   ~signal_watch() {
     done_.store(true);
     if (thread_.joinable()) thread_.join();
@@ -215,6 +293,7 @@ public:
 private:
   sigset_t set_{};
   std::atomic<bool> done_{false};
+  std::atomic<bool> signalled_{false};
   std::thread thread_;
 };
 
@@ -226,6 +305,7 @@ int exit_code_for(const run_summary& s) {
     case run_stop::io_error:
     case run_stop::state_error: return exit_code::io_error;
     case run_stop::locked: return exit_code::locked;
+    case run_stop::input_error: return exit_code::input_not_found;
     case run_stop::interrupted: return s.stop_signal == SIGINT ? exit_code::interrupted_int : exit_code::interrupted_term;
     case run_stop::none: break;
   }
@@ -234,13 +314,94 @@ int exit_code_for(const run_summary& s) {
   return exit_code::ok;
 }
 
-int run_upload(const upload_flags& flags) {
-  auto level = spdlog::level::from_str(flags.log_level);
-  if (level == spdlog::level::off && flags.log_level != "off") {
+// What a dry run found, on stdout (it is the command's output, not a log).
+void print_plan(const run_summary& s) {
+  std::printf("dry run: nothing was sent\n");
+  std::printf("would send:   %llu inputs, %s, in %llu requests\n", static_cast<unsigned long long>(s.planned_files),
+              format_size(s.planned_bytes).c_str(), static_cast<unsigned long long>(s.planned_requests));
+  std::printf("would skip:   %llu unchanged since they succeeded, %llu failed before and unchanged, %llu left alone "
+              "by --retry-failed\n",
+              static_cast<unsigned long long>(s.skipped_unchanged), static_cast<unsigned long long>(s.skipped_failed),
+              static_cast<unsigned long long>(s.skipped_other));
+  std::printf("filtered out: %llu files (extension or glob)\n", static_cast<unsigned long long>(s.scan_skipped));
+  if (s.shard_skipped > 0) {
+    std::printf("other shards: %llu inputs\n", static_cast<unsigned long long>(s.shard_skipped));
+  }
+  std::printf("errors:       %llu inputs that cannot be read or listed\n", static_cast<unsigned long long>(s.scan_errors));
+  if (!s.limit_reached.empty()) std::printf("limit:        %s reached: later inputs not planned\n", s.limit_reached.c_str());
+  std::fflush(stdout);
+}
+
+progress_snapshot snapshot_of(const upload_pipeline& pipeline, std::chrono::steady_clock::time_point started) {
+  const live_stats l = pipeline.live();
+  progress_snapshot p;
+  p.files_done = l.files_done;
+  p.files_failed = l.files_failed;
+  if (l.scan_done) p.files_total = l.files_planned;
+  p.files_seen_so_far = l.files_planned;
+  p.bytes_done = l.bytes_done;
+  p.requests_in_flight = l.requests_in_flight;
+  p.retries = l.retries;
+  p.elapsed = std::chrono::steady_clock::now() - started;
+  return p;
+}
+
+// What /metrics shows: the run's counters now.
+metrics_snapshot metrics_of(const upload_pipeline& pipeline, const std::optional<shard_spec>& shard) {
+  const run_summary s = pipeline.summary_so_far();
+  const live_stats l = pipeline.live();
+  metrics_snapshot m;
+  m.running = true;
+  m.healthy = s.stopped == run_stop::none;
+  m.elapsed_seconds = s.elapsed_seconds;
+  m.shard = shard;
+  m.images_ok = s.files_ok;
+  m.images_failed = s.files_failed;
+  m.image_bytes_ok = s.bytes_ok;
+  m.image_bytes_failed = s.bytes_failed;
+  m.skipped_by_reason = {{"filtered", s.scan_skipped},       {"unchanged", s.skipped_unchanged},
+                         {"failed_before", s.skipped_failed}, {"not_selected", s.skipped_other},
+                         {"other_shard", s.shard_skipped}};
+  m.requests_by_status = s.responses_by_status;
+  std::uint64_t answered = 0;
+  for (const auto& [status, n] : s.responses_by_status) answered += n;
+  if (l.sends > answered + l.requests_in_flight) m.requests_by_status[0] = l.sends - answered - l.requests_in_flight;
+  m.retries_by_reason = s.retries_by_reason;
+  m.request_bytes = l.bytes_sent;
+  m.connections_opened = l.connections_opened;
+  m.throttles = l.flow.throttles;
+  m.requests_in_flight = l.requests_in_flight;
+  m.concurrency_limit = l.concurrency_limit;
+  m.pacing_rate = l.flow.rate;
+  m.plans_queued = l.plans_queued;
+  m.requests_queued = l.requests_queued;
+  m.request_duration = l.request_latency;
+  return m;
+}
+
+int run_upload(const upload_flags& flags, const CLI::App& cmd) {
+  if (flags.print_config) {
+    std::fputs(print_config(cmd, active_config_layers(), {"token"}).c_str(), stdout);
+    return exit_code::ok;
+  }
+  log_options logs;
+  auto level = parse_log_level(flags.log_level);
+  if (!level) {
     spdlog::error("--log-level: '{}' is not one of trace, debug, info, warn, error, off", flags.log_level);
     return exit_code::usage;
   }
-  spdlog::set_level(level);
+  logs.level = flags.quiet && flags.log_level == "info" ? spdlog::level::warn : *level;
+  auto format = parse_log_format(flags.log_format);
+  if (!format) {
+    spdlog::error("--log-format: '{}' is not text or json", flags.log_format);
+    return exit_code::usage;
+  }
+  logs.format = *format;
+  if (!flags.log_file.empty()) logs.file = flags.log_file;
+  if (const std::string error = configure_logging(logs); !error.empty()) {
+    spdlog::error("{}", error);
+    return exit_code::usage;
+  }
   for (const auto& input : flags.inputs) {
     struct stat st {};
     if (::stat(input.c_str(), &st) != 0) {
@@ -248,20 +409,98 @@ int run_upload(const upload_flags& flags) {
       return exit_code::input_not_found;
     }
   }
+  for (const auto* list : {&flags.manifest, &flags.files_from}) {
+    struct stat st {};
+    if (!list->empty() && *list != "-" && ::stat(list->c_str(), &st) != 0) {
+      spdlog::error("input not found: '{}': {}", *list, std::strerror(errno));
+      return exit_code::input_not_found;
+    }
+  }
   upload_options options;
+  progress_options progress;
+  std::chrono::milliseconds metrics_linger{0};
   try {
+    metrics_linger = duration_flag("--metrics-linger", flags.metrics_linger);
     options = build_options(flags);
+    progress.quiet = flags.quiet;
+    progress.mode = flags.progress == "always" ? progress_mode::always
+                    : flags.progress == "never" ? progress_mode::never
+                                                : progress_mode::automatic;
+    progress.stats_interval = duration_flag("--stats-interval", flags.stats_interval);
+    if (progress.stats_interval.count() <= 0) throw usage_error{"--stats-interval must be above 0"};
+    if (logs.format == log_format::json) {
+      // Every line on stderr stays a JSON record: stats lines go through the logger.
+      progress.mode = progress_mode::never;
+      progress.line_sink = [](const std::string& line) { spdlog::info("progress: {}", line); };
+    }
   } catch (const usage_error& e) {
     spdlog::error("{}", e.message);
     return exit_code::usage;
   }
-  spdlog::info("uploading {} to {} with {} connections, {} workers, results in {}", fmt::join(flags.inputs, ", "),
-               options.sender.target.url, options.sender.connections, options.workers, options.results_path);
+  if (options.dry_run) {
+    spdlog::info("dry run: scanning and planning {}; nothing is sent", options.sender.target.url);
+  } else {
+    spdlog::info("uploading to {} with {} connections, {} workers, results in {}{}", options.sender.target.url,
+                 options.sender.connections, options.workers, options.results_path,
+                 options.shard ? ", shard " + to_string(*options.shard) : std::string());
+  }
+  const bool dry = options.dry_run;
+  const auto shard = options.shard;
   signal_watch signals;
   upload_pipeline pipeline(std::move(options));
   signals.watch(pipeline);
+  std::unique_ptr<metrics_server> metrics;
+  std::atomic<bool> finished{false};
+  if (!flags.metrics_listen.empty() && !dry) {
+    auto started_metrics = metrics_server::start(
+        flags.metrics_listen,
+        [&pipeline, &finished, shard] {
+          auto m = metrics_of(pipeline, shard);
+          m.running = !finished.load();
+          return render_prometheus(m);
+        },
+        [&pipeline] { return pipeline.summary_so_far().stopped == run_stop::none; });
+    if (!started_metrics.server) {
+      spdlog::error("--metrics-listen: {}", started_metrics.error);
+      return exit_code::usage;
+    }
+    metrics = std::move(started_metrics.server);
+    spdlog::info("metrics on http://{}/metrics (health: /healthz)", metrics->local_address());
+  }
+  const auto started = std::chrono::steady_clock::now();
+  std::unique_ptr<progress_reporter> reporter;
+  if (!dry) {
+    reporter = std::make_unique<progress_reporter>([&pipeline, started] { return snapshot_of(pipeline, started); },
+                                                   progress);
+    reporter->start();
+  }
   const run_summary summary = pipeline.run();
-  print_summary(summary, flags.results);
+  if (reporter) reporter->stop();
+  if (metrics) {
+    // The final counters stay up for --metrics-linger so a scraper sees them (ximup_run_up 0).
+    finished.store(true);
+    const auto until = std::chrono::steady_clock::now() + metrics_linger;
+    while (std::chrono::steady_clock::now() < until && !signals.signalled()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    metrics->stop();
+  }
+  if (dry) {
+    print_plan(summary);
+  } else if (!flags.quiet && logs.format == log_format::json) {
+    spdlog::info("summary: {}", summary_to_json(summary));
+  } else if (!flags.quiet) {
+    print_summary(summary, flags.results);
+  }
+  if (!flags.summary_json.empty()) {
+    if (const std::string error = write_summary_json(flags.summary_json, summary); !error.empty()) {
+      spdlog::error("{}", error);
+      return summary.stopped == run_stop::none ? exit_code::io_error : exit_code_for(summary);
+    }
+  }
+  if (summary.stopped != run_stop::none && summary.stopped != run_stop::interrupted && flags.quiet) {
+    spdlog::error("{}", summary.stop_message);
+  }
   return exit_code_for(summary);
 }
 
@@ -271,7 +510,7 @@ std::function<int()> add_upload_command(CLI::App& app) {
   auto flags = std::make_shared<upload_flags>();
   auto& f = *flags;
   auto* cmd = app.add_subcommand("upload", "Upload image trees to a records endpoint");
-  cmd->add_option("inputs", f.inputs, "Directories (or files) to upload")->required();
+  cmd->add_option("inputs", f.inputs, "Directories (or files) to upload");
   f.target.add_to(*cmd);
   cmd->add_option("--token-file", f.token_file, "File holding the API token (else XIMILAR_API_TOKEN)");
   cmd->add_option("--token", f.token, "API token (visible in ps: prefer XIMILAR_API_TOKEN or --token-file)");
@@ -322,13 +561,73 @@ std::function<int()> add_upload_command(CLI::App& app) {
   cmd->add_flag("--checksum", f.checksum, "Unchanged means same size and SHA-256 (reads every file), not mtime");
   cmd->add_option("--drain-timeout", f.drain_timeout, "After SIGINT/SIGTERM, wait this long for responses in flight")
       ->capture_default_str();
+  auto* in = "Inputs beyond directories";
+  cmd->add_option("--manifest", f.manifest, "JSONL or CSV manifest (- for stdin): path or url per line, extra fields "
+                                            "copied into the record")
+      ->group(in);
+  cmd->add_option("--manifest-format", f.manifest_format, "jsonl|csv (default: from the file name)")
+      ->check(CLI::IsMember({"jsonl", "ndjson", "json", "csv"}))
+      ->group(in);
+  cmd->add_option("--files-from", f.files_from, "File listing paths to upload, one a line (- for stdin)")->group(in);
+  cmd->add_flag("-0,--null", f.null_separated, "--files-from entries end with NUL (find -print0)")->group(in);
+  auto* lim = "Limits and planning";
+  cmd->add_option("--max-files", f.max_files, "Take at most this many inputs, then finish (0: no limit)")
+      ->capture_default_str()
+      ->group(lim);
+  cmd->add_option("--max-bytes", f.max_bytes, "Take inputs up to this many bytes, then finish (0: no limit)")
+      ->capture_default_str()
+      ->group(lim);
+  cmd->add_option("--max-duration", f.max_duration, "Take no new inputs after this long, then finish (0s: no limit)")
+      ->capture_default_str()
+      ->group(lim);
+  cmd->add_flag("--dry-run", f.dry_run, "Scan and plan only: print what would be sent and skipped, send nothing")
+      ->group(lim);
+  auto* scale = "Scale-out";
+  cmd->add_option("--shard", f.shard, "Take only shard I of N (I/N, 0-based) by a stable hash of the relative path")
+      ->group(scale);
+  cmd->add_option("--shard-count", f.shard_count,
+                  "Shard count in a Kubernetes Indexed Job: the shard index is JOB_COMPLETION_INDEX")
+      ->group(scale);
+  cmd->add_option("--metrics-listen", f.metrics_listen,
+                  "Serve Prometheus metrics on HOST:PORT (/metrics, /healthz) during the run")
+      ->group(scale);
+  cmd->add_option("--metrics-linger", f.metrics_linger,
+                  "After the run, keep serving the final metrics this long (for the last scrape)")
+      ->capture_default_str()
+      ->group(scale);
+  auto* outg = "Output";
+  cmd->add_option("--log-format", f.log_format, "text|json (JSON lines for log collectors)")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str()
+      ->group(outg);
+  cmd->add_option("--log-file", f.log_file, "Also append logs to this file")->group(outg);
+  cmd->add_flag("-q,--quiet", f.quiet, "No progress and no summary; only warnings and errors")->group(outg);
+  cmd->add_option("--progress", f.progress, "auto|always|never: live line on a terminal, else plain stats lines")
+      ->check(CLI::IsMember({"auto", "always", "never"}))
+      ->capture_default_str()
+      ->group(outg);
+  cmd->add_option("--stats-interval", f.stats_interval, "Plain stats line this often when not on a terminal")
+      ->capture_default_str()
+      ->group(outg);
+  cmd->add_option("--summary-json", f.summary_json, "Also write the summary as JSON to this file (- for stdout)")
+      ->group(outg);
+  cmd->add_flag("--print-config", f.print_config,
+                "Print the effective options and where each came from (flag, environment, config file, default)")
+      ->group(outg);
   cmd->footer(
+      "Configuration: flags > XIMUP_<OPTION> environment variables (e.g. XIMUP_CONNECTIONS=16) > the config\n"
+      "file (--config FILE, ./ximup.toml or $XDG_CONFIG_HOME/ximup/config.toml; keys are the long option\n"
+      "names, see config/ximup.example.toml) > defaults.\n\n"
       "Examples:\n"
       "  export XIMILAR_API_TOKEN=...   # or --token-file ~/.ximilar-token\n"
       "  ximup upload photos/ --endpoint tagging\n"
       "  ximup upload a/ b/ --endpoint classify --task-id 0a8c... --results out.jsonl\n"
-      "  ximup upload shop/ -e https://127.0.0.1:8443/tagging/generic/v2/tags --cacert mock.pem");
-  return [flags] { return run_upload(*flags); };
+      "  ximup upload shop/ -e https://127.0.0.1:8443/tagging/generic/v2/tags --cacert mock.pem\n"
+      "  ximup upload --manifest batch.csv -e tagging --summary-json summary.json\n"
+      "  find new/ -name '*.jpg' -print0 | ximup upload --files-from - -0 -e tagging\n"
+      "  ximup upload photos/ -e tagging --dry-run        # what would be sent and skipped\n"
+      "  ximup upload photos/ -e tagging --max-duration 50m --log-format json   # cron");
+  return [flags, cmd] { return run_upload(*flags, *cmd); };
 }
 
 }  // namespace ximup::cli

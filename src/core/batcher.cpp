@@ -8,11 +8,11 @@
 namespace ximup {
 
 bool batcher::fits_alone(const scan_entry& entry) const noexcept {
-  return limits_.envelope_bytes + request_body::record_size(entry.id, entry.size) <= limits_.max_body_bytes;
+  return limits_.envelope_bytes + request_body::record_size(entry.id, entry.size, entry.url, entry.extra_fields) <= limits_.max_body_bytes;
 }
 
 std::optional<batch_plan> batcher::add(scan_entry entry) {
-  const std::size_t size = request_body::record_size(entry.id, entry.size);
+  const std::size_t size = request_body::record_size(entry.id, entry.size, entry.url, entry.extra_fields);
   std::optional<batch_plan> done;
   if (!open_.entries.empty() && open_.body_bytes + size > limits_.max_body_bytes) {
     done = std::exchange(open_, batch_plan{});

@@ -196,6 +196,8 @@ void progress_reporter::draw(const progress_snapshot& now, const progress_snapsh
       line.resize(columns - 1);  // a wrapped line could not be redrawn in place
     }
     write_all("\r" + line + std::string(clear_to_eol) + (final_line ? "\n" : ""));
+  } else if (options_.line_sink) {
+    options_.line_sink(line);
   } else {
     write_all(std::string(plain_prefix) + line + "\n");
   }

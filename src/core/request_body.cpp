@@ -8,6 +8,7 @@ namespace {
 constexpr std::string_view body_prefix = R"({"records":[)";
 constexpr std::string_view record_prefix = R"({"_id":)";
 constexpr std::string_view data_prefix = R"(,"_base64":")";
+constexpr std::string_view url_prefix = R"(,"_url":)";
 constexpr std::string_view record_suffix = R"("})";
 }  // namespace
 
@@ -15,19 +16,23 @@ std::size_t request_body::envelope_size() const noexcept {
   return body_prefix.size() + 1 /* ] */ + fields_.size() + 1 /* } */;
 }
 
-std::size_t request_body::record_size(std::string_view id, std::uint64_t file_bytes) noexcept {
-  return 1 /* , */ + record_prefix.size() + json_string_size(id) + data_prefix.size() +
-         base64::encoded_size(static_cast<std::size_t>(file_bytes)) + record_suffix.size();
+std::size_t request_body::record_size(std::string_view id, std::uint64_t file_bytes, std::string_view url,
+                                      std::string_view extra_fields) noexcept {
+  const std::size_t common = 1 /* , */ + record_prefix.size() + json_string_size(id) + extra_fields.size();
+  if (!url.empty()) return common + url_prefix.size() + json_string_size(url) + 1 /* } */;
+  return common + data_prefix.size() + base64::encoded_size(static_cast<std::size_t>(file_bytes)) +
+         record_suffix.size();
 }
 
 void request_body::begin(std::string& body) const { body.append(body_prefix); }
 
-void request_body::append_record(std::string& body, std::span<const unsigned char> data,
-                                 record_slot& slot) const {
+void request_body::append_record(std::string& body, std::span<const unsigned char> data, record_slot& slot,
+                                 std::string_view extra_fields) const {
   if (body.size() > body_prefix.size()) body.push_back(',');
   slot.offset = body.size();
   body.append(record_prefix);
   append_json_string(body, slot.id);
+  body.append(extra_fields);
   body.append(data_prefix);
   const std::size_t at = body.size();
   // resize_and_overwrite is C++23; the zero fill of resize is cheap next to the encode.
@@ -36,6 +41,20 @@ void request_body::append_record(std::string& body, std::span<const unsigned cha
   body.append(record_suffix);
   slot.length = body.size() - slot.offset;
   slot.bytes = data.size();
+}
+
+void request_body::append_url_record(std::string& body, std::string_view url, record_slot& slot,
+                                     std::string_view extra_fields) const {
+  if (body.size() > body_prefix.size()) body.push_back(',');
+  slot.offset = body.size();
+  body.append(record_prefix);
+  append_json_string(body, slot.id);
+  body.append(extra_fields);
+  body.append(url_prefix);
+  append_json_string(body, url);
+  body.push_back('}');
+  slot.length = body.size() - slot.offset;
+  slot.bytes = 0;
 }
 
 void request_body::finish(std::string& body) const {

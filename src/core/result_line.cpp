@@ -25,7 +25,8 @@ std::string format_result_line(const result_record& r) {
   const bool failed = r.result == outcome::failed;
   // Upper bound: fixed keys and punctuation, integers at their widest, strings escaped.
   std::size_t size =
-      160 + 4 * max_integer_chars + json_string_size(r.path) + json_string_size(r.id) + r.fields_json.size();
+      160 + 4 * max_integer_chars + json_string_size(r.path) + json_string_size(r.id) + r.fields_json.size() +
+      r.local_fields.size();
   if (r.status_code) {
     size += json_string_size(r.status_text);
   }
@@ -55,6 +56,10 @@ std::string format_result_line(const result_record& r) {
   if (failed) {
     out += ",\"error\":";
     append_json_string(out, r.error);
+  }
+  if (!r.local_fields.empty()) {
+    out += ',';
+    out += r.local_fields;
   }
   if (!r.fields_json.empty()) {
     out += ',';

@@ -125,7 +125,7 @@ struct scanner::impl {
     ++counters_.files;
     scan_item item;
     item.entry =
-        scan_entry{std::move(path), std::move(id), static_cast<std::uint64_t>(st.st_size), mtime_ns_of(st), std::nullopt};
+        scan_entry{std::move(path), std::move(id), static_cast<std::uint64_t>(st.st_size), mtime_ns_of(st), std::nullopt, {}, {}};
     return item;
   }
 

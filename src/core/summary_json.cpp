@@ -55,6 +55,10 @@ class json_object_writer {
       out_.push_back('0');
     }
   }
+  void boolean(std::string_view name, bool value) {
+    key(name);
+    out_ += value ? "true" : "false";
+  }
   void string(std::string_view name, std::string_view value) {
     key(name);
     append_json_string(out_, value);
@@ -127,6 +131,8 @@ std::string_view run_stop_name(run_stop stop) noexcept {
       return "locked";
     case run_stop::state_error:
       return "state_error";
+    case run_stop::input_error:
+      return "input_error";
   }
   return "unknown";
 }
@@ -143,12 +149,20 @@ std::string summary_to_json(const run_summary& s) {
     w.number("files_failed", s.files_failed);
     w.number("files_failed_retryable", s.files_failed_retryable);
     w.number("scan_skipped", s.scan_skipped);
+    w.number("scan_errors", s.scan_errors);
+    w.number("shard_skipped", s.shard_skipped);
     w.number("skipped_unchanged", s.skipped_unchanged);
     w.number("skipped_failed", s.skipped_failed);
     w.number("skipped_other", s.skipped_other);
     w.number("unknown_at_stop", s.unknown_at_stop);
+    w.boolean("dry_run", s.dry_run);
+    w.number("planned_files", s.planned_files);
+    w.number("planned_bytes", s.planned_bytes);
+    w.number("planned_requests", s.planned_requests);
+    w.string("limit_reached", s.limit_reached);
     w.counts("failures_by_reason", s.failures_by_reason);
     w.number("bytes_ok", s.bytes_ok);
+    w.number("bytes_failed", s.bytes_failed);
     w.number("bytes_sent", s.bytes_sent);
     w.number("throughput_mb_per_s", timed ? static_cast<double>(s.bytes_ok) / 1e6 / secs : 0.0);
     w.number("throughput_images_per_s", timed ? static_cast<double>(s.files_ok) / secs : 0.0);

@@ -67,6 +67,7 @@ struct upload_pipeline::impl {
     line.bytes = r.bytes;
     line.error = error;
     line.fields_json = fields;
+    line.local_fields = r.local_fields;
     if (!writer.write(format_result_line(line))) stop(run_stop::io_error, writer.error());
     const bool retryable_kind = kind == failure_kind::network || kind == failure_kind::timeout ||
                                 kind == failure_kind::tls || kind == failure_kind::http_retryable ||
@@ -83,6 +84,7 @@ struct upload_pipeline::impl {
       summary.bytes_ok += r.bytes;
     } else {
       ++summary.files_failed;
+      summary.bytes_failed += r.bytes;
       if (retryable_kind) ++summary.files_failed_retryable;
       const std::string reason = kind == failure_kind::none ? "local" : std::string(to_string(kind));
       ++summary.failures_by_reason[reason];
@@ -241,30 +243,75 @@ struct upload_pipeline::impl {
     }
   }
 
+  // The limit (--max-files, --max-bytes, --max-duration) that taking `e` would pass, or "".
+  std::string limit_before(const scan_entry& e) {
+    const auto& l = opt.limits_run;
+    if (l.max_files > 0 && summary.planned_files >= l.max_files) return "--max-files " + std::to_string(l.max_files);
+    if (l.max_bytes > 0 && summary.planned_bytes + e.size > l.max_bytes) {
+      return "--max-bytes " + std::to_string(l.max_bytes);
+    }
+    if (l.max_duration.count() > 0 && std::chrono::steady_clock::now() - started >= l.max_duration) {
+      return "--max-duration " + std::to_string(l.max_duration.count()) + "ms";
+    }
+    return {};
+  }
+
+  // A batch is ready: queued for the workers, or in a dry run only counted.
+  void planned(batch_plan& plan) {
+    {
+      std::lock_guard lock(stats_mutex);
+      ++summary.planned_requests;
+    }
+    if (!opt.dry_run) enqueue(plan);
+  }
+
   void scan_stage() {
-    scanner scan(opt.roots, opt.scan);
+    input_source source(opt.input);
+    if (!source.error().empty()) stop(run_stop::input_error, source.error());
     batcher batch(opt.limits);
     while (!stopping.load()) {
-      auto item = scan.next();
+      auto item = source.next();
       if (!item) break;
       if (item->error) {
-        local_failure(item->error->path, {}, 0, item->error->message);
+        if (!opt.dry_run) local_failure(item->error->path, {}, 0, item->error->message);
+        std::lock_guard lock(stats_mutex);
+        ++summary.scan_errors;
         continue;
       }
       auto& e = *item->entry;
-      if (!should_send(e)) continue;
-      if (!batch.fits_alone(e)) {
-        local_failure(e.path, e.id, e.size,
-                      "file too large: " + std::to_string(e.size) + " bytes does not fit a request body of "
-                      "--max-body-bytes " + std::to_string(opt.limits.max_body_bytes));
+      if (opt.shard && !in_shard(e.id, *opt.shard)) {
+        std::lock_guard lock(stats_mutex);
+        ++summary.shard_skipped;
         continue;
       }
-      if (auto plan = batch.add(std::move(e))) enqueue(*plan);
+      if (!should_send(e)) continue;
+      if (!batch.fits_alone(e)) {
+        if (!opt.dry_run) {
+          local_failure(e.path, e.id, e.size,
+                        "file too large: " + std::to_string(e.size) + " bytes does not fit a request body of "
+                        "--max-body-bytes " + std::to_string(opt.limits.max_body_bytes));
+        }
+        continue;
+      }
+      if (auto limit = limit_before(e); !limit.empty()) {
+        spdlog::info("{} reached: no new inputs are taken; what was taken finishes (a rerun goes on from here)",
+                     limit);
+        std::lock_guard lock(stats_mutex);
+        summary.limit_reached = std::move(limit);
+        break;
+      }
+      {
+        std::lock_guard lock(stats_mutex);
+        ++summary.planned_files;
+        summary.planned_bytes += e.size;
+      }
+      if (auto plan = batch.add(std::move(e))) planned(*plan);
     }
-    if (auto plan = batch.flush()) enqueue(*plan);
+    if (auto plan = batch.flush()) planned(*plan);
     {
       std::lock_guard lock(stats_mutex);
-      summary.scan_skipped = scan.counters().skipped;
+      summary.scan_skipped = source.skipped();
+      scan_done = true;
     }
     plans.close();
   }
@@ -284,15 +331,21 @@ struct upload_pipeline::impl {
       request->body.reserve(plan->body_bytes);
       body.begin(request->body);
       for (auto& e : plan->entries) {
-        const auto status = read_file(e.path, file_bytes, opt.limits.max_body_bytes);
-        if (!status.ok) {
-          local_failure(std::move(e.path), std::move(e.id), e.size, status.error);
-          continue;
-        }
         record_slot slot;
-        slot.path = std::move(e.path);
-        slot.id = std::move(e.id);
-        body.append_record(request->body, file_bytes, slot);
+        if (!e.url.empty()) {
+          slot.path = std::move(e.path);
+          slot.id = std::move(e.id);
+          body.append_url_record(request->body, e.url, slot, e.extra_fields);
+        } else {
+          const auto status = read_file(e.path, file_bytes, opt.limits.max_body_bytes);
+          if (!status.ok) {
+            local_failure(std::move(e.path), std::move(e.id), e.size, status.error);
+            continue;
+          }
+          slot.path = std::move(e.path);
+          slot.id = std::move(e.id);
+          body.append_record(request->body, file_bytes, slot, e.extra_fields);
+        }
         request->records.push_back(std::move(slot));
         facts.push_back({e.size, e.mtime_ns, e.content_hash});
       }
@@ -474,6 +527,7 @@ struct upload_pipeline::impl {
   // Opens the state, takes the run lock, starts a run and loads the skip index. False: stopped.
   bool open_state() {
     const std::string key = make_job_key(opt.sender.target.url, opt.sender.target.fields_json, opt.sender.target.headers);
+    if (opt.dry_run) return open_state_to_read(key);
     auto opened = state_store::open(*opt.state_path, key);
     if (!opened.value) {
       summary.stopped = run_stop::state_error;
@@ -501,6 +555,34 @@ struct upload_pipeline::impl {
     }
     index.emplace(std::move(*loaded.value));
     return true;
+  }
+
+  // A dry run reads what the state knows and changes nothing: no file is created, no lock taken.
+  bool open_state_to_read(const std::string& key) {
+    auto opened = state_store::open(*opt.state_path, key, open_mode::open_existing);
+    if (!opened.value && opened.status.code == state_errc::not_found) return true;  // everything would be sent
+    if (!opened.value) {
+      summary.stopped = run_stop::state_error;
+      summary.stop_message = opened.status.message;
+      return false;
+    }
+    auto loaded = opened.value->load_index(opt.mode == run_mode::checksum);
+    if (!loaded.value) {
+      summary.stopped = run_stop::state_error;
+      summary.stop_message = loaded.status.message;
+      return false;
+    }
+    index.emplace(std::move(*loaded.value));
+    return true;
+  }
+
+  // Scans and plans without sending (--dry-run).
+  run_summary dry_run() {
+    summary.dry_run = true;
+    if (opt.state_path && !open_state()) return summary;
+    scan_stage();
+    summary.elapsed_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    return summary;
   }
 
   void close_state() {
@@ -553,7 +635,7 @@ struct upload_pipeline::impl {
   }
 
   run_summary run() {
-    const auto started = std::chrono::steady_clock::now();
+    if (opt.dry_run) return dry_run();
     if (opt.state_path && !open_state()) return summary;
     // With a state store the results file accumulates across runs; `ximup export` gives the latest.
     if (!writer.open(opt.results_path, opt.state_path.has_value())) {
@@ -562,9 +644,12 @@ struct upload_pipeline::impl {
       close_state();
       return summary;
     }
-    pool = std::make_unique<sender_pool>(opt.sender, [this](std::shared_ptr<upload_request> r, send_result s) {
-      on_complete(std::move(r), std::move(s));
-    });
+    {
+      std::lock_guard lock(registry_mutex);  // live() reads the pointer from other threads
+      pool = std::make_unique<sender_pool>(opt.sender, [this](std::shared_ptr<upload_request> r, send_result s) {
+        on_complete(std::move(r), std::move(s));
+      });
+    }
     if (opt.preflight) {
       if (auto error = pool->preflight()) {
         summary.stopped = error->find("not trusted") != std::string::npos ? run_stop::tls_untrusted
@@ -626,6 +711,8 @@ struct upload_pipeline::impl {
   }
 
   upload_options opt;
+  const std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+  bool scan_done = false;  // under stats_mutex
   request_body body;
   byte_budget budget;
   bounded_queue<batch_plan> plans;
@@ -660,6 +747,48 @@ upload_pipeline::upload_pipeline(upload_options options) : impl_(std::make_uniqu
 upload_pipeline::~upload_pipeline() = default;
 
 run_summary upload_pipeline::run() { return impl_->run(); }
+
+live_stats upload_pipeline::live() const {
+  live_stats l;
+  auto& m = *impl_;
+  {
+    std::lock_guard lock(m.stats_mutex);
+    l.files_done = m.summary.files_ok + m.summary.files_failed;
+    l.files_failed = m.summary.files_failed;
+    l.bytes_done = m.summary.bytes_ok;
+    l.files_planned = m.summary.planned_files;
+    l.scan_done = m.scan_done;
+    l.retries = m.summary.retries;
+  }
+  {
+    std::lock_guard lock(m.registry_mutex);
+    l.requests_open = m.registry.size();
+    if (m.pool) {
+      const auto& c = m.pool->counters();
+      l.requests_in_flight = static_cast<std::uint64_t>(std::max<std::int64_t>(0, c.in_flight.load()));
+      l.requests_queued = static_cast<std::size_t>(std::max<std::int64_t>(0, c.queued.load()));
+      l.flow = m.pool->flow();
+      l.concurrency_limit = l.flow.concurrency_limit;
+      l.sends = c.sends.load();
+      l.bytes_sent = c.bytes_sent.load();
+      l.connections_opened = c.connections_opened.load();
+      l.request_latency = c.request_latency.snapshot();
+    }
+  }
+  l.plans_queued = m.plans.size();
+  return l;
+}
+
+run_summary upload_pipeline::summary_so_far() const {
+  auto& m = *impl_;
+  run_summary s;
+  {
+    std::lock_guard lock(m.stats_mutex);
+    s = m.summary;
+  }
+  s.elapsed_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - m.started).count();
+  return s;
+}
 
 void upload_pipeline::request_stop(int signal_number) {
   {

@@ -79,3 +79,32 @@ TEST(RequestBody, EmptyFileIsAnEmptyBase64String) {
   rb.finish(body);
   EXPECT_EQ(body, R"({"records":[{"_id":"empty.jpg","_base64":""}]})");
 }
+
+TEST(RequestBody, UrlRecordsAndManifestFieldsAreValidJsonOfTheEstimatedSize) {
+  request_body rb("");
+  std::string body;
+  rb.begin(body);
+  std::vector<record_slot> slots(2);
+  slots[0].id = "remote \"one\"";
+  slots[1].id = "local";
+  const std::string extra = R"(,"label":"cat","meta":{"n":1})";
+  const std::vector<unsigned char> data = {1, 2, 3, 4, 5};
+  rb.append_url_record(body, "https://example.com/a b.jpg", slots[0], extra);
+  rb.append_record(body, data, slots[1], extra);
+  rb.finish(body);
+  EXPECT_EQ(body.size(), rb.envelope_size() - 1 +
+                             request_body::record_size(slots[0].id, 0, "https://example.com/a b.jpg", extra) +
+                             request_body::record_size(slots[1].id, data.size(), {}, extra));
+
+  simdjson::dom::parser parser;
+  auto doc = parser.parse(body);
+  ASSERT_FALSE(doc.error()) << body;
+  auto records = doc["records"].get_array();
+  ASSERT_EQ(records.size(), 2U);
+  EXPECT_EQ(std::string_view(records.at(0)["_url"]), "https://example.com/a b.jpg");
+  EXPECT_TRUE(records.at(0)["_base64"].error());
+  EXPECT_EQ(std::string_view(records.at(0)["label"]), "cat");
+  EXPECT_EQ(int64_t(records.at(1)["meta"]["n"]), 1);
+  EXPECT_EQ(std::string_view(records.at(1)["_base64"]), b64(data));
+  EXPECT_EQ(slots[0].bytes, 0U);
+}

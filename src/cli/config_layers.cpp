@@ -1,0 +1,213 @@
+#include "config_layers.hpp"
+
+#include <sys/stat.h>
+
+#include <cstdlib>
+#include <sstream>
+
+namespace ximup::cli {
+namespace {
+
+bool is_file(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+// The long name of an option without dashes ("" for options with only a short name).
+std::string long_name(const CLI::Option& opt) {
+  const auto& names = opt.get_lnames();
+  if (!names.empty()) return names.front();
+  return opt.get_positional() ? opt.get_name() : std::string();
+}
+
+CLI::Option* find_long(const CLI::App& cmd, const std::string& key) {
+  for (const CLI::Option* opt : cmd.get_options()) {
+    if (long_name(*opt) == key) return const_cast<CLI::Option*>(opt);  // NOLINT: CLI11 hands out const views
+  }
+  return nullptr;
+}
+
+bool given_on_command_line(const CLI::Option& opt, const std::vector<std::string>& argv) {
+  if (opt.get_positional()) return opt.count() > 0 && (opt.get_envname().empty() || std::getenv(opt.get_envname().c_str()) == nullptr);
+  for (const auto& name : opt.get_lnames()) {
+    const std::string flag = "--" + name;
+    for (const auto& a : argv) {
+      if (a == flag || a.rfind(flag + "=", 0) == 0) return true;
+    }
+  }
+  for (const auto& name : opt.get_snames()) {
+    const std::string flag = "-" + name;
+    for (const auto& a : argv) {
+      if (a.rfind(flag, 0) == 0 && (a.size() == 2 || a[2] != '-')) return true;
+    }
+  }
+  return false;
+}
+
+std::string normalise_key(std::string key) {
+  for (auto& c : key) {
+    if (c == '_') c = '-';
+  }
+  return key;
+}
+
+std::string quote(const std::string& s) {
+  std::string out = "\"";
+  for (const char c : s) {
+    if (c == '"' || c == '\\') out.push_back('\\');
+    out.push_back(c);
+  }
+  return out + "\"";
+}
+
+}  // namespace
+
+config_layers& active_config_layers() {
+  static config_layers layers;
+  return layers;
+}
+
+std::string env_name_for(const std::string& name) {
+  std::string out = "XIMUP_";
+  for (const char c : name) {
+    out.push_back(c == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
+  }
+  return out;
+}
+
+void add_env_names(CLI::App& cmd) {
+  for (CLI::Option* opt : cmd.get_options()) {
+    const std::string name = long_name(*opt);
+    if (name.empty() || name == "help" || name == "version" || !opt->get_envname().empty()) continue;
+    opt->envname(env_name_for(name));
+  }
+}
+
+std::optional<std::string> find_config_file(const std::string& explicit_path) {
+  if (!explicit_path.empty()) return explicit_path;
+  if (is_file("ximup.toml")) return std::string("ximup.toml");
+  std::string dir;
+  if (const char* xdg = std::getenv("XDG_CONFIG_HOME"); xdg != nullptr && *xdg != '\0') {
+    dir = xdg;
+  } else if (const char* home = std::getenv("HOME"); home != nullptr && *home != '\0') {
+    dir = std::string(home) + "/.config";
+  }
+  if (!dir.empty() && is_file(dir + "/ximup/config.toml")) return dir + "/ximup/config.toml";
+  return std::nullopt;
+}
+
+std::string apply_config_file(const std::string& file, CLI::App& root, CLI::App& cmd,
+                              const std::vector<std::string>& argv, config_layers& out) {
+  out.file = file;
+  for (const CLI::Option* opt : cmd.get_options()) {
+    const std::string name = long_name(*opt);
+    if (name.empty()) continue;
+    if (opt->count() == 0) {
+      out.sources[name] = value_source::defaults;
+    } else {
+      out.sources[name] = given_on_command_line(*opt, argv) ? value_source::flag : value_source::environment;
+    }
+  }
+  if (file.empty()) return "";
+  if (!is_file(file)) return "config file '" + file + "' cannot be read (no such file, or not a regular file)";
+  std::vector<CLI::ConfigItem> items;
+  try {
+    items = CLI::ConfigTOML().from_file(file);
+  } catch (const std::exception& e) {
+    return "config file '" + file + "': " + e.what();
+  }
+  for (const auto& item : items) {
+    if (item.name == "++" || item.name == "--") continue;  // table open and close marks
+    const std::string key = normalise_key(item.name);
+    const std::string shown = item.fullname();
+    if (item.parents.size() > 1) return "config file '" + file + "': unknown table for key '" + shown + "'";
+    if (item.parents.size() == 1 && item.parents[0] != cmd.get_name()) {
+      // Another command's table: known there or an error.
+      CLI::App* other = nullptr;
+      for (CLI::App* sub : root.get_subcommands([](CLI::App*) { return true; })) {
+        if (sub->get_name() == item.parents[0]) other = sub;
+      }
+      if (other == nullptr) return "config file '" + file + "': unknown table [" + item.parents[0] + "]";
+      if (find_long(*other, key) == nullptr) return "config file '" + file + "': unknown key '" + shown + "'";
+      continue;
+    }
+    CLI::Option* opt = find_long(cmd, key);
+    if (opt == nullptr) {
+      bool known_elsewhere = false;
+      for (CLI::App* sub : root.get_subcommands([](CLI::App*) { return true; })) {
+        if (find_long(*sub, key) != nullptr) known_elsewhere = true;
+      }
+      if (known_elsewhere || key == "config") continue;  // another command's option
+      return "config file '" + file + "': unknown key '" + shown + "' (see `ximup " + cmd.get_name() +
+             " --help` for the options; keys are their long names)";
+    }
+    if (opt->count() > 0) continue;  // a flag or the environment already set it
+    try {
+      if (opt->get_expected_min() == 0) {
+        opt->add_result(opt->get_flag_value(key, CLI::ConfigTOML().to_flag(item)));
+      } else {
+        opt->add_result(item.inputs);
+      }
+      opt->run_callback();
+    } catch (const CLI::Error& e) {
+      return "config file '" + file + "': key '" + shown + "': " + e.what();
+    }
+    std::string joined;
+    for (const auto& v : item.inputs) joined += (joined.empty() ? "" : ", ") + v;
+    out.sources[key] = value_source::file;
+    out.file_values[key] = joined;
+  }
+  return "";
+}
+
+std::string explain_env_error(const CLI::App& cmd, const std::string& message, const std::vector<std::string>& argv) {
+  for (const CLI::Option* opt : cmd.get_options()) {
+    const std::string name = long_name(*opt);
+    if (name.empty() || opt->get_envname().empty()) continue;
+    if (message.find("--" + name) == std::string::npos && message.find(name + ":") == std::string::npos) continue;
+    if (std::getenv(opt->get_envname().c_str()) != nullptr && !given_on_command_line(*opt, argv)) {
+      return " (the value came from the environment variable " + opt->get_envname() + ")";
+    }
+  }
+  return "";
+}
+
+std::string print_config(const CLI::App& cmd, const config_layers& layers, const std::vector<std::string>& secret) {
+  std::ostringstream out;
+  out << "# effective options of `ximup " << cmd.get_name() << "` (flags > XIMUP_* environment > "
+      << (layers.file.empty() ? std::string("config file (none read)") : "config file " + layers.file)
+      << " > defaults)\n";
+  for (const CLI::Option* opt : cmd.get_options()) {
+    const std::string name = long_name(*opt);
+    if (name.empty() || name == "help" || name == "print-config") continue;
+    const auto it = layers.sources.find(name);
+    const value_source src = it == layers.sources.end() ? value_source::defaults : it->second;
+    std::string value;
+    if (opt->count() > 0) {
+      const auto results = opt->results();
+      if (results.size() == 1) {
+        value = quote(results.front());
+      } else {
+        value = "[";
+        for (std::size_t i = 0; i < results.size(); ++i) value += (i ? ", " : "") + quote(results[i]);
+        value += "]";
+      }
+    } else {
+      value = quote(opt->get_expected_min() == 0 && opt->get_default_str().empty() ? std::string("false")
+                                                                                : opt->get_default_str());
+    }
+    for (const auto& s : secret) {
+      if (s == name && opt->count() > 0) value = "\"<redacted>\"";
+    }
+    const char* from = src == value_source::flag          ? "flag"
+                       : src == value_source::environment ? "environment"
+                       : src == value_source::file        ? "config file"
+                                                          : "default";
+    out << name << " = " << value << "  # " << from;
+    if (src == value_source::environment) out << " " << opt->get_envname();
+    out << "\n";
+  }
+  return out.str();
+}
+
+}  // namespace ximup::cli

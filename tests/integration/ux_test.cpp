@@ -1,0 +1,437 @@
+// Issue 6 through the real binaries: configuration layers, dry runs, manifests and files lists,
+// limits, progress and JSON logs, the summary file, exit codes and the token's secrecy.
+#include <gtest/gtest.h>
+#include <simdjson.h>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "support/json_lines.hpp"
+#include "support/ledger.hpp"
+#include "support/mock_fixture.hpp"
+#include "support/process.hpp"
+
+namespace fs = std::filesystem;
+using namespace ximup::test;
+
+namespace {
+
+const std::string token = "ux-test-token-7f3a9c1e5b";
+
+struct result_row {
+  std::string path;
+  std::string id;
+  std::string outcome;
+  std::string error;
+  std::string line;
+};
+
+std::vector<result_row> read_results(const fs::path& file) {
+  std::vector<result_row> out;
+  simdjson::dom::parser parser;
+  std::istringstream in(read_text(file));
+  for (std::string line; std::getline(in, line);) {
+    simdjson::dom::element doc;
+    if (parser.parse(lenient(line)).get(doc) != simdjson::SUCCESS) {
+      ADD_FAILURE() << "results line not JSON: " << line;
+      continue;
+    }
+    result_row r;
+    std::string_view text;
+    if (doc["path"].get(text) == simdjson::SUCCESS) r.path = bytes(text);
+    if (doc["_id"].get(text) == simdjson::SUCCESS) r.id = bytes(text);
+    if (doc["outcome"].get(text) == simdjson::SUCCESS) r.outcome = std::string(text);
+    if (doc["error"].get(text) == simdjson::SUCCESS) r.error = std::string(text);
+    r.line = line;
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) out.push_back(line);
+  return out;
+}
+
+class Ux : public ::testing::Test {
+protected:
+  temp_dir dir;
+
+  // ximup with no config file but the ones a test writes, and the token in the environment.
+  ximup_run ximup(std::vector<std::string> args, std::vector<std::string> env = {},
+                  std::chrono::milliseconds timeout = std::chrono::minutes(3)) {
+    args.insert(args.begin(), XIMUP_BIN);
+    env.push_back("XIMILAR_API_TOKEN=" + token);
+    env.push_back("XDG_CONFIG_HOME=" + (dir / "xdg").string());
+    ximup_run r;
+    r.exit_code = run(args, dir / "ximup.out", dir / "ximup.err", env, timeout);
+    r.out = read_text(dir / "ximup.out");
+    r.err = read_text(dir / "ximup.err");
+    return r;
+  }
+
+  std::vector<std::string> endpoint(const mock_server& mock) {
+    return {"--endpoint", "tagging", "--api-base", mock.base(), "--cacert", mock.cert().string()};
+  }
+};
+
+std::vector<std::string> operator+(std::vector<std::string> a, const std::vector<std::string>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+}  // namespace
+
+// --- configuration ------------------------------------------------------------------------------
+
+TEST_F(Ux, FlagBeatsEnvironmentBeatsConfigFileBeatsDefault) {
+  write_text(dir / "cfg.toml",
+             "connections = 3\nretries = 4\nbatch-size = 7\n[upload]\nrate = 2.5\n");
+  const auto r = ximup({"upload", "--config", (dir / "cfg.toml").string(), "--connections", "9", "--print-config"},
+                       {"XIMUP_CONNECTIONS=5", "XIMUP_RETRIES=6"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("connections = \"9\"  # flag"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("retries = \"6\"  # environment XIMUP_RETRIES"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("batch-size = \"7\"  # config file"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("rate = \"2.5\"  # config file"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("retry-max = \"30s\"  # default"), std::string::npos) << r.out;
+}
+
+TEST_F(Ux, ConfigFileIsFoundInXdgConfigHome) {
+  fs::create_directories(dir / "xdg" / "ximup");
+  write_text(dir / "xdg" / "ximup" / "config.toml", "workers = 3\nlog_format = \"json\"\n");
+  const auto r = ximup({"upload", "--print-config"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("workers = \"3\"  # config file"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("log-format = \"json\"  # config file"), std::string::npos) << r.out;
+  const auto none = ximup({"upload", "--no-config", "--print-config"});
+  EXPECT_NE(none.out.find("log-format = \"text\"  # default"), std::string::npos) << none.out;
+}
+
+TEST_F(Ux, UnknownKeysAndBadValuesNameTheKeyAndTheFile) {
+  const std::string cfg = (dir / "bad.toml").string();
+  write_text(cfg, "conections = 3\n");
+  auto r = ximup({"upload", "--config", cfg, "--print-config"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("conections"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(cfg), std::string::npos) << r.err;
+
+  write_text(cfg, "log-format = \"xml\"\n");
+  r = ximup({"upload", "--config", cfg, "--print-config"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("log-format"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(cfg), std::string::npos) << r.err;
+
+  r = ximup({"upload", "--print-config"}, {"XIMUP_CONNECTIONS=many"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("XIMUP_CONNECTIONS"), std::string::npos) << r.err;
+
+  r = ximup({"upload", "--config", (dir / "missing.toml").string(), "--print-config"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("missing.toml"), std::string::npos) << r.err;
+}
+
+TEST_F(Ux, ExampleConfigDocumentsEveryOptionAndParses) {
+  const std::string example = std::string(XIMUP_SOURCE_DIR) + "/config/ximup.example.toml";
+  const auto r = ximup({"upload", "--config", example, "--print-config"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string text = read_text(example);
+  std::size_t options = 0;
+  for (const auto& line : lines_of(r.out)) {
+    if (line.empty() || line[0] == '#') continue;
+    const std::string key = line.substr(0, line.find(' '));
+    ++options;
+    const bool documented = text.find("\n" + key + " = ") != std::string::npos ||
+                            text.find("\n# " + key + " = ") != std::string::npos;
+    EXPECT_TRUE(documented) << key << " is not in config/ximup.example.toml";
+    if (line.find("# config file") == std::string::npos) {
+      EXPECT_NE(text.find("\n# " + key + " = "), std::string::npos) << key << " should be set by the example: " << line;
+    }
+  }
+  EXPECT_GT(options, 40U);
+}
+
+// --- dry run ------------------------------------------------------------------------------------
+
+TEST_F(Ux, DryRunSendsNothingAndKnowsWhatTheStateWouldSkip) {
+  generate_images(dir / "tree", {"--count", "30", "--size-kib", "2", "--seed", "3"});
+  mock_server mock(dir.path(), token);
+  const auto results = (dir / "results.jsonl").string();
+  auto r = ximup(std::vector<std::string>{"upload", (dir / "tree").string(), "--results", results, "--dry-run"} +
+                 endpoint(mock));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("would send:   30 inputs"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("in 3 requests"), std::string::npos) << r.out;
+  EXPECT_FALSE(fs::exists(results));
+  EXPECT_FALSE(fs::exists(dir / "ximup-state.sqlite"));
+  EXPECT_TRUE(read_ledger(mock.ledger()).empty());
+
+  r = ximup(std::vector<std::string>{"upload", (dir / "tree").string(), "--results", results} + endpoint(mock));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto sent = read_ledger(mock.ledger()).size();
+  EXPECT_EQ(sent, 30U);
+
+  r = ximup(std::vector<std::string>{"upload", (dir / "tree").string(), "--results", results, "--dry-run"} +
+            endpoint(mock));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("would send:   0 inputs"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("would skip:   30 unchanged"), std::string::npos) << r.out;
+  mock.stop();
+  EXPECT_EQ(read_ledger(mock.ledger()).size(), sent);
+}
+
+// --- manifests and files lists ------------------------------------------------------------------
+
+TEST_F(Ux, ManifestCarriesPathsUrlsAndFieldsAndReportsBadLines) {
+  generate_images(dir / "img", {"--count", "3", "--size-kib", "2", "--seed", "5"});
+  std::vector<std::string> files;
+  for (const auto& e : fs::directory_iterator(dir / "img")) files.push_back(e.path().string());
+  std::sort(files.begin(), files.end());
+  ASSERT_EQ(files.size(), 3U);
+  const std::string manifest = (dir / "batch.jsonl").string();
+  write_text(manifest, "{\"path\":\"" + files[0] + "\",\"label\":\"cat\"}\n" +       //
+                           "{\"path\":\"" + files[1] + "\",\"_id\":\"custom-1\"}\n" +  //
+                           "{\"url\":\"https://example.com/a.jpg\",\"meta\":{\"n\":1}}\n" +
+                           "{\"label\":\"neither path nor url\"}\n" +  //
+                           "not json at all\n" +                        //
+                           "{\"path\":\"" + files[2] + "\"}\n");
+  mock_server mock(dir.path(), token);
+  const auto results = (dir / "results.jsonl").string();
+  const auto r = ximup(std::vector<std::string>{"upload", "--manifest", manifest, "--results", results} +
+                       endpoint(mock));
+  mock.stop();
+  EXPECT_EQ(r.exit_code, 1) << r.err;  // two bad lines failed
+  const auto rows = read_results(results);
+  ASSERT_EQ(rows.size(), 6U) << r.err;
+  std::map<std::string, result_row> by_path;
+  for (const auto& row : rows) by_path[row.path] = row;
+  EXPECT_EQ(by_path[files[0]].outcome, "ok");
+  EXPECT_NE(by_path[files[0]].line.find("\"label\":\"cat\""), std::string::npos) << by_path[files[0]].line;
+  EXPECT_EQ(by_path[files[1]].id, "custom-1");
+  EXPECT_EQ(by_path["https://example.com/a.jpg"].outcome, "ok") << by_path["https://example.com/a.jpg"].line;
+  EXPECT_EQ(by_path[manifest + ":4"].outcome, "failed");
+  EXPECT_NE(by_path[manifest + ":4"].error.find("bad line"), std::string::npos);
+  EXPECT_EQ(by_path[manifest + ":5"].outcome, "failed");
+  EXPECT_EQ(by_path[files[2]].outcome, "ok");
+  // The file bytes arrived intact; the url record was passed on, not downloaded.
+  const auto hashes = accepted_hashes(mock.ledger());
+  EXPECT_EQ(hashes.count(files[0]), 1U);
+  EXPECT_EQ(hashes.find(files[0])->second, sha256_hex(read_text(files[0])));
+  EXPECT_EQ(hashes.count("custom-1"), 1U);
+}
+
+TEST_F(Ux, FilesFromTakesNulSeparatedNamesAndStandardInput) {
+  generate_images(dir / "img", {"--count", "4", "--size-kib", "1", "--seed", "8"});
+  std::vector<std::string> files;
+  for (const auto& e : fs::directory_iterator(dir / "img")) files.push_back(e.path().string());
+  const std::string odd = (dir / "img" / "line\nbreak \"q\".jpg").string();
+  fs::copy_file(files[0], odd);
+  files.push_back(odd);
+  std::string list;
+  for (const auto& f : files) list += f + '\0';
+  write_text(dir / "list0", list);
+  mock_server mock(dir.path(), token);
+  auto r = ximup(std::vector<std::string>{"upload", "--files-from", (dir / "list0").string(), "-0", "--no-state",
+                                          "--results", (dir / "r1.jsonl").string()} +
+                 endpoint(mock));
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(read_results(dir / "r1.jsonl").size(), files.size());
+  const auto hashes = accepted_hashes(mock.ledger());
+  EXPECT_EQ(hashes.count(odd), 1U);
+
+  // One name a line from standard input.
+  std::string lines;
+  for (std::size_t i = 0; i + 1 < files.size(); ++i) lines += files[i] + "\n";
+  write_text(dir / "list", lines);
+  // An empty list (standard input is /dev/null here) is a run with nothing to send.
+  r = ximup(std::vector<std::string>{"upload", "--files-from", "-", "--no-state", "--results",
+                                     (dir / "r2.jsonl").string()} +
+            endpoint(mock));
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(read_results(dir / "r2.jsonl").empty());
+  const int rc = ::ximup::test::run({"sh", "-c", std::string("\"$0\" \"$@\" < '") + (dir / "list").string() + "'",
+                                     XIMUP_BIN, "upload", "--files-from", "-", "--no-state", "--results",
+                                     (dir / "r3.jsonl").string(), "--endpoint", "tagging", "--api-base", mock.base(),
+                                     "--cacert", mock.cert().string()},
+                                    dir / "sh.out", dir / "sh.err",
+                                    {"XIMILAR_API_TOKEN=" + token, "XDG_CONFIG_HOME=" + (dir / "xdg").string()});
+  mock.stop();
+  EXPECT_EQ(rc, 0) << read_text(dir / "sh.err");
+  EXPECT_EQ(read_results(dir / "r3.jsonl").size(), files.size() - 1);
+}
+
+// --- limits -------------------------------------------------------------------------------------
+
+TEST_F(Ux, MaxFilesEndsTheRunGracefullyAndTheNextRunGoesOn) {
+  generate_images(dir / "tree", {"--count", "25", "--size-kib", "1", "--seed", "9"});
+  mock_server mock(dir.path(), token);
+  const auto results = (dir / "results.jsonl").string();
+  const auto args = std::vector<std::string>{"upload", (dir / "tree").string(), "--results", results,
+                                             "--max-files", "10", "--summary-json", (dir / "s.json").string()} +
+                    endpoint(mock);
+  auto r = ximup(args);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("limit:        --max-files 10 reached"), std::string::npos) << r.err;
+  EXPECT_EQ(read_results(results).size(), 10U);
+  EXPECT_NE(read_text(dir / "s.json").find("\"limit_reached\":\"--max-files 10\""), std::string::npos);
+  r = ximup(args);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = ximup(args);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  mock.stop();
+  std::set<std::string> ids;
+  for (const auto& row : read_results(results)) ids.insert(row.id);
+  EXPECT_EQ(ids.size(), 25U);
+  EXPECT_EQ(read_ledger(mock.ledger()).size(), 25U);  // nothing sent twice
+
+  // --max-bytes: at most that many image bytes are taken.
+  temp_dir other;
+  generate_images(other / "tree", {"--count", "10", "--size-kib", "4", "--seed", "2"});
+  mock_server mock2(other.path(), token);
+  r = ximup(std::vector<std::string>{"upload", (other / "tree").string(), "--no-state", "--results",
+                                     (other / "r.jsonl").string(), "--max-bytes", "10KiB"} +
+            endpoint(mock2));
+  mock2.stop();
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("--max-bytes 10240 reached"), std::string::npos) << r.err;
+  EXPECT_LT(read_results(other / "r.jsonl").size(), 10U);
+}
+
+// --- progress, logs, summary --------------------------------------------------------------------
+
+TEST_F(Ux, ProgressThroughAPipeIsPlainLinesAtTheInterval) {
+  generate_images(dir / "tree", {"--count", "40", "--size-kib", "1", "--seed", "4"});
+  mock_server mock(dir.path(), token, {"--latency-ms", "300"});
+  const auto r = ximup(std::vector<std::string>{"upload", (dir / "tree").string(), "--no-state", "--results",
+                                                (dir / "r.jsonl").string(), "--batch-size", "2", "--connections",
+                                                "2", "--stats-interval", "1s"} +
+                       endpoint(mock));
+  mock.stop();
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::size_t stats = 0;
+  for (const auto& line : lines_of(r.err)) {
+    if (line.rfind("progress: ", 0) == 0) ++stats;
+  }
+  EXPECT_GE(stats, 2U) << r.err;  // 20 requests of 300 ms over 2 connections: about 3 s
+  EXPECT_EQ(r.err.find('\r'), std::string::npos);
+  EXPECT_EQ(r.err.find('\x1b'), std::string::npos);
+  EXPECT_NE(r.err.find("== ximup summary =="), std::string::npos);
+
+  const auto quiet = ximup(std::vector<std::string>{"upload", (dir / "tree").string(), "--no-state", "--results",
+                                                    (dir / "r.jsonl").string(), "--quiet"} +
+                           endpoint(mock));
+  EXPECT_EQ(quiet.err.find("progress: "), std::string::npos) << quiet.err;
+  EXPECT_EQ(quiet.err.find("summary"), std::string::npos) << quiet.err;
+}
+
+TEST_F(Ux, JsonLogsAreOneJsonObjectPerLineEverywhere) {
+  generate_images(dir / "tree", {"--count", "12", "--size-kib", "1", "--seed", "6", "--non-images", "2"});
+  mock_server mock(dir.path(), token);
+  const auto log = dir / "ximup.log";
+  const auto r = ximup(std::vector<std::string>{"upload", (dir / "tree").string(), "--no-state", "--results",
+                                                (dir / "r.jsonl").string(), "--log-format", "json", "--log-file",
+                                                log.string(), "--stats-interval", "1s", "--log-level", "debug"} +
+                       endpoint(mock));
+  mock.stop();
+  EXPECT_EQ(r.exit_code, 1) << r.err;  // the non-images are rejected
+  simdjson::dom::parser parser;
+  std::size_t records = 0;
+  bool saw_summary = false;
+  const std::string file_text = read_text(log);
+  EXPECT_FALSE(file_text.empty());
+  for (const auto* text : {&r.err, &file_text}) {
+    for (const auto& line : lines_of(*text)) {
+      simdjson::dom::element doc;
+      ASSERT_EQ(parser.parse(line).get(doc), simdjson::SUCCESS) << "not JSON: " << line;
+      std::string_view message;
+      ASSERT_EQ(doc["message"].get(message), simdjson::SUCCESS) << line;
+      std::string_view level;
+      ASSERT_EQ(doc["level"].get(level), simdjson::SUCCESS) << line;
+      if (message.rfind("summary: ", 0) == 0) saw_summary = true;
+      ++records;
+    }
+  }
+  EXPECT_GT(records, 4U);
+  EXPECT_TRUE(saw_summary) << r.err;
+}
+
+TEST_F(Ux, SummaryJsonMatchesTheResults) {
+  generate_images(dir / "tree", {"--count", "15", "--size-kib", "1", "--seed", "12", "--non-images", "3"});
+  mock_server mock(dir.path(), token);
+  const auto r = ximup(std::vector<std::string>{"upload", (dir / "tree").string(), "--no-state", "--results",
+                                                (dir / "r.jsonl").string(), "--summary-json",
+                                                (dir / "summary.json").string()} +
+                       endpoint(mock));
+  mock.stop();
+  EXPECT_EQ(r.exit_code, 1);
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  ASSERT_EQ(parser.parse(read_text(dir / "summary.json")).get(doc), simdjson::SUCCESS);
+  std::size_t ok = 0;
+  std::size_t failed = 0;
+  for (const auto& row : read_results(dir / "r.jsonl")) (row.outcome == "ok" ? ok : failed)++;
+  EXPECT_EQ(uint64_t(doc["files_ok"]), ok);
+  EXPECT_EQ(uint64_t(doc["files_failed"]), failed);
+  EXPECT_EQ(std::string_view(doc["stopped"]), "none");
+}
+
+// --- exit codes and secrets ---------------------------------------------------------------------
+
+TEST_F(Ux, SigintDrainsAndExits130) {
+  generate_images(dir / "tree", {"--count", "200", "--size-kib", "1", "--seed", "13"});
+  mock_server mock(dir.path(), token, {"--latency-ms", "400"});
+  std::vector<std::string> args = std::vector<std::string>{XIMUP_BIN, "upload", (dir / "tree").string(),
+                                                           "--results", (dir / "r.jsonl").string(), "--connections",
+                                                           "2", "--batch-size", "2"} +
+                                  endpoint(mock);
+  process p(args, dir / "p.out", dir / "p.err",
+            {"XIMILAR_API_TOKEN=" + token, "XDG_CONFIG_HOME=" + (dir / "xdg").string()});
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  p.signal(SIGINT);
+  EXPECT_EQ(p.wait(std::chrono::seconds(60)), 130) << read_text(dir / "p.err");
+  mock.stop();
+  // Every input the run took has its line; none is lost to the interruption.
+  EXPECT_FALSE(read_results(dir / "r.jsonl").empty());
+}
+
+TEST_F(Ux, TheTokenNeverAppearsInAnyOutput) {
+  generate_images(dir / "tree", {"--count", "12", "--size-kib", "1", "--seed", "14", "--non-images", "1"});
+  mock_server mock(dir.path(), token);
+  write_text(dir / "token-file", token + "\n");
+  std::vector<std::string> outputs;
+  auto keep = [&](const ximup_run& r) {
+    outputs.push_back(r.out);
+    outputs.push_back(r.err);
+  };
+  const auto common = std::vector<std::string>{"upload", (dir / "tree").string(), "--results",
+                                               (dir / "r.jsonl").string(), "--log-level", "trace", "--log-file",
+                                               (dir / "log.txt").string(), "--summary-json",
+                                               (dir / "s.json").string(), "--stats-interval", "1s"} +
+                      endpoint(mock);
+  keep(ximup(common + std::vector<std::string>{"--token-file", (dir / "token-file").string()}));
+  keep(ximup(common + std::vector<std::string>{"--log-format", "json", "--force"}));
+  keep(ximup(common + std::vector<std::string>{"--token", token, "--print-config"}));
+  keep(ximup(common + std::vector<std::string>{"--print-config"}, {"XIMUP_TOKEN=" + token}));
+  // A wrong token: the error must not echo either token.
+  const auto wrong = run({XIMUP_BIN, "upload", (dir / "tree").string(), "--no-state", "--results",
+                          (dir / "w.jsonl").string(), "--endpoint", "tagging", "--api-base", mock.base(), "--cacert",
+                          mock.cert().string()},
+                         dir / "w.out", dir / "w.err", {"XIMILAR_API_TOKEN=wrong-" + token});
+  EXPECT_EQ(wrong, 3);
+  outputs.push_back(read_text(dir / "w.out"));
+  outputs.push_back(read_text(dir / "w.err"));
+  mock.stop();
+  for (const char* f : {"r.jsonl", "log.txt", "s.json", "ximup-state.sqlite", "w.jsonl"}) {
+    ASSERT_TRUE(fs::exists(dir / f)) << f;
+    outputs.push_back(read_text(dir / f));
+  }
+  for (std::size_t i = 0; i < outputs.size(); ++i) {
+    EXPECT_EQ(outputs[i].find(token), std::string::npos) << "output " << i << " holds the token:\n" << outputs[i];
+  }
+}
