@@ -5,7 +5,12 @@
 namespace ximup {
 namespace {
 constexpr auto rate_window = std::chrono::seconds(2);
-}
+// The shortest span a rate is measured over, so a burst at the start is not taken for a rate.
+constexpr auto shortest_span = std::chrono::milliseconds(500);
+// On a throttle, pace at this share of the achieved rate: close enough under the server's limit
+// to keep most of its throughput, far enough to stop the 429s.
+constexpr double pacing_cut = 0.95;
+}  // namespace
 
 flow_control::flow_control(flow_options options)
     : opt_(options), limit_(static_cast<double>(std::max<std::size_t>(1, options.max_concurrency))) {
@@ -49,16 +54,23 @@ void flow_control::on_throttle(clock::time_point now) {
   if (!opt_.fixed_rate) {
     const double achieved = recent_rate(now);
     const double base = rate_ > 0 ? std::min(rate_, std::max(achieved, 1.0)) : achieved;
-    rate_ = std::max(1.0, 0.9 * base);
+    rate_ = std::max(1.0, pacing_cut * base);
   }
 }
 
+// Starts per second over the time the recorded starts actually cover (at most the window): a
+// throttle early in a run must not divide a second's requests by the whole window.
 double flow_control::recent_rate(clock::time_point now) const {
   std::size_t n = 0;
+  std::optional<clock::time_point> first;
   for (auto t : starts_) {
-    if (now - t <= rate_window) ++n;
+    if (now - t > rate_window) continue;
+    ++n;
+    if (!first) first = t;
   }
-  return static_cast<double>(n) / std::chrono::duration<double>(rate_window).count();
+  if (n == 0) return 0;
+  const auto span = std::clamp<clock::duration>(now - *first, shortest_span, rate_window);
+  return static_cast<double>(n) / std::chrono::duration<double>(span).count();
 }
 
 flow_snapshot flow_control::snapshot() const {

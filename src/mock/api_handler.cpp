@@ -6,8 +6,10 @@
 #include <algorithm>
 #include <charconv>
 #include <chrono>
+#include <cstring>
 
 #include "fake_results.hpp"
+#include "ximup/json_escape.hpp"
 #include "ximup/mock/image_info.hpp"
 #include "ximup/mock/json_text.hpp"
 #include "ximup/mock/strict_base64.hpp"
@@ -85,7 +87,7 @@ void append_status(std::string& out, unsigned code, std::string_view text, std::
   out += "{\"code\":";
   append_uint(out, code);
   out += ",\"text\":";
-  append_json_quoted(out, text);
+  ximup::append_json_string(out, text);
   out += ",\"request_id\":\"";
   out += request_id;
   out += "\"}";
@@ -103,7 +105,7 @@ api_response bad_request(std::string_view detail, std::string_view request_id) {
   api_response r;
   r.status = 400;
   r.body = "{\"detail\":";
-  append_json_quoted(r.body, detail);
+  ximup::append_json_string(r.body, detail);
   r.body += ",\"status\":";
   append_status(r.body, 400, std::string("Bad Request: ").append(detail), request_id);
   r.body.push_back('}');
@@ -120,11 +122,32 @@ void append_tail(std::string& out, std::string_view request_id,
   out += "}}";
 }
 
-std::size_t count_occurrences(std::string_view haystack, std::string_view needle) noexcept {
+// The record keys counted in discard mode, quoted.
+constexpr std::string_view base64_key = "\"_base64\"";
+constexpr std::string_view url_key = "\"_url\"";
+
+// Whether a record key starts at text[pos] (text[pos] == '"'); the key must lie inside text.
+bool record_key_at(std::string_view text, std::size_t pos) noexcept {
+  const std::string_view rest = text.substr(pos);
+  return rest.starts_with(base64_key) || rest.starts_with(url_key);
+}
+
+// Record keys starting in text[from, to) that lie entirely inside text, found with memchr.
+std::size_t count_record_keys(std::string_view text, std::size_t from, std::size_t to) noexcept {
   std::size_t n = 0;
-  for (std::size_t pos = haystack.find(needle); pos != std::string_view::npos;
-       pos = haystack.find(needle, pos + needle.size())) {
-    ++n;
+  const char* const begin = text.data();
+  const char* p = begin + from;
+  const char* const end = begin + to;
+  while (p < end) {
+    const void* q = std::memchr(p, '"', static_cast<std::size_t>(end - p));
+    if (q == nullptr) {
+      break;
+    }
+    const auto pos = static_cast<std::size_t>(static_cast<const char*>(q) - begin);
+    if (record_key_at(text, pos)) {
+      ++n;
+    }
+    p = static_cast<const char*>(q) + 1;
   }
   return n;
 }
@@ -448,7 +471,7 @@ class records_request {
     out += ",\"status\":";
     append_uint(out, w.status);
     out += ",\"endpoint\":";
-    append_json_quoted(out, ep_.path);
+    ximup::append_json_string(out, ep_.path);
     out += ",\"request\":";
     append_uint(out, rq_.request_number);
     if (!w.url_raw.empty()) {
@@ -544,7 +567,14 @@ api_response discard_response(const api_request& rq, const handler_config& cfg) 
   const auto started = std::chrono::steady_clock::now();
   const std::string request_id = make_request_id(cfg.faults.seed, rq.request_number);
   const std::string_view body = *rq.body;
-  const std::size_t n = count_occurrences(body, "\"_base64\"") + count_occurrences(body, "\"_url\"");
+  std::size_t n = 0;
+  if (rq.discarded_records) {
+    n = *rq.discarded_records;
+  } else {
+    record_key_counter keys;
+    keys.feed(body);
+    n = keys.count();
+  }
   api_response r;
   r.body.reserve(128 + n * 96);
   r.body += "{\"records\":[";
@@ -563,6 +593,40 @@ api_response discard_response(const api_request& rq, const handler_config& cfg) 
 }
 
 }  // namespace
+
+void record_key_counter::feed(std::string_view piece) noexcept {
+  if (piece.empty()) {
+    return;
+  }
+  // Keys that began in the tail and end in this piece: search the tail joined with the first
+  // bytes of the piece, counting only keys that start in the tail and reach into the piece.
+  if (tail_size_ > 0) {
+    char joined[2 * tail_capacity];
+    const std::size_t head = std::min(piece.size(), tail_capacity);
+    std::memcpy(joined, tail_, tail_size_);
+    std::memcpy(joined + tail_size_, piece.data(), head);
+    const std::string_view j(joined, tail_size_ + head);
+    for (std::size_t pos = 0; pos < tail_size_; ++pos) {
+      if (j[pos] == '"' && record_key_at(j, pos)) {
+        const std::size_t len = j.substr(pos).starts_with(base64_key) ? base64_key.size() : url_key.size();
+        if (pos + len > tail_size_) {
+          ++count_;
+        }
+      }
+    }
+  }
+  count_ += count_record_keys(piece, 0, piece.size());
+  // The new tail: the last tail_capacity bytes of everything seen so far.
+  if (piece.size() >= tail_capacity) {
+    std::memcpy(tail_, piece.data() + piece.size() - tail_capacity, tail_capacity);
+    tail_size_ = tail_capacity;
+  } else {
+    const std::size_t keep = std::min(tail_size_, tail_capacity - piece.size());
+    std::memmove(tail_, tail_ + tail_size_ - keep, keep);
+    std::memcpy(tail_ + keep, piece.data(), piece.size());
+    tail_size_ = keep + piece.size();
+  }
+}
 
 std::optional<endpoint> route(std::string_view target) noexcept {
   target = target.substr(0, std::min(target.find('?'), target.find('#')));
@@ -583,7 +647,7 @@ std::optional<endpoint> route(std::string_view target) noexcept {
 
 std::string detail_json(std::string_view detail) {
   std::string out = "{\"detail\":";
-  append_json_quoted(out, detail);
+  ximup::append_json_string(out, detail);
   out.push_back('}');
   return out;
 }

@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "ximup/json_escape.hpp"
 #include "ximup/mock/faults.hpp"
 #include "ximup/mock/json_text.hpp"
 
@@ -63,7 +64,7 @@ void append_uint(std::string& out, std::uint64_t v) {
 // `{"name":..., "prob":..., "id":...}`
 void append_label(std::string& out, std::string_view name, double prob) {
   out += "{\"name\":";
-  append_json_quoted(out, name);
+  ximup::append_json_string(out, name);
   out += ",\"prob\":";
   append_fixed(out, prob, 5);
   out += ",\"id\":\"";
@@ -217,7 +218,7 @@ void append_dominant_colors(std::string& out, const sha256_digest& d, unsigned c
     if (i > 0) {
       out.push_back(',');
     }
-    append_json_quoted(out, nearest_color_name(channel(i, 0), channel(i, 1), channel(i, 2)));
+    ximup::append_json_string(out, nearest_color_name(channel(i, 0), channel(i, 1), channel(i, 2)));
   }
   out += "],\"percentages\":[";
   for (unsigned i = 0; i < n; ++i) {
@@ -256,7 +257,7 @@ void append_objects(std::string& out, const sha256_digest& d, std::uint32_t widt
     const auto x2 = x1 + (width - x1) * (64 + d[12 + 4 * i]) / 320;
     const auto y2 = y1 + (height - y1) * (64 + d[13 + 4 * i]) / 320;
     out += "{\"name\":";
-    append_json_quoted(out, name);
+    ximup::append_json_string(out, name);
     out += ",\"prob\":";
     append_fixed(out, 0.5 + 0.49 * d[25 + i] / 255.0, 5);
     out += ",\"id\":\"";

@@ -355,25 +355,6 @@ bool unescape_json_string(std::string_view escaped, std::string& out) {
   return true;
 }
 
-void append_json_quoted(std::string& out, std::string_view text) {
-  static constexpr char hex[] = "0123456789abcdef";
-  out.push_back('"');
-  for (const char ch : text) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c == '"' || c == '\\') {
-      out.push_back('\\');
-      out.push_back(ch);
-    } else if (c < 0x20 || c == 0x7F) {
-      out += "\\u00";
-      out.push_back(hex[c >> 4]);
-      out.push_back(hex[c & 0xF]);
-    } else {
-      out.push_back(ch);
-    }
-  }
-  out.push_back('"');
-}
-
 std::string_view trim_json_whitespace(std::string_view text) noexcept {
   while (!text.empty() && is_ws(text.front())) {
     text.remove_prefix(1);

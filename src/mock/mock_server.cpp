@@ -5,6 +5,7 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/read.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -49,6 +50,9 @@ template <class Stream>
 constexpr bool is_tls = std::is_same_v<Stream, tls_stream>;
 
 constexpr std::string_view server_name = "ximup-mock";
+
+// Discard mode: bytes read per asynchronous operation (and per inactivity timeout) of a body.
+constexpr std::size_t discard_chunk = std::size_t{256} * 1024;
 
 std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -145,8 +149,8 @@ struct mock_server::impl {
   asio::awaitable<bool> trickle(Stream& stream, const std::string& wire);
 
   bool rate_limited();
-  void log_request(std::uint64_t number, const http::request<http::string_body>& req, unsigned status,
-                   const fault_decision& fault) const;
+  void log_request(std::uint64_t number, const http::request<http::string_body>& req, std::size_t body_bytes,
+                   unsigned status, const fault_decision& fault) const;
 
   // Declaration order matters: ioc_ is destroyed (with any coroutine frames still in it) before
   // the state those frames use (ssl context, counters, ledger). stop() destroys it early, which
@@ -315,14 +319,14 @@ bool mock_server::impl::rate_limited() {
 }
 
 void mock_server::impl::log_request(std::uint64_t number, const http::request<http::string_body>& req,
-                                    unsigned status, const fault_decision& fault) const {
+                                    std::size_t body_bytes, unsigned status, const fault_decision& fault) const {
   if (!options_.log_requests) {
     return;
   }
   const std::string method(req.method_string());
   const std::string target(req.target());
   std::fprintf(stderr, "ximup-mock: #%llu %s %s %zu bytes -> %u%s%s\n",
-               static_cast<unsigned long long>(number), method.c_str(), target.c_str(), req.body().size(),
+               static_cast<unsigned long long>(number), method.c_str(), target.c_str(), body_bytes,
                status, fault.kind == fault_kind::none ? "" : " fault=",
                fault.kind == fault_kind::none ? "" : fault_name(fault.kind).data());
 }
@@ -330,6 +334,7 @@ void mock_server::impl::log_request(std::uint64_t number, const http::request<ht
 template <class Stream>
 asio::awaitable<void> mock_server::impl::serve(Stream& stream) {
   beast::flat_buffer buffer;
+  std::vector<char> sink;  // discard mode: where bodies are read and dropped
   for (;;) {
     http::request_parser<http::string_body> parser;
     parser.header_limit(64 * 1024);
@@ -371,7 +376,11 @@ asio::awaitable<void> mock_server::impl::serve(Stream& stream) {
       reset_connection(stream);
       co_return;
     }
-    if (length) {
+    // Discard mode reads a body of known length straight into a reused buffer and drops it,
+    // counting its records on the way: no per-record work, no body-sized allocation, one
+    // coroutine resumption per discard_chunk bytes instead of one per TLS record.
+    const bool discard_body = options_.discard && length && *length > 0;
+    if (length && !discard_body) {
       parser.get().body().reserve(static_cast<std::size_t>(*length) + body_padding);
     }
     parser.body_limit(options_.max_body);
@@ -383,7 +392,32 @@ asio::awaitable<void> mock_server::impl::serve(Stream& stream) {
         co_return;
       }
     }
-    while (!parser.is_done()) {  // an inactivity timeout per read, however large the body
+    std::optional<std::size_t> discarded_records;
+    std::size_t body_bytes = 0;
+    if (discard_body) {
+      record_key_counter keys;
+      auto remaining = static_cast<std::size_t>(*length);
+      if (const std::size_t buffered = std::min(remaining, buffer.size()); buffered > 0) {
+        keys.feed({static_cast<const char*>(buffer.data().data()), buffered});
+        buffer.consume(buffered);
+        remaining -= buffered;
+      }
+      sink.resize(discard_chunk);
+      while (remaining > 0) {  // the inactivity timeout applies per discard_chunk bytes
+        const std::size_t want = std::min(remaining, sink.size());
+        tcp_layer(stream).expires_after(io_timeout_);
+        auto [rec, n] = co_await asio::async_read(stream, asio::buffer(sink.data(), want), use_tuple);
+        live_counters::bump(counters_.bytes_received, n);
+        if (rec) {
+          co_return;
+        }
+        keys.feed({sink.data(), n});
+        remaining -= n;
+      }
+      discarded_records = keys.count();
+      body_bytes = static_cast<std::size_t>(*length);
+    }
+    while (!discard_body && !parser.is_done()) {  // an inactivity timeout per read, however large the body
       tcp_layer(stream).expires_after(io_timeout_);
       auto [rec, n] = co_await http::async_read_some(stream, buffer, parser, use_tuple);
       live_counters::bump(counters_.bytes_received, n);
@@ -396,10 +430,13 @@ asio::awaitable<void> mock_server::impl::serve(Stream& stream) {
       }
     }
     http::request<http::string_body> req = parser.release();
+    if (!discard_body) {
+      body_bytes = req.body().size();
+    }
 
     if (fault.kind == fault_kind::hang) {
       live_counters::bump(counters_.hang);
-      log_request(number, req, 0, fault);
+      log_request(number, req, body_bytes, 0, fault);
       co_await hang_until_closed(stream);
       co_return;
     }
@@ -425,6 +462,7 @@ asio::awaitable<void> mock_server::impl::serve(Stream& stream) {
       }
       request.body = &req.body();
       request.request_number = number;
+      request.discarded_records = discarded_records;
       try {
         answer = handle_api_request(request, handler_);
       } catch (const std::exception& e) {  // bad_alloc on a huge body: answer, do not unwind the session
@@ -470,7 +508,7 @@ asio::awaitable<void> mock_server::impl::serve(Stream& stream) {
       res.body() = garbage_body(res.body(), fault);
     }
     res.prepare_payload();
-    log_request(number, req, answer.status, fault);
+    log_request(number, req, body_bytes, answer.status, fault);
 
     if (fault.kind == fault_kind::reset_mid_response) {
       live_counters::bump(counters_.reset);

@@ -6,6 +6,7 @@
 #include <map>
 
 #include "support/json_lines.hpp"
+#include "support/ledger.hpp"
 #include "support/mock_fixture.hpp"
 
 namespace fs = std::filesystem;
@@ -48,20 +49,6 @@ std::multimap<std::string, parsed_result> results_by_id(const fs::path& p) {
   return out;
 }
 
-std::multimap<std::string, std::string> accepted_by_mock(const fs::path& p) {
-  std::multimap<std::string, std::string> out;
-  simdjson::dom::parser parser;
-  std::istringstream in(read_text(p));
-  for (std::string line; std::getline(in, line);) {
-    auto doc = parser.parse(lenient(line));
-    if (doc.error()) continue;
-    int64_t status = 0;
-    if (doc["status"].get(status) || status != 200) continue;
-    out.emplace(bytes(std::string_view(doc["_id"])), std::string(std::string_view(doc["sha256"])));
-  }
-  return out;
-}
-
 }  // namespace
 
 // Every fault at once, at 3-6% each: every image arrives intact at least once, has exactly one
@@ -92,7 +79,7 @@ TEST(Faults, SoakEveryFaultAtOnceLosesNothing) {
   EXPECT_LT(elapsed, 200s);
 
   const auto results = results_by_id(dir / "results.jsonl");
-  const auto accepted = accepted_by_mock(mock.ledger());
+  const auto accepted = accepted_hashes(mock.ledger());
   EXPECT_EQ(results.size(), files.size()) << "exactly one final line per input";
   std::size_t retried = 0;
   for (const auto& [id, content] : files) {
@@ -129,7 +116,7 @@ TEST(Faults, TokenRejectedMidRunStopsQuicklyWithAuthExitCode) {
   EXPECT_NE(run.err.find("XIMILAR_API_TOKEN"), std::string::npos) << run.err;
 
   const auto results = results_by_id(dir / "results.jsonl");
-  const auto accepted = accepted_by_mock(mock.ledger());
+  const auto accepted = accepted_hashes(mock.ledger());
   std::size_t ok = 0;
   for (const auto& [id, r] : results) {
     EXPECT_EQ(results.count(id), 1U) << "reported twice: " << id;

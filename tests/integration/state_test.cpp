@@ -8,6 +8,7 @@
 #include <set>
 
 #include "support/json_lines.hpp"
+#include "support/ledger.hpp"
 #include "support/mock_fixture.hpp"
 
 namespace fs = std::filesystem;
@@ -22,25 +23,6 @@ std::vector<std::string> upload_args(const fs::path& tree, const mock_server& mo
   return {"upload",      tree.string(),         "--endpoint", "tagging",
           "--api-base",  mock.base(),           "--cacert",   mock.cert().string(),
           "--results",   (dir / "results.jsonl").string(), "--state", (dir / "state.sqlite").string()};
-}
-
-// _id -> number of times the mock accepted it.
-std::map<std::string, int> ledger_counts(const fs::path& ledger) {
-  std::map<std::string, int> out;
-  simdjson::dom::parser parser;
-  std::istringstream in(read_text(ledger));
-  for (std::string line; std::getline(in, line);) {
-    auto doc = parser.parse(lenient(line));
-    if (doc.error()) continue;
-    ++out[bytes(std::string_view(doc["_id"]))];
-  }
-  return out;
-}
-
-std::size_t total(const std::map<std::string, int>& counts) {
-  std::size_t n = 0;
-  for (const auto& [id, c] : counts) n += static_cast<std::size_t>(c);
-  return n;
 }
 
 // path -> status from `ximup export`.

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "support/json_lines.hpp"
+#include "support/ledger.hpp"
 #include "support/mock_fixture.hpp"
 
 namespace fs = std::filesystem;
@@ -67,22 +68,6 @@ std::vector<result_line> read_results(const fs::path& p) {
   return out;
 }
 
-// _id -> sha256 of every record the mock accepted as an image.
-std::multimap<std::string, std::string> read_ledger(const fs::path& p) {
-  std::multimap<std::string, std::string> out;
-  simdjson::dom::parser parser;
-  std::istringstream in(read_text(p));
-  for (std::string line; std::getline(in, line);) {
-    auto doc = parser.parse(lenient(line));
-    EXPECT_FALSE(doc.error()) << "ledger line not JSON: " << line;
-    if (doc.error()) continue;
-    int64_t status = 0;
-    if (doc["status"].get(status) || status != 200) continue;
-    out.emplace(bytes(std::string_view(doc["_id"])), std::string(std::string_view(doc["sha256"])));
-  }
-  return out;
-}
-
 class Upload : public ::testing::Test {
 protected:
   temp_dir dir;
@@ -108,7 +93,7 @@ TEST_F(Upload, TreeOfFiveHundredFilesArrivesIntactWithOneResultEach) {
   EXPECT_EQ(run.exit_code, 1) << run.err;
 
   const auto results = read_results(dir / "results.jsonl");
-  const auto ledger = read_ledger(mock.ledger());
+  const auto ledger = accepted_hashes(mock.ledger());
   std::map<std::string, int> seen;
   std::size_t ok = 0;
   std::size_t rejected = 0;

@@ -64,8 +64,21 @@ TEST(FlowControl, ThrottleTurnsOnPacingBelowTheAchievedRate) {
   const double paced = f.snapshot().rate;
   EXPECT_GT(paced, 20.0);
   EXPECT_LT(paced, 30.0);
-  for (int i = 0; i < 20; ++i) f.on_success(now);
+  EXPECT_NEAR(paced, 0.95 * 30.3, 0.5);  // 95% of the achieved rate
+  for (int i = 0; i < 100; ++i) f.on_success(now);
   EXPECT_NEAR(f.snapshot().rate, paced + 1.0, 1e-9);
+}
+
+TEST(FlowControl, AnEarlyThrottleMeasuresTheRateOverTheTimeCovered) {
+  // 20 requests in the first second of a run, then a 429: the achieved rate is 20/s, not 10/s.
+  flow_control f(options(8));
+  auto now = clock_type::time_point{} + 100s;
+  for (int i = 0; i < 20; ++i) {
+    (void)f.reserve(now);
+    now += 50ms;
+  }
+  f.on_throttle(now);
+  EXPECT_NEAR(f.snapshot().rate, 0.95 * 20.0, 0.5);
 }
 
 TEST(FlowControl, NonAdaptiveIgnoresThrottles) {

@@ -281,6 +281,58 @@ TEST_F(MockHandler, DiscardAnswersWithoutParsing) {
   EXPECT_EQ(parse(r)["records"].get_array().size(), 2U);
 }
 
+TEST_F(MockHandler, DiscardUsesTheRecordCountOfABodyAlreadyDropped) {
+  config_.discard = true;
+  body_.clear();
+  api_request rq;
+  rq.method = "POST";
+  rq.target = "/tagging/generic/v2/tags";
+  rq.authorization = "Token secret";
+  rq.body = &body_;
+  rq.discarded_records = 7;
+  const api_response r = handle_api_request(rq, config_);
+  ASSERT_EQ(r.status, 200U);
+  EXPECT_EQ(r.records_ok, 7U);
+  EXPECT_EQ(parse(r)["records"].get_array().size(), 7U);
+  rq.authorization = "Token wrong";
+  EXPECT_EQ(handle_api_request(rq, config_).status, 401U) << "authentication still applies";
+}
+
+TEST(RecordKeyCounter, CountsKeysSplitAcrossPiecesAtEveryPosition) {
+  const std::string body = R"({"records":[{"_id":"a","_base64":"QUJD"},{"_url":"u"},{"_base64":"")"
+                           R"(},{"x":"_base64","_base64":"x"},{"_url":"_url"}]})";
+  // A substring search: the string values "_base64" and "_url" count too (ximup never sends them).
+  const std::size_t expected = 7;
+  record_key_counter whole;
+  whole.feed(body);
+  ASSERT_EQ(whole.count(), expected);
+  // Every split into two pieces, and into three pieces.
+  for (std::size_t a = 0; a <= body.size(); ++a) {
+    record_key_counter two;
+    two.feed(std::string_view(body).substr(0, a));
+    two.feed(std::string_view(body).substr(a));
+    ASSERT_EQ(two.count(), expected) << "split at " << a;
+    for (std::size_t b = a; b <= body.size(); ++b) {
+      record_key_counter three;
+      three.feed(std::string_view(body).substr(0, a));
+      three.feed(std::string_view(body).substr(a, b - a));
+      three.feed(std::string_view(body).substr(b));
+      ASSERT_EQ(three.count(), expected) << "split at " << a << " and " << b;
+    }
+  }
+  // One byte at a time.
+  record_key_counter bytes;
+  for (const char c : body) {
+    bytes.feed(std::string_view(&c, 1));
+  }
+  EXPECT_EQ(bytes.count(), expected);
+  record_key_counter none;
+  none.feed(std::string(100000, 'A'));
+  none.feed("\"_base6");
+  none.feed("5\"");
+  EXPECT_EQ(none.count(), 0U);
+}
+
 TEST_F(MockHandler, ParsesBodiesWithoutSparePadding) {
   std::string body = records_body({base64_record("1", make_png(4, 4))});
   body.shrink_to_fit();  // capacity == size: the handler must copy into a padded buffer

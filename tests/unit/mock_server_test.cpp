@@ -379,6 +379,35 @@ TEST(MockServer, DiscardModeAnswersLargeBodiesQuickly) {
   EXPECT_EQ(server.counters().records_ok, 10U);
 }
 
+TEST(MockServer, DiscardOverTlsCountsRecordsOfBodiesOfAnySizeOnOneConnection) {
+  mock_options o = base_options();
+  o.discard = true;
+  mock_server server(o);
+  test_client client(server.port(), server.certificate_pem());
+  std::uint64_t expected = 0;
+  // Bodies smaller than the first read, around the 256 KiB piece size, and much larger.
+  for (const std::size_t image_bytes : {std::size_t{10}, std::size_t{26000}, std::size_t{190000}, std::size_t{700000}}) {
+    for (const std::size_t records : {std::size_t{1}, std::size_t{7}, std::size_t{10}}) {
+      std::vector<std::string> body_records;
+      for (std::size_t i = 0; i < records; ++i) {
+        body_records.push_back(base64_record("\"r" + std::to_string(i) + "\"", std::string(image_bytes, 'x')));
+      }
+      const auto r = client.post(tags, records_body(body_records), auth);
+      ASSERT_EQ(r.status, 200U) << image_bytes << " x " << records;
+      EXPECT_EQ(r.body.find("\"_id\""), std::string::npos) << "discard answers do not echo";
+      std::size_t answered = 0;
+      for (std::size_t pos = r.body.find("\"_status\""); pos != std::string::npos;
+           pos = r.body.find("\"_status\"", pos + 1)) {
+        ++answered;
+      }
+      EXPECT_EQ(answered, records) << image_bytes << " x " << records;
+      expected += records;
+    }
+  }
+  EXPECT_EQ(client.connects(), 1U) << "every body was read exactly to its end: keep-alive survived";
+  EXPECT_EQ(server.counters().records_ok, expected);
+}
+
 TEST(MockServer, PlainHttpAndManyRequestsOnOneConnection) {
   mock_options o = base_options();
   o.mode = transport::plain;

@@ -59,6 +59,24 @@ struct api_request {
   /// copied into a padded buffer otherwise.
   const std::string* body = nullptr;
   std::uint64_t request_number = 1;  ///< 1-based arrival number (fault draws, request id)
+  /// Discard mode only: the body was read and dropped while `record_key_counter` counted its
+  /// records; `body` is then ignored. Unset: the discard answer counts the keys in `body`.
+  std::optional<std::size_t> discarded_records;
+};
+
+/// Counts the record keys `"_base64"` and `"_url"` of a body that arrives in pieces, without
+/// keeping it (discard mode): one memchr pass for '"' per piece, keys split across pieces
+/// included. Gives the same count as a search of the whole body at once.
+class record_key_counter {
+public:
+  void feed(std::string_view piece) noexcept;
+  [[nodiscard]] std::size_t count() const noexcept { return count_; }
+
+private:
+  static constexpr std::size_t tail_capacity = 8;  ///< longest key ("_base64" quoted, 9) - 1
+  char tail_[tail_capacity] = {};                  ///< the last bytes seen, for keys across pieces
+  std::size_t tail_size_ = 0;
+  std::size_t count_ = 0;
 };
 
 struct api_response {

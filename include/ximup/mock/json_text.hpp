@@ -4,7 +4,8 @@
 /// simdjson rejects lone surrogate escapes such as `\udc80`, but the real API (Python) accepts
 /// them and ximup sends them for file names that are not UTF-8 (PEP 383 surrogateescape). The mock
 /// therefore navigates with simdjson and validates/unescapes the strings it keeps with these
-/// functions. Pure functions; thread-safe.
+/// functions. Writing strings uses the core's escaping (`ximup/json_escape.hpp`,
+/// `append_json_string`). Pure functions; thread-safe.
 
 #include <cstddef>
 #include <string>
@@ -26,10 +27,6 @@ namespace ximup::mock {
 /// (replacing its contents). Lone surrogates become their 3-byte generalized UTF-8 form, as
 /// Python's "surrogatepass" does. Returns false on a bad escape or a raw control character.
 [[nodiscard]] bool unescape_json_string(std::string_view escaped, std::string& out);
-
-/// Appends `text` as a quoted JSON string (`"`, `\` and control characters escaped; other bytes
-/// copied as they are, so `text` should be UTF-8).
-void append_json_quoted(std::string& out, std::string_view text);
 
 /// Strips JSON whitespace (space, tab, CR, LF) from both ends.
 [[nodiscard]] std::string_view trim_json_whitespace(std::string_view text) noexcept;
