@@ -21,6 +21,7 @@
 
 #include "ximup/batcher.hpp"
 #include "ximup/input_source.hpp"
+#include "ximup/resize.hpp"
 #include "ximup/retry_policy.hpp"
 #include "ximup/scanner.hpp"
 #include "ximup/sender_pool.hpp"
@@ -42,6 +43,8 @@ struct upload_options {
   run_limits limits_run;
   /// --shard I/N: only inputs whose `_id` (the path relative to its root) hashes into shard I.
   std::optional<shard_spec> shard;
+  /// --resize: shrink large images in the workers before encoding (off when target is 0).
+  resize_options resize;
   /// Scan and plan only: count what would be sent and what the state would skip; nothing is sent,
   /// no results are written and the state is only read (no lock, no run recorded).
   bool dry_run = false;
@@ -80,6 +83,10 @@ struct run_summary {
   std::uint64_t scan_skipped = 0;           ///< files left out by extension or filter
   std::uint64_t scan_errors = 0;            ///< unreadable directories, vanished files, bad manifest lines
   std::uint64_t shard_skipped = 0;          ///< inputs of other shards
+  std::uint64_t images_resized = 0;         ///< --resize: images sent smaller
+  std::uint64_t bytes_before_resize = 0;    ///< their file bytes
+  std::uint64_t bytes_after_resize = 0;     ///< their bytes as sent
+  std::uint64_t resize_unchanged_notes = 0; ///< sent as they were for a reason worth a note (undecodable, animated, ...)
   std::uint64_t skipped_unchanged = 0;      ///< the state says done and unchanged
   std::uint64_t skipped_failed = 0;         ///< failed permanently before and unchanged
   std::uint64_t skipped_other = 0;          ///< --retry-failed: new or ok inputs left alone

@@ -4,9 +4,12 @@
 /// Members mirror run_summary (pipeline.hpp), plus derived throughput and the version:
 ///   {"ximup_version":"0.1.0",
 ///    "files_ok":..,"files_failed":..,"files_failed_retryable":..,"scan_skipped":..,
+///    "scan_errors":..,"shard_skipped":..,"images_resized":..,"bytes_before_resize":..,
+///    "bytes_after_resize":..,"resize_unchanged_notes":..,
 ///    "skipped_unchanged":..,"skipped_failed":..,"skipped_other":..,"unknown_at_stop":..,
+///    "dry_run":false,"planned_files":..,"planned_bytes":..,"planned_requests":..,"limit_reached":"",
 ///    "failures_by_reason":{"too_large":2,...},
-///    "bytes_ok":..,"bytes_sent":..,"throughput_mb_per_s":12.345,"throughput_images_per_s":20.5,
+///    "bytes_ok":..,"bytes_failed":..,"bytes_sent":..,"throughput_mb_per_s":12.345,"throughput_images_per_s":20.5,
 ///    "requests":..,"retries":..,"retries_by_reason":{"timeout":3,...},
 ///    "responses_by_status":{"200":40,"429":2},
 ///    "stale_resends":..,"outcome_unknown":..,"connections_opened":..,
@@ -15,7 +18,7 @@
 ///    "elapsed_seconds":12.345,
 ///    "stopped":"none","stop_message":"","stop_signal":0}
 /// `stopped` is run_stop_name(): none, auth, unreachable, tls_untrusted, io_error, interrupted,
-/// locked, state_error.
+/// locked, state_error, input_error.
 /// Throughput counts successful images (bytes_ok, files_ok) over elapsed_seconds; 0 when no time
 /// passed. Strings are escaped with json_string (any bytes stay valid JSON). Numbers that are not
 /// finite are written as 0. Pure apart from write_summary_json's file I/O; thread-safe.

@@ -8,6 +8,7 @@
 #include "exit_codes.hpp"
 #include "ximup/base64.hpp"
 #include "ximup/endpoint.hpp"
+#include "ximup/resize.hpp"
 
 namespace ximup::cli {
 
@@ -17,6 +18,7 @@ void print_version() {
               base64::active_variant_name().data());
   std::printf("openssl: %s\n", OpenSSL_version(OPENSSL_VERSION));
   std::printf("boost: %d.%d.%d\n", BOOST_VERSION / 100000, BOOST_VERSION / 100 % 1000, BOOST_VERSION % 100);
+  std::printf("resize: %s\n", resize_library_version().c_str());
 }
 
 std::function<int()> add_presets_command(CLI::App& app) {

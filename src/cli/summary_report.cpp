@@ -31,6 +31,11 @@ void print_summary(const run_summary& s, const std::string& results_path) {
                  static_cast<unsigned long long>(s.skipped_unchanged), static_cast<unsigned long long>(s.skipped_failed),
                  static_cast<unsigned long long>(s.skipped_other));
   }
+  if (s.images_resized + s.resize_unchanged_notes > 0) {
+    std::fprintf(out, "resized:      %llu images, %s -> %s (%llu more sent as they were, with a note in the results)\n",
+                 static_cast<unsigned long long>(s.images_resized), format_size(s.bytes_before_resize).c_str(),
+                 format_size(s.bytes_after_resize).c_str(), static_cast<unsigned long long>(s.resize_unchanged_notes));
+  }
   if (s.shard_skipped > 0) {
     std::fprintf(out, "other shards: %llu inputs left to the other shards\n",
                  static_cast<unsigned long long>(s.shard_skipped));

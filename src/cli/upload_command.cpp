@@ -21,6 +21,7 @@
 #include "ximup/metrics_server.hpp"
 #include "ximup/pipeline.hpp"
 #include "ximup/progress.hpp"
+#include "ximup/resize.hpp"
 #include "ximup/shard.hpp"
 #include "ximup/summary_json.hpp"
 #include "ximup/token.hpp"
@@ -91,6 +92,11 @@ struct upload_flags {
   std::uint32_t shard_count = 0;
   std::string metrics_listen;
   std::string metrics_linger = "0s";
+  // shrink before sending
+  std::uint32_t resize = 0;
+  std::string resize_side = "shorter";
+  std::string resize_min_bytes = "100KiB";
+  int jpeg_quality = 90;
 };
 
 // The state file's default place: beside the results file; a shard has its own.
@@ -181,6 +187,14 @@ upload_options build_options(const upload_flags& f) {
   if (f.max_bytes != "0") o.limits_run.max_bytes = size_flag("--max-bytes", f.max_bytes);
   o.limits_run.max_duration = duration_flag("--max-duration", f.max_duration);
   o.dry_run = f.dry_run;
+  o.resize.target = f.resize;
+  o.resize.side = f.resize_side == "longer" ? resize_side::longer : resize_side::shorter;
+  o.resize.min_bytes = f.resize_min_bytes == "0" ? 0 : size_flag("--resize-min-bytes", f.resize_min_bytes);
+  if (f.jpeg_quality < 1 || f.jpeg_quality > 100) throw usage_error{"--jpeg-quality must be 1..100"};
+  o.resize.jpeg_quality = f.jpeg_quality;
+  if (f.resize > 0) {
+    if (auto error = resize_init()) throw usage_error{"--resize: " + *error};
+  }
   if (f.batch_size == 0) throw usage_error{"--batch-size must be at least 1"};
   if (f.batch_size > 10) spdlog::warn("--batch-size {} is above the API's documented limit of 10 records", f.batch_size);
   o.limits.max_records = f.batch_size;
@@ -271,7 +285,9 @@ public:
         timespec wait{0, 200'000'000};
         const int sig = sigtimedwait(&set_, nullptr, &wait);
         if (sig <= 0) continue;
-        if (++seen == 1) {
+        if (++seen == 1 && run_over_.load()) {
+          signalled_.store(true);  // the run is over: only the metrics linger is cut short
+        } else if (seen == 1) {
           signalled_.store(true);
           spdlog::warn("received {}: finishing requests in flight, sending nothing new (signal again to quit at once)",
                        sig == SIGINT ? "SIGINT" : "SIGTERM");
@@ -283,6 +299,8 @@ public:
     });
   }
   [[nodiscard]] bool signalled() const noexcept { return signalled_.load(); }
+  /// After run() returned, a signal no longer asks the pipeline to stop.
+  void run_over() noexcept { run_over_.store(true); }
   ~signal_watch() {
     done_.store(true);
     if (thread_.joinable()) thread_.join();
@@ -294,6 +312,7 @@ private:
   sigset_t set_{};
   std::atomic<bool> done_{false};
   std::atomic<bool> signalled_{false};
+  std::atomic<bool> run_over_{false};
   std::thread thread_;
 };
 
@@ -475,16 +494,9 @@ int run_upload(const upload_flags& flags, const CLI::App& cmd) {
     reporter->start();
   }
   const run_summary summary = pipeline.run();
+  signals.run_over();
+  finished.store(true);  // /metrics: ximup_run_up 0 from now on
   if (reporter) reporter->stop();
-  if (metrics) {
-    // The final counters stay up for --metrics-linger so a scraper sees them (ximup_run_up 0).
-    finished.store(true);
-    const auto until = std::chrono::steady_clock::now() + metrics_linger;
-    while (std::chrono::steady_clock::now() < until && !signals.signalled()) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    metrics->stop();
-  }
   if (dry) {
     print_plan(summary);
   } else if (!flags.quiet && logs.format == log_format::json) {
@@ -492,16 +504,25 @@ int run_upload(const upload_flags& flags, const CLI::App& cmd) {
   } else if (!flags.quiet) {
     print_summary(summary, flags.results);
   }
+  int code = exit_code_for(summary);
   if (!flags.summary_json.empty()) {
     if (const std::string error = write_summary_json(flags.summary_json, summary); !error.empty()) {
       spdlog::error("{}", error);
-      return summary.stopped == run_stop::none ? exit_code::io_error : exit_code_for(summary);
+      if (summary.stopped == run_stop::none) code = exit_code::io_error;
     }
   }
   if (summary.stopped != run_stop::none && summary.stopped != run_stop::interrupted && flags.quiet) {
     spdlog::error("{}", summary.stop_message);
   }
-  return exit_code_for(summary);
+  if (metrics) {
+    // The final counters stay up for --metrics-linger so a scraper sees them (ximup_run_up 0).
+    const auto until = std::chrono::steady_clock::now() + metrics_linger;
+    while (std::chrono::steady_clock::now() < until && !signals.signalled()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    metrics->stop();
+  }
+  return code;
 }
 
 }  // namespace
@@ -595,6 +616,22 @@ std::function<int()> add_upload_command(CLI::App& app) {
                   "After the run, keep serving the final metrics this long (for the last scrape)")
       ->capture_default_str()
       ->group(scale);
+  auto* shrink = "Shrink before sending";
+  cmd->add_option("--resize", f.resize,
+                  "Scale images whose both sides exceed N so the shorter side is N (0: off; the official "
+                  "client uses 600, 512 for recognition and search, 1024 for detection)")
+      ->capture_default_str()
+      ->group(shrink);
+  cmd->add_option("--resize-side", f.resize_side, "shorter|longer: which side --resize sets")
+      ->check(CLI::IsMember({"shorter", "longer"}))
+      ->capture_default_str()
+      ->group(shrink);
+  cmd->add_option("--resize-min-bytes", f.resize_min_bytes, "Files smaller than this are sent untouched")
+      ->capture_default_str()
+      ->group(shrink);
+  cmd->add_option("--jpeg-quality", f.jpeg_quality, "JPEG quality of resized images (1-100)")
+      ->capture_default_str()
+      ->group(shrink);
   auto* outg = "Output";
   cmd->add_option("--log-format", f.log_format, "text|json (JSON lines for log collectors)")
       ->check(CLI::IsMember({"text", "json"}))

@@ -151,6 +151,10 @@ std::string summary_to_json(const run_summary& s) {
     w.number("scan_skipped", s.scan_skipped);
     w.number("scan_errors", s.scan_errors);
     w.number("shard_skipped", s.shard_skipped);
+    w.number("images_resized", s.images_resized);
+    w.number("bytes_before_resize", s.bytes_before_resize);
+    w.number("bytes_after_resize", s.bytes_after_resize);
+    w.number("resize_unchanged_notes", s.resize_unchanged_notes);
     w.number("skipped_unchanged", s.skipped_unchanged);
     w.number("skipped_failed", s.skipped_failed);
     w.number("skipped_other", s.skipped_other);

@@ -316,8 +316,56 @@ struct upload_pipeline::impl {
     plans.close();
   }
 
+  // Shrinks `file` when --resize asks for it; returns the bytes to send (`file` or `resized`) and
+  // notes what happened in the slot's results fields.
+  std::span<const unsigned char> maybe_resize(const std::vector<unsigned char>& file,
+                                              std::vector<unsigned char>& resized, record_slot& slot) {
+    if (opt.resize.target == 0) return file;
+    const resize_report rep = shrink_image(file, opt.resize, resized);
+    slot.local_fields = resize_fields(rep);
+    std::lock_guard lock(stats_mutex);
+    if (rep.resized()) {
+      ++summary.images_resized;
+      summary.bytes_before_resize += rep.original_bytes;
+      summary.bytes_after_resize += rep.sent_bytes;
+      return resized;
+    }
+    if (!rep.note.empty()) ++summary.resize_unchanged_notes;
+    return file;
+  }
+
+  // `"resize":{...}` for the results line: what was done, original and sent sizes and dimensions.
+  static std::string resize_fields(const resize_report& r) {
+    std::string out = "\"resize\":{\"action\":";
+    append_json_string(out, to_string(r.action));
+    out += ",\"original_bytes\":" + std::to_string(r.original_bytes);
+    if (r.original.width > 0) {
+      out += ",\"original_width\":" + std::to_string(r.original.width) +
+             ",\"original_height\":" + std::to_string(r.original.height);
+    }
+    if (!r.original_format.empty()) {
+      out += ",\"original_format\":";
+      append_json_string(out, r.original_format);
+    }
+    out += ",\"sent_bytes\":" + std::to_string(r.sent_bytes);
+    if (r.sent.width > 0) {
+      out += ",\"sent_width\":" + std::to_string(r.sent.width) + ",\"sent_height\":" + std::to_string(r.sent.height);
+    }
+    if (!r.sent_format.empty()) {
+      out += ",\"sent_format\":";
+      append_json_string(out, r.sent_format);
+    }
+    if (!r.note.empty()) {
+      out += ",\"note\":";
+      append_json_string(out, r.note);
+    }
+    out += '}';
+    return out;
+  }
+
   void worker_stage() {
     std::vector<unsigned char> file_bytes;
+    std::vector<unsigned char> resized;
     while (auto plan = plans.pop()) {
       auto lease = budget.acquire(plan->body_bytes + plan->largest_file);
       if (!lease.valid()) {
@@ -344,7 +392,7 @@ struct upload_pipeline::impl {
           }
           slot.path = std::move(e.path);
           slot.id = std::move(e.id);
-          body.append_record(request->body, file_bytes, slot, e.extra_fields);
+          body.append_record(request->body, maybe_resize(file_bytes, resized, slot), slot, e.extra_fields);
         }
         request->records.push_back(std::move(slot));
         facts.push_back({e.size, e.mtime_ns, e.content_hash});

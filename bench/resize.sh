@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Resize throughput (issue 7, docs/resize.md): a tree of 12-megapixel JPEGs resized to 600 px (shorter
+# side) with 2 threads, three ways, each in its own process:
+#   shrink  ximup::shrink_image, the shipped path (libvips, JPEG shrink-on-load)
+#   full    libvips decoding every pixel, then vips_resize and the same encode (no shrink-on-load)
+#   turbo   TurboJPEG directly: DCT-scaled decode, an area filter, encode (JPEG only, no EXIF/ICC)
+# Prints the machine, the command, and per mode the medians of RUNS runs: images/s and MB/s of input
+# (wall clock), CPU-ms per image and what that gives on THREADS idle cores, bytes in/out, saved.
+#
+# Usage: bench/resize.sh            env: RUNS (5), THREADS (2), TARGET (600), IMAGES (24),
+#   RESIZE_TREE (where the JPEGs are generated once; default <build dir>/resize-tree),
+#   XIMUP_BENCH_BUILD (build dir, default build-bench, Release), RESIZE_BENCH_BIN (use this binary, no build)
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+build=${XIMUP_BENCH_BUILD:-$root/build-bench}
+runs=${RUNS:-5}
+threads=${THREADS:-2}
+target=${TARGET:-600}
+images=${IMAGES:-24}
+tree=${RESIZE_TREE:-$build/resize-tree}
+
+if [[ -n ${RESIZE_BENCH_BIN:-} ]]; then
+  bin=$RESIZE_BENCH_BIN
+else
+  cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DXIMUP_BUILD_TESTS=OFF >/dev/null
+  ninja -C "$build" -j2 resize_bench >&2
+  bin=$build/bench/resize_bench
+fi
+
+have=$(find "$tree" -maxdepth 1 -name '*.jpg' 2>/dev/null | wc -l)
+if ((have < images)); then
+  echo "generating $images JPEGs of 4000x3000 in $tree (once)" >&2
+  rm -rf "$tree"
+  "$bin" generate "$tree" "$images" 4000 3000
+fi
+
+echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) CPUs; load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "command: RUNS=$runs THREADS=$threads TARGET=$target IMAGES=$images bench/resize.sh"
+echo "binary:  $bin ($(basename "$(dirname "$(dirname "$bin")")"))"
+
+results=$(mktemp)
+trap 'rm -f "$results"' EXIT
+for mode in shrink full turbo; do
+  echo "running $mode ($runs runs)..." >&2
+  "$bin" run "$tree" "$mode" --threads "$threads" --runs "$runs" --target "$target" >>"$results"
+done
+echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+python3 - "$results" "$threads" <<'PY'
+import sys
+
+rows = {}
+for line in open(sys.argv[1]):
+    kv = dict(f.split("=", 1) for f in line.split())
+    rows[kv["mode"]] = kv
+threads = int(sys.argv[2])
+first = next(iter(rows.values()))
+print(f"\n{first['images']} JPEGs, {int(first['in_bytes']) / 1e6:.1f} MB, {threads} threads, "
+      f"median of {first['runs']} runs")
+print("| path | images/s | MB/s of input | CPU-ms/image | images/s on %d idle cores | MB out | saved | extra peak RSS |" % threads)
+print("|---|---:|---:|---:|---:|---:|---:|---:|")
+label = {"shrink": "shrink-on-load (ximup)", "full": "full decode, libvips", "turbo": "TurboJPEG direct"}
+for mode in ("shrink", "full", "turbo"):
+    r = rows.get(mode)
+    if not r:
+        continue
+    cpu = float(r["median_cpu_ms_per_image"])
+    print(f"| {label[mode]} | {float(r['median_images_per_s']):.1f} | {float(r['median_input_mb_per_s']):.1f} | "
+          f"{cpu:.1f} | {threads * 1000 / cpu:.1f} | {int(r['out_bytes']) / 1e6:.2f} | "
+          f"{float(r['saved_pct']):.1f}% | {float(r['extra_peak_rss_mib']):.0f} MiB |")
+if "shrink" in rows and "full" in rows:
+    s, f = rows["shrink"], rows["full"]
+    print(f"\nshrink-on-load vs full decode: {float(s['median_images_per_s']) / float(f['median_images_per_s']):.2f}x "
+          f"images/s, {float(f['median_cpu_ms_per_image']) / float(s['median_cpu_ms_per_image']):.2f}x less CPU per image")
+if "shrink" in rows and "turbo" in rows:
+    s, t = rows["shrink"], rows["turbo"]
+    print(f"TurboJPEG direct vs ximup (libvips): {float(s['median_cpu_ms_per_image']) / float(t['median_cpu_ms_per_image']):.2f}x "
+          f"less CPU per image")
+PY

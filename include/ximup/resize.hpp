@@ -1,0 +1,114 @@
+#pragma once
+/// resize: shrinks an image before it is base64-encoded (`--resize N`, issue 7; docs/resize.md).
+///
+/// plan_resize() is the pure decision (which size, or none). shrink_image() applies it with libvips:
+/// it decodes at a reduced size where the format allows it ("shrink-on-load": JPEG DCT scaling 1/2,
+/// 1/4 or 1/8, chosen here; WebP), applies the EXIF orientation, converts an embedded colour profile
+/// (or CMYK) to sRGB, resizes to exactly the planned size (vips_thumbnail), and saves the result
+/// without metadata: as PNG when it has an alpha channel, as JPEG (`jpeg_quality`) otherwise.
+///
+/// Thread safety: every function here may be called concurrently from any number of threads. No
+/// state is shared between calls except libvips's global setup (below). libvips itself runs each
+/// call on the calling thread plus at most one helper thread (concurrency 1: ximup parallelises
+/// across its workers, not inside one image), with its operation cache off.
+///
+/// What blocks: shrink_image() is CPU-bound and blocks the caller for the whole decode, resize and
+/// encode: about 100-110 CPU-ms for a 4 MB 12-megapixel JPEG on our EPYC VM, most of it libjpeg's
+/// entropy decoding, which no scaling avoids (docs/resize.md). It does no I/O and holds no lock
+/// for longer than copying an error message. Files under min_bytes return at once, undecoded.
+///
+/// Memory per call, outside the caller's buffers: one decoded image at shrink-on-load size at most
+/// (width x height x bands: 1000 x 750 x 3 = 2.2 MiB for a 4000 x 3000 JPEG resized to 600; JPEGs
+/// with an EXIF rotation are decoded whole at that size, others stream a few strips), plus
+/// libvips's encoded output while it is copied into `out`. Formats without shrink-on-load (PNG,
+/// GIF, TIFF) stream at full width. Measured (bench/resize.sh, 12 MP JPEGs, 2 threads), the process
+/// peak grows by about 26 MiB per resizing thread: libvips's per-thread buffers and malloc arenas.
+/// `out` is always smaller than the input when it is filled, so a budget lease taken for the
+/// file's bytes also covers what is sent.
+///
+/// One-time global init: the first call of resize_init() or shrink_image() initialises libvips
+/// (std::call_once) and keeps it for the life of the process; libvips is never shut down. Threads
+/// that called shrink_image() release libvips's per-thread buffers automatically when they exit.
+/// Nothing here throws: failures become a resize_report that says to send the input unchanged.
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace ximup {
+
+struct dimensions {
+  std::uint32_t width = 0;
+  std::uint32_t height = 0;
+  friend bool operator==(const dimensions&, const dimensions&) = default;
+};
+
+/// Which side `target` applies to. shorter: images whose both sides exceed N are scaled so that the
+/// shorter side is N. longer: images whose longer side exceeds N are scaled so that it is N (the
+/// image then fits in an N x N box).
+enum class resize_side { shorter, longer };
+
+struct resize_options {
+  std::uint32_t target = 0;  ///< N in pixels; 0 = resizing off
+  resize_side side = resize_side::shorter;
+  std::uint64_t min_bytes = 100 * 1024;  ///< files smaller than this are sent untouched, not decoded
+  int jpeg_quality = 90;                 ///< 1..100
+  /// Images with more source pixels are sent untouched (a decompression bomb would cost seconds of CPU).
+  std::uint64_t max_source_pixels = 250'000'000;
+};
+
+/// Pure decision core. `source` is the size as displayed, i.e. after the EXIF orientation. Returns the
+/// size to scale to (aspect ratio kept, the other side rounded to nearest and at least 1 px), or
+/// nullopt when the image is left as it is (resizing off, already small enough, or no size).
+[[nodiscard]] std::optional<dimensions> plan_resize(dimensions source, const resize_options& options) noexcept;
+
+enum class resize_action {
+  resized,                       ///< `out` holds the new image: send it
+  unchanged_disabled,            ///< options.target is 0
+  unchanged_small_file,          ///< the file is smaller than min_bytes (not decoded: dimensions unknown)
+  unchanged_fits,                ///< the image is already within the target size
+  unchanged_not_smaller,         ///< the re-encoded image was not smaller than the file
+  unchanged_animated,            ///< more than one frame or page (animated GIF/WebP, multi-page TIFF)
+  unchanged_too_large,           ///< more than max_source_pixels
+  unchanged_unsupported_format,  ///< not JPEG, PNG, GIF, WebP or TIFF (or not an image at all)
+  unchanged_undecodable,         ///< a supported format that failed to decode (corrupt, truncated)
+  unchanged_error,               ///< anything else (out of memory, libvips failed to initialise)
+};
+
+/// Stable snake_case name for results files ("resized", "unchanged_fits", ...).
+[[nodiscard]] std::string_view to_string(resize_action action) noexcept;
+
+struct resize_report {
+  resize_action action = resize_action::unchanged_error;
+  std::uint64_t original_bytes = 0;
+  dimensions original;           ///< as displayed (after EXIF orientation); 0 x 0 when unknown
+  std::string original_format;   ///< "jpeg", "png", "gif", "webp", "tiff", or "" when unknown
+  std::uint64_t sent_bytes = 0;  ///< == original_bytes unless resized
+  dimensions sent;               ///< == original unless resized
+  std::string sent_format;       ///< "jpeg" or "png" when resized, else original_format
+  std::string note;              ///< human text for the results; empty when resized or unchanged as planned
+
+  [[nodiscard]] bool resized() const noexcept { return action == resize_action::resized; }
+};
+
+/// Decides and, when needed, resizes one image held in memory. When the report says `resized`, `out`
+/// holds the encoded image to send (out.size() < input.size()); otherwise `out` is left empty and the
+/// caller sends `input` byte-identical. `out` is cleared first; its capacity is reused.
+/// Thread-safe; never throws; never aborts the process whatever the input bytes.
+resize_report shrink_image(std::span<const unsigned char> input, const resize_options& options,
+                           std::vector<unsigned char>& out) noexcept;
+
+/// Initialises libvips once (also done by the first shrink_image()). Returns an error message when
+/// libvips cannot be used; then every shrink_image() reports unchanged_error. For start-up checks.
+[[nodiscard]] std::optional<std::string> resize_init() noexcept;
+
+/// "libvips 8.14.1" (for `ximup version`).
+[[nodiscard]] std::string resize_library_version();
+
+/// The format recognised from the first bytes: "jpeg", "png", "gif", "webp", "tiff", or "" (pure).
+[[nodiscard]] std::string_view sniff_image_format(std::span<const unsigned char> input) noexcept;
+
+}  // namespace ximup

@@ -1,0 +1,97 @@
+// --resize through the real binaries: the server receives the smaller image, small files go
+// untouched, and the results record original and sent sizes.
+#include <gtest/gtest.h>
+#include <simdjson.h>
+#include <vips/vips.h>
+
+#include <filesystem>
+#include <sstream>
+#include <string>
+
+#include "support/json_lines.hpp"
+#include "support/ledger.hpp"
+#include "support/mock_fixture.hpp"
+#include "support/process.hpp"
+#include "ximup/resize.hpp"
+
+namespace fs = std::filesystem;
+using namespace ximup::test;
+
+namespace {
+
+const std::string token = "resize-token-55e1";
+
+// A noisy RGB JPEG of width x height (noise keeps it large, like a photo).
+std::string noisy_jpeg(int width, int height) {
+  VipsImage* noise = nullptr;
+  VipsImage* rgb = nullptr;
+  VipsImage* bytes = nullptr;
+  VipsImage* bands[3] = {nullptr, nullptr, nullptr};
+  void* buf = nullptr;
+  size_t len = 0;
+  for (int b = 0; b < 3; ++b) {
+    if (vips_gaussnoise(&bands[b], width, height, "mean", 128.0, "sigma", 60.0, nullptr) != 0) return {};
+  }
+  if (vips_bandjoin(bands, &noise, 3, nullptr) == 0 && vips_cast_uchar(noise, &bytes, nullptr) == 0 &&
+      vips_copy(bytes, &rgb, "interpretation", VIPS_INTERPRETATION_sRGB, nullptr) == 0) {
+    vips_jpegsave_buffer(rgb, &buf, &len, "Q", 90, nullptr);
+  }
+  for (auto* p : {noise, rgb, bytes, bands[0], bands[1], bands[2]}) {
+    if (p != nullptr) g_object_unref(p);
+  }
+  std::string out(static_cast<const char*>(buf), len);
+  g_free(buf);
+  return out;
+}
+
+}  // namespace
+
+TEST(ResizeUpload, TheServerReceivesTheResizedImageAndResultsSaySo) {
+  ASSERT_FALSE(ximup::resize_init().has_value());
+  temp_dir dir;
+  fs::create_directories(dir / "img");
+  const std::string big = noisy_jpeg(1600, 1200);
+  ASSERT_GT(big.size(), 200U * 1024);
+  write_text(dir / "img" / "big.jpg", big);
+  const std::string small = noisy_jpeg(64, 48);
+  write_text(dir / "img" / "small.jpg", small);
+
+  mock_server mock(dir.path(), token);
+  const int rc = run({XIMUP_BIN, "upload", (dir / "img").string(), "--endpoint", "tagging", "--api-base", mock.base(),
+                      "--cacert", mock.cert().string(), "--no-state", "--results", (dir / "r.jsonl").string(),
+                      "--resize", "600"},
+                     dir / "x.out", dir / "x.err",
+                     {"XIMILAR_API_TOKEN=" + token, "XDG_CONFIG_HOME=" + (dir / "xdg").string()});
+  mock.stop();
+  ASSERT_EQ(rc, 0) << read_text(dir / "x.err");
+
+  const auto hashes = accepted_hashes(mock.ledger());
+  ASSERT_EQ(hashes.count("big.jpg"), 1U);
+  ASSERT_EQ(hashes.count("small.jpg"), 1U);
+  EXPECT_NE(hashes.find("big.jpg")->second, sha256_hex(big));       // the resized bytes arrived
+  EXPECT_EQ(hashes.find("small.jpg")->second, sha256_hex(small));   // untouched, byte for byte
+
+  simdjson::dom::parser parser;
+  std::istringstream in(read_text(dir / "r.jsonl"));
+  int lines = 0;
+  for (std::string line; std::getline(in, line); ++lines) {
+    simdjson::dom::element doc;
+    ASSERT_EQ(parser.parse(lenient(line)).get(doc), simdjson::SUCCESS) << line;
+    const std::string_view id = doc["_id"];
+    const auto resize = doc["resize"];
+    ASSERT_FALSE(resize.error()) << line;
+    if (id == "big.jpg") {
+      EXPECT_EQ(std::string_view(resize["action"]), "resized");
+      EXPECT_EQ(uint64_t(resize["original_width"]), 1600U);
+      EXPECT_EQ(uint64_t(resize["sent_width"]), 800U);
+      EXPECT_EQ(uint64_t(resize["sent_height"]), 600U);
+      EXPECT_LT(uint64_t(resize["sent_bytes"]), uint64_t(resize["original_bytes"]));
+      // The server measured the image it received.
+      EXPECT_EQ(int64_t(doc["_width"]), 800);
+      EXPECT_EQ(int64_t(doc["_height"]), 600);
+    } else {
+      EXPECT_EQ(std::string_view(resize["action"]), "unchanged_small_file") << line;
+    }
+  }
+  EXPECT_EQ(lines, 2);
+}

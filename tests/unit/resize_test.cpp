@@ -1,0 +1,555 @@
+#include "ximup/resize.hpp"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+#include <vips/vips.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <thread>
+
+using namespace ximup;
+
+// ---- plan_resize: the pure decision ----------------------------------------------------------
+
+namespace {
+resize_options opts(std::uint32_t target, resize_side side = resize_side::shorter) {
+  resize_options o;
+  o.target = target;
+  o.side = side;
+  return o;
+}
+std::optional<dimensions> plan(std::uint32_t w, std::uint32_t h, std::uint32_t target,
+                               resize_side side = resize_side::shorter) {
+  return plan_resize({w, h}, opts(target, side));
+}
+}  // namespace
+
+TEST(ResizePlan, ShorterSideBecomesTheTarget) {
+  EXPECT_EQ(plan(4000, 3000, 600), (dimensions{800, 600}));
+  EXPECT_EQ(plan(3000, 4000, 600), (dimensions{600, 800}));
+  EXPECT_EQ(plan(2000, 2000, 600), (dimensions{600, 600}));
+}
+
+TEST(ResizePlan, LongerSideBecomesTheTarget) {
+  EXPECT_EQ(plan(4000, 3000, 600, resize_side::longer), (dimensions{600, 450}));
+  EXPECT_EQ(plan(3000, 4000, 600, resize_side::longer), (dimensions{450, 600}));
+  EXPECT_EQ(plan(2000, 2000, 600, resize_side::longer), (dimensions{600, 600}));
+}
+
+TEST(ResizePlan, ShorterResizesOnlyWhenBothSidesExceedTheTarget) {
+  EXPECT_FALSE(plan(4000, 500, 600));
+  EXPECT_FALSE(plan(500, 4000, 600));
+  EXPECT_FALSE(plan(4000, 600, 600));
+  EXPECT_EQ(plan(4000, 601, 600), (dimensions{3993, 600}));  // 3993.34
+}
+
+TEST(ResizePlan, LongerResizesWhenTheLongerSideExceedsTheTarget) {
+  EXPECT_EQ(plan(4000, 500, 600, resize_side::longer), (dimensions{600, 75}));
+  EXPECT_FALSE(plan(600, 500, 600, resize_side::longer));
+  EXPECT_FALSE(plan(599, 599, 600, resize_side::longer));
+}
+
+TEST(ResizePlan, ExactBoundaryIsLeftAlone) {
+  EXPECT_FALSE(plan(600, 600, 600));
+  EXPECT_EQ(plan(601, 601, 600), (dimensions{600, 600}));
+  EXPECT_FALSE(plan(600, 10, 600, resize_side::longer));
+  EXPECT_EQ(plan(601, 10, 600, resize_side::longer), (dimensions{600, 10}));  // 9.98 -> 10
+}
+
+TEST(ResizePlan, TinyEmptyAndOff) {
+  EXPECT_FALSE(plan(1, 1, 600));
+  EXPECT_FALSE(plan(1, 1, 600, resize_side::longer));
+  EXPECT_FALSE(plan(0, 0, 600));
+  EXPECT_FALSE(plan(0, 5000, 600));
+  EXPECT_FALSE(plan(5000, 4000, 0));
+  EXPECT_EQ(plan(2, 2, 1), (dimensions{1, 1}));
+}
+
+TEST(ResizePlan, RoundsToNearestAndNeverBelowOnePixel) {
+  EXPECT_EQ(plan(5000, 3, 100, resize_side::longer), (dimensions{100, 1}));  // 0.06 -> 1
+  EXPECT_EQ(plan(3, 5000, 100, resize_side::longer), (dimensions{1, 100}));
+  EXPECT_EQ(plan(1000, 333, 500, resize_side::longer), (dimensions{500, 167}));  // 166.5 -> 167
+  EXPECT_EQ(plan(999, 500, 300), (dimensions{599, 300}));                       // 599.4 -> 599
+  EXPECT_EQ(plan(3, 2, 1), (dimensions{2, 1}));                                 // 1.5 -> 2
+  EXPECT_EQ(plan(4294967295U, 4294967294U, 7), (dimensions{7, 7}));             // no overflow
+}
+
+TEST(ResizePlan, NamesAndFormatSniffing) {
+  EXPECT_EQ(to_string(resize_action::resized), "resized");
+  EXPECT_EQ(to_string(resize_action::unchanged_undecodable), "unchanged_undecodable");
+  const auto sniff = [](std::string_view s) {
+    return sniff_image_format({reinterpret_cast<const unsigned char*>(s.data()), s.size()});
+  };
+  EXPECT_EQ(sniff("\xFF\xD8\xFF\xE0"), "jpeg");
+  EXPECT_EQ(sniff("\x89PNG\r\n\x1A\n...."), "png");
+  EXPECT_EQ(sniff("GIF89a"), "gif");
+  EXPECT_EQ(sniff("RIFF1234WEBPVP8 "), "webp");
+  EXPECT_EQ(sniff(std::string_view("II*\0", 4)), "tiff");
+  EXPECT_EQ(sniff("<svg"), "");
+  EXPECT_EQ(sniff(""), "");
+}
+
+// ---- shrink_image on real images generated here ----------------------------------------------
+
+namespace {
+
+// Owns a VipsImage.
+class vimage {
+public:
+  vimage() = default;
+  explicit vimage(VipsImage* p) : p_(p) {}
+  vimage(vimage&& o) noexcept : p_(std::exchange(o.p_, nullptr)) {}
+  vimage& operator=(vimage&& o) noexcept {
+    std::swap(p_, o.p_);
+    return *this;
+  }
+  vimage(const vimage&) = delete;
+  vimage& operator=(const vimage&) = delete;
+  ~vimage() {
+    if (p_ != nullptr) g_object_unref(p_);
+  }
+  VipsImage* get() const { return p_; }
+  VipsImage** out() { return &p_; }
+
+private:
+  VipsImage* p_ = nullptr;
+};
+
+void check(int rc) {
+  if (rc != 0) {
+    char* e = vips_error_buffer_copy();
+    std::string msg = e != nullptr ? e : "";
+    g_free(e);
+    throw std::runtime_error("libvips: " + msg);
+  }
+}
+
+// Textured content (noise around a mean), so JPEGs are photo-sized rather than tiny.
+vimage noise(int w, int h, int bands, int seed, double mean = 128, double sigma = 40) {
+  std::vector<vimage> planes;
+  for (int b = 0; b < bands; ++b) {
+    vimage p;
+    check(vips_gaussnoise(p.out(), w, h, "mean", mean, "sigma", sigma, "seed", seed * 10 + b, nullptr));
+    planes.push_back(std::move(p));
+  }
+  std::vector<VipsImage*> raw;
+  for (auto& p : planes) raw.push_back(p.get());
+  vimage joined, cast, tagged;
+  check(vips_bandjoin(raw.data(), joined.out(), bands, nullptr));
+  check(vips_cast_uchar(joined.get(), cast.out(), nullptr));
+  const VipsInterpretation type = bands >= 3 ? VIPS_INTERPRETATION_sRGB : VIPS_INTERPRETATION_B_W;
+  check(vips_copy(cast.get(), tagged.out(), "interpretation", type, nullptr));
+  return tagged;
+}
+
+// One colour (with a little noise) in every pixel.
+vimage flat(int w, int h, std::array<double, 3> rgb) {
+  vimage n = noise(w, h, 3, 7, 0, 2);
+  vimage f, c, t;
+  std::array<double, 3> ones{1, 1, 1};
+  check(vips_linear(n.get(), f.out(), ones.data(), rgb.data(), 3, nullptr));
+  check(vips_cast_uchar(f.get(), c.out(), nullptr));
+  check(vips_copy(c.get(), t.out(), "interpretation", VIPS_INTERPRETATION_sRGB, nullptr));
+  return t;
+}
+
+struct decoded {
+  int width = 0, height = 0, bands = 0, orientation = 0;
+  bool has_profile = false;
+  std::string format;
+};
+
+decoded decode(const std::vector<unsigned char>& bytes) {
+  vimage img(vips_image_new_from_buffer(bytes.data(), bytes.size(), "", nullptr));
+  if (img.get() == nullptr) throw std::runtime_error("output does not decode");
+  decoded d;
+  d.width = vips_image_get_width(img.get());
+  d.height = vips_image_get_height(img.get());
+  d.bands = vips_image_get_bands(img.get());
+  d.orientation = vips_image_get_orientation(img.get());
+  d.has_profile = vips_image_get_typeof(img.get(), VIPS_META_ICC_NAME) != 0;
+  d.format = std::string(sniff_image_format(bytes));
+  return d;
+}
+
+// Mean of a rectangle of an encoded image, band `band`.
+double mean_of(const std::vector<unsigned char>& bytes, int left, int top, int w, int h, int band = 0) {
+  vimage img(vips_image_new_from_buffer(bytes.data(), bytes.size(), "", nullptr));
+  vimage area, one;
+  check(vips_crop(img.get(), area.out(), left, top, w, h, nullptr));
+  check(vips_extract_band(area.get(), one.out(), band, nullptr));
+  double avg = 0;
+  check(vips_avg(one.get(), &avg, nullptr));
+  return avg;
+}
+
+class Resize : public ::testing::Test {
+protected:
+  static void SetUpTestSuite() {
+    ASSERT_FALSE(resize_init().has_value());
+    dir_ = std::filesystem::temp_directory_path() / ("ximup-resize-test-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir_);
+  }
+  static void TearDownTestSuite() {
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+
+  // Writes the image to the temp dir with libvips (format and options from the suffix, e.g.
+  // ".jpg[Q=90]") and reads the file back: what ximup's workers hold.
+  static std::vector<unsigned char> file(const vimage& img, const std::string& name, const std::string& options = "") {
+    const std::string path = (dir_ / name).string();
+    check(vips_image_write_to_file(img.get(), (path + options).c_str(), nullptr));
+    return read(path);
+  }
+  static std::vector<unsigned char> read(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  }
+  static resize_options options(std::uint32_t target, std::uint64_t min_bytes = 0) {
+    resize_options o;
+    o.target = target;
+    o.min_bytes = min_bytes;
+    return o;
+  }
+
+  static inline std::filesystem::path dir_;
+};
+
+}  // namespace
+
+TEST_F(Resize, LargeJpegIsResizedToThePlannedSize) {
+  const auto input = file(noise(1200, 900, 3, 1), "large.jpg", "[Q=90]");
+  ASSERT_GT(input.size(), 100U * 1024U);  // above the default min_bytes
+  resize_options o;
+  o.target = 300;
+  std::vector<unsigned char> out;
+  const resize_report r = shrink_image(input, o, out);
+  ASSERT_EQ(r.action, resize_action::resized) << r.note;
+  EXPECT_TRUE(r.note.empty());
+  EXPECT_EQ(r.original, (dimensions{1200, 900}));
+  EXPECT_EQ(r.original_bytes, input.size());
+  EXPECT_EQ(r.original_format, "jpeg");
+  EXPECT_EQ(r.sent, (dimensions{400, 300}));
+  EXPECT_EQ(r.sent_format, "jpeg");
+  EXPECT_EQ(r.sent_bytes, out.size());
+  EXPECT_LT(out.size(), input.size());
+  const decoded d = decode(out);
+  EXPECT_EQ(d.format, "jpeg");
+  EXPECT_EQ(d.width, 400);
+  EXPECT_EQ(d.height, 300);
+  EXPECT_EQ(d.bands, 3);
+}
+
+TEST_F(Resize, LongerSideOption) {
+  const auto input = file(noise(1200, 900, 3, 2), "longer.jpg", "[Q=90]");
+  resize_options o = options(300);
+  o.side = resize_side::longer;
+  std::vector<unsigned char> out;
+  const resize_report r = shrink_image(input, o, out);
+  ASSERT_EQ(r.action, resize_action::resized) << r.note;
+  const decoded d = decode(out);
+  EXPECT_EQ(d.width, 300);
+  EXPECT_EQ(d.height, 225);
+}
+
+TEST_F(Resize, ExifOrientationIsAppliedAndNotKept) {
+  // Stored landscape 1200x900, top half bright; orientation 6 displays it rotated 90 degrees
+  // clockwise: portrait 900x1200 with the bright half on the right.
+  vimage base = noise(1200, 900, 3, 3, 60, 20);
+  vimage top, bright, combined, tagged;
+  check(vips_crop(base.get(), top.out(), 0, 0, 1200, 450, nullptr));
+  check(vips_linear1(top.get(), bright.out(), 1.0, 120.0, "uchar", TRUE, nullptr));
+  check(vips_insert(base.get(), bright.get(), combined.out(), 0, 0, nullptr));
+  check(vips_copy(combined.get(), tagged.out(), nullptr));
+  vips_image_set_int(tagged.get(), VIPS_META_ORIENTATION, 6);
+  const auto input = file(tagged, "oriented.jpg", "[Q=90]");
+  ASSERT_EQ(decode(input).orientation, 6);  // the file really carries the tag
+  ASSERT_EQ(decode(input).width, 1200);
+
+  std::vector<unsigned char> out;
+  const resize_report r = shrink_image(input, options(300), out);
+  ASSERT_EQ(r.action, resize_action::resized) << r.note;
+  EXPECT_EQ(r.original, (dimensions{900, 1200}));  // as displayed
+  EXPECT_EQ(r.sent, (dimensions{300, 400}));
+  const decoded d = decode(out);
+  EXPECT_EQ(d.width, 300);
+  EXPECT_EQ(d.height, 400);
+  EXPECT_NE(d.orientation, 6);  // stripped: a viewer must not rotate it a second time
+  const double left = mean_of(out, 0, 0, 150, 400);
+  const double right = mean_of(out, 150, 0, 150, 400);
+  EXPECT_GT(right, left + 60) << "left " << left << " right " << right;
+}
+
+TEST_F(Resize, EmbeddedProfileIsConvertedToSrgb) {
+  // The same colour saved in Display P3 with its profile: the pixel values differ from sRGB's.
+  const std::array<double, 3> colour{200, 100, 50};
+  vimage srgb = flat(800, 600, colour);
+  vimage p3;
+  check(vips_icc_transform(srgb.get(), p3.out(), "p3", "input_profile", "srgb", nullptr));
+  const auto input = file(p3, "p3.jpg", "[Q=95]");
+  ASSERT_TRUE(decode(input).has_profile);
+  ASSERT_GT(std::abs(mean_of(input, 0, 0, 800, 600, 0) - colour[0]), 8.0);  // really not sRGB values
+
+  std::vector<unsigned char> out;
+  const resize_report r = shrink_image(input, options(300), out);
+  ASSERT_EQ(r.action, resize_action::resized) << r.note;
+  const decoded d = decode(out);
+  EXPECT_FALSE(d.has_profile);  // stripped; the pixels are sRGB
+  for (int band = 0; band < 3; ++band) {
+    EXPECT_NEAR(mean_of(out, 0, 0, d.width, d.height, band), colour[static_cast<std::size_t>(band)], 4.0)
+        << "band " << band;
+  }
+}
+
+TEST_F(Resize, CmykIsConvertedToSrgb) {
+  const std::array<double, 3> colour{200, 100, 50};
+  vimage srgb = flat(800, 600, colour);
+  vimage cmyk;
+  check(vips_icc_transform(srgb.get(), cmyk.out(), "cmyk", "input_profile", "srgb", nullptr));
+  const auto input = file(cmyk, "cmyk.jpg", "[Q=95]");
+  ASSERT_EQ(decode(input).bands, 4);
+
+  std::vector<unsigned char> out;
+  const resize_report r = shrink_image(input, options(300), out);
+  ASSERT_EQ(r.action, resize_action::resized) << r.note;
+  const decoded d = decode(out);
+  EXPECT_EQ(d.bands, 3);
+  EXPECT_FALSE(d.has_profile);
+  for (int band = 0; band < 3; ++band) {
+    EXPECT_NEAR(mean_of(out, 0, 0, d.width, d.height, band), colour[static_cast<std::size_t>(band)], 8.0)
+        << "band " << band;
+  }
+}
+
+TEST_F(Resize, TruncatedPngIsSentUnchangedWithANote) {
+  auto input = file(noise(800, 600, 4, 13), "truncated.png");
+  input.resize(input.size() * 6 / 10);
+  std::vector<unsigned char> out;
+  const resize_report r = shrink_image(input, options(200), out);
+  EXPECT_EQ(r.action, resize_action::unchanged_undecodable);
+  EXPECT_TRUE(out.empty());
+  EXPECT_FALSE(r.note.empty());
+}
+
+TEST_F(Resize, SmallFileIsUntouchedAndNotDecoded) {
+  const auto input = file(flat(1200, 900, {90, 90, 90}), "small.jpg", "[Q=50]");
+  ASSERT_LT(input.size(), 100U * 1024U);
+  resize_options o;
+  o.target = 300;  // default min_bytes = 100 KiB
+  std::vector<unsigned char> out{1, 2, 3};  // cleared by the call
+  const resize_report r = shrink_image(input, o, out);
+  EXPECT_EQ(r.action, resize_action::unchanged_small_file);
+  EXPECT_TRUE(out.empty());
+  EXPECT_EQ(r.sent_bytes, input.size());
+  EXPECT_EQ(r.original, (dimensions{0, 0}));  // not decoded, so unknown
+  EXPECT_TRUE(r.note.empty());
+}
+
+TEST_F(Resize, ImageThatFitsIsUntouched) {
+  const auto input = file(noise(500, 400, 3, 4), "fits.jpg", "[Q=90]");
+  const std::vector<unsigned char> copy = input;
+  std::vector<unsigned char> out;
+  const resize_report r = shrink_image(input, options(600), out);
+  EXPECT_EQ(r.action, resize_action::unchanged_fits);
+  EXPECT_TRUE(out.empty());  // the caller sends `input`
+  EXPECT_EQ(input, copy);    // byte-identical
+  EXPECT_EQ(r.original, (dimensions{500, 400}));
+  EXPECT_EQ(r.sent, r.original);
+  EXPECT_EQ(r.sent_bytes, input.size());
+  EXPECT_EQ(r.sent_format, "jpeg");
+}
+
+TEST_F(Resize, ResizingOffLeavesEverythingAlone) {
+  const auto input = file(noise(800, 600, 3, 5), "off.jpg", "[Q=90]");
+  std::vector<unsigned char> out;
+  EXPECT_EQ(shrink_image(input, options(0), out).action, resize_action::unchanged_disabled);
+  EXPECT_TRUE(out.empty());
+}
+
+TEST_F(Resize, PngWithAlphaStaysPngWithAlpha) {
+  const auto input = file(noise(800, 600, 4, 6), "alpha.png");
+  std::vector<unsigned char> out;
+  const resize_report r = shrink_image(input, options(200), out);
+  ASSERT_EQ(r.action, resize_action::resized) << r.note;
+  EXPECT_EQ(r.original_format, "png");
+  EXPECT_EQ(r.sent_format, "png");
+  const decoded d = decode(out);
+  EXPECT_EQ(d.format, "png");
+  EXPECT_EQ(d.bands, 4);
+  EXPECT_EQ(d.width, 267);  // 266.67
+  EXPECT_EQ(d.height, 200);
+}
+
+TEST_F(Resize, PngWithoutAlphaBecomesJpeg) {
+  const auto input = file(noise(800, 600, 3, 7), "opaque.png");
+  std::vector<unsigned char> out;
+  const resize_report r = shrink_image(input, options(200), out);
+  ASSERT_EQ(r.action, resize_action::resized) << r.note;
+  EXPECT_EQ(r.sent_format, "jpeg");
+  const decoded d = decode(out);
+  EXPECT_EQ(d.format, "jpeg");
+  EXPECT_EQ(d.bands, 3);
+  EXPECT_EQ(d.width, 267);
+}
+
+TEST_F(Resize, GreyscaleStaysGreyscale) {
+  const auto input = file(noise(800, 600, 1, 8), "grey.jpg", "[Q=90]");
+  std::vector<unsigned char> out;
+  const resize_report r = shrink_image(input, options(200), out);
+  ASSERT_EQ(r.action, resize_action::resized) << r.note;
+  EXPECT_EQ(decode(out).bands, 1);
+}
+
+TEST_F(Resize, TruncatedJpegIsSentUnchangedWithANote) {
+  auto input = file(noise(1200, 900, 3, 9), "truncated.jpg", "[Q=90]");
+  input.resize(input.size() * 6 / 10);
+  std::vector<unsigned char> out;
+  const resize_report r = shrink_image(input, options(300), out);
+  EXPECT_EQ(r.action, resize_action::unchanged_undecodable);
+  EXPECT_TRUE(out.empty());
+  EXPECT_FALSE(r.note.empty());
+  EXPECT_EQ(r.sent_bytes, input.size());
+  EXPECT_EQ(r.original_format, "jpeg");
+  EXPECT_EQ(r.original, (dimensions{1200, 900}));  // the header was readable
+}
+
+TEST_F(Resize, JpegWithBrokenHeaderIsSentUnchangedWithANote) {
+  std::vector<unsigned char> input{0xFF, 0xD8, 0xFF, 0xE0};
+  input.resize(4096, 0x5A);
+  std::vector<unsigned char> out;
+  const resize_report r = shrink_image(input, options(300), out);
+  EXPECT_EQ(r.action, resize_action::unchanged_undecodable);
+  EXPECT_TRUE(out.empty());
+  EXPECT_FALSE(r.note.empty());
+}
+
+TEST_F(Resize, GarbageInsideAJpegNeverCrashes) {
+  const auto good = file(noise(1200, 900, 3, 10), "garbage.jpg", "[Q=90]");
+  for (std::size_t start : {std::size_t{700}, good.size() / 3, good.size() / 2}) {
+    auto input = good;
+    for (std::size_t i = start; i < start + 2000 && i < input.size(); ++i) input[i] = static_cast<unsigned char>(i * 31);
+    std::vector<unsigned char> out;
+    const resize_report r = shrink_image(input, options(300), out);
+    if (r.resized()) {
+      EXPECT_EQ(decode(out).height, 300);  // libjpeg may decode damaged data; then it is a valid image
+    } else {
+      EXPECT_TRUE(out.empty());
+      EXPECT_FALSE(r.note.empty());
+    }
+  }
+}
+
+TEST_F(Resize, NotAnImageIsSentUnchanged) {
+  std::string text(200 * 1024, 'x');
+  std::vector<unsigned char> input(text.begin(), text.end());
+  std::vector<unsigned char> out;
+  const resize_report r = shrink_image(input, options(300, 100 * 1024), out);
+  EXPECT_EQ(r.action, resize_action::unchanged_unsupported_format);
+  EXPECT_TRUE(out.empty());
+  EXPECT_FALSE(r.note.empty());
+  EXPECT_EQ(r.original_format, "");
+}
+
+TEST_F(Resize, OtherFormatsLibvipsKnowsAreNotLoaded) {
+  // An SVG that libvips could render: ximup only decodes the photo formats it sniffs.
+  const std::string svg = R"(<svg xmlns="http://www.w3.org/2000/svg" width="4000" height="4000"></svg>)";
+  std::vector<unsigned char> input(svg.begin(), svg.end());
+  std::vector<unsigned char> out;
+  EXPECT_EQ(shrink_image(input, options(300), out).action, resize_action::unchanged_unsupported_format);
+}
+
+TEST_F(Resize, AnimatedGifAndWebpAreSentUnchangedWithANote) {
+  std::vector<vimage> frames;
+  for (int i = 0; i < 3; ++i) frames.push_back(noise(200, 150, 3, 20 + i));
+  std::vector<VipsImage*> raw;
+  for (auto& f : frames) raw.push_back(f.get());
+  vimage strip, anim;
+  check(vips_arrayjoin(raw.data(), strip.out(), 3, "across", 1, nullptr));
+  check(vips_copy(strip.get(), anim.out(), nullptr));
+  vips_image_set_int(anim.get(), VIPS_META_PAGE_HEIGHT, 150);
+  vips_image_set_int(anim.get(), VIPS_META_N_PAGES, 3);
+  for (const char* name : {"anim.gif", "anim.webp"}) {
+    const auto input = file(anim, name);
+    std::vector<unsigned char> out;
+    const resize_report r = shrink_image(input, options(50), out);
+    EXPECT_EQ(r.action, resize_action::unchanged_animated) << name;
+    EXPECT_TRUE(out.empty());
+    EXPECT_NE(r.note.find("3 frames"), std::string::npos) << r.note;
+    EXPECT_EQ(r.original, (dimensions{200, 150})) << name;
+  }
+}
+
+TEST_F(Resize, SingleFrameGifIsResized) {
+  const auto input = file(noise(400, 300, 3, 30), "still.gif");
+  std::vector<unsigned char> out;
+  const resize_report r = shrink_image(input, options(100), out);
+  ASSERT_EQ(r.action, resize_action::resized) << r.note;
+  EXPECT_EQ(r.original_format, "gif");
+  EXPECT_EQ(decode(out).height, 100);
+}
+
+TEST_F(Resize, ReencodingThatIsNotSmallerSendsTheOriginal) {
+  // A heavily compressed source just above the target, re-encoded at quality 100.
+  const auto input = file(noise(700, 700, 3, 11), "lowq.jpg", "[Q=5]");
+  resize_options o = options(690);
+  o.jpeg_quality = 100;
+  std::vector<unsigned char> out;
+  const resize_report r = shrink_image(input, o, out);
+  EXPECT_EQ(r.action, resize_action::unchanged_not_smaller);
+  EXPECT_TRUE(out.empty());
+  EXPECT_EQ(r.sent_bytes, input.size());
+  EXPECT_EQ(r.sent, (dimensions{700, 700}));
+  EXPECT_FALSE(r.note.empty());
+}
+
+TEST_F(Resize, TooManyPixelsIsSentUnchanged) {
+  const auto input = file(noise(1200, 900, 3, 12), "many.jpg", "[Q=90]");
+  resize_options o = options(300);
+  o.max_source_pixels = 1'000'000;
+  std::vector<unsigned char> out;
+  const resize_report r = shrink_image(input, o, out);
+  EXPECT_EQ(r.action, resize_action::unchanged_too_large);
+  EXPECT_TRUE(out.empty());
+}
+
+TEST_F(Resize, ConcurrentCallsGiveTheSameResults) {
+  std::vector<std::vector<unsigned char>> inputs;
+  inputs.push_back(file(noise(800, 600, 3, 40), "c1.jpg", "[Q=90]"));
+  inputs.push_back(file(noise(400, 300, 4, 41), "c2.png"));
+  auto truncated = file(noise(800, 600, 3, 42), "c3.jpg", "[Q=90]");
+  truncated.resize(truncated.size() / 2);
+  inputs.push_back(truncated);
+  inputs.push_back(std::vector<unsigned char>(150 * 1024, 'z'));
+  inputs.push_back(file(noise(250, 200, 3, 43), "c5.jpg", "[Q=90]"));
+
+  // Expected results, one call at a time.
+  std::vector<resize_action> actions;
+  std::vector<std::vector<unsigned char>> outputs(inputs.size());
+  for (std::size_t i = 0; i < inputs.size(); ++i) actions.push_back(shrink_image(inputs[i], options(240), outputs[i]).action);
+  EXPECT_EQ(actions[0], resize_action::resized);
+  EXPECT_EQ(actions[1], resize_action::resized);
+  EXPECT_EQ(actions[2], resize_action::unchanged_undecodable);
+  EXPECT_EQ(actions[3], resize_action::unchanged_unsupported_format);
+  EXPECT_EQ(actions[4], resize_action::unchanged_fits);
+
+  constexpr int threads = 4;
+  constexpr int calls = 20;
+  std::vector<int> mismatches(threads, 0);
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t) {
+    pool.emplace_back([&, t] {
+      std::vector<unsigned char> out;  // reused, as a worker does
+      for (int c = 0; c < calls; ++c) {
+        const std::size_t i = static_cast<std::size_t>(t + c) % inputs.size();
+        const resize_report r = shrink_image(inputs[i], options(240), out);
+        if (r.action != actions[i] || out != outputs[i]) ++mismatches[static_cast<std::size_t>(t)];
+      }
+    });
+  }
+  for (auto& th : pool) th.join();
+  for (int t = 0; t < threads; ++t) EXPECT_EQ(mismatches[static_cast<std::size_t>(t)], 0) << "thread " << t;
+}
