@@ -6,8 +6,8 @@
 ///   each success adds 1/limit, i.e. about +1 per round of `limit` successes. Never below 1, never
 ///   above the connection count.
 /// - Pacing: `--rate N` fixes a token bucket of N requests/s (burst N/2, at least 1). Without it,
-///   a throttle signal switches adaptive pacing on at 95% of the rate achieved over the last two
-///   seconds (measured over the time those starts cover, at least half a second), and every success
+///   a throttle signal switches adaptive pacing on at 95% of the rate the server accepted over the
+///   last two seconds (successes over the time they cover, at least one second), and every success
 ///   adds `increase_per_success` requests/s again. The rate saws between 95% and 100% of what the
 ///   server accepts: at 20 requests/s a cycle lasts about 5 s, so about one request in a hundred
 ///   meets a 429 (bench/faults.sh measures both).
@@ -59,7 +59,7 @@ private:
   double rate_ = 0;                       // 0: no pacing
   clock::time_point next_start_{};        // GCRA: earliest start of the next request
   std::optional<clock::time_point> last_throttle_;
-  std::deque<clock::time_point> starts_;  // request starts in the last two seconds
+  std::deque<clock::time_point> successes_;  // accepted requests in the last two seconds
   std::uint64_t throttles_ = 0;
 };
 

@@ -5,8 +5,9 @@
 namespace ximup {
 namespace {
 constexpr auto rate_window = std::chrono::seconds(2);
-// The shortest span a rate is measured over, so a burst at the start is not taken for a rate.
-constexpr auto shortest_span = std::chrono::milliseconds(500);
+// The shortest span a rate is measured over, so the burst a server allows at the start is not
+// taken for its rate.
+constexpr auto shortest_span = std::chrono::seconds(1);
 // On a throttle, pace at this share of the achieved rate: close enough under the server's limit
 // to keep most of its throughput, far enough to stop the 429s.
 constexpr double pacing_cut = 0.95;
@@ -24,10 +25,9 @@ bool flow_control::may_send(std::size_t index) const {
 
 flow_control::clock::duration flow_control::reserve(clock::time_point now) {
   std::lock_guard lock(mutex_);
-  starts_.push_back(now);
-  while (!starts_.empty() && now - starts_.front() > rate_window) starts_.pop_front();
   if (rate_ <= 0) return clock::duration::zero();
-  const auto interval = std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(1.0 / rate_));
+  const auto interval =
+      std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(1.0 / rate_));
   // A burst of half a second's worth of requests may start at once after an idle spell.
   const auto burst = std::chrono::duration_cast<clock::duration>(
       std::chrono::duration<double>(std::max(1.0, rate_ / 2) / rate_));
@@ -36,9 +36,11 @@ flow_control::clock::duration flow_control::reserve(clock::time_point now) {
   return start - now;
 }
 
-void flow_control::on_success(clock::time_point) {
+void flow_control::on_success(clock::time_point now) {
   std::lock_guard lock(mutex_);
   if (!opt_.adaptive) return;
+  successes_.push_back(now);
+  while (!successes_.empty() && now - successes_.front() > rate_window) successes_.pop_front();
   const double max = static_cast<double>(std::max<std::size_t>(1, opt_.max_concurrency));
   limit_ = std::min(max, limit_ + 1.0 / std::max(1.0, limit_));
   if (rate_ > 0 && !opt_.fixed_rate) rate_ += opt_.increase_per_success;
@@ -58,12 +60,13 @@ void flow_control::on_throttle(clock::time_point now) {
   }
 }
 
-// Starts per second over the time the recorded starts actually cover (at most the window): a
-// throttle early in a run must not divide a second's requests by the whole window.
+// Requests the server accepted per second, over the time the recorded successes cover (between
+// one second and the window): what the server lets through is what pacing must aim at; a throttle
+// early in a run must not divide a second's successes by the whole window.
 double flow_control::recent_rate(clock::time_point now) const {
   std::size_t n = 0;
   std::optional<clock::time_point> first;
-  for (auto t : starts_) {
+  for (auto t : successes_) {
     if (now - t > rate_window) continue;
     ++n;
     if (!first) first = t;
