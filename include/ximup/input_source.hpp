@@ -27,13 +27,13 @@ struct input_options {
   input_kind kind = input_kind::directories;
   std::vector<std::string> roots;  ///< directories (or files) to walk
   scan_options scan;
-  std::string list_path;           ///< manifest or files list; "-" is standard input
-  std::string manifest_format;     ///< "jsonl" or "csv"; empty: from the extension
-  bool nul_separated = false;      ///< files-from -0
+  std::string list_path;        ///< manifest or files list; "-" is standard input
+  std::string manifest_format;  ///< "jsonl" or "csv"; empty: from the extension
+  bool nul_separated = false;   ///< files-from -0
 };
 
 class input_source {
-public:
+ public:
   /// Opens the manifest or list; on failure error() says why (nothing is read then).
   explicit input_source(input_options options);
   ~input_source();
@@ -47,7 +47,7 @@ public:
   /// Files skipped by extension or filter (directory walks).
   [[nodiscard]] std::uint64_t skipped() const noexcept;
 
-private:
+ private:
   struct impl;
   std::unique_ptr<impl> impl_;
 };

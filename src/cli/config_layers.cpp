@@ -16,7 +16,9 @@ bool is_file(const std::string& path) {
 // The long name of an option without dashes ("" for options with only a short name).
 std::string long_name(const CLI::Option& opt) {
   const auto& names = opt.get_lnames();
-  if (!names.empty()) return names.front();
+  if (!names.empty()) {
+    return names.front();
+  }
   return opt.get_positional() ? opt.get_name() : std::string();
 }
 
@@ -28,17 +30,24 @@ CLI::Option* find_long(const CLI::App& cmd, const std::string& key) {
 }
 
 bool given_on_command_line(const CLI::Option& opt, const std::vector<std::string>& argv) {
-  if (opt.get_positional()) return opt.count() > 0 && (opt.get_envname().empty() || std::getenv(opt.get_envname().c_str()) == nullptr);
+  if (opt.get_positional()) {
+    return opt.count() > 0 &&
+           (opt.get_envname().empty() || std::getenv(opt.get_envname().c_str()) == nullptr);
+  }
   for (const auto& name : opt.get_lnames()) {
     const std::string flag = "--" + name;
     for (const auto& a : argv) {
-      if (a == flag || a.rfind(flag + "=", 0) == 0) return true;
+      if (a == flag || a.rfind(flag + "=", 0) == 0) {
+        return true;
+      }
     }
   }
   for (const auto& name : opt.get_snames()) {
     const std::string flag = "-" + name;
     for (const auto& a : argv) {
-      if (a.rfind(flag, 0) == 0 && (a.size() == 2 || a[2] != '-')) return true;
+      if (a.rfind(flag, 0) == 0 && (a.size() == 2 || a[2] != '-')) {
+        return true;
+      }
     }
   }
   return false;
@@ -46,7 +55,9 @@ bool given_on_command_line(const CLI::Option& opt, const std::vector<std::string
 
 std::string normalise_key(std::string key) {
   for (auto& c : key) {
-    if (c == '_') c = '-';
+    if (c == '_') {
+      c = '-';
+    }
   }
   return key;
 }
@@ -54,7 +65,9 @@ std::string normalise_key(std::string key) {
 std::string quote(const std::string& s) {
   std::string out = "\"";
   for (const char c : s) {
-    if (c == '"' || c == '\\') out.push_back('\\');
+    if (c == '"' || c == '\\') {
+      out.push_back('\\');
+    }
     out.push_back(c);
   }
   return out + "\"";
@@ -78,21 +91,29 @@ std::string env_name_for(const std::string& name) {
 void add_env_names(CLI::App& cmd) {
   for (CLI::Option* opt : cmd.get_options()) {
     const std::string name = long_name(*opt);
-    if (name.empty() || name == "help" || name == "version" || !opt->get_envname().empty()) continue;
+    if (name.empty() || name == "help" || name == "version" || !opt->get_envname().empty()) {
+      continue;
+    }
     opt->envname(env_name_for(name));
   }
 }
 
 std::optional<std::string> find_config_file(const std::string& explicit_path) {
-  if (!explicit_path.empty()) return explicit_path;
-  if (is_file("ximup.toml")) return std::string("ximup.toml");
+  if (!explicit_path.empty()) {
+    return explicit_path;
+  }
+  if (is_file("ximup.toml")) {
+    return std::string("ximup.toml");
+  }
   std::string dir;
   if (const char* xdg = std::getenv("XDG_CONFIG_HOME"); xdg != nullptr && *xdg != '\0') {
     dir = xdg;
   } else if (const char* home = std::getenv("HOME"); home != nullptr && *home != '\0') {
     dir = std::string(home) + "/.config";
   }
-  if (!dir.empty() && is_file(dir + "/ximup/config.toml")) return dir + "/ximup/config.toml";
+  if (!dir.empty() && is_file(dir + "/ximup/config.toml")) {
+    return dir + "/ximup/config.toml";
+  }
   return std::nullopt;
 }
 
@@ -101,15 +122,21 @@ std::string apply_config_file(const std::string& file, CLI::App& root, CLI::App&
   out.file = file;
   for (const CLI::Option* opt : cmd.get_options()) {
     const std::string name = long_name(*opt);
-    if (name.empty()) continue;
+    if (name.empty()) {
+      continue;
+    }
     if (opt->count() == 0) {
       out.sources[name] = value_source::defaults;
     } else {
       out.sources[name] = given_on_command_line(*opt, argv) ? value_source::flag : value_source::environment;
     }
   }
-  if (file.empty()) return "";
-  if (!is_file(file)) return "config file '" + file + "' cannot be read (no such file, or not a regular file)";
+  if (file.empty()) {
+    return "";
+  }
+  if (!is_file(file)) {
+    return "config file '" + file + "' cannot be read (no such file, or not a regular file)";
+  }
   std::vector<CLI::ConfigItem> items;
   try {
     items = CLI::ConfigTOML().from_file(file);
@@ -117,31 +144,47 @@ std::string apply_config_file(const std::string& file, CLI::App& root, CLI::App&
     return "config file '" + file + "': " + e.what();
   }
   for (const auto& item : items) {
-    if (item.name == "++" || item.name == "--") continue;  // table open and close marks
+    if (item.name == "++" || item.name == "--") {
+      continue;  // table open and close marks
+    }
     const std::string key = normalise_key(item.name);
     const std::string shown = item.fullname();
-    if (item.parents.size() > 1) return "config file '" + file + "': unknown table for key '" + shown + "'";
+    if (item.parents.size() > 1) {
+      return "config file '" + file + "': unknown table for key '" + shown + "'";
+    }
     if (item.parents.size() == 1 && item.parents[0] != cmd.get_name()) {
       // Another command's table: known there or an error.
       CLI::App* other = nullptr;
       for (CLI::App* sub : root.get_subcommands([](CLI::App*) { return true; })) {
-        if (sub->get_name() == item.parents[0]) other = sub;
+        if (sub->get_name() == item.parents[0]) {
+          other = sub;
+        }
       }
-      if (other == nullptr) return "config file '" + file + "': unknown table [" + item.parents[0] + "]";
-      if (find_long(*other, key) == nullptr) return "config file '" + file + "': unknown key '" + shown + "'";
+      if (other == nullptr) {
+        return "config file '" + file + "': unknown table [" + item.parents[0] + "]";
+      }
+      if (find_long(*other, key) == nullptr) {
+        return "config file '" + file + "': unknown key '" + shown + "'";
+      }
       continue;
     }
     CLI::Option* opt = find_long(cmd, key);
     if (opt == nullptr) {
       bool known_elsewhere = false;
       for (CLI::App* sub : root.get_subcommands([](CLI::App*) { return true; })) {
-        if (find_long(*sub, key) != nullptr) known_elsewhere = true;
+        if (find_long(*sub, key) != nullptr) {
+          known_elsewhere = true;
+        }
       }
-      if (known_elsewhere || key == "config") continue;  // another command's option
+      if (known_elsewhere || key == "config") {
+        continue;  // another command's option
+      }
       return "config file '" + file + "': unknown key '" + shown + "' (see `ximup " + cmd.get_name() +
              " --help` for the options; keys are their long names)";
     }
-    if (opt->count() > 0) continue;  // a flag or the environment already set it
+    if (opt->count() > 0) {
+      continue;  // a flag or the environment already set it
+    }
     try {
       if (opt->get_expected_min() == 0) {
         opt->add_result(opt->get_flag_value(key, CLI::ConfigTOML().to_flag(item)));
@@ -153,18 +196,25 @@ std::string apply_config_file(const std::string& file, CLI::App& root, CLI::App&
       return "config file '" + file + "': key '" + shown + "': " + e.what();
     }
     std::string joined;
-    for (const auto& v : item.inputs) joined += (joined.empty() ? "" : ", ") + v;
+    for (const auto& v : item.inputs) {
+      joined += (joined.empty() ? "" : ", ") + v;
+    }
     out.sources[key] = value_source::file;
     out.file_values[key] = joined;
   }
   return "";
 }
 
-std::string explain_env_error(const CLI::App& cmd, const std::string& message, const std::vector<std::string>& argv) {
+std::string explain_env_error(const CLI::App& cmd, const std::string& message,
+                              const std::vector<std::string>& argv) {
   for (const CLI::Option* opt : cmd.get_options()) {
     const std::string name = long_name(*opt);
-    if (name.empty() || opt->get_envname().empty()) continue;
-    if (message.find("--" + name) == std::string::npos && message.find(name + ":") == std::string::npos) continue;
+    if (name.empty() || opt->get_envname().empty()) {
+      continue;
+    }
+    if (message.find("--" + name) == std::string::npos && message.find(name + ":") == std::string::npos) {
+      continue;
+    }
     if (std::getenv(opt->get_envname().c_str()) != nullptr && !given_on_command_line(*opt, argv)) {
       return " (the value came from the environment variable " + opt->get_envname() + ")";
     }
@@ -172,14 +222,17 @@ std::string explain_env_error(const CLI::App& cmd, const std::string& message, c
   return "";
 }
 
-std::string print_config(const CLI::App& cmd, const config_layers& layers, const std::vector<std::string>& secret) {
+std::string print_config(const CLI::App& cmd, const config_layers& layers,
+                         const std::vector<std::string>& secret) {
   std::ostringstream out;
   out << "# effective options of `ximup " << cmd.get_name() << "` (flags > XIMUP_* environment > "
       << (layers.file.empty() ? std::string("config file (none read)") : "config file " + layers.file)
       << " > defaults)\n";
   for (const CLI::Option* opt : cmd.get_options()) {
     const std::string name = long_name(*opt);
-    if (name.empty() || name == "help" || name == "print-config") continue;
+    if (name.empty() || name == "help" || name == "print-config") {
+      continue;
+    }
     const auto it = layers.sources.find(name);
     const value_source src = it == layers.sources.end() ? value_source::defaults : it->second;
     std::string value;
@@ -189,22 +242,28 @@ std::string print_config(const CLI::App& cmd, const config_layers& layers, const
         value = quote(results.front());
       } else {
         value = "[";
-        for (std::size_t i = 0; i < results.size(); ++i) value += (i ? ", " : "") + quote(results[i]);
+        for (std::size_t i = 0; i < results.size(); ++i) {
+          value += (i ? ", " : "") + quote(results[i]);
+        }
         value += "]";
       }
     } else {
       value = quote(opt->get_expected_min() == 0 && opt->get_default_str().empty() ? std::string("false")
-                                                                                : opt->get_default_str());
+                                                                                   : opt->get_default_str());
     }
     for (const auto& s : secret) {
-      if (s == name && opt->count() > 0) value = "\"<redacted>\"";
+      if (s == name && opt->count() > 0) {
+        value = "\"<redacted>\"";
+      }
     }
     const char* from = src == value_source::flag          ? "flag"
                        : src == value_source::environment ? "environment"
                        : src == value_source::file        ? "config file"
                                                           : "default";
     out << name << " = " << value << "  # " << from;
-    if (src == value_source::environment) out << " " << opt->get_envname();
+    if (src == value_source::environment) {
+      out << " " << opt->get_envname();
+    }
     out << "\n";
   }
   return out.str();

@@ -25,9 +25,9 @@ void add_env_names(CLI::App& cmd);
 enum class value_source { flag, environment, file, defaults };
 
 struct config_layers {
-  std::string file;                                 ///< the config file read ("" when none)
-  std::map<std::string, value_source> sources;      ///< long option name -> where its value came from
-  std::map<std::string, std::string> file_values;   ///< long option name -> value as written in the file
+  std::string file;                                ///< the config file read ("" when none)
+  std::map<std::string, value_source> sources;     ///< long option name -> where its value came from
+  std::map<std::string, std::string> file_values;  ///< long option name -> value as written in the file
 };
 
 /// The layers of this process's command line (set once by main after parsing).

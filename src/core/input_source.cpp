@@ -43,7 +43,9 @@ struct input_source::impl {
   }
 
   ~impl() {
-    if (owns_file) std::fclose(file);
+    if (owns_file) {
+      std::fclose(file);
+    }
   }
   impl(const impl&) = delete;
   impl& operator=(const impl&) = delete;
@@ -71,7 +73,8 @@ struct input_source::impl {
     }
     struct stat st {};
     if (::stat(m.path.c_str(), &st) != 0) {
-      item.error = scan_error{m.path, "cannot read file listed at " + where(m.line_number) + ": " + std::strerror(errno)};
+      item.error = scan_error{
+          m.path, "cannot read file listed at " + where(m.line_number) + ": " + std::strerror(errno)};
       return item;
     }
     if (!S_ISREG(st.st_mode)) {
@@ -86,10 +89,16 @@ struct input_source::impl {
   }
 
   std::optional<scan_item> next() {
-    if (!error.empty()) return std::nullopt;
-    if (walker) return walker->next();
+    if (!error.empty()) {
+      return std::nullopt;
+    }
+    if (walker) {
+      return walker->next();
+    }
     std::optional<manifest_entry> entry = manifest ? manifest->next() : files->next();
-    if (!entry) return std::nullopt;
+    if (!entry) {
+      return std::nullopt;
+    }
     return from_entry(std::move(*entry));
   }
 
@@ -104,8 +113,12 @@ struct input_source::impl {
 
 input_source::input_source(input_options options) : impl_(std::make_unique<impl>(std::move(options))) {}
 input_source::~input_source() = default;
-const std::string& input_source::error() const noexcept { return impl_->error; }
-std::optional<scan_item> input_source::next() { return impl_->next(); }
+const std::string& input_source::error() const noexcept {
+  return impl_->error;
+}
+std::optional<scan_item> input_source::next() {
+  return impl_->next();
+}
 std::uint64_t input_source::skipped() const noexcept {
   return impl_->walker ? impl_->walker->counters().skipped : 0;
 }

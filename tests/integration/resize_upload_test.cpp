@@ -57,9 +57,9 @@ TEST(ResizeUpload, TheServerReceivesTheResizedImageAndResultsSaySo) {
   write_text(dir / "img" / "small.jpg", small);
 
   mock_server mock(dir.path(), token);
-  const int rc = run({XIMUP_BIN, "upload", (dir / "img").string(), "--endpoint", "tagging", "--api-base", mock.base(),
-                      "--cacert", mock.cert().string(), "--no-state", "--results", (dir / "r.jsonl").string(),
-                      "--resize", "600"},
+  const int rc = run({XIMUP_BIN, "upload", (dir / "img").string(), "--endpoint", "tagging", "--api-base",
+                      mock.base(), "--cacert", mock.cert().string(), "--no-state", "--results",
+                      (dir / "r.jsonl").string(), "--resize", "600"},
                      dir / "x.out", dir / "x.err",
                      {"XIMILAR_API_TOKEN=" + token, "XDG_CONFIG_HOME=" + (dir / "xdg").string()});
   mock.stop();
@@ -68,8 +68,8 @@ TEST(ResizeUpload, TheServerReceivesTheResizedImageAndResultsSaySo) {
   const auto hashes = accepted_hashes(mock.ledger());
   ASSERT_EQ(hashes.count("big.jpg"), 1U);
   ASSERT_EQ(hashes.count("small.jpg"), 1U);
-  EXPECT_NE(hashes.find("big.jpg")->second, sha256_hex(big));       // the resized bytes arrived
-  EXPECT_EQ(hashes.find("small.jpg")->second, sha256_hex(small));   // untouched, byte for byte
+  EXPECT_NE(hashes.find("big.jpg")->second, sha256_hex(big));      // the resized bytes arrived
+  EXPECT_EQ(hashes.find("small.jpg")->second, sha256_hex(small));  // untouched, byte for byte
 
   simdjson::dom::parser parser;
   std::istringstream in(read_text(dir / "r.jsonl"));

@@ -44,7 +44,8 @@ std::string http_get(std::uint16_t port, const std::string& path) {
     const std::string request = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
     if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size())) {
       char buf[8192];
-      for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;) response.append(buf, static_cast<std::size_t>(n));
+      for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;)
+        response.append(buf, static_cast<std::size_t>(n));
     }
   }
   ::close(fd);
@@ -65,8 +66,16 @@ TEST(ScaleOut, ShardsAreDisjointAndTogetherCoverTheTree) {
   std::vector<std::set<std::string>> shards(3);
   for (int i = 0; i < 3; ++i) {
     const auto before = read_ledger(mock.ledger()).size();
-    std::vector<std::string> args = {XIMUP_BIN, "upload", (dir / "tree").string(), "--endpoint", "tagging",
-                                     "--api-base", mock.base(), "--cacert", mock.cert().string(), "--results",
+    std::vector<std::string> args = {XIMUP_BIN,
+                                     "upload",
+                                     (dir / "tree").string(),
+                                     "--endpoint",
+                                     "tagging",
+                                     "--api-base",
+                                     mock.base(),
+                                     "--cacert",
+                                     mock.cert().string(),
+                                     "--results",
                                      (dir / ("r" + std::to_string(i) + ".jsonl")).string()};
     std::vector<std::string> env = env_for(dir);
     if (i < 2) {
@@ -77,7 +86,8 @@ TEST(ScaleOut, ShardsAreDisjointAndTogetherCoverTheTree) {
     }
     ASSERT_EQ(run(args, dir / "x.out", dir / "x.err", env), 0) << read_text(dir / "x.err");
     const auto ledger = read_ledger(mock.ledger());
-    for (std::size_t k = before; k < ledger.size(); ++k) shards[static_cast<std::size_t>(i)].insert(*ledger[k].id);
+    for (std::size_t k = before; k < ledger.size(); ++k)
+      shards[static_cast<std::size_t>(i)].insert(*ledger[k].id);
     // Each shard keeps its own state file beside the results.
     EXPECT_TRUE(fs::exists(dir / ("ximup-state.shard-" + std::to_string(i) + "-of-3.sqlite")));
   }
@@ -93,8 +103,9 @@ TEST(ScaleOut, ShardsAreDisjointAndTogetherCoverTheTree) {
   EXPECT_EQ(all.size(), 120U);   // together everything
 
   // A bad shard is a usage error.
-  const int bad = run({XIMUP_BIN, "upload", (dir / "tree").string(), "--endpoint", "tagging", "--shard", "3/3"},
-                      dir / "b.out", dir / "b.err", env_for(dir));
+  const int bad =
+      run({XIMUP_BIN, "upload", (dir / "tree").string(), "--endpoint", "tagging", "--shard", "3/3"},
+          dir / "b.out", dir / "b.err", env_for(dir));
   EXPECT_EQ(bad, 2);
   EXPECT_NE(read_text(dir / "b.err").find("--shard"), std::string::npos);
 }
@@ -103,10 +114,28 @@ TEST(ScaleOut, MetricsScrapedDuringARunParseAndEndEqualToTheSummary) {
   temp_dir dir;
   generate_images(dir / "tree", {"--count", "60", "--size-kib", "2", "--seed", "22", "--non-images", "4"});
   mock_server mock(dir.path(), token, {"--latency-ms", "150"});
-  process p({XIMUP_BIN, "upload", (dir / "tree").string(), "--endpoint", "tagging", "--api-base", mock.base(),
-             "--cacert", mock.cert().string(), "--results", (dir / "r.jsonl").string(), "--no-state",
-             "--batch-size", "2", "--connections", "2", "--metrics-listen", "127.0.0.1:0", "--metrics-linger", "20s",
-             "--summary-json", (dir / "summary.json").string()},
+  process p({XIMUP_BIN,
+             "upload",
+             (dir / "tree").string(),
+             "--endpoint",
+             "tagging",
+             "--api-base",
+             mock.base(),
+             "--cacert",
+             mock.cert().string(),
+             "--results",
+             (dir / "r.jsonl").string(),
+             "--no-state",
+             "--batch-size",
+             "2",
+             "--connections",
+             "2",
+             "--metrics-listen",
+             "127.0.0.1:0",
+             "--metrics-linger",
+             "20s",
+             "--summary-json",
+             (dir / "summary.json").string()},
             dir / "p.out", dir / "p.err", env_for(dir));
   // The log names the port it bound.
   std::uint16_t port = 0;
@@ -131,7 +160,7 @@ TEST(ScaleOut, MetricsScrapedDuringARunParseAndEndEqualToTheSummary) {
   }
   ASSERT_TRUE(fs::exists(dir / "summary.json")) << read_text(dir / "p.err");
   const auto after = parse_exposition(body_of(http_get(port, "/metrics")));
-  p.signal(SIGTERM);  // ends the linger
+  p.signal(SIGTERM);                               // ends the linger
   EXPECT_EQ(p.wait(std::chrono::seconds(30)), 1);  // the non-images failed
   mock.stop();
 

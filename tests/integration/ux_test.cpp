@@ -60,7 +60,7 @@ std::vector<std::string> lines_of(const std::string& text) {
 }
 
 class Ux : public ::testing::Test {
-protected:
+ protected:
   temp_dir dir;
 
   // ximup with no config file but the ones a test writes, and the token in the environment.
@@ -91,10 +91,10 @@ std::vector<std::string> operator+(std::vector<std::string> a, const std::vector
 // --- configuration ------------------------------------------------------------------------------
 
 TEST_F(Ux, FlagBeatsEnvironmentBeatsConfigFileBeatsDefault) {
-  write_text(dir / "cfg.toml",
-             "connections = 3\nretries = 4\nbatch-size = 7\n[upload]\nrate = 2.5\n");
-  const auto r = ximup({"upload", "--config", (dir / "cfg.toml").string(), "--connections", "9", "--print-config"},
-                       {"XIMUP_CONNECTIONS=5", "XIMUP_RETRIES=6"});
+  write_text(dir / "cfg.toml", "connections = 3\nretries = 4\nbatch-size = 7\n[upload]\nrate = 2.5\n");
+  const auto r =
+      ximup({"upload", "--config", (dir / "cfg.toml").string(), "--connections", "9", "--print-config"},
+            {"XIMUP_CONNECTIONS=5", "XIMUP_RETRIES=6"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("connections = \"9\"  # flag"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("retries = \"6\"  # environment XIMUP_RETRIES"), std::string::npos) << r.out;
@@ -151,7 +151,8 @@ TEST_F(Ux, ExampleConfigDocumentsEveryOptionAndParses) {
                             text.find("\n# " + key + " = ") != std::string::npos;
     EXPECT_TRUE(documented) << key << " is not in config/ximup.example.toml";
     if (line.find("# config file") == std::string::npos) {
-      EXPECT_NE(text.find("\n# " + key + " = "), std::string::npos) << key << " should be set by the example: " << line;
+      EXPECT_NE(text.find("\n# " + key + " = "), std::string::npos)
+          << key << " should be set by the example: " << line;
     }
   }
   EXPECT_GT(options, 40U);
@@ -163,8 +164,9 @@ TEST_F(Ux, DryRunSendsNothingAndKnowsWhatTheStateWouldSkip) {
   generate_images(dir / "tree", {"--count", "30", "--size-kib", "2", "--seed", "3"});
   mock_server mock(dir.path(), token);
   const auto results = (dir / "results.jsonl").string();
-  auto r = ximup(std::vector<std::string>{"upload", (dir / "tree").string(), "--results", results, "--dry-run"} +
-                 endpoint(mock));
+  auto r =
+      ximup(std::vector<std::string>{"upload", (dir / "tree").string(), "--results", results, "--dry-run"} +
+            endpoint(mock));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("would send:   30 inputs"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("in 3 requests"), std::string::npos) << r.out;
@@ -172,7 +174,8 @@ TEST_F(Ux, DryRunSendsNothingAndKnowsWhatTheStateWouldSkip) {
   EXPECT_FALSE(fs::exists(dir / "ximup-state.sqlite"));
   EXPECT_TRUE(read_ledger(mock.ledger()).empty());
 
-  r = ximup(std::vector<std::string>{"upload", (dir / "tree").string(), "--results", results} + endpoint(mock));
+  r = ximup(std::vector<std::string>{"upload", (dir / "tree").string(), "--results", results} +
+            endpoint(mock));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto sent = read_ledger(mock.ledger()).size();
   EXPECT_EQ(sent, 30U);
@@ -195,11 +198,11 @@ TEST_F(Ux, ManifestCarriesPathsUrlsAndFieldsAndReportsBadLines) {
   std::sort(files.begin(), files.end());
   ASSERT_EQ(files.size(), 3U);
   const std::string manifest = (dir / "batch.jsonl").string();
-  write_text(manifest, "{\"path\":\"" + files[0] + "\",\"label\":\"cat\"}\n" +       //
+  write_text(manifest, "{\"path\":\"" + files[0] + "\",\"label\":\"cat\"}\n" +         //
                            "{\"path\":\"" + files[1] + "\",\"_id\":\"custom-1\"}\n" +  //
                            "{\"url\":\"https://example.com/a.jpg\",\"meta\":{\"n\":1}}\n" +
                            "{\"label\":\"neither path nor url\"}\n" +  //
-                           "not json at all\n" +                        //
+                           "not json at all\n" +                       //
                            "{\"path\":\"" + files[2] + "\"}\n");
   mock_server mock(dir.path(), token);
   const auto results = (dir / "results.jsonl").string();
@@ -237,8 +240,8 @@ TEST_F(Ux, FilesFromTakesNulSeparatedNamesAndStandardInput) {
   for (const auto& f : files) list += f + '\0';
   write_text(dir / "list0", list);
   mock_server mock(dir.path(), token);
-  auto r = ximup(std::vector<std::string>{"upload", "--files-from", (dir / "list0").string(), "-0", "--no-state",
-                                          "--results", (dir / "r1.jsonl").string()} +
+  auto r = ximup(std::vector<std::string>{"upload", "--files-from", (dir / "list0").string(), "-0",
+                                          "--no-state", "--results", (dir / "r1.jsonl").string()} +
                  endpoint(mock));
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(read_results(dir / "r1.jsonl").size(), files.size());
@@ -255,12 +258,12 @@ TEST_F(Ux, FilesFromTakesNulSeparatedNamesAndStandardInput) {
             endpoint(mock));
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_TRUE(read_results(dir / "r2.jsonl").empty());
-  const int rc = ::ximup::test::run({"sh", "-c", std::string("\"$0\" \"$@\" < '") + (dir / "list").string() + "'",
-                                     XIMUP_BIN, "upload", "--files-from", "-", "--no-state", "--results",
-                                     (dir / "r3.jsonl").string(), "--endpoint", "tagging", "--api-base", mock.base(),
-                                     "--cacert", mock.cert().string()},
-                                    dir / "sh.out", dir / "sh.err",
-                                    {"XIMILAR_API_TOKEN=" + token, "XDG_CONFIG_HOME=" + (dir / "xdg").string()});
+  const int rc = ::ximup::test::run(
+      {"sh", "-c", std::string("\"$0\" \"$@\" < '") + (dir / "list").string() + "'", XIMUP_BIN, "upload",
+       "--files-from", "-", "--no-state", "--results", (dir / "r3.jsonl").string(), "--endpoint", "tagging",
+       "--api-base", mock.base(), "--cacert", mock.cert().string()},
+      dir / "sh.out", dir / "sh.err",
+      {"XIMILAR_API_TOKEN=" + token, "XDG_CONFIG_HOME=" + (dir / "xdg").string()});
   mock.stop();
   EXPECT_EQ(rc, 0) << read_text(dir / "sh.err");
   EXPECT_EQ(read_results(dir / "r3.jsonl").size(), files.size() - 1);
@@ -272,8 +275,10 @@ TEST_F(Ux, MaxFilesEndsTheRunGracefullyAndTheNextRunGoesOn) {
   generate_images(dir / "tree", {"--count", "25", "--size-kib", "1", "--seed", "9"});
   mock_server mock(dir.path(), token);
   const auto results = (dir / "results.jsonl").string();
-  const auto args = std::vector<std::string>{"upload", (dir / "tree").string(), "--results", results,
-                                             "--max-files", "10", "--summary-json", (dir / "s.json").string()} +
+  const auto args = std::vector<std::string>{"upload",         (dir / "tree").string(),
+                                             "--results",      results,
+                                             "--max-files",    "10",
+                                             "--summary-json", (dir / "s.json").string()} +
                     endpoint(mock);
   auto r = ximup(args);
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -309,8 +314,8 @@ TEST_F(Ux, ProgressThroughAPipeIsPlainLinesAtTheInterval) {
   generate_images(dir / "tree", {"--count", "40", "--size-kib", "1", "--seed", "4"});
   mock_server mock(dir.path(), token, {"--latency-ms", "300"});
   const auto r = ximup(std::vector<std::string>{"upload", (dir / "tree").string(), "--no-state", "--results",
-                                                (dir / "r.jsonl").string(), "--batch-size", "2", "--connections",
-                                                "2", "--stats-interval", "1s"} +
+                                                (dir / "r.jsonl").string(), "--batch-size", "2",
+                                                "--connections", "2", "--stats-interval", "1s"} +
                        endpoint(mock));
   mock.stop();
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -323,8 +328,8 @@ TEST_F(Ux, ProgressThroughAPipeIsPlainLinesAtTheInterval) {
   EXPECT_EQ(r.err.find('\x1b'), std::string::npos);
   EXPECT_NE(r.err.find("== ximup summary =="), std::string::npos);
 
-  const auto quiet = ximup(std::vector<std::string>{"upload", (dir / "tree").string(), "--no-state", "--results",
-                                                    (dir / "r.jsonl").string(), "--quiet"} +
+  const auto quiet = ximup(std::vector<std::string>{"upload", (dir / "tree").string(), "--no-state",
+                                                    "--results", (dir / "r.jsonl").string(), "--quiet"} +
                            endpoint(mock));
   EXPECT_EQ(quiet.err.find("progress: "), std::string::npos) << quiet.err;
   EXPECT_EQ(quiet.err.find("summary"), std::string::npos) << quiet.err;
@@ -334,10 +339,11 @@ TEST_F(Ux, JsonLogsAreOneJsonObjectPerLineEverywhere) {
   generate_images(dir / "tree", {"--count", "12", "--size-kib", "1", "--seed", "6", "--non-images", "2"});
   mock_server mock(dir.path(), token);
   const auto log = dir / "ximup.log";
-  const auto r = ximup(std::vector<std::string>{"upload", (dir / "tree").string(), "--no-state", "--results",
-                                                (dir / "r.jsonl").string(), "--log-format", "json", "--log-file",
-                                                log.string(), "--stats-interval", "1s", "--log-level", "debug"} +
-                       endpoint(mock));
+  const auto r =
+      ximup(std::vector<std::string>{"upload", (dir / "tree").string(), "--no-state", "--results",
+                                     (dir / "r.jsonl").string(), "--log-format", "json", "--log-file",
+                                     log.string(), "--stats-interval", "1s", "--log-level", "debug"} +
+            endpoint(mock));
   mock.stop();
   EXPECT_EQ(r.exit_code, 1) << r.err;  // the non-images are rejected
   simdjson::dom::parser parser;
@@ -386,10 +392,11 @@ TEST_F(Ux, SummaryJsonMatchesTheResults) {
 TEST_F(Ux, SigintDrainsAndExits130) {
   generate_images(dir / "tree", {"--count", "200", "--size-kib", "1", "--seed", "13"});
   mock_server mock(dir.path(), token, {"--latency-ms", "400"});
-  std::vector<std::string> args = std::vector<std::string>{XIMUP_BIN, "upload", (dir / "tree").string(),
-                                                           "--results", (dir / "r.jsonl").string(), "--connections",
-                                                           "2", "--batch-size", "2"} +
-                                  endpoint(mock);
+  std::vector<std::string> args =
+      std::vector<std::string>{
+          XIMUP_BIN,       "upload", (dir / "tree").string(), "--results", (dir / "r.jsonl").string(),
+          "--connections", "2",      "--batch-size",          "2"} +
+      endpoint(mock);
   process p(args, dir / "p.out", dir / "p.err",
             {"XIMILAR_API_TOKEN=" + token, "XDG_CONFIG_HOME=" + (dir / "xdg").string()});
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));
@@ -409,20 +416,22 @@ TEST_F(Ux, TheTokenNeverAppearsInAnyOutput) {
     outputs.push_back(r.out);
     outputs.push_back(r.err);
   };
-  const auto common = std::vector<std::string>{"upload", (dir / "tree").string(), "--results",
-                                               (dir / "r.jsonl").string(), "--log-level", "trace", "--log-file",
-                                               (dir / "log.txt").string(), "--summary-json",
-                                               (dir / "s.json").string(), "--stats-interval", "1s"} +
+  const auto common = std::vector<std::string>{"upload",           (dir / "tree").string(),
+                                               "--results",        (dir / "r.jsonl").string(),
+                                               "--log-level",      "trace",
+                                               "--log-file",       (dir / "log.txt").string(),
+                                               "--summary-json",   (dir / "s.json").string(),
+                                               "--stats-interval", "1s"} +
                       endpoint(mock);
   keep(ximup(common + std::vector<std::string>{"--token-file", (dir / "token-file").string()}));
   keep(ximup(common + std::vector<std::string>{"--log-format", "json", "--force"}));
   keep(ximup(common + std::vector<std::string>{"--token", token, "--print-config"}));
   keep(ximup(common + std::vector<std::string>{"--print-config"}, {"XIMUP_TOKEN=" + token}));
   // A wrong token: the error must not echo either token.
-  const auto wrong = run({XIMUP_BIN, "upload", (dir / "tree").string(), "--no-state", "--results",
-                          (dir / "w.jsonl").string(), "--endpoint", "tagging", "--api-base", mock.base(), "--cacert",
-                          mock.cert().string()},
-                         dir / "w.out", dir / "w.err", {"XIMILAR_API_TOKEN=wrong-" + token});
+  const auto wrong = run(
+      {XIMUP_BIN, "upload", (dir / "tree").string(), "--no-state", "--results", (dir / "w.jsonl").string(),
+       "--endpoint", "tagging", "--api-base", mock.base(), "--cacert", mock.cert().string()},
+      dir / "w.out", dir / "w.err", {"XIMILAR_API_TOKEN=wrong-" + token});
   EXPECT_EQ(wrong, 3);
   outputs.push_back(read_text(dir / "w.out"));
   outputs.push_back(read_text(dir / "w.err"));
@@ -432,6 +441,7 @@ TEST_F(Ux, TheTokenNeverAppearsInAnyOutput) {
     outputs.push_back(read_text(dir / f));
   }
   for (std::size_t i = 0; i < outputs.size(); ++i) {
-    EXPECT_EQ(outputs[i].find(token), std::string::npos) << "output " << i << " holds the token:\n" << outputs[i];
+    EXPECT_EQ(outputs[i].find(token), std::string::npos) << "output " << i << " holds the token:\n"
+                                                         << outputs[i];
   }
 }

@@ -13,7 +13,7 @@ namespace fs = std::filesystem;
 namespace {
 
 class InputSource : public ::testing::Test {
-protected:
+ protected:
   void SetUp() override {
     std::string tmpl = (fs::temp_directory_path() / "ximup-input.XXXXXX").string();
     ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
