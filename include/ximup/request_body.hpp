@@ -54,6 +54,8 @@ public:
   [[nodiscard]] std::string assemble(std::string_view old_body, std::span<record_slot> records) const;
 
 private:
+  static void open_record(std::string& body, record_slot& slot, std::string_view extra_fields);
+
   std::string fields_;
 };
 

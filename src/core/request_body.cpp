@@ -26,13 +26,18 @@ std::size_t request_body::record_size(std::string_view id, std::uint64_t file_by
 
 void request_body::begin(std::string& body) const { body.append(body_prefix); }
 
-void request_body::append_record(std::string& body, std::span<const unsigned char> data, record_slot& slot,
-                                 std::string_view extra_fields) const {
+// Starts a record object: separator, `{"_id":...` and the manifest's extra members.
+void request_body::open_record(std::string& body, record_slot& slot, std::string_view extra_fields) {
   if (body.size() > body_prefix.size()) body.push_back(',');
   slot.offset = body.size();
   body.append(record_prefix);
   append_json_string(body, slot.id);
   body.append(extra_fields);
+}
+
+void request_body::append_record(std::string& body, std::span<const unsigned char> data, record_slot& slot,
+                                 std::string_view extra_fields) const {
+  open_record(body, slot, extra_fields);
   body.append(data_prefix);
   const std::size_t at = body.size();
   // resize_and_overwrite is C++23; the zero fill of resize is cheap next to the encode.
@@ -45,11 +50,7 @@ void request_body::append_record(std::string& body, std::span<const unsigned cha
 
 void request_body::append_url_record(std::string& body, std::string_view url, record_slot& slot,
                                      std::string_view extra_fields) const {
-  if (body.size() > body_prefix.size()) body.push_back(',');
-  slot.offset = body.size();
-  body.append(record_prefix);
-  append_json_string(body, slot.id);
-  body.append(extra_fields);
+  open_record(body, slot, extra_fields);
   body.append(url_prefix);
   append_json_string(body, url);
   body.push_back('}');
