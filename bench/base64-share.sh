@@ -8,12 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${RUNS:-3}
-build=${BUILD_DIR:-build-release}
-if [[ -z "${BUILD_DIR:-}" ]]; then
-  scripts/setup.sh
-  cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DXIMUP_BUILD_TESTS=OFF >/dev/null
-  ninja -C "$build" ximup ximup-mock >/dev/null
-fi
+source bench/build-binaries.sh
 command -v perf >/dev/null || apt-get install -y -qq --no-install-recommends linux-perf >/dev/null
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/ximup-b64share.XXXXXX")
@@ -32,7 +27,7 @@ fi
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -keyout "$work/key.pem" \
   -out "$work/cert.pem" -subj "/CN=localhost" -addext "subjectAltName=IP:127.0.0.1" 2>/dev/null
 openssl rand -hex 16 >"$work/token"
-"$build/src/mock/ximup-mock" --listen 127.0.0.1:0 --port-file "$work/port" --token-file "$work/token" \
+"$mock" --listen 127.0.0.1:0 --port-file "$work/port" --token-file "$work/token" \
   --cert "$work/cert.pem" --key "$work/key.pem" --discard >"$work/mock.log" 2>&1 &
 mock_pid=$!
 for _ in $(seq 100); do [[ -s "$work/port" ]] && break; sleep 0.05; done
@@ -40,12 +35,12 @@ port=$(cat "$work/port")
 
 echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "tree: $tree ($(du -sh "$tree" | cut -f1)); ximup-mock --discard over TLS; $runs runs per variant"
-best=$(XIMUP_SIMD= "$build/src/cli/ximup" version | sed -n 's/^base64: //p')
+best=$(XIMUP_SIMD= "$ximup" version | sed -n 's/^base64: //p')
 for variant in scalar "$best"; do
   shares=()
   for i in $(seq "$runs"); do
     XIMUP_SIMD=$variant XIMILAR_API_TOKEN=$(cat "$work/token") perf record -q -o "$work/perf.data" \
-      "$build/src/cli/ximup" upload "$tree" --no-state --results /dev/null --quiet -e tagging \
+      "$ximup" upload "$tree" --no-state --results /dev/null --quiet -e tagging \
       --api-base "https://127.0.0.1:$port/" --cacert "$work/cert.pem" >/dev/null 2>&1
     share=$(perf report -i "$work/perf.data" --no-children --sort symbol --stdio 2>/dev/null |
       awk '/ximup::base64::/ {gsub("%", "", $1); s += $1} END {printf "%.2f", s}')

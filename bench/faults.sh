@@ -31,14 +31,7 @@ short_rounds=${SHORT_ROUNDS:-5}
 rate_limit=${RATE_LIMIT:-20}
 rate_seconds=${RATE_SECONDS:-20}
 
-build=${BUILD_DIR:-build-release}
-if [[ -z "${BUILD_DIR:-}" ]]; then
-  scripts/setup.sh
-  cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DXIMUP_BUILD_TESTS=OFF >/dev/null
-fi
-[[ -n "${NO_BUILD:-}" ]] || ninja -C "$build" ximup ximup-mock >/dev/null  # NO_BUILD=1: use the binaries as they are
-ximup=$PWD/$build/src/cli/ximup
-mock=$PWD/$build/src/mock/ximup-mock
+source bench/build-binaries.sh
 
 work=$(mktemp -d /tmp/ximup-faults.XXXXXX)
 mock_pid=

@@ -15,14 +15,7 @@ runs=${RUNS:-3}
 count=${COUNT:-100000}
 bench_dir=${BENCH_DIR:-/tmp/ximup-bench}
 
-build=${BUILD_DIR:-build-release}
-if [[ -z "${BUILD_DIR:-}" ]]; then
-  scripts/setup.sh
-  cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DXIMUP_BUILD_TESTS=OFF >/dev/null
-fi
-[[ -n "${NO_BUILD:-}" ]] || ninja -C "$build" ximup ximup-mock >/dev/null  # NO_BUILD=1: use the binaries as they are
-ximup=$PWD/$build/src/cli/ximup
-mock=$PWD/$build/src/mock/ximup-mock
+source bench/build-binaries.sh
 
 # The tree is the small tree of bench/upload.sh (same generator arguments), kept between runs.
 tree=$bench_dir/rescan-$count

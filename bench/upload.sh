@@ -19,14 +19,7 @@ trees=${TREES:-big small}
 mock_threads=${MOCK_THREADS:-2}
 read -r -a ximup_args <<<"${XIMUP_ARGS:-}"
 
-build=${BUILD_DIR:-build-release}
-if [[ -z "${BUILD_DIR:-}" ]]; then
-  scripts/setup.sh
-  cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DXIMUP_BUILD_TESTS=OFF >/dev/null
-fi
-[[ -n "${NO_BUILD:-}" ]] || ninja -C "$build" ximup ximup-mock >/dev/null  # NO_BUILD=1: use the binaries as they are
-ximup=$build/src/cli/ximup
-mock=$build/src/mock/ximup-mock
+source bench/build-binaries.sh
 
 mkdir -p "$bench_dir"
 make_tree() {  # name count size-kib
