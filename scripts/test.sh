@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The test command (README, second command; .ci/run calls it): installs what is missing, builds,
-# and runs every test through ctest: unit and integration tests in a normal build, the same tests
-# under AddressSanitizer + UndefinedBehaviorSanitizer, the pipeline, network and process tests
-# under ThreadSanitizer, and the base64 NEON (qemu) and fuzz checks.
-#   scripts/test.sh           everything above
-#   scripts/test.sh --quick   only the normal build and its tests
+# and runs every test through ctest. One build runs all unit and integration tests under
+# AddressSanitizer + UndefinedBehaviorSanitizer (a plain build of the same tests would only repeat
+# them more slowly to compile: the sanitizers find what a plain run finds and more); a second one
+# runs the pipeline, network and process tests under ThreadSanitizer; then the base64 NEON (qemu)
+# and fuzz checks.
+#   scripts/test.sh           everything above (CI)
+#   scripts/test.sh --quick   a plain RelWithDebInfo build and its tests, for quick local runs
 set -euo pipefail
 cd "$(dirname "$0")/.."
 quick=0
@@ -19,8 +21,6 @@ done
 scripts/setup.sh
 jobs=$(nproc)
 
-echo "== build (RelWithDebInfo) =="
-scripts/build.sh build -DCMAKE_BUILD_TYPE=RelWithDebInfo
 # Unit tests in parallel; integration tests (real processes, timing) one at a time.
 run_ctest() {  # build-dir [extra ctest args]
   local dir=$1
@@ -28,24 +28,31 @@ run_ctest() {  # build-dir [extra ctest args]
   ctest --test-dir "$dir" --output-on-failure -j"$jobs" --timeout 900 -L unit "$@"
   ctest --test-dir "$dir" --output-on-failure --timeout 900 -L integration "$@"
 }
+phase() { echo "== $* ($(date -u +%H:%M:%S), ${SECONDS}s) =="; }
 
-echo "== tests =="
-run_ctest build
+if ((quick)); then
+  phase "build (RelWithDebInfo)"
+  scripts/build.sh build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+  phase "tests"
+  run_ctest build
+  exit 0
+fi
 
-if ((quick)); then exit 0; fi
-
-echo "== build and tests under AddressSanitizer + UndefinedBehaviorSanitizer =="
-scripts/build.sh build-asan -DCMAKE_BUILD_TYPE=Debug -DXIMUP_SANITIZE="address;undefined" -DXIMUP_BUILD_BENCH=OFF
+# The benchmarks are built here too, so they keep compiling; none of them runs in CI.
+phase "build under AddressSanitizer + UndefinedBehaviorSanitizer"
+scripts/build.sh build-asan -DCMAKE_BUILD_TYPE=Debug -DXIMUP_SANITIZE="address;undefined" -DXIMUP_BUILD_BENCH=ON
+phase "unit and integration tests under AddressSanitizer + UndefinedBehaviorSanitizer"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   run_ctest build-asan
 
-echo "== base64: NEON encoder cross-built and run under qemu-aarch64; libFuzzer, 30 s =="
+phase "base64: NEON encoder cross-built and run under qemu-aarch64; libFuzzer, 30 s"
 scripts/test-neon.sh
 scripts/fuzz-base64.sh 30
 
-echo "== pipeline, network and process tests under ThreadSanitizer =="
+phase "pipeline, network and process tests under ThreadSanitizer"
 # What runs threads: the two binaries (driven by the integration tests) and the concurrent units.
 scripts/build.sh build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DXIMUP_SANITIZE=thread -DXIMUP_BUILD_BENCH=OFF \
   -- ximup ximup-mock upload_test state_test scaleout_test byte_budget_test metrics_server_test
 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
   run_ctest build-tsan -R '^(Upload|State|ScaleOut|ByteBudget|BoundedQueue|MetricsServer)\.' -E 'CrashLoop'
+phase "done"

@@ -297,7 +297,7 @@ TEST(MetricsServer, StopWithAnIdleKeepAliveClientIsPrompt) {
   const auto before = std::chrono::steady_clock::now();
   f.server->stop();
   const auto took = std::chrono::steady_clock::now() - before;
-  EXPECT_LT(took, 1s);
+  EXPECT_LT(took, 10s);  // far under the 60 s idle timeout, with room for a loaded sanitizer run
   EXPECT_TRUE(c.closed_within(2s));
   EXPECT_TRUE(silent.closed_within(2s));
   f.server->stop();  // idempotent

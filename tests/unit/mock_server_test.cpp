@@ -363,7 +363,7 @@ TEST(MockServer, RateLimitAnswers429WithRetryAfter) {
   EXPECT_EQ(server.counters().faults.rate_limited, static_cast<std::uint64_t>(limited));
 }
 
-TEST(MockServer, DiscardModeAnswersLargeBodiesQuickly) {
+TEST(MockServer, DiscardModeCountsTheRecordsOfALargeBody) {
   mock_options o = base_options();
   o.mode = transport::plain;
   o.discard = true;
