@@ -50,10 +50,13 @@ void generate(const std::string& dir, int count, int width, int height) {
     VipsImage* planes[3] = {};
     const int cells[3] = {200 + 37 * (i % 5), 64 + 11 * (i % 7), 500};
     for (int b = 0; b < 3; ++b) {
-      if (vips_perlin(&planes[b], width, height, "cell_size", cells[b], "seed", i * 3 + b, nullptr) != 0) fail("perlin");
+      if (vips_perlin(&planes[b], width, height, "cell_size", cells[b], "seed", i * 3 + b, nullptr) != 0)
+        fail("perlin");
     }
-    VipsImage *joined = nullptr, *scaled = nullptr, *grain = nullptr, *sum = nullptr, *cast = nullptr, *tagged = nullptr;
-    if (vips_bandjoin(planes, &joined, 3, nullptr) != 0 || vips_linear1(joined, &scaled, 100.0, 128.0, nullptr) != 0 ||
+    VipsImage *joined = nullptr, *scaled = nullptr, *grain = nullptr, *sum = nullptr, *cast = nullptr,
+              *tagged = nullptr;
+    if (vips_bandjoin(planes, &joined, 3, nullptr) != 0 ||
+        vips_linear1(joined, &scaled, 100.0, 128.0, nullptr) != 0 ||
         vips_gaussnoise(&grain, width, height, "sigma", 9.0, "mean", 0.0, "seed", 1000 + i, nullptr) != 0 ||
         vips_add(scaled, grain, &sum, nullptr) != 0 || vips_cast_uchar(sum, &cast, nullptr) != 0 ||
         vips_copy(cast, &tagged, "interpretation", VIPS_INTERPRETATION_sRGB, nullptr) != 0) {
@@ -62,10 +65,12 @@ void generate(const std::string& dir, int count, int width, int height) {
     char name[64];
     std::snprintf(name, sizeof name, "/photo_%03d.jpg", i);
     // 4:2:0 chroma subsampling, as cameras and phones write (libvips would not subsample at Q 90).
-    if (vips_jpegsave(tagged, (dir + name).c_str(), "Q", 90, "subsample_mode", VIPS_FOREIGN_SUBSAMPLE_ON, nullptr) != 0) {
+    if (vips_jpegsave(tagged, (dir + name).c_str(), "Q", 90, "subsample_mode", VIPS_FOREIGN_SUBSAMPLE_ON,
+                      nullptr) != 0) {
       fail("jpegsave");
     }
-    for (VipsImage* p : {planes[0], planes[1], planes[2], joined, scaled, grain, sum, cast, tagged}) g_object_unref(p);
+    for (VipsImage* p : {planes[0], planes[1], planes[2], joined, scaled, grain, sum, cast, tagged})
+      g_object_unref(p);
     std::fprintf(stderr, "\rgenerated %d/%d", i + 1, count);
   }
   std::fprintf(stderr, "\n");
@@ -94,13 +99,15 @@ std::size_t run_shrink(const bytes& in, const options& o, bytes& out) {
   ro.target = o.target;
   ro.jpeg_quality = o.quality;
   const auto r = ximup::shrink_image(in, ro, out);
-  if (!r.resized()) fail("shrink_image did not resize: " + std::string(ximup::to_string(r.action)) + " " + r.note);
+  if (!r.resized())
+    fail("shrink_image did not resize: " + std::string(ximup::to_string(r.action)) + " " + r.note);
   return out.size();
 }
 
 // Every pixel decoded: no shrink-on-load hint (vips_image_new_from_buffer, not thumbnail).
 std::size_t run_full(const bytes& in, const options& o, bytes& out) {
-  VipsImage* img = vips_image_new_from_buffer(in.data(), in.size(), "", "access", VIPS_ACCESS_SEQUENTIAL, nullptr);
+  VipsImage* img =
+      vips_image_new_from_buffer(in.data(), in.size(), "", "access", VIPS_ACCESS_SEQUENTIAL, nullptr);
   if (img == nullptr) fail("load");
   const dims d = planned(vips_image_get_width(img), vips_image_get_height(img), o.target);
   VipsImage* resized = nullptr;
@@ -110,7 +117,8 @@ std::size_t run_full(const bytes& in, const options& o, bytes& out) {
   }
   void* buf = nullptr;
   std::size_t len = 0;
-  if (vips_jpegsave_buffer(resized, &buf, &len, "Q", o.quality, "strip", TRUE, "optimize_coding", TRUE, nullptr) != 0) {
+  if (vips_jpegsave_buffer(resized, &buf, &len, "Q", o.quality, "strip", TRUE, "optimize_coding", TRUE,
+                           nullptr) != 0) {
     fail("save");
   }
   out.assign(static_cast<unsigned char*>(buf), static_cast<unsigned char*>(buf) + len);
@@ -134,13 +142,15 @@ void area_resize(const unsigned char* src, int sw, int sh, unsigned char* dst, i
       tap& x = t[static_cast<std::size_t>(i)];
       x.first = static_cast<int>(a);
       for (int s = x.first; s < from && s < b; ++s) {
-        x.weights.push_back(static_cast<float>((std::min<double>(s + 1, b) - std::max<double>(s, a)) / scale));
+        x.weights.push_back(
+            static_cast<float>((std::min<double>(s + 1, b) - std::max<double>(s, a)) / scale));
       }
     }
     return t;
   };
   const auto tx = taps(sw, dw), ty = taps(sh, dh);
-  std::vector<float> rows(static_cast<std::size_t>(dw) * static_cast<std::size_t>(sh) * static_cast<std::size_t>(channels));
+  std::vector<float> rows(static_cast<std::size_t>(dw) * static_cast<std::size_t>(sh) *
+                          static_cast<std::size_t>(channels));
   for (int y = 0; y < sh; ++y) {
     const unsigned char* line = src + static_cast<std::size_t>(y) * static_cast<std::size_t>(sw * channels);
     float* o = rows.data() + static_cast<std::size_t>(y) * static_cast<std::size_t>(dw * channels);
@@ -149,8 +159,9 @@ void area_resize(const unsigned char* src, int sw, int sh, unsigned char* dst, i
       for (int c = 0; c < channels; ++c) {
         float acc = 0;
         for (std::size_t k = 0; k < t.weights.size(); ++k) {
-          acc += t.weights[k] * line[(static_cast<std::size_t>(t.first) + k) * static_cast<std::size_t>(channels) +
-                                     static_cast<std::size_t>(c)];
+          acc += t.weights[k] *
+                 line[(static_cast<std::size_t>(t.first) + k) * static_cast<std::size_t>(channels) +
+                      static_cast<std::size_t>(c)];
         }
         o[x * channels + c] = acc;
       }
@@ -162,8 +173,9 @@ void area_resize(const unsigned char* src, int sw, int sh, unsigned char* dst, i
     for (int i = 0; i < dw * channels; ++i) {
       float acc = 0;
       for (std::size_t k = 0; k < t.weights.size(); ++k) {
-        acc += t.weights[k] * rows[(static_cast<std::size_t>(t.first) + k) * static_cast<std::size_t>(dw * channels) +
-                                   static_cast<std::size_t>(i)];
+        acc += t.weights[k] *
+               rows[(static_cast<std::size_t>(t.first) + k) * static_cast<std::size_t>(dw * channels) +
+                    static_cast<std::size_t>(i)];
       }
       o[i] = static_cast<unsigned char>(std::clamp(acc + 0.5F, 0.0F, 255.0F));
     }
@@ -186,7 +198,8 @@ struct turbo_handles {
 std::size_t run_turbo(const bytes& in, const options& o, bytes& out) {
   thread_local turbo_handles tj;
   int w = 0, h = 0, subsamp = 0, colorspace = 0;
-  if (tjDecompressHeader3(tj.decoder, in.data(), in.size(), &w, &h, &subsamp, &colorspace) != 0) fail("tj header");
+  if (tjDecompressHeader3(tj.decoder, in.data(), in.size(), &w, &h, &subsamp, &colorspace) != 0)
+    fail("tj header");
   const dims d = planned(w, h, o.target);
   // The smallest DCT scaling whose output still covers the target size.
   int count = 0;
@@ -198,13 +211,15 @@ std::size_t run_turbo(const bytes& in, const options& o, bytes& out) {
   }
   const int sw = TJSCALED(w, best), sh = TJSCALED(h, best);
   tj.decoded.resize(static_cast<std::size_t>(sw) * static_cast<std::size_t>(sh) * 3);
-  if (tjDecompress2(tj.decoder, in.data(), in.size(), tj.decoded.data(), sw, 0, sh, TJPF_RGB, 0) != 0) fail("tj decode");
+  if (tjDecompress2(tj.decoder, in.data(), in.size(), tj.decoded.data(), sw, 0, sh, TJPF_RGB, 0) != 0)
+    fail("tj decode");
   tj.resized.resize(static_cast<std::size_t>(d.w) * static_cast<std::size_t>(d.h) * 3);
   area_resize(tj.decoded.data(), sw, sh, tj.resized.data(), d.w, d.h, 3);
   unsigned char* jpeg = nullptr;
   unsigned long len = 0;
   // 4:4:4 as libvips uses at Q >= 90, so both paths encode the same amount of data.
-  if (tjCompress2(tj.encoder, tj.resized.data(), d.w, 0, d.h, TJPF_RGB, &jpeg, &len, TJSAMP_444, o.quality, 0) != 0) {
+  if (tjCompress2(tj.encoder, tj.resized.data(), d.w, 0, d.h, TJPF_RGB, &jpeg, &len, TJSAMP_444, o.quality,
+                  0) != 0) {
     fail("tj encode");
   }
   out.assign(jpeg, jpeg + len);
@@ -238,10 +253,14 @@ int run(const std::string& dir, const std::string& mode, int threads, int runs, 
   }
   if (files.empty()) fail("no .jpg files in " + dir);
   std::size_t (*fn)(const bytes&, const options&, bytes&) = nullptr;
-  if (mode == "shrink") fn = run_shrink;
-  else if (mode == "full") fn = run_full;
-  else if (mode == "turbo") fn = run_turbo;
-  else fail("unknown mode " + mode);
+  if (mode == "shrink")
+    fn = run_shrink;
+  else if (mode == "full")
+    fn = run_full;
+  else if (mode == "turbo")
+    fn = run_turbo;
+  else
+    fail("unknown mode " + mode);
   if (auto e = ximup::resize_init()) fail(*e);  // concurrency 1, no cache: as in ximup
 
   const double rss_loaded = peak_rss_mib();
@@ -263,8 +282,8 @@ int run(const std::string& dir, const std::string& mode, int threads, int runs, 
     images_per_s.push_back(static_cast<double>(files.size()) / s);
     cpu_ms.push_back((cpu_seconds() - cpu_start) * 1000.0 / static_cast<double>(files.size()));
     out_bytes = produced;
-    std::fprintf(stderr, "  %s run %d: %.1f images/s, %.1f CPU-ms/image\n", mode.c_str(), r + 1, images_per_s.back(),
-                 cpu_ms.back());
+    std::fprintf(stderr, "  %s run %d: %.1f images/s, %.1f CPU-ms/image\n", mode.c_str(), r + 1,
+                 images_per_s.back(), cpu_ms.back());
   }
   std::sort(images_per_s.begin(), images_per_s.end());
   std::sort(cpu_ms.begin(), cpu_ms.end());
@@ -296,16 +315,22 @@ int main(int argc, char** argv) {
     int threads = 2, runs = 5;
     options o;
     for (std::size_t i = 3; i + 1 < args.size(); i += 2) {
-      if (args[i] == "--threads") threads = std::stoi(args[i + 1]);
-      else if (args[i] == "--runs") runs = std::stoi(args[i + 1]);
-      else if (args[i] == "--target") o.target = static_cast<std::uint32_t>(std::stoul(args[i + 1]));
-      else if (args[i] == "--quality") o.quality = std::stoi(args[i + 1]);
-      else fail("unknown option " + args[i]);
+      if (args[i] == "--threads")
+        threads = std::stoi(args[i + 1]);
+      else if (args[i] == "--runs")
+        runs = std::stoi(args[i + 1]);
+      else if (args[i] == "--target")
+        o.target = static_cast<std::uint32_t>(std::stoul(args[i + 1]));
+      else if (args[i] == "--quality")
+        o.quality = std::stoi(args[i + 1]);
+      else
+        fail("unknown option " + args[i]);
     }
     return run(args[1], args[2], threads, runs, o);
   }
-  std::fprintf(stderr,
-               "usage: resize_bench generate DIR COUNT [WIDTH HEIGHT]\n"
-               "       resize_bench run DIR shrink|full|turbo [--threads N] [--runs N] [--target N] [--quality Q]\n");
+  std::fprintf(
+      stderr,
+      "usage: resize_bench generate DIR COUNT [WIDTH HEIGHT]\n"
+      "       resize_bench run DIR shrink|full|turbo [--threads N] [--runs N] [--target N] [--quality Q]\n");
   return 2;
 }

@@ -15,7 +15,9 @@
 namespace ximup::base64 {
 
 /// Characters needed to encode `n` bytes, padding included.
-constexpr std::size_t encoded_size(std::size_t n) noexcept { return (n + 2) / 3 * 4; }
+constexpr std::size_t encoded_size(std::size_t n) noexcept {
+  return (n + 2) / 3 * 4;
+}
 
 /// Encodes `n` bytes at `src` into `dst`, which has room for exactly `encoded_size(n)` characters
 /// (no terminating NUL is written). Returns encoded_size(n). Uses the active variant.

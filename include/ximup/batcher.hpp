@@ -17,19 +17,19 @@
 namespace ximup {
 
 struct batch_limits {
-  std::size_t max_records = 10;                  ///< the API's documented limit
-  std::size_t max_body_bytes = 32U << 20U;       ///< --max-body-bytes
-  std::size_t envelope_bytes = 0;                ///< bytes of the body outside the records
+  std::size_t max_records = 10;             ///< the API's documented limit
+  std::size_t max_body_bytes = 32U << 20U;  ///< --max-body-bytes
+  std::size_t envelope_bytes = 0;           ///< bytes of the body outside the records
 };
 
 struct batch_plan {
   std::vector<scan_entry> entries;
-  std::size_t body_bytes = 0;       ///< exact body size if every file still has its scanned size
-  std::uint64_t largest_file = 0;   ///< bytes of the largest file (the reader's buffer)
+  std::size_t body_bytes = 0;      ///< exact body size if every file still has its scanned size
+  std::uint64_t largest_file = 0;  ///< bytes of the largest file (the reader's buffer)
 };
 
 class batcher {
-public:
+ public:
   explicit batcher(batch_limits limits) : limits_(limits) {}
 
   /// True when a body holding only this file stays within max_body_bytes.
@@ -43,7 +43,7 @@ public:
 
   [[nodiscard]] const batch_limits& limits() const noexcept { return limits_; }
 
-private:
+ private:
   batch_limits limits_;
   batch_plan open_;
 };

@@ -24,7 +24,7 @@ struct queue_counters {
 
 template <class T>
 class bounded_queue {
-public:
+ public:
   explicit bounded_queue(std::size_t capacity) : capacity_(capacity == 0 ? 1 : capacity) {}
 
   /// Blocks while full. Returns false (and drops nothing: the item is not taken) when closed.
@@ -90,7 +90,7 @@ public:
     return counters_;
   }
 
-private:
+ private:
   const std::size_t capacity_;
   mutable std::mutex mutex_;
   std::condition_variable not_empty_;

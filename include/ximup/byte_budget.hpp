@@ -19,7 +19,7 @@ class byte_budget;
 
 /// Bytes held from a budget; returned on destruction. Move-only. shrink() returns part early.
 class budget_lease {
-public:
+ public:
   budget_lease() = default;
   budget_lease(byte_budget* budget, std::size_t bytes) noexcept : budget_(budget), bytes_(bytes) {}
   budget_lease(budget_lease&& other) noexcept;
@@ -33,13 +33,13 @@ public:
   [[nodiscard]] std::size_t bytes() const noexcept { return bytes_; }
   [[nodiscard]] bool valid() const noexcept { return budget_ != nullptr; }
 
-private:
+ private:
   byte_budget* budget_ = nullptr;
   std::size_t bytes_ = 0;
 };
 
 class byte_budget {
-public:
+ public:
   explicit byte_budget(std::size_t capacity) : capacity_(capacity == 0 ? 1 : capacity) {}
 
   /// Blocks until `bytes` (clamped to the capacity) are free; an invalid lease when cancelled.
@@ -53,7 +53,7 @@ public:
   /// Number of acquire() calls that had to wait.
   [[nodiscard]] std::size_t waits() const;
 
-private:
+ private:
   friend class budget_lease;
   void release(std::size_t bytes) noexcept;
 

@@ -20,17 +20,17 @@ struct preset {
 [[nodiscard]] const std::vector<preset>& presets();
 
 struct endpoint_options {
-  std::string endpoint;                         ///< a preset name or a full http(s) URL
+  std::string endpoint;  ///< a preset name or a full http(s) URL
   std::string api_base = "https://api.ximilar.com/";
-  std::optional<std::string> task_id;           ///< classify, detect
-  std::optional<std::string> collection_id;     ///< similarity-insert (header collection-id)
-  std::string collection_type = "products";     ///< similarity-insert: photos|products|fashion|custom
-  std::vector<std::string> fields;              ///< --field key=JSON
+  std::optional<std::string> task_id;        ///< classify, detect
+  std::optional<std::string> collection_id;  ///< similarity-insert (header collection-id)
+  std::string collection_type = "products";  ///< similarity-insert: photos|products|fashion|custom
+  std::vector<std::string> fields;           ///< --field key=JSON
   bool allow_insecure_http = false;
 };
 
 struct endpoint {
-  std::string url;     ///< the full URL, for messages
+  std::string url;  ///< the full URL, for messages
   bool tls = true;
   std::string host;
   std::string port;

@@ -14,7 +14,9 @@ struct read_status {
 };
 
 /// Reads the whole regular file at `path` into `buffer` (resized to the bytes read). Fails when
-/// the file cannot be opened or read, is not a regular file, or is larger than `max_bytes`.
+/// the file cannot be opened or read, is not a regular file, or is larger than `max_bytes` (also
+/// when it grows past that while being read). Pass the same buffer for file after file: its
+/// memory is reused. After a failure the buffer's content is unspecified.
 read_status read_file(const std::string& path, std::vector<unsigned char>& buffer, std::uint64_t max_bytes);
 
 }  // namespace ximup

@@ -24,10 +24,10 @@
 namespace ximup {
 
 struct flow_options {
-  std::size_t max_concurrency = 8;      ///< --connections
-  bool adaptive = true;                 ///< --no-adaptive turns AIMD and adaptive pacing off
-  std::optional<double> fixed_rate;     ///< --rate N (requests/s)
-  double increase_per_success = 0.01;   ///< adaptive pacing: requests/s added per success
+  std::size_t max_concurrency = 8;     ///< --connections
+  bool adaptive = true;                ///< --no-adaptive turns AIMD and adaptive pacing off
+  std::optional<double> fixed_rate;    ///< --rate N (requests/s)
+  double increase_per_success = 0.01;  ///< adaptive pacing: requests/s added per success
   std::chrono::milliseconds cooldown{1000};
 };
 
@@ -38,7 +38,7 @@ struct flow_snapshot {
 };
 
 class flow_control {
-public:
+ public:
   using clock = std::chrono::steady_clock;
   explicit flow_control(flow_options options);
 
@@ -50,14 +50,14 @@ public:
   void on_throttle(clock::time_point now);
   [[nodiscard]] flow_snapshot snapshot() const;
 
-private:
+ private:
   double recent_rate(clock::time_point now) const;
 
   flow_options opt_;
   mutable std::mutex mutex_;
   double limit_;
-  double rate_ = 0;                       // 0: no pacing
-  clock::time_point next_start_{};        // GCRA: earliest start of the next request
+  double rate_ = 0;                 // 0: no pacing
+  clock::time_point next_start_{};  // GCRA: earliest start of the next request
   std::optional<clock::time_point> last_throttle_;
   std::deque<clock::time_point> successes_;  // accepted requests in the last two seconds
   std::uint64_t throttles_ = 0;

@@ -17,7 +17,7 @@
 namespace ximup {
 
 class glob_pattern {
-public:
+ public:
   /// Throws std::invalid_argument with a message naming the pattern when it is malformed
   /// (an unterminated `[` class, a trailing `\`), or longer than 1024 bytes.
   explicit glob_pattern(std::string pattern);
@@ -26,7 +26,7 @@ public:
   [[nodiscard]] bool matches(std::string_view relative_path) const noexcept;
   [[nodiscard]] const std::string& text() const noexcept { return text_; }
 
-private:
+ private:
   std::string text_;
   std::string pattern_;  // the pattern to match (leading '/' removed)
   bool basename_only_ = false;

@@ -57,22 +57,32 @@ struct upload_options {
   bool preflight = true;
   /// The state store (resume, incremental runs, run lock); nullopt runs without one (--no-state).
   std::optional<std::string> state_path;
-  run_mode mode = run_mode::normal;          ///< --retry-failed, --force, --checksum
-  std::string command_summary;               ///< recorded with the run (`ximup status`)
+  run_mode mode = run_mode::normal;                 ///< --retry-failed, --force, --checksum
+  std::string command_summary;                      ///< recorded with the run (`ximup status`)
   std::chrono::milliseconds drain_timeout{30'000};  ///< after SIGINT/SIGTERM, wait this long for responses
 };
 
 /// Why a run ended early; maps to an exit code in the CLI.
-enum class run_stop { none, auth, unreachable, tls_untrusted, io_error, interrupted, locked, state_error, input_error };
+enum class run_stop {
+  none,
+  auth,
+  unreachable,
+  tls_untrusted,
+  io_error,
+  interrupted,
+  locked,
+  state_error,
+  input_error
+};
 
 struct run_summary {
   std::uint64_t files_ok = 0;
   std::uint64_t files_failed = 0;            ///< all failures
   std::uint64_t files_failed_retryable = 0;  ///< failures a later run may fix (retries exhausted, cancelled)
   std::uint64_t bytes_ok = 0;
-  std::uint64_t bytes_failed = 0;            ///< image bytes of the failed inputs
-  std::uint64_t bytes_sent = 0;              ///< request bytes written, all attempts
-  std::uint64_t requests = 0;                ///< sends
+  std::uint64_t bytes_failed = 0;  ///< image bytes of the failed inputs
+  std::uint64_t bytes_sent = 0;    ///< request bytes written, all attempts
+  std::uint64_t requests = 0;      ///< sends
   std::uint64_t retries = 0;
   std::map<std::string, std::uint64_t> retries_by_reason;
   std::map<std::string, std::uint64_t> failures_by_reason;
@@ -80,21 +90,22 @@ struct run_summary {
   std::uint64_t stale_resends = 0;
   std::uint64_t outcome_unknown = 0;  ///< sends whose response was lost (possible server duplicates)
   std::uint64_t connections_opened = 0;
-  std::uint64_t scan_skipped = 0;           ///< files left out by extension or filter
-  std::uint64_t scan_errors = 0;            ///< unreadable directories, vanished files, bad manifest lines
-  std::uint64_t shard_skipped = 0;          ///< inputs of other shards
-  std::uint64_t images_resized = 0;         ///< --resize: images sent smaller
-  std::uint64_t bytes_before_resize = 0;    ///< their file bytes
-  std::uint64_t bytes_after_resize = 0;     ///< their bytes as sent
-  std::uint64_t resize_unchanged_notes = 0; ///< sent as they were for a reason worth a note (undecodable, animated, ...)
-  std::uint64_t skipped_unchanged = 0;      ///< the state says done and unchanged
-  std::uint64_t skipped_failed = 0;         ///< failed permanently before and unchanged
-  std::uint64_t skipped_other = 0;          ///< --retry-failed: new or ok inputs left alone
-  std::uint64_t unknown_at_stop = 0;        ///< images in requests abandoned at --drain-timeout
-  std::string limit_reached;                ///< e.g. "--max-files 100": no new inputs were taken after it
-  std::uint64_t planned_files = 0;          ///< inputs taken to send (in a dry run: would be sent)
+  std::uint64_t scan_skipped = 0;         ///< files left out by extension or filter
+  std::uint64_t scan_errors = 0;          ///< unreadable directories, vanished files, bad manifest lines
+  std::uint64_t shard_skipped = 0;        ///< inputs of other shards
+  std::uint64_t images_resized = 0;       ///< --resize: images sent smaller
+  std::uint64_t bytes_before_resize = 0;  ///< their file bytes
+  std::uint64_t bytes_after_resize = 0;   ///< their bytes as sent
+  std::uint64_t resize_unchanged_notes =
+      0;  ///< sent as they were for a reason worth a note (undecodable, animated, ...)
+  std::uint64_t skipped_unchanged = 0;  ///< the state says done and unchanged
+  std::uint64_t skipped_failed = 0;     ///< failed permanently before and unchanged
+  std::uint64_t skipped_other = 0;      ///< --retry-failed: new or ok inputs left alone
+  std::uint64_t unknown_at_stop = 0;    ///< images in requests abandoned at --drain-timeout
+  std::string limit_reached;            ///< e.g. "--max-files 100": no new inputs were taken after it
+  std::uint64_t planned_files = 0;      ///< inputs taken to send (in a dry run: would be sent)
   std::uint64_t planned_bytes = 0;
-  std::uint64_t planned_requests = 0;       ///< batches planned
+  std::uint64_t planned_requests = 0;  ///< batches planned
   bool dry_run = false;
   std::size_t peak_inflight_bytes = 0;
   flow_snapshot flow;  ///< concurrency limit and pacing at the end, throttle signals seen
@@ -107,26 +118,26 @@ struct run_summary {
 
 /// Counters of a run in progress, for progress lines and metrics. Cheap to take (a few locks).
 struct live_stats {
-  std::uint64_t files_done = 0;    ///< inputs with their final result line
+  std::uint64_t files_done = 0;  ///< inputs with their final result line
   std::uint64_t files_failed = 0;
-  std::uint64_t bytes_done = 0;    ///< image bytes of the inputs done ok
-  std::uint64_t files_planned = 0; ///< inputs taken to send so far
-  bool scan_done = false;          ///< files_planned is final
+  std::uint64_t bytes_done = 0;          ///< image bytes of the inputs done ok
+  std::uint64_t files_planned = 0;       ///< inputs taken to send so far
+  bool scan_done = false;                ///< files_planned is final
   std::uint64_t requests_in_flight = 0;  ///< sends waiting for a response
   std::uint64_t requests_open = 0;       ///< requests not yet final (in flight, queued or waiting to retry)
   std::uint64_t retries = 0;
-  std::size_t plans_queued = 0;          ///< batches waiting for a worker
-  std::size_t concurrency_limit = 0;     ///< adaptive limit of requests in flight
-  std::size_t requests_queued = 0;       ///< requests waiting for a connection
+  std::size_t plans_queued = 0;       ///< batches waiting for a worker
+  std::size_t concurrency_limit = 0;  ///< adaptive limit of requests in flight
+  std::size_t requests_queued = 0;    ///< requests waiting for a connection
   flow_snapshot flow;
   std::uint64_t sends = 0;
   std::uint64_t bytes_sent = 0;
   std::uint64_t connections_opened = 0;
-  histogram_snapshot request_latency;    ///< from writing a request to its whole response
+  histogram_snapshot request_latency;  ///< from writing a request to its whole response
 };
 
 class upload_pipeline {
-public:
+ public:
   explicit upload_pipeline(upload_options options);
   ~upload_pipeline();
   upload_pipeline(const upload_pipeline&) = delete;
@@ -140,7 +151,7 @@ public:
   /// The run's counters as they stand (a summary of a run in progress); from any thread.
   [[nodiscard]] run_summary summary_so_far() const;
 
-private:
+ private:
   struct impl;
   std::unique_ptr<impl> impl_;
 };

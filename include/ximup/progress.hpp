@@ -94,7 +94,7 @@ struct progress_options {
 /// never worth failing a run for).
 class progress_reporter {
  public:
-  progress_reporter(std::function<progress_snapshot()> source, progress_options options);
+  progress_reporter(std::function<progress_snapshot()> source, const progress_options& options);
   /// Stops (and prints the final line) if still running.
   ~progress_reporter();
   progress_reporter(const progress_reporter&) = delete;

@@ -17,20 +17,20 @@ namespace ximup {
 
 /// One input inside a request.
 struct record_slot {
-  std::string path;          ///< path opened (bytes)
-  std::string id;            ///< `_id` sent (bytes)
-  std::uint64_t bytes = 0;   ///< file bytes sent
-  std::size_t offset = 0;    ///< the record's JSON object is body[offset, offset + length)
+  std::string path;         ///< path opened (bytes)
+  std::string id;           ///< `_id` sent (bytes)
+  std::uint64_t bytes = 0;  ///< file bytes sent
+  std::size_t offset = 0;   ///< the record's JSON object is body[offset, offset + length)
   std::size_t length = 0;
-  int attempts = 0;          ///< times this record was sent
-  bool in_state = false;     ///< marked pending in the state store: its result must be recorded there
+  int attempts = 0;       ///< times this record was sent
+  bool in_state = false;  ///< marked pending in the state store: its result must be recorded there
   /// Members for the results line written by ximup itself (e.g. `"resize":{...}`), with no
   /// leading comma; empty when none.
   std::string local_fields;
 };
 
 class request_body {
-public:
+ public:
   /// `endpoint_fields` is empty or a list of `"key":value` members with a leading comma.
   explicit request_body(std::string endpoint_fields) : fields_(std::move(endpoint_fields)) {}
 
@@ -39,7 +39,8 @@ public:
   /// Bytes one record adds (its object plus a separating comma). `url`: a `_url` record (no data);
   /// `extra_fields`: members with a leading comma written after `_id`.
   [[nodiscard]] static std::size_t record_size(std::string_view id, std::uint64_t file_bytes,
-                                               std::string_view url = {}, std::string_view extra_fields = {}) noexcept;
+                                               std::string_view url = {},
+                                               std::string_view extra_fields = {}) noexcept;
 
   void begin(std::string& body) const;
   /// Appends one record and fills slot.offset/length.
@@ -53,7 +54,7 @@ public:
   /// A new body holding the given records' fragments, copied from `old_body`; updates their offsets.
   [[nodiscard]] std::string assemble(std::string_view old_body, std::span<record_slot> records) const;
 
-private:
+ private:
   static void open_record(std::string& body, record_slot& slot, std::string_view extra_fields);
 
   std::string fields_;

@@ -54,8 +54,9 @@ enum class resize_side { shorter, longer };
 struct resize_options {
   std::uint32_t target = 0;  ///< N in pixels; 0 = resizing off
   resize_side side = resize_side::shorter;
-  std::uint64_t min_bytes = 100 * 1024;  ///< files smaller than this are sent untouched, not decoded
-  int jpeg_quality = 90;                 ///< 1..100
+  std::uint64_t min_bytes =
+      std::uint64_t{100} * 1024;  ///< files smaller than this are sent untouched, not decoded
+  int jpeg_quality = 90;          ///< 1..100
   /// Images with more source pixels are sent untouched (a decompression bomb would cost seconds of CPU).
   std::uint64_t max_source_pixels = 250'000'000;
 };
@@ -63,7 +64,8 @@ struct resize_options {
 /// Pure decision core. `source` is the size as displayed, i.e. after the EXIF orientation. Returns the
 /// size to scale to (aspect ratio kept, the other side rounded to nearest and at least 1 px), or
 /// nullopt when the image is left as it is (resizing off, already small enough, or no size).
-[[nodiscard]] std::optional<dimensions> plan_resize(dimensions source, const resize_options& options) noexcept;
+[[nodiscard]] std::optional<dimensions> plan_resize(dimensions source,
+                                                    const resize_options& options) noexcept;
 
 enum class resize_action {
   resized,                       ///< `out` holds the new image: send it

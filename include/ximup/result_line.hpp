@@ -4,8 +4,9 @@
 /// Fields, in order: `path` (bytes, json_escape.hpp rules), `_id`, `outcome` ("ok" or "failed"),
 /// `http_status` (0 when no HTTP response was received), `status_code` and `status_text` (the
 /// record's own `_status`, omitted when absent), `attempts`, `bytes` (file size sent or seen),
-/// `error` (failed only: what happened and what to do), ximup's own extra members (`resize`), then the record's result fields as the
-/// API returned them (`_tags`, `_dominant_colors`, `best_label`, ...; never `_base64`).
+/// `error` (failed only: what happened and what to do), ximup's own extra members (`resize`), then the
+/// record's result fields as the API returned them (`_tags`, `_dominant_colors`, `best_label`, ...; never
+/// `_base64`).
 
 #include <cstdint>
 #include <optional>
@@ -25,8 +26,8 @@ struct result_record {
   std::string_view status_text;
   int attempts = 0;
   std::uint64_t bytes = 0;
-  std::string_view error;        ///< failed only
-  std::string_view fields_json;  ///< parsed_record::fields_json
+  std::string_view error;         ///< failed only
+  std::string_view fields_json;   ///< parsed_record::fields_json
   std::string_view local_fields;  ///< ximup's own members (`"resize":{...}`), no leading comma
 };
 

@@ -13,7 +13,7 @@
 namespace ximup {
 
 class results_writer {
-public:
+ public:
   results_writer() = default;
   ~results_writer();
   results_writer(const results_writer&) = delete;
@@ -28,7 +28,7 @@ public:
   [[nodiscard]] std::string error() const;
   [[nodiscard]] const std::string& path() const noexcept { return path_; }
 
-private:
+ private:
   void fail(const char* what, int err);
 
   mutable std::mutex mutex_;

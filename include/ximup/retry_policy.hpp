@@ -39,9 +39,9 @@ enum class failure_kind {
 enum class decision { accept, retry, split, fail, stop_run };
 
 struct retry_policy {
-  int max_retries = 5;                                ///< --retries: resends after the first attempt
-  std::chrono::milliseconds base{500};                ///< --retry-base
-  std::chrono::milliseconds max{30'000};              ///< --retry-max
+  int max_retries = 5;                    ///< --retries: resends after the first attempt
+  std::chrono::milliseconds base{500};    ///< --retry-base
+  std::chrono::milliseconds max{30'000};  ///< --retry-max
 };
 
 /// What to do with a request (of `records` records) that failed with `kind` after `attempts` sends.
@@ -51,8 +51,9 @@ struct retry_policy {
 /// Backoff before resend number `attempt` (1 for the first resend): full jitter,
 /// u01 * min(max, base * 2^(attempt-1)), where u01 is uniform in [0,1). A Retry-After from the
 /// server is honoured: the delay is at least that (capped at 10 times --retry-max).
-[[nodiscard]] std::chrono::milliseconds backoff_delay(int attempt, const retry_policy& policy, double u01,
-                                                      std::optional<std::chrono::milliseconds> retry_after) noexcept;
+[[nodiscard]] std::chrono::milliseconds backoff_delay(
+    int attempt, const retry_policy& policy, double u01,
+    std::optional<std::chrono::milliseconds> retry_after) noexcept;
 
 /// Parses a Retry-After value: delta-seconds or an HTTP date (IMF-fixdate) relative to `now`.
 [[nodiscard]] std::optional<std::chrono::milliseconds> parse_retry_after(

@@ -37,9 +37,9 @@ struct scan_options {
 
 /// One regular file to upload.
 struct scan_entry {
-  std::string path;      ///< path to open: the root as given joined with the relative path
-  std::string id;        ///< path relative to the root it was found under ('/'-separated); for a
-                         ///< root that is itself a file, its base name
+  std::string path;  ///< path to open: the root as given joined with the relative path
+  std::string id;    ///< path relative to the root it was found under ('/'-separated); for a
+                     ///< root that is itself a file, its base name
   std::uint64_t size = 0;
   std::int64_t mtime_ns = 0;  ///< modification time, nanoseconds since the epoch
   /// SHA-256 of the content; only set by the pipeline in --checksum mode (the scanner never reads files).
@@ -53,7 +53,7 @@ struct scan_entry {
 /// readdir and stat, a symlink loop. The scan goes on after it.
 struct scan_error {
   std::string path;
-  std::string message;   ///< what happened, e.g. "cannot open directory: Permission denied"
+  std::string message;  ///< what happened, e.g. "cannot open directory: Permission denied"
 };
 
 struct scan_item {
@@ -62,14 +62,14 @@ struct scan_item {
 };
 
 struct scan_counters {
-  std::uint64_t files = 0;        ///< entries returned
-  std::uint64_t skipped = 0;      ///< regular files skipped by extension or filter
+  std::uint64_t files = 0;    ///< entries returned
+  std::uint64_t skipped = 0;  ///< regular files skipped by extension or filter
   std::uint64_t errors = 0;
   std::uint64_t directories = 0;  ///< directories entered
 };
 
 class scanner {
-public:
+ public:
   /// Roots may be directories or regular files. A root that does not exist or cannot be read is
   /// reported as an error item when reached (callers validate roots up front for exit code 4).
   scanner(std::vector<std::string> roots, scan_options options);
@@ -81,7 +81,7 @@ public:
   std::optional<scan_item> next();
   [[nodiscard]] const scan_counters& counters() const noexcept;
 
-private:
+ private:
   struct impl;
   std::unique_ptr<impl> impl_;
 };

@@ -55,15 +55,16 @@ struct sender_options {
   std::string user_agent;
   std::size_t connections = 8;
   std::size_t io_threads = 1;
-  std::size_t queue_capacity = 16;  ///< requests waiting for a connection
-  std::chrono::milliseconds connect_timeout{10'000};      ///< TCP connect
-  std::chrono::milliseconds handshake_timeout{10'000};    ///< TLS handshake
-  std::chrono::milliseconds write_timeout{120'000};       ///< writing the whole request
-  std::chrono::milliseconds first_byte_timeout{120'000};  ///< from the request written to the response headers
-  std::chrono::milliseconds response_timeout{120'000};    ///< from the headers to the end of the body
-  flow_options flow;                                      ///< concurrency and rate
-  std::optional<std::string> cacert;                   ///< PEM file of trusted CAs; system CAs otherwise
-  bool insecure_skip_verify = false;                   ///< --insecure-skip-tls-verify
+  std::size_t queue_capacity = 16;                      ///< requests waiting for a connection
+  std::chrono::milliseconds connect_timeout{10'000};    ///< TCP connect
+  std::chrono::milliseconds handshake_timeout{10'000};  ///< TLS handshake
+  std::chrono::milliseconds write_timeout{120'000};     ///< writing the whole request
+  std::chrono::milliseconds first_byte_timeout{
+      120'000};                                         ///< from the request written to the response headers
+  std::chrono::milliseconds response_timeout{120'000};  ///< from the headers to the end of the body
+  flow_options flow;                                    ///< concurrency and rate
+  std::optional<std::string> cacert;                    ///< PEM file of trusted CAs; system CAs otherwise
+  bool insecure_skip_verify = false;                    ///< --insecure-skip-tls-verify
   std::size_t max_response_bytes = 64U << 20U;
 };
 
@@ -85,7 +86,7 @@ struct sender_counters {
 };
 
 class sender_pool {
-public:
+ public:
   using completion_handler = std::function<void(std::shared_ptr<upload_request>, send_result)>;
 
   sender_pool(sender_options options, completion_handler on_complete);
@@ -114,7 +115,7 @@ public:
 
   [[nodiscard]] const sender_counters& counters() const noexcept;
 
-private:
+ private:
   struct impl;
   std::unique_ptr<impl> impl_;
 };

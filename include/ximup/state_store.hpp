@@ -198,7 +198,7 @@ path_hash_fn set_state_index_hash(path_hash_fn fn) noexcept;
 /// 64-bit hash of the path; paths whose hashes collide are kept by full path, so find() is exact.
 /// Immutable; any number of threads may call find() at once.
 class state_index {
-public:
+ public:
   state_index();
   ~state_index();
   state_index(state_index&&) noexcept;
@@ -210,7 +210,7 @@ public:
   /// Heap bytes held (for the memory budget and the test).
   [[nodiscard]] std::size_t memory_bytes() const noexcept;
 
-private:
+ private:
   friend class state_store;
   struct impl;
   std::unique_ptr<impl> impl_;
@@ -222,7 +222,7 @@ enum class open_mode {
 };
 
 class state_store {
-public:
+ public:
   /// Opens or creates the state file at `path` for the job `job_key` (make_job_key). Blocks on
   /// disk I/O. Cheap checks only (never a full scan, so it stays fast for big files): the
   /// 16-byte SQLite magic from the raw header, then through SQLite the application_id, the
@@ -292,7 +292,7 @@ public:
   /// big files, so only on request (`ximup status --check`) and in tests.
   [[nodiscard]] state_status check_integrity(bool full = false);
 
-private:
+ private:
   struct impl;
   explicit state_store(std::unique_ptr<impl> state);
   std::unique_ptr<impl> impl_;

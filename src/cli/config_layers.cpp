@@ -1,5 +1,6 @@
 #include "config_layers.hpp"
 
+#include <fmt/format.h>
 #include <sys/stat.h>
 
 #include <cstdlib>
@@ -150,7 +151,7 @@ std::string apply_config_file(const std::string& file, CLI::App& root, CLI::App&
     const std::string key = normalise_key(item.name);
     const std::string shown = item.fullname();
     if (item.parents.size() > 1) {
-      return "config file '" + file + "': unknown table for key '" + shown + "'";
+      return fmt::format("config file '{}': unknown table for key '{}'", file, shown);
     }
     if (item.parents.size() == 1 && item.parents[0] != cmd.get_name()) {
       // Another command's table: known there or an error.
@@ -161,10 +162,10 @@ std::string apply_config_file(const std::string& file, CLI::App& root, CLI::App&
         }
       }
       if (other == nullptr) {
-        return "config file '" + file + "': unknown table [" + item.parents[0] + "]";
+        return fmt::format("config file '{}': unknown table [{}]", file, item.parents[0]);
       }
       if (find_long(*other, key) == nullptr) {
-        return "config file '" + file + "': unknown key '" + shown + "'";
+        return fmt::format("config file '{}': unknown key '{}'", file, shown);
       }
       continue;
     }
@@ -179,8 +180,10 @@ std::string apply_config_file(const std::string& file, CLI::App& root, CLI::App&
       if (known_elsewhere || key == "config") {
         continue;  // another command's option
       }
-      return "config file '" + file + "': unknown key '" + shown + "' (see `ximup " + cmd.get_name() +
-             " --help` for the options; keys are their long names)";
+      return fmt::format(
+          "config file '{}': unknown key '{}' (see `ximup {} --help` for the options; keys are their long "
+          "names)",
+          file, shown, cmd.get_name());
     }
     if (opt->count() > 0) {
       continue;  // a flag or the environment already set it
@@ -193,11 +196,12 @@ std::string apply_config_file(const std::string& file, CLI::App& root, CLI::App&
       }
       opt->run_callback();
     } catch (const CLI::Error& e) {
-      return "config file '" + file + "': key '" + shown + "': " + e.what();
+      return fmt::format("config file '{}': key '{}': {}", file, shown, e.what());
     }
     std::string joined;
     for (const auto& v : item.inputs) {
-      joined += (joined.empty() ? "" : ", ") + v;
+      if (!joined.empty()) joined += ", ";
+      joined += v;
     }
     out.sources[key] = value_source::file;
     out.file_values[key] = joined;

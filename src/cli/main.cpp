@@ -11,7 +11,9 @@
 #include "exit_codes.hpp"
 #include "ximup/base64.hpp"
 
-int main(int argc, char** argv) {
+namespace {
+
+int run_cli(int argc, char** argv) {
   // Logs go to stderr; stdout is for what a command prints (results with --results -, listings).
   spdlog::set_default_logger(spdlog::stderr_color_mt("ximup"));
   // XIMUP_SIMD=scalar|ssse3|avx2|avx512|neon forces an encoder; an unknown or unsupported one is an error.
@@ -34,10 +36,11 @@ int main(int argc, char** argv) {
       "Exit codes: 0 all ok; 1 some inputs failed permanently; 2 usage or configuration error;\n"
       "3 authentication failed; 4 input not found; 5 transient failures remain (run again);\n"
       "6 another run holds the state lock; 7 cannot write results or state (disk full, damaged state file);\n"
-      "130/143 interrupted (SIGINT/SIGTERM).");
+      "70 internal error (a bug: please report it); 130/143 interrupted (SIGINT/SIGTERM).");
 
   std::map<CLI::App*, std::function<int()>> commands;
-  for (auto add : {ximup::cli::add_upload_command, ximup::cli::add_presets_command, ximup::cli::add_version_command}) {
+  for (auto add :
+       {ximup::cli::add_upload_command, ximup::cli::add_presets_command, ximup::cli::add_version_command}) {
     auto run = add(app);
     commands.emplace(app.get_subcommands({}).back(), std::move(run));
   }
@@ -64,8 +67,8 @@ int main(int argc, char** argv) {
     auto it = commands.find(sub);
     if (it == commands.end()) continue;
     const auto file = no_config ? std::nullopt : ximup::cli::find_config_file(config_file);
-    if (const std::string error =
-            ximup::cli::apply_config_file(file.value_or(""), app, *sub, args, ximup::cli::active_config_layers());
+    if (const std::string error = ximup::cli::apply_config_file(file.value_or(""), app, *sub, args,
+                                                                ximup::cli::active_config_layers());
         !error.empty()) {
       spdlog::error("{}", error);
       return ximup::exit_code::usage;
@@ -73,4 +76,20 @@ int main(int argc, char** argv) {
     return it->second();
   }
   return ximup::exit_code::usage;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Every expected failure is reported where it happens, with its own exit code; this is the net
+  // for the unexpected (out of memory, a bug) so that it ends as a message instead of an abort.
+  try {
+    return run_cli(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "ximup: internal error: %s (please report it with the command line)\n", e.what());
+  } catch (...) {
+    std::fprintf(stderr,
+                 "ximup: internal error: unknown exception (please report it with the command line)\n");
+  }
+  return ximup::exit_code::internal;
 }

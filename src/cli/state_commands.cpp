@@ -36,8 +36,9 @@ std::optional<state_store> open_job(const state_flags& f, int& code) {
     code = exit_code::usage;
     return std::nullopt;
   }
-  auto opened = state_store::open(f.state, make_job_key(ep.value->url, ep.value->fields_json, ep.value->headers),
-                                  open_mode::open_existing);
+  auto opened =
+      state_store::open(f.state, make_job_key(ep.value->url, ep.value->fields_json, ep.value->headers),
+                        open_mode::open_existing);
   if (!opened.value) {
     spdlog::error("{}", opened.status.message);
     code = opened.status.code == state_errc::not_found ? exit_code::input_not_found : exit_code::io_error;
@@ -82,13 +83,14 @@ int run_status(const state_flags& f) {
   if (runs.value) {
     std::printf("last runs:\n");
     for (const auto& r : *runs.value) {
-      std::printf("  #%lld %s .. %s pid %lld %-12s sent %llu ok %llu failed %llu retryable %llu skipped %llu  %s\n",
-                  static_cast<long long>(r.run_id), format_time(r.started_unix).c_str(),
-                  format_time(r.ended_unix).c_str(), static_cast<long long>(r.pid),
-                  r.outcome.empty() ? "running" : r.outcome.c_str(), static_cast<unsigned long long>(r.counts.sent),
-                  static_cast<unsigned long long>(r.counts.ok), static_cast<unsigned long long>(r.counts.failed),
-                  static_cast<unsigned long long>(r.counts.retryable), static_cast<unsigned long long>(r.counts.skipped),
-                  r.command.c_str());
+      std::printf(
+          "  #%lld %s .. %s pid %lld %-12s sent %llu ok %llu failed %llu retryable %llu skipped %llu  %s\n",
+          static_cast<long long>(r.run_id), format_time(r.started_unix).c_str(),
+          format_time(r.ended_unix).c_str(), static_cast<long long>(r.pid),
+          r.outcome.empty() ? "running" : r.outcome.c_str(), static_cast<unsigned long long>(r.counts.sent),
+          static_cast<unsigned long long>(r.counts.ok), static_cast<unsigned long long>(r.counts.failed),
+          static_cast<unsigned long long>(r.counts.retryable),
+          static_cast<unsigned long long>(r.counts.skipped), r.command.c_str());
     }
   }
   return exit_code::ok;
@@ -110,9 +112,10 @@ int stream_entries(const state_flags& f, std::span<const input_status> only, boo
   bool write_ok = true;
   auto st = store->for_each_entry(
       [&](const state_entry& e) {
-        const std::string line = as_json ? format_export_line(e)
-                                         : json_string(e.path) + "\t" + std::string(to_string(e.record.status)) +
-                                               "\t" + e.reason + "\n";
+        const std::string line = as_json
+                                     ? format_export_line(e)
+                                     : json_string(e.path) + "\t" + std::string(to_string(e.record.status)) +
+                                           "\t" + e.reason + "\n";
         write_ok = std::fwrite(line.data(), 1, line.size(), out) == line.size();
         return write_ok;
       },
@@ -140,12 +143,14 @@ void add_state_commands(CLI::App& app, std::vector<std::pair<CLI::App*, std::fun
   out.emplace_back(s, [status] { return run_status(*status); });
 
   auto failures = std::make_shared<state_flags>();
-  auto* fcmd = app.add_subcommand("failures", "List failed inputs with their reasons (path<TAB>status<TAB>reason)");
+  auto* fcmd =
+      app.add_subcommand("failures", "List failed inputs with their reasons (path<TAB>status<TAB>reason)");
   add_state_flags(*fcmd, *failures);
   fcmd->add_option("-o,--output", failures->output, "Write here instead of stdout");
   fcmd->footer("Example:\n  ximup failures --endpoint tagging > failed.tsv");
   out.emplace_back(fcmd, [failures] {
-    static constexpr input_status failed[] = {input_status::failed, input_status::retryable, input_status::pending};
+    static constexpr input_status failed[] = {input_status::failed, input_status::retryable,
+                                              input_status::pending};
     return stream_entries(*failures, failed, false);
   });
 

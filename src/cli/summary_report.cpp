@@ -19,44 +19,52 @@ void print_summary(const run_summary& s, const std::string& results_path) {
   std::fprintf(out, "images:       %llu ok, %llu failed", static_cast<unsigned long long>(s.files_ok),
                static_cast<unsigned long long>(s.files_failed));
   if (s.files_failed_retryable > 0) {
-    std::fprintf(out, " (%llu may succeed on a rerun)", static_cast<unsigned long long>(s.files_failed_retryable));
+    std::fprintf(out, " (%llu may succeed on a rerun)",
+                 static_cast<unsigned long long>(s.files_failed_retryable));
   }
   std::fprintf(out, "\n");
   for (const auto& [reason, n] : s.failures_by_reason) {
     std::fprintf(out, "  failed %-14s %llu\n", (reason + ":").c_str(), static_cast<unsigned long long>(n));
   }
   if (s.skipped_unchanged + s.skipped_failed + s.skipped_other > 0) {
-    std::fprintf(out, "skipped:      %llu unchanged since they succeeded, %llu failed before and unchanged, %llu left "
-                      "alone by --retry-failed\n",
-                 static_cast<unsigned long long>(s.skipped_unchanged), static_cast<unsigned long long>(s.skipped_failed),
-                 static_cast<unsigned long long>(s.skipped_other));
+    std::fprintf(
+        out,
+        "skipped:      %llu unchanged since they succeeded, %llu failed before and unchanged, %llu left "
+        "alone by --retry-failed\n",
+        static_cast<unsigned long long>(s.skipped_unchanged),
+        static_cast<unsigned long long>(s.skipped_failed), static_cast<unsigned long long>(s.skipped_other));
   }
   if (s.images_resized + s.resize_unchanged_notes > 0) {
-    std::fprintf(out, "resized:      %llu images, %s -> %s (%llu more sent as they were, with a note in the results)\n",
-                 static_cast<unsigned long long>(s.images_resized), format_size(s.bytes_before_resize).c_str(),
-                 format_size(s.bytes_after_resize).c_str(), static_cast<unsigned long long>(s.resize_unchanged_notes));
+    std::fprintf(
+        out,
+        "resized:      %llu images, %s -> %s (%llu more sent as they were, with a note in the results)\n",
+        static_cast<unsigned long long>(s.images_resized), format_size(s.bytes_before_resize).c_str(),
+        format_size(s.bytes_after_resize).c_str(), static_cast<unsigned long long>(s.resize_unchanged_notes));
   }
   if (s.shard_skipped > 0) {
     std::fprintf(out, "other shards: %llu inputs left to the other shards\n",
                  static_cast<unsigned long long>(s.shard_skipped));
   }
   if (s.scan_errors > 0) {
-    std::fprintf(out, "input errors: %llu (unreadable directories, vanished files, bad manifest lines: see the "
-                      "results file)\n",
+    std::fprintf(out,
+                 "input errors: %llu (unreadable directories, vanished files, bad manifest lines: see the "
+                 "results file)\n",
                  static_cast<unsigned long long>(s.scan_errors));
   }
   if (s.unknown_at_stop > 0) {
-    std::fprintf(out, "interrupted:  %llu images were in flight at the drain timeout (outcome unknown: possible "
-                      "server-side duplicates when resent)\n",
+    std::fprintf(out,
+                 "interrupted:  %llu images were in flight at the drain timeout (outcome unknown: possible "
+                 "server-side duplicates when resent)\n",
                  static_cast<unsigned long long>(s.unknown_at_stop));
   }
   std::fprintf(out, "bytes:        %s of images ok, %s sent\n", format_size(s.bytes_ok).c_str(),
                format_size(s.bytes_sent).c_str());
   std::fprintf(out, "throughput:   %.1f MB/s, %.1f images/s\n", mbps, static_cast<double>(s.files_ok) / secs);
   std::fprintf(out, "elapsed:      %.2f s\n", s.elapsed_seconds);
-  std::fprintf(out, "requests:     %llu sent, %llu retries, %llu stale keep-alive resends, %llu outcome unknown\n",
-               static_cast<unsigned long long>(s.requests), static_cast<unsigned long long>(s.retries),
-               static_cast<unsigned long long>(s.stale_resends), static_cast<unsigned long long>(s.outcome_unknown));
+  std::fprintf(
+      out, "requests:     %llu sent, %llu retries, %llu stale keep-alive resends, %llu outcome unknown\n",
+      static_cast<unsigned long long>(s.requests), static_cast<unsigned long long>(s.retries),
+      static_cast<unsigned long long>(s.stale_resends), static_cast<unsigned long long>(s.outcome_unknown));
   for (const auto& [reason, n] : s.retries_by_reason) {
     std::fprintf(out, "  retried %-13s %llu\n", (reason + ":").c_str(), static_cast<unsigned long long>(n));
   }
@@ -64,8 +72,8 @@ void print_summary(const run_summary& s, const std::string& results_path) {
                s.flow.concurrency_limit, static_cast<unsigned long long>(s.flow.throttles));
   if (s.flow.rate > 0) std::fprintf(out, ", paced at %.1f requests/s", s.flow.rate);
   std::fprintf(out, "\n");
-  std::fprintf(out, "memory:       peak %s in flight (budget waits: %llu)\n", format_size(s.peak_inflight_bytes).c_str(),
-               static_cast<unsigned long long>(s.budget_waits));
+  std::fprintf(out, "memory:       peak %s in flight (budget waits: %llu)\n",
+               format_size(s.peak_inflight_bytes).c_str(), static_cast<unsigned long long>(s.budget_waits));
   std::fprintf(out, "results:      %s\n", results_path.c_str());
 }
 

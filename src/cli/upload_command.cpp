@@ -101,9 +101,9 @@ struct upload_flags {
 
 // The state file's default place: beside the results file; a shard has its own.
 std::string default_state_path(const std::string& results, const std::optional<shard_spec>& shard) {
-  const std::string name = shard ? "ximup-state.shard-" + std::to_string(shard->index) + "-of-" +
-                                       std::to_string(shard->count) + ".sqlite"
-                                 : std::string("ximup-state.sqlite");
+  std::string name = shard ? "ximup-state.shard-" + std::to_string(shard->index) + "-of-" +
+                                 std::to_string(shard->count) + ".sqlite"
+                           : std::string("ximup-state.sqlite");
   const auto slash = results.rfind('/');
   if (results == "-" || slash == std::string::npos) return name;
   return results.substr(0, slash + 1) + name;
@@ -139,10 +139,12 @@ std::vector<std::string> split_list(const std::string& text) {
 void set_inputs(const upload_flags& f, input_options& in) {
   const int sources = static_cast<int>(!f.inputs.empty()) + static_cast<int>(!f.manifest.empty()) +
                       static_cast<int>(!f.files_from.empty());
-  if (sources == 0) throw usage_error{"nothing to upload: give directories, --manifest FILE or --files-from FILE"};
+  if (sources == 0)
+    throw usage_error{"nothing to upload: give directories, --manifest FILE or --files-from FILE"};
   if (sources > 1) throw usage_error{"give directories, --manifest or --files-from, not several of them"};
   if (f.null_separated && f.files_from.empty()) throw usage_error{"-0/--null goes with --files-from"};
-  if (!f.manifest_format.empty() && f.manifest.empty()) throw usage_error{"--manifest-format goes with --manifest"};
+  if (!f.manifest_format.empty() && f.manifest.empty())
+    throw usage_error{"--manifest-format goes with --manifest"};
   in.roots = f.inputs;
   if (!f.manifest.empty()) {
     in.kind = input_kind::manifest;
@@ -165,7 +167,8 @@ void set_inputs(const upload_flags& f, input_options& in) {
 
 // --shard I/N, or --shard-count N with the index from JOB_COMPLETION_INDEX (Kubernetes Indexed Jobs).
 std::optional<shard_spec> shard_option(const upload_flags& f) {
-  if (!f.shard.empty() && f.shard_count > 0) throw usage_error{"give --shard I/N or --shard-count N, not both"};
+  if (!f.shard.empty() && f.shard_count > 0)
+    throw usage_error{"give --shard I/N or --shard-count N, not both"};
   shard_parse_result r;
   if (!f.shard.empty()) {
     r = parse_shard(f.shard);
@@ -196,7 +199,8 @@ upload_options build_options(const upload_flags& f) {
     if (auto error = resize_init()) throw usage_error{"--resize: " + *error};
   }
   if (f.batch_size == 0) throw usage_error{"--batch-size must be at least 1"};
-  if (f.batch_size > 10) spdlog::warn("--batch-size {} is above the API's documented limit of 10 records", f.batch_size);
+  if (f.batch_size > 10)
+    spdlog::warn("--batch-size {} is above the API's documented limit of 10 records", f.batch_size);
   o.limits.max_records = f.batch_size;
   o.limits.max_body_bytes = size_flag("--max-body-bytes", f.max_body_bytes);
   o.max_inflight = size_flag("--max-inflight", f.max_inflight);
@@ -271,7 +275,7 @@ upload_options build_options(const upload_flags& f) {
 // Blocks SIGINT/SIGTERM in every thread and handles them on one: the first asks the pipeline to
 // stop, a second exits at once.
 class signal_watch {
-public:
+ public:
   signal_watch() {
     sigemptyset(&set_);
     sigaddset(&set_, SIGINT);
@@ -289,8 +293,9 @@ public:
           signalled_.store(true);  // the run is over: only the metrics linger is cut short
         } else if (seen == 1) {
           signalled_.store(true);
-          spdlog::warn("received {}: finishing requests in flight, sending nothing new (signal again to quit at once)",
-                       sig == SIGINT ? "SIGINT" : "SIGTERM");
+          spdlog::warn(
+              "received {}: finishing requests in flight, sending nothing new (signal again to quit at once)",
+              sig == SIGINT ? "SIGINT" : "SIGTERM");
           pipeline.request_stop(sig);
         } else {
           std::_Exit(128 + sig);
@@ -308,7 +313,7 @@ public:
   signal_watch(const signal_watch&) = delete;
   signal_watch& operator=(const signal_watch&) = delete;
 
-private:
+ private:
   sigset_t set_{};
   std::atomic<bool> done_{false};
   std::atomic<bool> signalled_{false};
@@ -318,15 +323,23 @@ private:
 
 int exit_code_for(const run_summary& s) {
   switch (s.stopped) {
-    case run_stop::auth: return exit_code::auth;
-    case run_stop::unreachable: return exit_code::transient;
-    case run_stop::tls_untrusted: return exit_code::usage;
+    case run_stop::auth:
+      return exit_code::auth;
+    case run_stop::unreachable:
+      return exit_code::transient;
+    case run_stop::tls_untrusted:
+      return exit_code::usage;
     case run_stop::io_error:
-    case run_stop::state_error: return exit_code::io_error;
-    case run_stop::locked: return exit_code::locked;
-    case run_stop::input_error: return exit_code::input_not_found;
-    case run_stop::interrupted: return s.stop_signal == SIGINT ? exit_code::interrupted_int : exit_code::interrupted_term;
-    case run_stop::none: break;
+    case run_stop::state_error:
+      return exit_code::io_error;
+    case run_stop::locked:
+      return exit_code::locked;
+    case run_stop::input_error:
+      return exit_code::input_not_found;
+    case run_stop::interrupted:
+      return s.stop_signal == SIGINT ? exit_code::interrupted_int : exit_code::interrupted_term;
+    case run_stop::none:
+      break;
   }
   if (s.files_failed > s.files_failed_retryable) return exit_code::failed;
   if (s.files_failed_retryable > 0) return exit_code::transient;
@@ -336,22 +349,28 @@ int exit_code_for(const run_summary& s) {
 // What a dry run found, on stdout (it is the command's output, not a log).
 void print_plan(const run_summary& s) {
   std::printf("dry run: nothing was sent\n");
-  std::printf("would send:   %llu inputs, %s, in %llu requests\n", static_cast<unsigned long long>(s.planned_files),
-              format_size(s.planned_bytes).c_str(), static_cast<unsigned long long>(s.planned_requests));
-  std::printf("would skip:   %llu unchanged since they succeeded, %llu failed before and unchanged, %llu left alone "
-              "by --retry-failed\n",
-              static_cast<unsigned long long>(s.skipped_unchanged), static_cast<unsigned long long>(s.skipped_failed),
-              static_cast<unsigned long long>(s.skipped_other));
-  std::printf("filtered out: %llu files (extension or glob)\n", static_cast<unsigned long long>(s.scan_skipped));
+  std::printf("would send:   %llu inputs, %s, in %llu requests\n",
+              static_cast<unsigned long long>(s.planned_files), format_size(s.planned_bytes).c_str(),
+              static_cast<unsigned long long>(s.planned_requests));
+  std::printf(
+      "would skip:   %llu unchanged since they succeeded, %llu failed before and unchanged, %llu left alone "
+      "by --retry-failed\n",
+      static_cast<unsigned long long>(s.skipped_unchanged), static_cast<unsigned long long>(s.skipped_failed),
+      static_cast<unsigned long long>(s.skipped_other));
+  std::printf("filtered out: %llu files (extension or glob)\n",
+              static_cast<unsigned long long>(s.scan_skipped));
   if (s.shard_skipped > 0) {
     std::printf("other shards: %llu inputs\n", static_cast<unsigned long long>(s.shard_skipped));
   }
-  std::printf("errors:       %llu inputs that cannot be read or listed\n", static_cast<unsigned long long>(s.scan_errors));
-  if (!s.limit_reached.empty()) std::printf("limit:        %s reached: later inputs not planned\n", s.limit_reached.c_str());
+  std::printf("errors:       %llu inputs that cannot be read or listed\n",
+              static_cast<unsigned long long>(s.scan_errors));
+  if (!s.limit_reached.empty())
+    std::printf("limit:        %s reached: later inputs not planned\n", s.limit_reached.c_str());
   std::fflush(stdout);
 }
 
-progress_snapshot snapshot_of(const upload_pipeline& pipeline, std::chrono::steady_clock::time_point started) {
+progress_snapshot snapshot_of(const upload_pipeline& pipeline,
+                              std::chrono::steady_clock::time_point started) {
   const live_stats l = pipeline.live();
   progress_snapshot p;
   p.files_done = l.files_done;
@@ -378,13 +397,16 @@ metrics_snapshot metrics_of(const upload_pipeline& pipeline, const std::optional
   m.images_failed = s.files_failed;
   m.image_bytes_ok = s.bytes_ok;
   m.image_bytes_failed = s.bytes_failed;
-  m.skipped_by_reason = {{"filtered", s.scan_skipped},       {"unchanged", s.skipped_unchanged},
-                         {"failed_before", s.skipped_failed}, {"not_selected", s.skipped_other},
+  m.skipped_by_reason = {{"filtered", s.scan_skipped},
+                         {"unchanged", s.skipped_unchanged},
+                         {"failed_before", s.skipped_failed},
+                         {"not_selected", s.skipped_other},
                          {"other_shard", s.shard_skipped}};
   m.requests_by_status = s.responses_by_status;
   std::uint64_t answered = 0;
   for (const auto& [status, n] : s.responses_by_status) answered += n;
-  if (l.sends > answered + l.requests_in_flight) m.requests_by_status[0] = l.sends - answered - l.requests_in_flight;
+  if (l.sends > answered + l.requests_in_flight)
+    m.requests_by_status[0] = l.sends - answered - l.requests_in_flight;
   m.retries_by_reason = s.retries_by_reason;
   m.request_bytes = l.bytes_sent;
   m.connections_opened = l.connections_opened;
@@ -442,7 +464,7 @@ int run_upload(const upload_flags& flags, const CLI::App& cmd) {
     metrics_linger = duration_flag("--metrics-linger", flags.metrics_linger);
     options = build_options(flags);
     progress.quiet = flags.quiet;
-    progress.mode = flags.progress == "always" ? progress_mode::always
+    progress.mode = flags.progress == "always"  ? progress_mode::always
                     : flags.progress == "never" ? progress_mode::never
                                                 : progress_mode::automatic;
     progress.stats_interval = duration_flag("--stats-interval", flags.stats_interval);
@@ -459,8 +481,8 @@ int run_upload(const upload_flags& flags, const CLI::App& cmd) {
   if (options.dry_run) {
     spdlog::info("dry run: scanning and planning {}; nothing is sent", options.sender.target.url);
   } else {
-    spdlog::info("uploading to {} with {} connections, {} workers, results in {}{}", options.sender.target.url,
-                 options.sender.connections, options.workers, options.results_path,
+    spdlog::info("uploading to {} with {} connections, {} workers, results in {}{}",
+                 options.sender.target.url, options.sender.connections, options.workers, options.results_path,
                  options.shard ? ", shard " + to_string(*options.shard) : std::string());
   }
   const bool dry = options.dry_run;
@@ -489,8 +511,8 @@ int run_upload(const upload_flags& flags, const CLI::App& cmd) {
   const auto started = std::chrono::steady_clock::now();
   std::unique_ptr<progress_reporter> reporter;
   if (!dry) {
-    reporter = std::make_unique<progress_reporter>([&pipeline, started] { return snapshot_of(pipeline, started); },
-                                                   progress);
+    reporter = std::make_unique<progress_reporter>(
+        [&pipeline, started] { return snapshot_of(pipeline, started); }, progress);
     reporter->start();
   }
   const run_summary summary = pipeline.run();
@@ -549,20 +571,22 @@ std::function<int()> add_upload_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--max-response-bytes", f.max_response_bytes, "Largest response body accepted")
       ->capture_default_str();
-  cmd->add_option("--ext", f.ext, "Comma-separated extensions to upload (default jpg,jpeg,jpe,png,gif,webp,bmp,tif,tiff)");
+  cmd->add_option("--ext", f.ext,
+                  "Comma-separated extensions to upload (default jpg,jpeg,jpe,png,gif,webp,bmp,tif,tiff)");
   cmd->add_option("--include", f.include, "Only paths matching this glob (repeatable; * ** ? [..])");
   cmd->add_option("--exclude", f.exclude, "Skip paths matching this glob (repeatable)");
   cmd->add_flag("--follow-symlinks", f.follow_symlinks, "Follow symbolic links (loops are detected)");
   cmd->add_option("--cacert", f.cacert, "PEM file of CA certificates to trust instead of the system's");
   cmd->add_flag("--insecure-skip-tls-verify", f.insecure, "Do not verify the server's TLS certificate");
-  cmd->add_option("--connect-timeout", f.connect_timeout, "TCP connect timeout")
-      ->capture_default_str();
+  cmd->add_option("--connect-timeout", f.connect_timeout, "TCP connect timeout")->capture_default_str();
   cmd->add_option("--handshake-timeout", f.handshake_timeout, "TLS handshake timeout")->capture_default_str();
-  cmd->add_option("--write-timeout", f.write_timeout, "Deadline for writing a whole request")->capture_default_str();
+  cmd->add_option("--write-timeout", f.write_timeout, "Deadline for writing a whole request")
+      ->capture_default_str();
   cmd->add_option("--first-byte-timeout", f.first_byte_timeout,
                   "Deadline from a request written to its response headers")
       ->capture_default_str();
-  cmd->add_option("--response-timeout", f.response_timeout, "Deadline from the headers to the end of the response")
+  cmd->add_option("--response-timeout", f.response_timeout,
+                  "Deadline from the headers to the end of the response")
       ->capture_default_str();
   cmd->add_option("--rate", f.rate, "Most requests per second (token bucket; 0: no fixed limit)")
       ->capture_default_str();
@@ -574,22 +598,27 @@ std::function<int()> add_upload_command(CLI::App& app) {
   cmd->add_option("--retry-max", f.retry_max, "Largest backoff")->capture_default_str();
   cmd->add_option("--log-level", f.log_level, "trace|debug|info|warn|error|off")->capture_default_str();
   cmd->add_flag("--no-preflight", f.no_preflight, "Skip the connection check before the run");
-  cmd->add_option("--state", f.state, "State file for resume and incremental runs (default: ximup-state.sqlite "
-                                      "beside the results file)");
+  cmd->add_option("--state", f.state,
+                  "State file for resume and incremental runs (default: ximup-state.sqlite "
+                  "beside the results file)");
   cmd->add_flag("--no-state", f.no_state, "Run without a state file: send everything, no run lock");
   cmd->add_flag("--retry-failed", f.retry_failed, "Send only inputs the state lists as failed or unfinished");
   cmd->add_flag("--force", f.force, "Send everything, even inputs the state says are done");
-  cmd->add_flag("--checksum", f.checksum, "Unchanged means same size and SHA-256 (reads every file), not mtime");
-  cmd->add_option("--drain-timeout", f.drain_timeout, "After SIGINT/SIGTERM, wait this long for responses in flight")
+  cmd->add_flag("--checksum", f.checksum,
+                "Unchanged means same size and SHA-256 (reads every file), not mtime");
+  cmd->add_option("--drain-timeout", f.drain_timeout,
+                  "After SIGINT/SIGTERM, wait this long for responses in flight")
       ->capture_default_str();
   auto* in = "Inputs beyond directories";
-  cmd->add_option("--manifest", f.manifest, "JSONL or CSV manifest (- for stdin): path or url per line, extra fields "
-                                            "copied into the record")
+  cmd->add_option("--manifest", f.manifest,
+                  "JSONL or CSV manifest (- for stdin): path or url per line, extra fields "
+                  "copied into the record")
       ->group(in);
   cmd->add_option("--manifest-format", f.manifest_format, "jsonl|csv (default: from the file name)")
       ->check(CLI::IsMember({"jsonl", "ndjson", "json", "csv"}))
       ->group(in);
-  cmd->add_option("--files-from", f.files_from, "File listing paths to upload, one a line (- for stdin)")->group(in);
+  cmd->add_option("--files-from", f.files_from, "File listing paths to upload, one a line (- for stdin)")
+      ->group(in);
   cmd->add_flag("-0,--null", f.null_separated, "--files-from entries end with NUL (find -print0)")->group(in);
   auto* lim = "Limits and planning";
   cmd->add_option("--max-files", f.max_files, "Take at most this many inputs, then finish (0: no limit)")
@@ -598,13 +627,16 @@ std::function<int()> add_upload_command(CLI::App& app) {
   cmd->add_option("--max-bytes", f.max_bytes, "Take inputs up to this many bytes, then finish (0: no limit)")
       ->capture_default_str()
       ->group(lim);
-  cmd->add_option("--max-duration", f.max_duration, "Take no new inputs after this long, then finish (0s: no limit)")
+  cmd->add_option("--max-duration", f.max_duration,
+                  "Take no new inputs after this long, then finish (0s: no limit)")
       ->capture_default_str()
       ->group(lim);
-  cmd->add_flag("--dry-run", f.dry_run, "Scan and plan only: print what would be sent and skipped, send nothing")
+  cmd->add_flag("--dry-run", f.dry_run,
+                "Scan and plan only: print what would be sent and skipped, send nothing")
       ->group(lim);
   auto* scale = "Scale-out";
-  cmd->add_option("--shard", f.shard, "Take only shard I of N (I/N, 0-based) by a stable hash of the relative path")
+  cmd->add_option("--shard", f.shard,
+                  "Take only shard I of N (I/N, 0-based) by a stable hash of the relative path")
       ->group(scale);
   cmd->add_option("--shard-count", f.shard_count,
                   "Shard count in a Kubernetes Indexed Job: the shard index is JOB_COMPLETION_INDEX")
@@ -639,17 +671,20 @@ std::function<int()> add_upload_command(CLI::App& app) {
       ->group(outg);
   cmd->add_option("--log-file", f.log_file, "Also append logs to this file")->group(outg);
   cmd->add_flag("-q,--quiet", f.quiet, "No progress and no summary; only warnings and errors")->group(outg);
-  cmd->add_option("--progress", f.progress, "auto|always|never: live line on a terminal, else plain stats lines")
+  cmd->add_option("--progress", f.progress,
+                  "auto|always|never: live line on a terminal, else plain stats lines")
       ->check(CLI::IsMember({"auto", "always", "never"}))
       ->capture_default_str()
       ->group(outg);
   cmd->add_option("--stats-interval", f.stats_interval, "Plain stats line this often when not on a terminal")
       ->capture_default_str()
       ->group(outg);
-  cmd->add_option("--summary-json", f.summary_json, "Also write the summary as JSON to this file (- for stdout)")
+  cmd->add_option("--summary-json", f.summary_json,
+                  "Also write the summary as JSON to this file (- for stdout)")
       ->group(outg);
-  cmd->add_flag("--print-config", f.print_config,
-                "Print the effective options and where each came from (flag, environment, config file, default)")
+  cmd->add_flag(
+         "--print-config", f.print_config,
+         "Print the effective options and where each came from (flag, environment, config file, default)")
       ->group(outg);
   cmd->footer(
       "Configuration: flags > XIMUP_<OPTION> environment variables (e.g. XIMUP_CONNECTIONS=16) > the config\n"

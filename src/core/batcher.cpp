@@ -8,7 +8,9 @@
 namespace ximup {
 
 bool batcher::fits_alone(const scan_entry& entry) const noexcept {
-  return limits_.envelope_bytes + request_body::record_size(entry.id, entry.size, entry.url, entry.extra_fields) <= limits_.max_body_bytes;
+  return limits_.envelope_bytes +
+             request_body::record_size(entry.id, entry.size, entry.url, entry.extra_fields) <=
+         limits_.max_body_bytes;
 }
 
 std::optional<batch_plan> batcher::add(scan_entry entry) {

@@ -4,6 +4,7 @@
 
 #include <boost/url/parse.hpp>
 #include <boost/url/url.hpp>
+#include <utility>
 
 #include "ximup/json_escape.hpp"
 #include "ximup/response.hpp"
@@ -27,11 +28,15 @@ const std::vector<preset> preset_table = {
      "insert into a similarity collection"},
 };
 
-endpoint_result fail(std::string message) { return {std::nullopt, std::move(message)}; }
+endpoint_result fail(std::string message) {
+  return {std::nullopt, std::move(message)};
+}
 
 }  // namespace
 
-const std::vector<preset>& presets() { return preset_table; }
+const std::vector<preset>& presets() {
+  return preset_table;
+}
 
 bool is_loopback_host(std::string_view host) {
   if (host == "localhost" || host == "localhost.") return true;
@@ -117,8 +122,10 @@ endpoint_result resolve_endpoint(const endpoint_options& options) {
     const std::string value = f.substr(eq + 1);
     if (key == "records") return fail("--field records=... is not allowed: ximup writes the records");
     if (!is_valid_json(value)) {
-      return fail("--field " + key + ": '" + value + "' is not valid JSON (strings need quotes: " + key +
-                  "='\"text\"')");
+      std::string message = "--field ";
+      message.append(key).append(": '").append(value).append("' is not valid JSON (strings need quotes: ");
+      message.append(key).append("='\"text\"')");
+      return fail(std::move(message));
     }
     ep.fields_json += "," + json_string(key) + ":" + value;
   }

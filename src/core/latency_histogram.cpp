@@ -11,8 +11,10 @@ namespace {
 constexpr std::array<std::int64_t, latency_bucket_bounds.size()> bounds_ns = [] {
   std::array<std::int64_t, latency_bucket_bounds.size()> out{};
   for (std::size_t i = 0; i < out.size(); ++i) {
-    // Every bound is a multiple of 1 ms: rounding to the nearest ns is exact.
-    out[i] = static_cast<std::int64_t>(latency_bucket_bounds[i] * 1e9 + 0.5);
+    // Every bound is a positive multiple of 1 ms: rounding to the nearest ns is exact. (std::llround
+    // is not constexpr before C++23.)
+    out[i] = static_cast<std::int64_t>(latency_bucket_bounds[i] * 1e9 +
+                                       0.5);  // NOLINT(bugprone-incorrect-roundings)
   }
   return out;
 }();

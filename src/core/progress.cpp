@@ -132,7 +132,8 @@ const progress_snapshot& rate_window::add(const progress_snapshot& now) {
   return samples_.front();
 }
 
-progress_reporter::progress_reporter(std::function<progress_snapshot()> source, progress_options options)
+progress_reporter::progress_reporter(std::function<progress_snapshot()> source,
+                                     const progress_options& options)
     : source_(std::move(source)), options_(options), rates_(options.rate_window) {
   live_ = !options_.quiet && (options_.mode == progress_mode::always ||
                               (options_.mode == progress_mode::automatic && is_live_terminal(options_.fd)));

@@ -24,9 +24,8 @@ void append_integer(std::string& out, Integer value) {
 std::string format_result_line(const result_record& r) {
   const bool failed = r.result == outcome::failed;
   // Upper bound: fixed keys and punctuation, integers at their widest, strings escaped.
-  std::size_t size =
-      160 + 4 * max_integer_chars + json_string_size(r.path) + json_string_size(r.id) + r.fields_json.size() +
-      r.local_fields.size();
+  std::size_t size = 160 + 4 * max_integer_chars + json_string_size(r.path) + json_string_size(r.id) +
+                     r.fields_json.size() + r.local_fields.size();
   if (r.status_code) {
     size += json_string_size(r.status_text);
   }

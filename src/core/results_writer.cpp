@@ -7,7 +7,9 @@
 
 namespace ximup {
 
-results_writer::~results_writer() { close(); }
+results_writer::~results_writer() {
+  close();
+}
 
 void results_writer::fail(const char* what, int err) {
   if (!error_.empty()) return;

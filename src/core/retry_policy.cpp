@@ -10,16 +10,26 @@ namespace ximup {
 
 std::string_view to_string(failure_kind kind) noexcept {
   switch (kind) {
-    case failure_kind::none: return "none";
-    case failure_kind::network: return "network";
-    case failure_kind::timeout: return "timeout";
-    case failure_kind::tls: return "tls";
-    case failure_kind::http_retryable: return "http_retryable";
-    case failure_kind::http_permanent: return "http_permanent";
-    case failure_kind::auth: return "auth";
-    case failure_kind::too_large: return "too_large";
-    case failure_kind::bad_response: return "bad_response";
-    case failure_kind::cancelled: return "cancelled";
+    case failure_kind::none:
+      return "none";
+    case failure_kind::network:
+      return "network";
+    case failure_kind::timeout:
+      return "timeout";
+    case failure_kind::tls:
+      return "tls";
+    case failure_kind::http_retryable:
+      return "http_retryable";
+    case failure_kind::http_permanent:
+      return "http_permanent";
+    case failure_kind::auth:
+      return "auth";
+    case failure_kind::too_large:
+      return "too_large";
+    case failure_kind::bad_response:
+      return "bad_response";
+    case failure_kind::cancelled:
+      return "cancelled";
   }
   return "unknown";
 }
@@ -28,16 +38,20 @@ failure_kind classify_status(int s) noexcept {
   if (s >= 200 && s < 300) return failure_kind::none;
   switch (s) {
     case 401:
-    case 403: return failure_kind::auth;
-    case 413: return failure_kind::too_large;
+    case 403:
+      return failure_kind::auth;
+    case 413:
+      return failure_kind::too_large;
     case 408:
     case 425:
     case 429:
     case 500:
     case 502:
     case 503:
-    case 504: return failure_kind::http_retryable;
-    default: break;
+    case 504:
+      return failure_kind::http_retryable;
+    default:
+      break;
   }
   if (s >= 500 && s != 501 && s != 505) return failure_kind::http_retryable;
   return failure_kind::http_permanent;
@@ -52,16 +66,21 @@ failure_kind classify_record_status(int code) noexcept {
 
 decision decide(failure_kind kind, int attempts, std::size_t records, const retry_policy& policy) noexcept {
   switch (kind) {
-    case failure_kind::none: return decision::accept;
-    case failure_kind::auth: return decision::stop_run;
-    case failure_kind::too_large: return records > 1 ? decision::split : decision::fail;
+    case failure_kind::none:
+      return decision::accept;
+    case failure_kind::auth:
+      return decision::stop_run;
+    case failure_kind::too_large:
+      return records > 1 ? decision::split : decision::fail;
     case failure_kind::http_permanent:
-    case failure_kind::cancelled: return decision::fail;
+    case failure_kind::cancelled:
+      return decision::fail;
     case failure_kind::network:
     case failure_kind::timeout:
     case failure_kind::tls:
     case failure_kind::http_retryable:
-    case failure_kind::bad_response: return attempts <= policy.max_retries ? decision::retry : decision::fail;
+    case failure_kind::bad_response:
+      return attempts <= policy.max_retries ? decision::retry : decision::fail;
   }
   return decision::fail;
 }
@@ -70,8 +89,8 @@ std::chrono::milliseconds backoff_delay(int attempt, const retry_policy& policy,
                                         std::optional<std::chrono::milliseconds> retry_after) noexcept {
   using ms = std::chrono::milliseconds;
   const int shift = std::clamp(attempt - 1, 0, 30);
-  const double ceiling =
-      std::min(static_cast<double>(policy.max.count()), static_cast<double>(policy.base.count()) * std::ldexp(1.0, shift));
+  const double ceiling = std::min(static_cast<double>(policy.max.count()),
+                                  static_cast<double>(policy.base.count()) * std::ldexp(1.0, shift));
   ms delay(static_cast<ms::rep>(std::clamp(u01, 0.0, 1.0) * ceiling));
   if (retry_after) delay = std::max(delay, std::min(*retry_after, policy.max * 10));
   return delay;

@@ -124,8 +124,13 @@ struct scanner::impl {
   scan_item file_item(std::string path, std::string id, const struct stat& st) {
     ++counters_.files;
     scan_item item;
-    item.entry =
-        scan_entry{std::move(path), std::move(id), static_cast<std::uint64_t>(st.st_size), mtime_ns_of(st), std::nullopt, {}, {}};
+    item.entry = scan_entry{std::move(path),
+                            std::move(id),
+                            static_cast<std::uint64_t>(st.st_size),
+                            mtime_ns_of(st),
+                            std::nullopt,
+                            {},
+                            {}};
     return item;
   }
 

@@ -4,15 +4,16 @@
 #include <cstring>
 #include <fstream>
 #include <sstream>
+#include <string_view>
 
 namespace ximup {
 namespace {
 
-std::string trim(std::string s) {
+std::string trim(std::string_view s) {
   const auto first = s.find_first_not_of(" \t\r\n");
-  if (first == std::string::npos) return {};
+  if (first == std::string_view::npos) return {};
   const auto last = s.find_last_not_of(" \t\r\n");
-  return s.substr(first, last - first + 1);
+  return std::string(s.substr(first, last - first + 1));
 }
 
 bool printable_token(std::string_view t) {
@@ -32,8 +33,9 @@ token_result load_token(const token_sources& sources) {
   if (sources.flag) {
     token = trim(*sources.flag);
     origin = "--token";
-    out.warning = "--token puts the API token on the command line, where other users can see it in `ps`; "
-                  "prefer XIMILAR_API_TOKEN or --token-file";
+    out.warning =
+        "--token puts the API token on the command line, where other users can see it in `ps`; "
+        "prefer XIMILAR_API_TOKEN or --token-file";
   } else if (sources.file) {
     std::ifstream in(*sources.file, std::ios::binary);
     if (!in) {

@@ -36,14 +36,22 @@ std::optional<std::uint64_t> parse_size(std::string_view text) {
   if (!parts) return std::nullopt;
   const auto& [value, unit] = *parts;
   double mult = 0;
-  if (unit.empty() || unit == "b") mult = 1;
-  else if (unit == "k" || unit == "kb") mult = 1e3;
-  else if (unit == "kib") mult = 1024.0;
-  else if (unit == "m" || unit == "mb") mult = 1e6;
-  else if (unit == "mib") mult = 1024.0 * 1024.0;
-  else if (unit == "g" || unit == "gb") mult = 1e9;
-  else if (unit == "gib") mult = 1024.0 * 1024.0 * 1024.0;
-  else return std::nullopt;
+  if (unit.empty() || unit == "b")
+    mult = 1;
+  else if (unit == "k" || unit == "kb")
+    mult = 1e3;
+  else if (unit == "kib")
+    mult = 1024.0;
+  else if (unit == "m" || unit == "mb")
+    mult = 1e6;
+  else if (unit == "mib")
+    mult = 1024.0 * 1024.0;
+  else if (unit == "g" || unit == "gb")
+    mult = 1e9;
+  else if (unit == "gib")
+    mult = 1024.0 * 1024.0 * 1024.0;
+  else
+    return std::nullopt;
   const double bytes = value * mult;
   if (bytes > 9.0e18) return std::nullopt;
   return static_cast<std::uint64_t>(std::llround(bytes));
@@ -54,11 +62,16 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
   if (!parts) return std::nullopt;
   const auto& [value, unit] = *parts;
   double ms = 0;
-  if (unit.empty() || unit == "s") ms = value * 1e3;
-  else if (unit == "ms") ms = value;
-  else if (unit == "m" || unit == "min") ms = value * 60e3;
-  else if (unit == "h") ms = value * 3600e3;
-  else return std::nullopt;
+  if (unit.empty() || unit == "s")
+    ms = value * 1e3;
+  else if (unit == "ms")
+    ms = value;
+  else if (unit == "m" || unit == "min")
+    ms = value * 60e3;
+  else if (unit == "h")
+    ms = value * 3600e3;
+  else
+    return std::nullopt;
   if (ms > 3.0e12) return std::nullopt;
   return std::chrono::milliseconds(static_cast<std::int64_t>(std::llround(ms)));
 }

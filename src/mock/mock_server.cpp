@@ -5,8 +5,8 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/read.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
@@ -319,15 +319,16 @@ bool mock_server::impl::rate_limited() {
 }
 
 void mock_server::impl::log_request(std::uint64_t number, const http::request<http::string_body>& req,
-                                    std::size_t body_bytes, unsigned status, const fault_decision& fault) const {
+                                    std::size_t body_bytes, unsigned status,
+                                    const fault_decision& fault) const {
   if (!options_.log_requests) {
     return;
   }
   const std::string method(req.method_string());
   const std::string target(req.target());
   std::fprintf(stderr, "ximup-mock: #%llu %s %s %zu bytes -> %u%s%s\n",
-               static_cast<unsigned long long>(number), method.c_str(), target.c_str(), body_bytes,
-               status, fault.kind == fault_kind::none ? "" : " fault=",
+               static_cast<unsigned long long>(number), method.c_str(), target.c_str(), body_bytes, status,
+               fault.kind == fault_kind::none ? "" : " fault=",
                fault.kind == fault_kind::none ? "" : fault_name(fault.kind).data());
 }
 

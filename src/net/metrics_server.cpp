@@ -31,8 +31,8 @@ using tcp = asio::ip::tcp;
 using boost::system::error_code;
 
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
-constexpr std::size_t header_limit = 8 * 1024;
-constexpr std::uint64_t body_limit = 4 * 1024;
+constexpr std::size_t header_limit = std::size_t{8} * 1024;
+constexpr std::uint64_t body_limit = std::uint64_t{4} * 1024;
 constexpr std::string_view text_plain = "text/plain; charset=utf-8";
 
 void log_exception(const char* where, const std::exception_ptr& e) noexcept {

@@ -6,6 +6,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include <spdlog/spdlog.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -20,7 +21,6 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
-#include <spdlog/spdlog.h>
 #include <future>
 #include <mutex>
 #include <thread>
@@ -36,7 +36,8 @@ using tcp = asio::ip::tcp;
 using boost::system::error_code;
 
 constexpr auto use_ec = asio::as_tuple(asio::use_awaitable);
-using request_channel = asio::experimental::concurrent_channel<void(error_code, std::shared_ptr<upload_request>)>;
+using request_channel =
+    asio::experimental::concurrent_channel<void(error_code, std::shared_ptr<upload_request>)>;
 using tls_stream = beast::ssl_stream<beast::tcp_stream>;
 
 bool is_ip_literal(const std::string& host) {
@@ -83,7 +84,7 @@ struct sender_pool::impl {
 
   // One keep-alive connection; lives inside its coroutine, on its strand.
   class connection {
-  public:
+   public:
     connection(impl& pool, asio::any_io_executor ex) : pool_(pool), ex_(std::move(ex)) {}
 
     [[nodiscard]] bool is_open() const { return tls_ || plain_; }
@@ -117,7 +118,8 @@ struct sender_pool::impl {
         X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(handle), t.host.c_str());
       } else {
         // SNI (the SSL_set_tlsext_host_name macro, without its C cast)
-        SSL_ctrl(handle, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name, const_cast<char*>(t.host.c_str()));
+        SSL_ctrl(handle, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
+                 const_cast<char*>(t.host.c_str()));
         SSL_set1_host(handle, t.host.c_str());
       }
       beast::get_lowest_layer(*stream).expires_after(pool_.opt.handshake_timeout);
@@ -125,8 +127,9 @@ struct sender_pool::impl {
       if (hec) {
         const std::string why = verify_failure(handle);
         if (!why.empty()) {
-          error = "TLS certificate of " + t.host + " not trusted: " + why +
-                  " (pass --cacert FILE to trust a private CA, or --insecure-skip-tls-verify to turn checks off)";
+          error =
+              "TLS certificate of " + t.host + " not trusted: " + why +
+              " (pass --cacert FILE to trust a private CA, or --insecure-skip-tls-verify to turn checks off)";
           certificate_error_ = true;
         } else {
           error = "TLS handshake with " + t.host + " failed: " + hec.message();
@@ -164,7 +167,7 @@ struct sender_pool::impl {
 
     [[nodiscard]] bool certificate_error() const { return certificate_error_; }
 
-  private:
+   private:
     template <class Stream>
     asio::awaitable<send_result> exchange_on(Stream& stream, upload_request& request, bool& stale) {
       const auto& o = pool_.opt;
@@ -172,7 +175,8 @@ struct sender_pool::impl {
       stale = false;
       http::request<http::span_body<char>> msg{http::verb::post, o.target.target, 11};
       const bool default_port = o.target.port == (o.target.tls ? "443" : "80");
-      std::string host_header = o.target.host.find(':') != std::string::npos ? "[" + o.target.host + "]" : o.target.host;
+      std::string host_header =
+          o.target.host.find(':') != std::string::npos ? "[" + o.target.host + "]" : o.target.host;
       if (!default_port) host_header += ":" + o.target.port;
       msg.set(http::field::host, host_header);
       msg.set(http::field::user_agent, o.user_agent);
@@ -190,7 +194,8 @@ struct sender_pool::impl {
       auto [wec, written] = co_await http::async_write(stream, msg, use_ec);
       pool_.counters.bytes_sent.fetch_add(written, std::memory_order_relaxed);
       if (wec) {
-        result.latency = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started);
+        result.latency =
+            std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started);
         result.transport = classify_transport(wec);
         result.error = "sending the request: " + wec.message();
         stale = buffer_.size() == 0;
@@ -208,15 +213,18 @@ struct sender_pool::impl {
         auto [bec, bn] = co_await http::async_read(stream, buffer_, parser, use_ec);
         hec = bec;
       }
-      result.latency = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started);
+      result.latency =
+          std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started);
       if (hec) {
         stale = !parser.got_some() && buffer_.size() == 0;
         if (hec == http::error::body_limit) {
           result.transport = failure_kind::bad_response;
-          result.error = "response body larger than --max-response-bytes (" + std::to_string(o.max_response_bytes) + ")";
+          result.error =
+              "response body larger than --max-response-bytes (" + std::to_string(o.max_response_bytes) + ")";
         } else {
           result.transport = classify_transport(hec);
-          result.error = (parser.got_some() ? "reading the response: " : "waiting for the response: ") + hec.message();
+          result.error =
+              (parser.got_some() ? "reading the response: " : "waiting for the response: ") + hec.message();
         }
         result.outcome_unknown = true;
         close_now();
@@ -358,7 +366,9 @@ struct sender_pool::impl {
 sender_pool::sender_pool(sender_options options, completion_handler on_complete)
     : impl_(std::make_unique<impl>(std::move(options), std::move(on_complete))) {}
 
-sender_pool::~sender_pool() { shutdown(); }
+sender_pool::~sender_pool() {
+  shutdown();
+}
 
 std::optional<std::string> sender_pool::preflight() {
   if (!impl_->cacert_error.empty()) return impl_->cacert_error;
@@ -437,7 +447,9 @@ void sender_pool::resubmit_after(std::shared_ptr<upload_request> request, std::c
       asio::detached);
 }
 
-void sender_pool::cancel() { impl_->cancelled.store(true); }
+void sender_pool::cancel() {
+  impl_->cancelled.store(true);
+}
 
 void sender_pool::abort() {
   auto& i = *impl_;
@@ -466,8 +478,12 @@ void sender_pool::shutdown() {
   i.threads.clear();
 }
 
-const sender_counters& sender_pool::counters() const noexcept { return impl_->counters; }
+const sender_counters& sender_pool::counters() const noexcept {
+  return impl_->counters;
+}
 
-flow_snapshot sender_pool::flow() const { return impl_->flow.snapshot(); }
+flow_snapshot sender_pool::flow() const {
+  return impl_->flow.snapshot();
+}
 
 }  // namespace ximup

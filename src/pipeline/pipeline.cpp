@@ -33,9 +33,12 @@ std::string hint_for(failure_kind kind) {
     case failure_kind::timeout:
     case failure_kind::tls:
     case failure_kind::http_retryable:
-    case failure_kind::bad_response: return " (retries exhausted; run again to resend)";
-    case failure_kind::cancelled: return " (run again to send it)";
-    default: return "";
+    case failure_kind::bad_response:
+      return " (retries exhausted; run again to resend)";
+    case failure_kind::cancelled:
+      return " (run again to send it)";
+    default:
+      return "";
   }
 }
 
@@ -74,8 +77,8 @@ struct upload_pipeline::impl {
                                 kind == failure_kind::bad_response || kind == failure_kind::cancelled;
     if (r.in_state) {
       const input_status st = result == outcome::ok ? input_status::ok
-                              : retryable_kind       ? input_status::retryable
-                                                     : input_status::failed;
+                              : retryable_kind      ? input_status::retryable
+                                                    : input_status::failed;
       record_state(r.path, st, error, r.attempts);
     }
     std::lock_guard lock(stats_mutex);
@@ -118,7 +121,8 @@ struct upload_pipeline::impl {
   void record_state(const std::string& path, input_status status, std::string_view reason, int attempts) {
     {
       std::lock_guard lock(state_mutex);
-      state_queue.push_back({path, status, std::string(reason), static_cast<std::uint32_t>(std::max(attempts, 0))});
+      state_queue.push_back(
+          {path, status, std::string(reason), static_cast<std::uint32_t>(std::max(attempts, 0))});
     }
     state_ready.notify_one();
   }
@@ -131,7 +135,8 @@ struct upload_pipeline::impl {
         std::unique_lock lock(state_mutex);
         state_ready.wait(lock, [&] { return !state_queue.empty() || state_done; });
         if (state_queue.empty()) return;
-        batch.assign(std::make_move_iterator(state_queue.begin()), std::make_move_iterator(state_queue.end()));
+        batch.assign(std::make_move_iterator(state_queue.begin()),
+                     std::make_move_iterator(state_queue.end()));
         state_queue.clear();
       }
       results.clear();
@@ -169,9 +174,12 @@ struct upload_pipeline::impl {
     }
     if (!sends(p)) {
       std::lock_guard lock(stats_mutex);
-      if (p == plan::skip_unchanged) ++summary.skipped_unchanged;
-      else if (p == plan::skip_failed) ++summary.skipped_failed;
-      else ++summary.skipped_other;
+      if (p == plan::skip_unchanged)
+        ++summary.skipped_unchanged;
+      else if (p == plan::skip_failed)
+        ++summary.skipped_failed;
+      else
+        ++summary.skipped_other;
       return false;
     }
     if (opt.mode == run_mode::checksum && !facts.content_hash) facts.content_hash = sha256_file(e.path);
@@ -227,8 +235,8 @@ struct upload_pipeline::impl {
         r.path = std::move(e.path);
         r.id = std::move(e.id);
         r.bytes = e.size;
-        record_final(r, outcome::failed, 0, std::nullopt, {}, "not sent: the run was stopped (run again to send it)",
-                     {}, failure_kind::cancelled);
+        record_final(r, outcome::failed, 0, std::nullopt, {},
+                     "not sent: the run was stopped (run again to send it)", {}, failure_kind::cancelled);
       }
     }
   }
@@ -239,14 +247,16 @@ struct upload_pipeline::impl {
   void enqueue(batch_plan& plan) {
     if (plans.push(plan)) return;
     for (auto& e : plan.entries) {
-      local_failure(std::move(e.path), std::move(e.id), e.size, "not sent: the run was stopped (run again to send it)");
+      local_failure(std::move(e.path), std::move(e.id), e.size,
+                    "not sent: the run was stopped (run again to send it)");
     }
   }
 
   // The limit (--max-files, --max-bytes, --max-duration) that taking `e` would pass, or "".
   std::string limit_before(const scan_entry& e) {
     const auto& l = opt.limits_run;
-    if (l.max_files > 0 && summary.planned_files >= l.max_files) return "--max-files " + std::to_string(l.max_files);
+    if (l.max_files > 0 && summary.planned_files >= l.max_files)
+      return "--max-files " + std::to_string(l.max_files);
     if (l.max_bytes > 0 && summary.planned_bytes + e.size > l.max_bytes) {
       return "--max-bytes " + std::to_string(l.max_bytes);
     }
@@ -288,14 +298,17 @@ struct upload_pipeline::impl {
       if (!batch.fits_alone(e)) {
         if (!opt.dry_run) {
           local_failure(e.path, e.id, e.size,
-                        "file too large: " + std::to_string(e.size) + " bytes does not fit a request body of "
-                        "--max-body-bytes " + std::to_string(opt.limits.max_body_bytes));
+                        "file too large: " + std::to_string(e.size) +
+                            " bytes does not fit a request body of "
+                            "--max-body-bytes " +
+                            std::to_string(opt.limits.max_body_bytes));
         }
         continue;
       }
       if (auto limit = limit_before(e); !limit.empty()) {
-        spdlog::info("{} reached: no new inputs are taken; what was taken finishes (a rerun goes on from here)",
-                     limit);
+        spdlog::info(
+            "{} reached: no new inputs are taken; what was taken finishes (a rerun goes on from here)",
+            limit);
         std::lock_guard lock(stats_mutex);
         summary.limit_reached = std::move(limit);
         break;
@@ -349,7 +362,8 @@ struct upload_pipeline::impl {
     }
     out += ",\"sent_bytes\":" + std::to_string(r.sent_bytes);
     if (r.sent.width > 0) {
-      out += ",\"sent_width\":" + std::to_string(r.sent.width) + ",\"sent_height\":" + std::to_string(r.sent.height);
+      out += ",\"sent_width\":" + std::to_string(r.sent.width) +
+             ",\"sent_height\":" + std::to_string(r.sent.height);
     }
     if (!r.sent_format.empty()) {
       out += ",\"sent_format\":";
@@ -421,7 +435,8 @@ struct upload_pipeline::impl {
     if (auto st = state->mark_pending(inputs); !st.ok()) {
       stop(run_stop::state_error, st.message);
       for (const auto& r : request.records) {
-        record_final(r, outcome::failed, 0, std::nullopt, {}, "not sent: " + st.message, {}, failure_kind::cancelled);
+        record_final(r, outcome::failed, 0, std::nullopt, {}, "not sent: " + st.message, {},
+                     failure_kind::cancelled);
       }
       return false;
     }
@@ -454,8 +469,8 @@ struct upload_pipeline::impl {
       ++summary.retries;
       ++summary.retries_by_reason[reason];
     }
-    spdlog::debug("request {} ({} records): {}; retry {} in {} ms", request->sequence, request->records.size(),
-                  detail, attempt, delay.count());
+    spdlog::debug("request {} ({} records): {}; retry {} in {} ms", request->sequence,
+                  request->records.size(), detail, attempt, delay.count());
     track(request);
     pool->resubmit_after(std::move(request), delay);
   }
@@ -483,7 +498,7 @@ struct upload_pipeline::impl {
     handler_done();
   }
 
-  void complete(std::shared_ptr<upload_request> request, send_result result) {
+  void complete(std::shared_ptr<upload_request> request, const send_result& result) {
     {
       std::lock_guard lock(stats_mutex);
       if (result.http_status != 0) ++summary.responses_by_status[result.http_status];
@@ -514,7 +529,9 @@ struct upload_pipeline::impl {
       return;
     }
     switch (decide(kind, max_attempts(*request), request->records.size(), opt.retry)) {
-      case decision::accept: accept(std::move(request), parsed, result); break;
+      case decision::accept:
+        accept(request, parsed, result);
+        break;
       case decision::retry:
         retry_later(std::move(request),
                     result.http_status != 0 && kind != failure_kind::bad_response
@@ -527,24 +544,28 @@ struct upload_pipeline::impl {
         const auto half = static_cast<std::ptrdiff_t>(recs.size() / 2);
         auto first = subset(*request, {recs.begin(), recs.begin() + half});
         auto second = subset(*request, {recs.begin() + half, recs.end()});
-        spdlog::info("request {} too large for the server (413): split into {} + {} records", request->sequence,
-                     first->records.size(), second->records.size());
+        spdlog::info("request {} too large for the server (413): split into {} + {} records",
+                     request->sequence, first->records.size(), second->records.size());
         track(first);
         track(second);
         pool->resubmit_after(std::move(first), std::chrono::milliseconds(0));
         pool->resubmit_after(std::move(second), std::chrono::milliseconds(0));
         return;
       }
-      case decision::fail: fail_all(*request, result, kind, reason + hint_for(kind)); break;
+      case decision::fail:
+        fail_all(*request, result, kind, reason + hint_for(kind));
+        break;
       case decision::stop_run:
         fail_all(*request, result, kind, reason);
-        stop(run_stop::auth, "authentication failed (" + reason +
-                                 "): check the API token in XIMILAR_API_TOKEN or --token-file; the run was stopped");
+        stop(run_stop::auth,
+             "authentication failed (" + reason +
+                 "): check the API token in XIMILAR_API_TOKEN or --token-file; the run was stopped");
         break;
     }
   }
 
-  void accept(std::shared_ptr<upload_request> request, const parse_outcome& parsed, const send_result& result) {
+  void accept(const std::shared_ptr<upload_request>& request, const parse_outcome& parsed,
+              const send_result& result) {
     std::vector<record_slot> again;
     int again_code = 0;
     for (std::size_t i = 0; i < request->records.size(); ++i) {
@@ -552,7 +573,8 @@ struct upload_pipeline::impl {
       const auto& rec = parsed.response.records[i];
       const failure_kind rk = classify_record_status(rec.status_code);
       if (rk == failure_kind::none) {
-        record_final(slot, outcome::ok, result.http_status, rec.status_code, rec.status_text, {}, rec.fields_json, rk);
+        record_final(slot, outcome::ok, result.http_status, rec.status_code, rec.status_text, {},
+                     rec.fields_json, rk);
       } else if (decide(rk, slot.attempts, 1, opt.retry) == decision::retry && !stopping.load()) {
         again.push_back(slot);
         again_code = rec.status_code;
@@ -574,7 +596,8 @@ struct upload_pipeline::impl {
 
   // Opens the state, takes the run lock, starts a run and loads the skip index. False: stopped.
   bool open_state() {
-    const std::string key = make_job_key(opt.sender.target.url, opt.sender.target.fields_json, opt.sender.target.headers);
+    const std::string key =
+        make_job_key(opt.sender.target.url, opt.sender.target.fields_json, opt.sender.target.headers);
     if (opt.dry_run) return open_state_to_read(key);
     auto opened = state_store::open(*opt.state_path, key);
     if (!opened.value) {
@@ -608,7 +631,8 @@ struct upload_pipeline::impl {
   // A dry run reads what the state knows and changes nothing: no file is created, no lock taken.
   bool open_state_to_read(const std::string& key) {
     auto opened = state_store::open(*opt.state_path, key, open_mode::open_existing);
-    if (!opened.value && opened.status.code == state_errc::not_found) return true;  // everything would be sent
+    if (!opened.value && opened.status.code == state_errc::not_found)
+      return true;  // everything would be sent
     if (!opened.value) {
       summary.stopped = run_stop::state_error;
       summary.stop_message = opened.status.message;
@@ -629,7 +653,8 @@ struct upload_pipeline::impl {
     summary.dry_run = true;
     if (opt.state_path && !open_state()) return summary;
     scan_stage();
-    summary.elapsed_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    summary.elapsed_seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     return summary;
   }
 
@@ -649,10 +674,17 @@ struct upload_pipeline::impl {
     counts.skipped = summary.skipped_unchanged + summary.skipped_failed + summary.skipped_other;
     const char* outcome = "completed";
     switch (summary.stopped) {
-      case run_stop::none: break;
-      case run_stop::interrupted: outcome = "interrupted"; break;
-      case run_stop::auth: outcome = "stopped: authentication failed"; break;
-      default: outcome = "stopped"; break;
+      case run_stop::none:
+        break;
+      case run_stop::interrupted:
+        outcome = "interrupted";
+        break;
+      case run_stop::auth:
+        outcome = "stopped: authentication failed";
+        break;
+      default:
+        outcome = "stopped";
+        break;
     }
     if (auto st = state->end_run(run_id, counts, outcome); !st.ok() && summary.stopped == run_stop::none) {
       summary.stopped = run_stop::state_error;
@@ -675,9 +707,10 @@ struct upload_pipeline::impl {
         std::lock_guard lock(stats_mutex);
         summary.unknown_at_stop += request->records.size();
       }
-      fail_all(*request, none, failure_kind::cancelled,
-               "interrupted: no response before --drain-timeout; the server may have processed it (the next run "
-               "resends it)");
+      fail_all(
+          *request, none, failure_kind::cancelled,
+          "interrupted: no response before --drain-timeout; the server may have processed it (the next run "
+          "resends it)");
     }
     if (!left.empty()) spdlog::warn("drain timeout: {} requests abandoned in flight", left.size());
   }
@@ -694,14 +727,15 @@ struct upload_pipeline::impl {
     }
     {
       std::lock_guard lock(registry_mutex);  // live() reads the pointer from other threads
-      pool = std::make_unique<sender_pool>(opt.sender, [this](std::shared_ptr<upload_request> r, send_result s) {
-        on_complete(std::move(r), std::move(s));
-      });
+      pool =
+          std::make_unique<sender_pool>(opt.sender, [this](std::shared_ptr<upload_request> r, send_result s) {
+            on_complete(std::move(r), std::move(s));
+          });
     }
     if (opt.preflight) {
       if (auto error = pool->preflight()) {
-        summary.stopped = error->find("not trusted") != std::string::npos ? run_stop::tls_untrusted
-                                                                           : run_stop::unreachable;
+        summary.stopped =
+            error->find("not trusted") != std::string::npos ? run_stop::tls_untrusted : run_stop::unreachable;
         summary.stop_message = *error;
         writer.close();
         close_state();
@@ -753,7 +787,8 @@ struct upload_pipeline::impl {
     summary.peak_inflight_bytes = budget.peak();
     summary.budget_waits = budget.waits();
     summary.flow = pool->flow();
-    summary.elapsed_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    summary.elapsed_seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     close_state();
     return summary;
   }
@@ -767,7 +802,8 @@ struct upload_pipeline::impl {
   results_writer writer;
   std::unique_ptr<sender_pool> pool;
   std::atomic<bool> stopping{false};
-  std::atomic<std::chrono::steady_clock::time_point> stop_deadline{std::chrono::steady_clock::time_point::max()};
+  std::atomic<std::chrono::steady_clock::time_point> stop_deadline{
+      std::chrono::steady_clock::time_point::max()};
   std::atomic<std::uint64_t> next_sequence{1};
 
   std::mutex registry_mutex;
@@ -791,10 +827,13 @@ struct upload_pipeline::impl {
   run_summary summary;
 };
 
-upload_pipeline::upload_pipeline(upload_options options) : impl_(std::make_unique<impl>(std::move(options))) {}
+upload_pipeline::upload_pipeline(upload_options options)
+    : impl_(std::make_unique<impl>(std::move(options))) {}
 upload_pipeline::~upload_pipeline() = default;
 
-run_summary upload_pipeline::run() { return impl_->run(); }
+run_summary upload_pipeline::run() {
+  return impl_->run();
+}
 
 live_stats upload_pipeline::live() const {
   live_stats l;

@@ -79,8 +79,8 @@ void init_vips(vips_setup& s) {
     s.error = with_detail("libvips failed to initialise", take_vips_error());
     return;
   }
-  vips_concurrency_set(1);      // ximup parallelises across its workers
-  vips_cache_set_max(0);        // every input is new: caching operations only costs memory
+  vips_concurrency_set(1);  // ximup parallelises across its workers
+  vips_cache_set_max(0);    // every input is new: caching operations only costs memory
   vips_cache_set_max_mem(0);
   vips_cache_set_max_files(0);
   vips_block_untrusted_set(TRUE);  // defence in depth; formats are also filtered by sniffing
@@ -104,23 +104,26 @@ int thumbnail_jpeg(std::span<const unsigned char> input, dimensions stored, bool
     shrink *= 2;
   }
   const VipsAccess access = orientation > 1 ? VIPS_ACCESS_RANDOM : VIPS_ACCESS_SEQUENTIAL;
-  image_ref loaded(vips_image_new_from_buffer(input.data(), input.size(), "", "shrink", shrink, "access", access,
-                                              "fail_on", VIPS_FAIL_ON_TRUNCATED, nullptr));
+  image_ref loaded(vips_image_new_from_buffer(input.data(), input.size(), "", "shrink", shrink, "access",
+                                              access, "fail_on", VIPS_FAIL_ON_TRUNCATED, nullptr));
   if (loaded.image == nullptr) return -1;
-  return vips_thumbnail_image(loaded.image, out, static_cast<int>(plan.width), "height", static_cast<int>(plan.height),
-                              "size", VIPS_SIZE_FORCE, "export_profile", has_profile ? "srgb" : nullptr, nullptr);
+  return vips_thumbnail_image(loaded.image, out, static_cast<int>(plan.width), "height",
+                              static_cast<int>(plan.height), "size", VIPS_SIZE_FORCE, "export_profile",
+                              has_profile ? "srgb" : nullptr, nullptr);
 }
 
 // Other formats: vips_thumbnail_buffer does their shrink-on-load where there is one (WebP).
 // fail_on goes in the loader's option string: libvips 8.14 does not pass thumbnail's own fail_on
 // property to buffer loaders, and a truncated PNG would then be "resized" with the rows missing.
 // It only reads the buffer; the const_cast is for its C signature.
-int thumbnail_other(std::span<const unsigned char> input, dimensions plan, bool has_profile, VipsImage** out) {
+int thumbnail_other(std::span<const unsigned char> input, dimensions plan, bool has_profile,
+                    VipsImage** out) {
   // NOLINTNEXTLINE(cppcoreguidelines-pro-type-const-cast)
   void* data = const_cast<unsigned char*>(input.data());
   return vips_thumbnail_buffer(data, input.size(), out, static_cast<int>(plan.width), "height",
                                static_cast<int>(plan.height), "size", VIPS_SIZE_FORCE, "export_profile",
-                               has_profile ? "srgb" : nullptr, "option_string", "[fail_on=truncated]", nullptr);
+                               has_profile ? "srgb" : nullptr, "option_string", "[fail_on=truncated]",
+                               nullptr);
 }
 
 resize_report unchanged(resize_report r, resize_action action, std::string note = {}) {
@@ -149,11 +152,13 @@ resize_report shrink(std::span<const unsigned char> input, const resize_options&
 
   const std::string& format = r.original_format;
   // The header only: libvips loads lazily, and sequentially when pixels are read.
-  image_ref header(vips_image_new_from_buffer(input.data(), input.size(), "", "access", VIPS_ACCESS_SEQUENTIAL,
-                                              "fail_on", VIPS_FAIL_ON_TRUNCATED, nullptr));
+  image_ref header(vips_image_new_from_buffer(input.data(), input.size(), "", "access",
+                                              VIPS_ACCESS_SEQUENTIAL, "fail_on", VIPS_FAIL_ON_TRUNCATED,
+                                              nullptr));
   if (header.image == nullptr) {
-    return unchanged(std::move(r), resize_action::unchanged_undecodable,
-                     with_detail("cannot decode this " + format + " file, sent unchanged", take_vips_error()));
+    return unchanged(
+        std::move(r), resize_action::unchanged_undecodable,
+        with_detail("cannot decode this " + format + " file, sent unchanged", take_vips_error()));
   }
   const int pages = vips_image_get_n_pages(header.image);
   auto width = static_cast<std::uint32_t>(vips_image_get_width(header.image));
@@ -171,8 +176,9 @@ resize_report shrink(std::span<const unsigned char> input, const resize_options&
   const bool has_profile = vips_image_get_typeof(header.image, VIPS_META_ICC_NAME) != 0;
   header.reset();
   if (pages > 1) {
-    return unchanged(std::move(r), resize_action::unchanged_animated,
-                     "animated or multi-page " + format + " (" + std::to_string(pages) + " frames): sent unchanged");
+    return unchanged(
+        std::move(r), resize_action::unchanged_animated,
+        "animated or multi-page " + format + " (" + std::to_string(pages) + " frames): sent unchanged");
   }
   if (std::uint64_t{width} * height > options.max_source_pixels) {
     return unchanged(std::move(r), resize_action::unchanged_too_large,
@@ -185,30 +191,34 @@ resize_report shrink(std::span<const unsigned char> input, const resize_options&
   // thumbnail: auto-rotate, embedded profile (or CMYK) to sRGB, then an exact resize to the planned
   // size (size=force: both sides given, so libvips does not round our plan again).
   VipsImage* thumb_raw = nullptr;
-  const int thumb_failed = format == "jpeg" ? thumbnail_jpeg(input, stored, swap, orientation, *plan, has_profile, &thumb_raw)
-                                            : thumbnail_other(input, *plan, has_profile, &thumb_raw);
+  const int thumb_failed =
+      format == "jpeg" ? thumbnail_jpeg(input, stored, swap, orientation, *plan, has_profile, &thumb_raw)
+                       : thumbnail_other(input, *plan, has_profile, &thumb_raw);
   if (thumb_failed != 0) {
-    return unchanged(std::move(r), resize_action::unchanged_undecodable,
-                     with_detail("cannot decode this " + format + " file, sent unchanged", take_vips_error()));
+    return unchanged(
+        std::move(r), resize_action::unchanged_undecodable,
+        with_detail("cannot decode this " + format + " file, sent unchanged", take_vips_error()));
   }
   image_ref thumb(thumb_raw);
   const bool alpha = vips_image_hasalpha(thumb.image) != FALSE;
   g_buffer encoded;
   // The save runs the whole pipeline: decoding errors of the pixels surface here.
-  const int failed = alpha ? vips_pngsave_buffer(thumb.image, &encoded.data, &encoded.size, "strip", TRUE, nullptr)
-                           : vips_jpegsave_buffer(thumb.image, &encoded.data, &encoded.size, "Q",
-                                                  std::clamp(options.jpeg_quality, 1, 100), "strip", TRUE,
-                                                  "optimize_coding", TRUE, nullptr);
+  const int failed =
+      alpha ? vips_pngsave_buffer(thumb.image, &encoded.data, &encoded.size, "strip", TRUE, nullptr)
+            : vips_jpegsave_buffer(thumb.image, &encoded.data, &encoded.size, "Q",
+                                   std::clamp(options.jpeg_quality, 1, 100), "strip", TRUE, "optimize_coding",
+                                   TRUE, nullptr);
   if (failed != 0 || encoded.data == nullptr) {
-    return unchanged(std::move(r), resize_action::unchanged_undecodable,
-                     with_detail("cannot decode this " + format + " file, sent unchanged", take_vips_error()));
+    return unchanged(
+        std::move(r), resize_action::unchanged_undecodable,
+        with_detail("cannot decode this " + format + " file, sent unchanged", take_vips_error()));
   }
   const dimensions sent{static_cast<std::uint32_t>(vips_image_get_width(thumb.image)),
                         static_cast<std::uint32_t>(vips_image_get_height(thumb.image))};
   if (encoded.size >= input.size()) {
     return unchanged(std::move(r), resize_action::unchanged_not_smaller,
-                     "resized to " + std::to_string(sent.width) + "x" + std::to_string(sent.height) + " it was " +
-                         std::to_string(encoded.size) + " bytes, not smaller: sent unchanged");
+                     "resized to " + std::to_string(sent.width) + "x" + std::to_string(sent.height) +
+                         " it was " + std::to_string(encoded.size) + " bytes, not smaller: sent unchanged");
   }
   const auto* bytes = static_cast<const unsigned char*>(encoded.data);
   out.assign(bytes, bytes + encoded.size);

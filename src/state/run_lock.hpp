@@ -9,7 +9,7 @@
 namespace ximup {
 
 class run_lock {
-public:
+ public:
   run_lock() = default;
   ~run_lock() { release(); }
   run_lock(const run_lock&) = delete;
@@ -21,7 +21,7 @@ public:
   void release() noexcept;
   [[nodiscard]] bool held() const noexcept { return fd_ >= 0; }
 
-private:
+ private:
   int fd_ = -1;
 };
 

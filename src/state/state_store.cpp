@@ -72,7 +72,7 @@ using stmt_ptr = std::unique_ptr<sqlite3_stmt, stmt_deleter>;
 
 // Resets a statement when the scope ends, however it ends, so cached statements hold no locks.
 class stmt_use {
-public:
+ public:
   explicit stmt_use(sqlite3_stmt* s) noexcept : s_(s) {}
   ~stmt_use() {
     sqlite3_reset(s_);
@@ -81,7 +81,7 @@ public:
   stmt_use(const stmt_use&) = delete;
   stmt_use& operator=(const stmt_use&) = delete;
 
-private:
+ private:
   sqlite3_stmt* s_;
 };
 

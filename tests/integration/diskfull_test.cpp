@@ -27,7 +27,7 @@ constexpr int exit_io_error = 7;  // src/cli/exit_codes.hpp: cannot write result
 
 // A tmpfs mounted on a fresh directory; always unmounted at destruction (lazily if busy).
 class tmpfs_mount {
-public:
+ public:
   explicit tmpfs_mount(fs::path dir) : dir_(std::move(dir)) { fs::create_directories(dir_); }
   ~tmpfs_mount() {
     if (!mounted_) return;
@@ -46,18 +46,20 @@ public:
   /// Grows (or shrinks) the mounted tmpfs, keeping its files.
   std::string resize(const std::string& size) {
     const std::string options = "size=" + size + ",mode=0755";
-    if (::mount("tmpfs", dir_.c_str(), "tmpfs", MS_REMOUNT, options.c_str()) != 0) return std::strerror(errno);
+    if (::mount("tmpfs", dir_.c_str(), "tmpfs", MS_REMOUNT, options.c_str()) != 0)
+      return std::strerror(errno);
     return {};
   }
   [[nodiscard]] const fs::path& path() const { return dir_; }
 
-private:
+ private:
   fs::path dir_;
   bool mounted_ = false;
 };
 
 // path -> status of every input in `ximup export`; an input exported twice is a failure.
-std::map<std::string, std::string> exported(const temp_dir& dir, const mock_server& mock, const fs::path& state) {
+std::map<std::string, std::string> exported(const temp_dir& dir, const mock_server& mock,
+                                            const fs::path& state) {
   const int rc = run({XIMUP_BIN, "export", "--endpoint", "tagging", "--api-base", mock.base(), "--state",
                       state.string(), "-o", (dir / "export.jsonl").string()},
                      dir / "export.out", dir / "export.err");
@@ -88,7 +90,7 @@ std::map<std::string, std::string> files_under(const fs::path& root) {
 }
 
 class DiskFull : public ::testing::Test {
-protected:
+ protected:
   void SetUp() override {
     tree_ = dir / "tree";
     // 4,000 images: ~1.4 MB of result lines (more than ximup's 1 MiB results buffer, so the
@@ -98,10 +100,12 @@ protected:
     ASSERT_EQ(files_.size(), 4000U);
   }
 
-  std::vector<std::string> upload_args(const mock_server& mock, const fs::path& results, const fs::path& state) {
-    return {"upload",   tree_.string(),    "--endpoint", "tagging",      "--api-base", mock.base(),
-            "--cacert", mock.cert().string(), "--results", results.string(), "--state",    state.string(),
-            "--connections", "4", "--log-level", "warn"};
+  std::vector<std::string> upload_args(const mock_server& mock, const fs::path& results,
+                                       const fs::path& state) {
+    return {"upload",    tree_.string(), "--endpoint",         "tagging",   "--api-base",
+            mock.base(), "--cacert",     mock.cert().string(), "--results", results.string(),
+            "--state",   state.string(), "--connections",      "4",         "--log-level",
+            "warn"};
   }
 
   // After the rerun: every file exactly once in the export, ok, and its bytes in the ledger.
@@ -145,7 +149,8 @@ TEST_F(DiskFull, ResultsFileOnAFullDiskIsExitSevenThenTheRerunCompletes) {
   const auto first = run_ximup(dir.path(), upload_args(mock, results, state), token, 120s);
   ASSERT_NE(first.exit_code, -1) << "the run hung on a full disk (killed after 120 s): " << first.err;
   EXPECT_EQ(first.exit_code, exit_io_error) << first.err;
-  EXPECT_NE(first.err.find(results.string()), std::string::npos) << "the message names the file: " << first.err;
+  EXPECT_NE(first.err.find(results.string()), std::string::npos)
+      << "the message names the file: " << first.err;
   EXPECT_NE(first.err.find("No space left on device"), std::string::npos) << first.err;
 
   ASSERT_EQ(small.resize("64m"), "");

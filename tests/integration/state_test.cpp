@@ -20,9 +20,12 @@ namespace {
 constexpr const char* token = "state-token-31c9";
 
 std::vector<std::string> upload_args(const fs::path& tree, const mock_server& mock, const temp_dir& dir) {
-  return {"upload",      tree.string(),         "--endpoint", "tagging",
-          "--api-base",  mock.base(),           "--cacert",   mock.cert().string(),
-          "--results",   (dir / "results.jsonl").string(), "--state", (dir / "state.sqlite").string()};
+  return {"upload",     tree.string(),
+          "--endpoint", "tagging",
+          "--api-base", mock.base(),
+          "--cacert",   mock.cert().string(),
+          "--results",  (dir / "results.jsonl").string(),
+          "--state",    (dir / "state.sqlite").string()};
 }
 
 // path -> status from `ximup export`.

@@ -20,7 +20,8 @@ constexpr const char* token = "integration-token-5f1d0c";
 bool image_extension(const fs::path& p) {
   std::string ext = p.extension().string();
   for (auto& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  static const std::set<std::string> exts = {".jpg", ".jpeg", ".jpe", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff"};
+  static const std::set<std::string> exts = {".jpg",  ".jpeg", ".jpe", ".png", ".gif",
+                                             ".webp", ".bmp",  ".tif", ".tiff"};
   return exts.contains(ext);
 }
 
@@ -69,7 +70,7 @@ std::vector<result_line> read_results(const fs::path& p) {
 }
 
 class Upload : public ::testing::Test {
-protected:
+ protected:
   temp_dir dir;
 };
 
@@ -84,9 +85,9 @@ TEST_F(Upload, TreeOfFiveHundredFilesArrivesIntactWithOneResultEach) {
 
   mock_server mock(dir.path(), token);
   const auto run = run_ximup(dir.path(),
-                             {"upload", tree.string(), "--endpoint", "tagging", "--api-base", mock.base(), "--cacert",
-                              mock.cert().string(), "--results", (dir / "results.jsonl").string(), "--connections",
-                              "4", "--workers", "2"},
+                             {"upload", tree.string(), "--endpoint", "tagging", "--api-base", mock.base(),
+                              "--cacert", mock.cert().string(), "--results", (dir / "results.jsonl").string(),
+                              "--connections", "4", "--workers", "2"},
                              token);
   mock.stop();
   // Non-images and the zero-byte file are rejected by the API: exit 1 (some failed permanently).
@@ -120,7 +121,8 @@ TEST_F(Upload, TreeOfFiveHundredFilesArrivesIntactWithOneResultEach) {
     }
   }
   EXPECT_EQ(results.size(), files.size()) << "exactly one result line per input";
-  for (const auto& [path, n] : files) EXPECT_EQ(seen[path], 1) << "input without exactly one result: " << path;
+  for (const auto& [path, n] : files)
+    EXPECT_EQ(seen[path], 1) << "input without exactly one result: " << path;
   EXPECT_GE(rejected, 8U);  // 7 non-images + the zero-byte file
   EXPECT_EQ(ok + rejected, files.size());
   EXPECT_NE(run.err.find("summary"), std::string::npos);
@@ -130,10 +132,11 @@ TEST_F(Upload, TreeOfFiveHundredFilesArrivesIntactWithOneResultEach) {
 
 TEST_F(Upload, MissingDirectoryIsExitFour) {
   mock_server mock(dir.path(), token);
-  const auto run = run_ximup(dir.path(),
-                             {"upload", (dir / "nope").string(), "--endpoint", "tagging", "--api-base", mock.base(),
-                              "--cacert", mock.cert().string(), "--results", (dir / "r.jsonl").string()},
-                             token);
+  const auto run =
+      run_ximup(dir.path(),
+                {"upload", (dir / "nope").string(), "--endpoint", "tagging", "--api-base", mock.base(),
+                 "--cacert", mock.cert().string(), "--results", (dir / "r.jsonl").string()},
+                token);
   EXPECT_EQ(run.exit_code, 4) << run.err;
   EXPECT_NE(run.err.find("input not found"), std::string::npos) << run.err;
   EXPECT_NE(run.err.find("nope"), std::string::npos) << run.err;
@@ -141,7 +144,8 @@ TEST_F(Upload, MissingDirectoryIsExitFour) {
 
 TEST_F(Upload, MalformedUrlIsAUsageError) {
   fs::create_directories(dir / "in");
-  const auto run = run_ximup(dir.path(), {"upload", (dir / "in").string(), "--endpoint", "https://bad host/x"}, token);
+  const auto run =
+      run_ximup(dir.path(), {"upload", (dir / "in").string(), "--endpoint", "https://bad host/x"}, token);
   EXPECT_EQ(run.exit_code, 2) << run.err;
   EXPECT_NE(run.err.find("malformed URL"), std::string::npos) << run.err;
 }
@@ -150,10 +154,11 @@ TEST_F(Upload, WrongTokenStopsTheRunWithExitThree) {
   const fs::path tree = dir / "tree";
   generate_images(tree, {"--count", "200", "--size-kib", "2", "--seed", "3"});
   mock_server mock(dir.path(), token);
-  const auto run = run_ximup(dir.path(),
-                             {"upload", tree.string(), "--endpoint", "tagging", "--api-base", mock.base(), "--cacert",
-                              mock.cert().string(), "--results", (dir / "r.jsonl").string(), "--connections", "2"},
-                             "not-the-token");
+  const auto run =
+      run_ximup(dir.path(),
+                {"upload", tree.string(), "--endpoint", "tagging", "--api-base", mock.base(), "--cacert",
+                 mock.cert().string(), "--results", (dir / "r.jsonl").string(), "--connections", "2"},
+                "not-the-token");
   EXPECT_EQ(run.exit_code, 3) << run.err;
   EXPECT_NE(run.err.find("authentication failed"), std::string::npos) << run.err;
   EXPECT_NE(run.err.find("XIMILAR_API_TOKEN"), std::string::npos) << "the message says what to fix";
@@ -166,11 +171,11 @@ TEST_F(Upload, WrongTokenStopsTheRunWithExitThree) {
 TEST_F(Upload, ServerNotListeningIsAClearErrorAndExitFive) {
   fs::create_directories(dir / "in");
   write_text(dir / "in" / "a.png", "\x89PNG\r\n\x1a\n");
-  const auto run = run_ximup(dir.path(),
-                             {"upload", (dir / "in").string(), "--endpoint", "tagging", "--api-base",
-                              "https://127.0.0.1:1/", "--results", (dir / "r.jsonl").string(), "--connect-timeout",
-                              "3s"},
-                             token);
+  const auto run =
+      run_ximup(dir.path(),
+                {"upload", (dir / "in").string(), "--endpoint", "tagging", "--api-base",
+                 "https://127.0.0.1:1/", "--results", (dir / "r.jsonl").string(), "--connect-timeout", "3s"},
+                token);
   EXPECT_EQ(run.exit_code, 5) << run.err;
   EXPECT_NE(run.err.find("cannot connect"), std::string::npos) << run.err;
 }
@@ -181,8 +186,8 @@ TEST_F(Upload, UntrustedCertificateIsRefusedWithAHint) {
   mock_server mock(dir.path(), token);
   // No --cacert: the self-signed certificate is not in the system store.
   const auto run = run_ximup(dir.path(),
-                             {"upload", (dir / "in").string(), "--endpoint", "tagging", "--api-base", mock.base(),
-                              "--results", (dir / "r.jsonl").string()},
+                             {"upload", (dir / "in").string(), "--endpoint", "tagging", "--api-base",
+                              mock.base(), "--results", (dir / "r.jsonl").string()},
                              token);
   EXPECT_EQ(run.exit_code, 2) << run.err;
   EXPECT_NE(run.err.find("not trusted"), std::string::npos) << run.err;

@@ -16,7 +16,8 @@ inline std::string lenient(std::string_view line) {
       out.push_back(line[i]);
       continue;
     }
-    if (line[i + 1] == 'u' && i + 5 < line.size() && (line.substr(i + 2, 2) == "dc" || line.substr(i + 2, 2) == "DC")) {
+    if (line[i + 1] == 'u' && i + 5 < line.size() &&
+        (line.substr(i + 2, 2) == "dc" || line.substr(i + 2, 2) == "DC")) {
       out += "\\uf7";
       out += line.substr(i + 4, 2);
       i += 5;

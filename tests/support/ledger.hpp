@@ -19,7 +19,7 @@
 namespace ximup::test {
 
 struct ledger_line {
-  std::optional<std::string> id;      ///< the record's `_id` (bytes); nullopt when it had none or not a string
+  std::optional<std::string> id;  ///< the record's `_id` (bytes); nullopt when it had none or not a string
   std::optional<std::string> sha256;  ///< hex; nullopt for invalid base64 and `_url` records
   int status = 0;                     ///< the record's `_status` code: 200 or 400
   std::uint64_t request = 0;          ///< the mock's request number

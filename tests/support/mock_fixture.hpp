@@ -29,25 +29,32 @@ inline std::string sha256_hex(std::string_view data) {
 
 /// Makes a self-signed certificate for localhost / 127.0.0.1 with the openssl command.
 inline void make_certificate(const std::filesystem::path& dir) {
-  const int rc = run({"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                      "-days", "1", "-keyout", (dir / "key.pem").string(), "-out", (dir / "cert.pem").string(),
-                      "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"},
-                     dir / "openssl.out", dir / "openssl.err");
+  const int rc =
+      run({"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+           "-days", "1", "-keyout", (dir / "key.pem").string(), "-out", (dir / "cert.pem").string(), "-subj",
+           "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"},
+          dir / "openssl.out", dir / "openssl.err");
   if (rc != 0) throw std::runtime_error("openssl req failed: " + read_text(dir / "openssl.err"));
 }
 
 /// A ximup-mock process; extra arguments select faults, --discard, ...
 class mock_server {
-public:
+ public:
   mock_server(const std::filesystem::path& dir, std::string token, std::vector<std::string> extra = {},
               bool tls = true)
       : dir_(dir), token_(std::move(token)) {
     if (tls && !std::filesystem::exists(dir / "cert.pem")) make_certificate(dir);
     write_text(dir / "mock-token", token_);
     std::filesystem::remove(dir / "mock-port");
-    std::vector<std::string> argv = {XIMUP_MOCK_BIN, "--listen", "127.0.0.1:0", "--token-file",
-                                     (dir / "mock-token").string(), "--port-file", (dir / "mock-port").string(),
-                                     "--ledger", ledger().string()};
+    std::vector<std::string> argv = {XIMUP_MOCK_BIN,
+                                     "--listen",
+                                     "127.0.0.1:0",
+                                     "--token-file",
+                                     (dir / "mock-token").string(),
+                                     "--port-file",
+                                     (dir / "mock-port").string(),
+                                     "--ledger",
+                                     ledger().string()};
     if (tls) {
       argv.insert(argv.end(), {"--cert", (dir / "cert.pem").string(), "--key", (dir / "key.pem").string()});
     } else {
@@ -73,7 +80,7 @@ public:
     proc_->wait(std::chrono::seconds(20));
   }
 
-private:
+ private:
   std::filesystem::path dir_;
   std::string token_;
   std::unique_ptr<process> proc_;
@@ -88,7 +95,8 @@ struct ximup_run {
 };
 
 /// Runs `ximup upload ...` with the token in the environment.
-inline ximup_run run_ximup(const std::filesystem::path& dir, std::vector<std::string> args, const std::string& token,
+inline ximup_run run_ximup(const std::filesystem::path& dir, std::vector<std::string> args,
+                           const std::string& token,
                            std::chrono::milliseconds timeout = std::chrono::minutes(5)) {
   args.insert(args.begin(), XIMUP_BIN);
   ximup_run r;
@@ -100,7 +108,8 @@ inline ximup_run run_ximup(const std::filesystem::path& dir, std::vector<std::st
 
 /// Generates an image tree with tools/gen_images.py.
 inline void generate_images(const std::filesystem::path& out, std::vector<std::string> args) {
-  std::vector<std::string> argv = {"python3", std::string(XIMUP_SOURCE_DIR) + "/tools/gen_images.py", out.string()};
+  std::vector<std::string> argv = {"python3", std::string(XIMUP_SOURCE_DIR) + "/tools/gen_images.py",
+                                   out.string()};
   argv.insert(argv.end(), args.begin(), args.end());
   const auto log = out.parent_path() / "gen_images.log";
   if (run(argv, log, log) != 0) throw std::runtime_error("gen_images.py failed: " + read_text(log));

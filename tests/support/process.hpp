@@ -33,7 +33,7 @@ inline void write_text(const std::filesystem::path& p, std::string_view text) {
 
 /// A child process with stdout and stderr sent to files. Killed (SIGKILL) if still running at destruction.
 class process {
-public:
+ public:
   process(std::vector<std::string> argv, const std::filesystem::path& out, const std::filesystem::path& err,
           std::vector<std::string> extra_env = {}) {
     std::vector<char*> args;
@@ -44,7 +44,8 @@ public:
       std::string_view kv(*e);
       bool overridden = false;
       for (const auto& x : extra_env) {
-        if (kv.substr(0, kv.find('=') + 1) == std::string_view(x).substr(0, x.find('=') + 1)) overridden = true;
+        if (kv.substr(0, kv.find('=') + 1) == std::string_view(x).substr(0, x.find('=') + 1))
+          overridden = true;
       }
       if (!overridden) env_store.emplace_back(*e);
     }
@@ -96,21 +97,22 @@ public:
     }
   }
 
-private:
+ private:
   pid_t pid_ = -1;
   bool exited_ = false;
 };
 
 /// Runs a command to completion; returns its exit code.
-inline int run(std::vector<std::string> argv, const std::filesystem::path& out, const std::filesystem::path& err,
-               std::vector<std::string> env = {}, std::chrono::milliseconds timeout = std::chrono::minutes(5)) {
+inline int run(std::vector<std::string> argv, const std::filesystem::path& out,
+               const std::filesystem::path& err, std::vector<std::string> env = {},
+               std::chrono::milliseconds timeout = std::chrono::minutes(5)) {
   process p(std::move(argv), out, err, std::move(env));
   return p.wait(timeout);
 }
 
 /// A fresh temporary directory, removed at destruction.
 class temp_dir {
-public:
+ public:
   temp_dir() {
     std::string tmpl = (std::filesystem::temp_directory_path() / "ximup-test.XXXXXX").string();
     if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
@@ -126,7 +128,7 @@ public:
   [[nodiscard]] const std::filesystem::path& path() const { return path_; }
   std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
 
-private:
+ private:
   std::filesystem::path path_;
 };
 

@@ -47,8 +47,8 @@ TEST(Batcher, BodyEstimateIsExactAndWithinLimit) {
 TEST(Batcher, EstimateMatchesTheBuiltBody) {
   request_body rb(R"(,"colors":6)");
   batcher b({.max_records = 10, .max_body_bytes = 1U << 20U, .envelope_bytes = rb.envelope_size()});
-  std::vector<std::vector<unsigned char>> data = {std::vector<unsigned char>(0), std::vector<unsigned char>(1, 7),
-                                                  std::vector<unsigned char>(1000, 9)};
+  std::vector<std::vector<unsigned char>> data = {
+      std::vector<unsigned char>(0), std::vector<unsigned char>(1, 7), std::vector<unsigned char>(1000, 9)};
   const std::vector<std::string> ids = {"empty.jpg", "q\"uote\n.png", "n\xffon-utf8.jpg"};
   for (std::size_t i = 0; i < data.size(); ++i) b.add(file(ids[i], data[i].size()));
   auto plan = b.flush();

@@ -74,7 +74,8 @@ TEST(Endpoint, PlainHttpOnlyToLoopbackUnlessAllowed) {
 
 TEST(Endpoint, RejectsBadUrlsAndFields) {
   endpoint_options o;
-  for (const char* bad : {"https://", "ftp://host/x", "https://user:pw@host/x", "tagginggg", "https://ho st/x"}) {
+  for (const char* bad :
+       {"https://", "ftp://host/x", "https://user:pw@host/x", "tagginggg", "https://ho st/x"}) {
     o.endpoint = bad;
     EXPECT_FALSE(resolve_endpoint(o).value) << bad;
   }
@@ -115,7 +116,8 @@ TEST(Token, PrecedenceAndValidation) {
 
 TEST(Token, AuthorizationScheme) {
   EXPECT_EQ(authorization_value("abc", auth_scheme::auto_detect), "Token abc");
-  EXPECT_EQ(authorization_value(std::string(70, 'x'), auth_scheme::auto_detect), "JWT " + std::string(70, 'x'));
+  EXPECT_EQ(authorization_value(std::string(70, 'x'), auth_scheme::auto_detect),
+            "JWT " + std::string(70, 'x'));
   EXPECT_EQ(authorization_value("abc", auth_scheme::jwt), "JWT abc");
 }
 

@@ -7,7 +7,8 @@ using namespace std::chrono_literals;
 using clock_type = flow_control::clock;
 
 namespace {
-flow_options options(std::size_t connections, bool adaptive = true, std::optional<double> rate = std::nullopt) {
+flow_options options(std::size_t connections, bool adaptive = true,
+                     std::optional<double> rate = std::nullopt) {
   flow_options o;
   o.max_concurrency = connections;
   o.adaptive = adaptive;

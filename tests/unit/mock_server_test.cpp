@@ -386,11 +386,13 @@ TEST(MockServer, DiscardOverTlsCountsRecordsOfBodiesOfAnySizeOnOneConnection) {
   test_client client(server.port(), server.certificate_pem());
   std::uint64_t expected = 0;
   // Bodies smaller than the first read, around the 256 KiB piece size, and much larger.
-  for (const std::size_t image_bytes : {std::size_t{10}, std::size_t{26000}, std::size_t{190000}, std::size_t{700000}}) {
+  for (const std::size_t image_bytes :
+       {std::size_t{10}, std::size_t{26000}, std::size_t{190000}, std::size_t{700000}}) {
     for (const std::size_t records : {std::size_t{1}, std::size_t{7}, std::size_t{10}}) {
       std::vector<std::string> body_records;
       for (std::size_t i = 0; i < records; ++i) {
-        body_records.push_back(base64_record("\"r" + std::to_string(i) + "\"", std::string(image_bytes, 'x')));
+        body_records.push_back(
+            base64_record("\"r" + std::to_string(i) + "\"", std::string(image_bytes, 'x')));
       }
       const auto r = client.post(tags, records_body(body_records), auth);
       ASSERT_EQ(r.status, 200U) << image_bytes << " x " << records;

@@ -45,6 +45,45 @@ TEST(RequestBody, BuildsValidRecordsPayloadWithFields) {
   EXPECT_EQ(body.substr(slots[0].offset, slots[0].length).back(), '}');
 }
 
+// The data is encoded in 48 KiB pieces: every size around the piece bounds decodes to the same
+// base64 as one whole encode, and the body reserved up front is written without reallocating.
+TEST(RequestBody, RecordsOfEverySizeAroundThePieceBoundsEncodeWhole) {
+  constexpr std::size_t piece = std::size_t{3} * 16 * 1024;
+  request_body rb("");
+  std::vector<std::vector<unsigned char>> datas;
+  std::uint32_t x = 12345;
+  const std::size_t sizes[] = {
+      0, 1, 2, 3, piece - 1, piece, piece + 1, piece + 2, 2 * piece, 3 * piece + 2, 200 * 1024 + 7};
+  for (const std::size_t n : sizes) {
+    std::vector<unsigned char> d(n);
+    for (auto& c : d) c = static_cast<unsigned char>((x = x * 1664525U + 1013904223U) >> 24U);
+    datas.push_back(std::move(d));
+  }
+  std::vector<record_slot> slots(datas.size());
+  std::string body;
+  std::size_t planned = rb.envelope_size();
+  for (std::size_t i = 0; i < datas.size(); ++i) {
+    slots[i].id = "rec" + std::to_string(i);
+    planned += request_body::record_size(slots[i].id, datas[i].size());
+  }
+  body.reserve(planned);
+  const char* storage = body.data();
+  rb.begin(body);
+  for (std::size_t i = 0; i < datas.size(); ++i) rb.append_record(body, datas[i], slots[i]);
+  rb.finish(body);
+  EXPECT_EQ(body.data(), storage) << "the body grew past its planned size";
+  EXPECT_LE(body.size(), planned);
+  simdjson::dom::parser parser;
+  auto doc = parser.parse(body);
+  ASSERT_FALSE(doc.error());
+  auto records = doc["records"].get_array();
+  ASSERT_EQ(records.size(), datas.size());
+  for (std::size_t i = 0; i < datas.size(); ++i) {
+    EXPECT_EQ(std::string_view(records.at(i)["_base64"]), b64(datas[i])) << datas[i].size() << " bytes";
+    EXPECT_EQ(slots[i].bytes, datas[i].size());
+  }
+}
+
 TEST(RequestBody, AssembleKeepsOnlyTheChosenRecords) {
   request_body rb("");
   std::string body;

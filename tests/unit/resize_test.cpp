@@ -72,9 +72,9 @@ TEST(ResizePlan, RoundsToNearestAndNeverBelowOnePixel) {
   EXPECT_EQ(plan(5000, 3, 100, resize_side::longer), (dimensions{100, 1}));  // 0.06 -> 1
   EXPECT_EQ(plan(3, 5000, 100, resize_side::longer), (dimensions{1, 100}));
   EXPECT_EQ(plan(1000, 333, 500, resize_side::longer), (dimensions{500, 167}));  // 166.5 -> 167
-  EXPECT_EQ(plan(999, 500, 300), (dimensions{599, 300}));                       // 599.4 -> 599
-  EXPECT_EQ(plan(3, 2, 1), (dimensions{2, 1}));                                 // 1.5 -> 2
-  EXPECT_EQ(plan(4294967295U, 4294967294U, 7), (dimensions{7, 7}));             // no overflow
+  EXPECT_EQ(plan(999, 500, 300), (dimensions{599, 300}));                        // 599.4 -> 599
+  EXPECT_EQ(plan(3, 2, 1), (dimensions{2, 1}));                                  // 1.5 -> 2
+  EXPECT_EQ(plan(4294967295U, 4294967294U, 7), (dimensions{7, 7}));              // no overflow
 }
 
 TEST(ResizePlan, NamesAndFormatSniffing) {
@@ -98,7 +98,7 @@ namespace {
 
 // Owns a VipsImage.
 class vimage {
-public:
+ public:
   vimage() = default;
   explicit vimage(VipsImage* p) : p_(p) {}
   vimage(vimage&& o) noexcept : p_(std::exchange(o.p_, nullptr)) {}
@@ -114,7 +114,7 @@ public:
   VipsImage* get() const { return p_; }
   VipsImage** out() { return &p_; }
 
-private:
+ private:
   VipsImage* p_ = nullptr;
 };
 
@@ -187,7 +187,7 @@ double mean_of(const std::vector<unsigned char>& bytes, int left, int top, int w
 }
 
 class Resize : public ::testing::Test {
-protected:
+ protected:
   static void SetUpTestSuite() {
     ASSERT_FALSE(resize_init().has_value());
     dir_ = std::filesystem::temp_directory_path() / ("ximup-resize-test-" + std::to_string(::getpid()));
@@ -200,7 +200,8 @@ protected:
 
   // Writes the image to the temp dir with libvips (format and options from the suffix, e.g.
   // ".jpg[Q=90]") and reads the file back: what ximup's workers hold.
-  static std::vector<unsigned char> file(const vimage& img, const std::string& name, const std::string& options = "") {
+  static std::vector<unsigned char> file(const vimage& img, const std::string& name,
+                                         const std::string& options = "") {
     const std::string path = (dir_ / name).string();
     check(vips_image_write_to_file(img.get(), (path + options).c_str(), nullptr));
     return read(path);
@@ -339,7 +340,7 @@ TEST_F(Resize, SmallFileIsUntouchedAndNotDecoded) {
   const auto input = file(flat(1200, 900, {90, 90, 90}), "small.jpg", "[Q=50]");
   ASSERT_LT(input.size(), 100U * 1024U);
   resize_options o;
-  o.target = 300;  // default min_bytes = 100 KiB
+  o.target = 300;                           // default min_bytes = 100 KiB
   std::vector<unsigned char> out{1, 2, 3};  // cleared by the call
   const resize_report r = shrink_image(input, o, out);
   EXPECT_EQ(r.action, resize_action::unchanged_small_file);
@@ -431,7 +432,8 @@ TEST_F(Resize, GarbageInsideAJpegNeverCrashes) {
   const auto good = file(noise(1200, 900, 3, 10), "garbage.jpg", "[Q=90]");
   for (std::size_t start : {std::size_t{700}, good.size() / 3, good.size() / 2}) {
     auto input = good;
-    for (std::size_t i = start; i < start + 2000 && i < input.size(); ++i) input[i] = static_cast<unsigned char>(i * 31);
+    for (std::size_t i = start; i < start + 2000 && i < input.size(); ++i)
+      input[i] = static_cast<unsigned char>(i * 31);
     std::vector<unsigned char> out;
     const resize_report r = shrink_image(input, options(300), out);
     if (r.resized()) {
@@ -529,7 +531,8 @@ TEST_F(Resize, ConcurrentCallsGiveTheSameResults) {
   // Expected results, one call at a time.
   std::vector<resize_action> actions;
   std::vector<std::vector<unsigned char>> outputs(inputs.size());
-  for (std::size_t i = 0; i < inputs.size(); ++i) actions.push_back(shrink_image(inputs[i], options(240), outputs[i]).action);
+  for (std::size_t i = 0; i < inputs.size(); ++i)
+    actions.push_back(shrink_image(inputs[i], options(240), outputs[i]).action);
   EXPECT_EQ(actions[0], resize_action::resized);
   EXPECT_EQ(actions[1], resize_action::resized);
   EXPECT_EQ(actions[2], resize_action::unchanged_undecodable);

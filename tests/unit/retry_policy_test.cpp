@@ -6,7 +6,8 @@ using namespace ximup;
 using namespace std::chrono_literals;
 
 TEST(RetryPolicy, ClassifiesStatusesAsTheIssueSays) {
-  for (int s : {408, 425, 429, 500, 502, 503, 504}) EXPECT_EQ(classify_status(s), failure_kind::http_retryable) << s;
+  for (int s : {408, 425, 429, 500, 502, 503, 504})
+    EXPECT_EQ(classify_status(s), failure_kind::http_retryable) << s;
   for (int s : {400, 404, 409, 422}) EXPECT_EQ(classify_status(s), failure_kind::http_permanent) << s;
   for (int s : {401, 403}) EXPECT_EQ(classify_status(s), failure_kind::auth) << s;
   EXPECT_EQ(classify_status(413), failure_kind::too_large);

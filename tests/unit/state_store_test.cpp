@@ -44,7 +44,7 @@ constexpr std::string_view key_b = "https://api.ximilar.com/tagging/fashion/v2/t
 
 // A directory from mkdtemp, removed with everything in it.
 class temp_dir {
-public:
+ public:
   temp_dir() {
     std::string tmpl = (fs::temp_directory_path() / "ximup-state-XXXXXX").string();
     if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
@@ -59,7 +59,7 @@ public:
 
   [[nodiscard]] std::string operator/(const std::string& rel) const { return path_ + "/" + rel; }
 
-private:
+ private:
   std::string path_;
 };
 

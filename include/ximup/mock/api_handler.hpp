@@ -68,11 +68,11 @@ struct api_request {
 /// keeping it (discard mode): one memchr pass for '"' per piece, keys split across pieces
 /// included. Gives the same count as a search of the whole body at once.
 class record_key_counter {
-public:
+ public:
   void feed(std::string_view piece) noexcept;
   [[nodiscard]] std::size_t count() const noexcept { return count_; }
 
-private:
+ private:
   static constexpr std::size_t tail_capacity = 8;  ///< longest key ("_base64" quoted, 9) - 1
   char tail_[tail_capacity] = {};                  ///< the last bytes seen, for keys across pieces
   std::size_t tail_size_ = 0;
