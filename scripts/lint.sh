@@ -3,6 +3,7 @@
 #   scripts/lint.sh --format          clang-format: fail on any file that is not formatted (.clang-format)
 #   scripts/lint.sh --fix             clang-format: rewrite the files in place
 #   scripts/lint.sh --tidy BUILD_DIR  clang-tidy (.clang-tidy) over src/ with BUILD_DIR's compile_commands.json
+#                                     (LINT_JOBS: parallel jobs, default the core count)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,7 +34,8 @@ case "${1:-}" in
     # (HeaderFilterRegex in .clang-tidy). src/asio/lib_asio.cpp only compiles Asio's own sources.
     mapfile -t files < <({ git ls-files -- 'src/*.cpp' 2>/dev/null || find src -name '*.cpp'; } |
       grep -v '^src/asio/lib_asio.cpp$')
-    run-clang-tidy -quiet -p "$build" -j "$(nproc)" "${files[@]/#/$PWD/}"
+    run-clang-tidy -quiet -p "$build" -j "${LINT_JOBS:-$(nproc)}" "${files[@]/#/$PWD/}"
+    echo "lint: clang-tidy: ${#files[@]} translation units clean"
     ;;
   *)
     echo "usage: scripts/lint.sh --format | --fix | --tidy BUILD_DIR" >&2

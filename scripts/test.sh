@@ -45,12 +45,22 @@ scripts/lint.sh --format
 # The benchmarks are built here too, so they keep compiling; none of them runs in CI.
 phase "build under AddressSanitizer + UndefinedBehaviorSanitizer"
 scripts/build.sh build-asan -DCMAKE_BUILD_TYPE=Debug -DXIMUP_SANITIZE="address;undefined" -DXIMUP_BUILD_BENCH=ON
-phase "unit and integration tests under AddressSanitizer + UndefinedBehaviorSanitizer"
+# clang-tidy runs beside the tests: the integration tests mostly wait on processes and timers, and
+# leave most of a core free.
+phase "unit and integration tests under AddressSanitizer + UndefinedBehaviorSanitizer; clang-tidy over src/"
+LINT_JOBS=1 setsid -w scripts/lint.sh --tidy build-asan >build-asan/clang-tidy.log 2>&1 &
+tidy_pid=$!  # its own process group: a failing test stops clang-tidy and its children too
+trap 'kill -- "-$tidy_pid" 2>/dev/null || true' EXIT
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   run_ctest build-asan
-
-phase "clang-tidy over src/ (.clang-tidy)"
-scripts/lint.sh --tidy build-asan
+phase "waiting for clang-tidy"
+if ! wait "$tidy_pid"; then
+  grep -E 'error:|warning:' build-asan/clang-tidy.log || tail -50 build-asan/clang-tidy.log
+  echo "clang-tidy found the problems above (.clang-tidy; full log: build-asan/clang-tidy.log)" >&2
+  exit 1
+fi
+tail -1 build-asan/clang-tidy.log
+trap - EXIT
 
 phase "base64: NEON encoder cross-built and run under qemu-aarch64; libFuzzer, 30 s"
 scripts/test-neon.sh

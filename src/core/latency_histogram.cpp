@@ -13,8 +13,8 @@ constexpr std::array<std::int64_t, latency_bucket_bounds.size()> bounds_ns = [] 
   for (std::size_t i = 0; i < out.size(); ++i) {
     // Every bound is a positive multiple of 1 ms: rounding to the nearest ns is exact. (std::llround
     // is not constexpr before C++23.)
-    out[i] = static_cast<std::int64_t>(latency_bucket_bounds[i] * 1e9 +
-                                       0.5);  // NOLINT(bugprone-incorrect-roundings)
+    // NOLINTNEXTLINE(bugprone-incorrect-roundings)
+    out[i] = static_cast<std::int64_t>(latency_bucket_bounds[i] * 1e9 + 0.5);
   }
   return out;
 }();

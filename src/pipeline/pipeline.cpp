@@ -492,9 +492,9 @@ struct upload_pipeline::impl {
     }
   }
 
-  void on_complete(std::shared_ptr<upload_request> request, send_result result) {
+  void on_complete(std::shared_ptr<upload_request> request, const send_result& result) {
     if (!claim(*request)) return;  // recorded as interrupted at --drain-timeout
-    complete(std::move(request), std::move(result));
+    complete(std::move(request), result);
     handler_done();
   }
 
@@ -727,10 +727,9 @@ struct upload_pipeline::impl {
     }
     {
       std::lock_guard lock(registry_mutex);  // live() reads the pointer from other threads
-      pool =
-          std::make_unique<sender_pool>(opt.sender, [this](std::shared_ptr<upload_request> r, send_result s) {
-            on_complete(std::move(r), std::move(s));
-          });
+      pool = std::make_unique<sender_pool>(
+          opt.sender,
+          [this](std::shared_ptr<upload_request> r, const send_result& s) { on_complete(std::move(r), s); });
     }
     if (opt.preflight) {
       if (auto error = pool->preflight()) {
