@@ -48,7 +48,7 @@ scripts/build.sh build-asan -DCMAKE_BUILD_TYPE=Debug -DXIMUP_SANITIZE="address;u
 # clang-tidy runs beside the tests: the integration tests mostly wait on processes and timers, and
 # leave most of a core free.
 phase "unit and integration tests under AddressSanitizer + UndefinedBehaviorSanitizer; clang-tidy over src/"
-LINT_JOBS=1 setsid -w scripts/lint.sh --tidy build-asan >build-asan/clang-tidy.log 2>&1 &
+LINT_JOBS=2 setsid -w scripts/lint.sh --tidy build-asan >build-asan/clang-tidy.log 2>&1 &
 tidy_pid=$!  # its own process group: a failing test stops clang-tidy and its children too
 trap 'kill -- "-$tidy_pid" 2>/dev/null || true' EXIT
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \

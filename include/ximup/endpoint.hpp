@@ -1,6 +1,7 @@
 #pragma once
 /// Endpoints: the presets of api.md and full URLs, checked before any work starts. Pure.
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -14,10 +15,16 @@ struct preset {
   std::string_view path;         ///< relative to --api-base; `{type}` is the collection type
   std::string_view fields_help;  ///< endpoint fields it takes
   std::string_view description;
+  /// The --resize the official client uses for this API (`--resize auto`): 600 px shorter side,
+  /// 512 for recognition and search, 1024 for detection.
+  std::uint32_t suggested_resize = 600;
 };
 
 /// Every preset, in the order `ximup presets` prints them.
 [[nodiscard]] const std::vector<preset>& presets();
+
+/// The preset named `endpoint`, or nullptr (a full URL, or an unknown name).
+[[nodiscard]] const preset* find_preset(std::string_view endpoint);
 
 struct endpoint_options {
   std::string endpoint;  ///< a preset name or a full http(s) URL

@@ -34,7 +34,7 @@ std::function<int()> add_presets_command(CLI::App& app) {
       if (!p.fields_help.empty()) {
         std::printf("; fields: %.*s", static_cast<int>(p.fields_help.size()), p.fields_help.data());
       }
-      std::printf("\n");
+      std::printf("; --resize auto: %u px\n", p.suggested_resize);
     }
     return exit_code::ok;
   };

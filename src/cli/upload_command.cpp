@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include <cerrno>
+#include <charconv>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -93,7 +94,7 @@ struct upload_flags {
   std::string metrics_listen;
   std::string metrics_linger = "0s";
   // shrink before sending
-  std::uint32_t resize = 0;
+  std::string resize = "0";  ///< N, or auto: the preset's suggestion
   std::string resize_side = "shorter";
   std::string resize_min_bytes = "100KiB";
   int jpeg_quality = 90;
@@ -182,6 +183,24 @@ std::optional<shard_spec> shard_option(const upload_flags& f) {
   return r.spec->count > 1 ? r.spec : std::nullopt;
 }
 
+// --resize N, or auto: what the official client uses for the preset (600 px; 512 for recognition
+// and search; 1024 for detection). A full URL has no preset to ask, so auto is an error there.
+std::uint32_t resize_target(const std::string& value, const std::string& endpoint) {
+  if (value == "auto") {
+    if (const preset* p = find_preset(endpoint); p != nullptr) return p->suggested_resize;
+    throw usage_error{
+        "--resize auto takes its size from a preset (see `ximup presets`); with a URL endpoint "
+        "give a size, e.g. --resize 600"};
+  }
+  std::uint32_t n = 0;
+  const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+  if (ec != std::errc{} || end != value.data() + value.size() || n > 65535) {
+    throw usage_error{"--resize must be a size in pixels (0 for off, at most 65535) or auto, not '" + value +
+                      "'"};
+  }
+  return n;
+}
+
 upload_options build_options(const upload_flags& f) {
   upload_options o;
   set_inputs(f, o.input);
@@ -190,12 +209,12 @@ upload_options build_options(const upload_flags& f) {
   if (f.max_bytes != "0") o.limits_run.max_bytes = size_flag("--max-bytes", f.max_bytes);
   o.limits_run.max_duration = duration_flag("--max-duration", f.max_duration);
   o.dry_run = f.dry_run;
-  o.resize.target = f.resize;
+  o.resize.target = resize_target(f.resize, f.target.endpoint);
   o.resize.side = f.resize_side == "longer" ? resize_side::longer : resize_side::shorter;
   o.resize.min_bytes = f.resize_min_bytes == "0" ? 0 : size_flag("--resize-min-bytes", f.resize_min_bytes);
   if (f.jpeg_quality < 1 || f.jpeg_quality > 100) throw usage_error{"--jpeg-quality must be 1..100"};
   o.resize.jpeg_quality = f.jpeg_quality;
-  if (f.resize > 0) {
+  if (o.resize.target > 0) {
     if (auto error = resize_init()) throw usage_error{"--resize: " + *error};
   }
   if (f.batch_size == 0) throw usage_error{"--batch-size must be at least 1"};
@@ -650,8 +669,9 @@ std::function<int()> add_upload_command(CLI::App& app) {
       ->group(scale);
   auto* shrink = "Shrink before sending";
   cmd->add_option("--resize", f.resize,
-                  "Scale images whose both sides exceed N so the shorter side is N (0: off; the official "
-                  "client uses 600, 512 for recognition and search, 1024 for detection)")
+                  "Scale images whose both sides exceed N so the shorter side is N (0: off; auto: the "
+                  "preset's size as the official client uses it: 600, 512 for recognition and search, "
+                  "1024 for detection; see `ximup presets`)")
       ->capture_default_str()
       ->group(shrink);
   cmd->add_option("--resize-side", f.resize_side, "shorter|longer: which side --resize sets")

@@ -20,12 +20,12 @@ const std::vector<preset> preset_table = {
     {"product-colors", "dom_colors/product/v2/dominantcolor", "colors, color_names",
      "dominant colors (product)"},
     {"classify", "recognition/v2/classify/", "task_id (--task-id, required), version, store_images",
-     "custom image recognition"},
+     "custom image recognition", 512},
     {"detect", "detection/v2/detect/", "task_id (--task-id, required), version, keep_prob",
-     "custom object detection"},
+     "custom object detection", 1024},
     {"similarity-insert", "similarity/{type}/v2/insert",
      "header collection-id (--collection-id, required); --collection-type photos|products|fashion|custom",
-     "insert into a similarity collection"},
+     "insert into a similarity collection", 512},
 };
 
 endpoint_result fail(std::string message) {
@@ -36,6 +36,13 @@ endpoint_result fail(std::string message) {
 
 const std::vector<preset>& presets() {
   return preset_table;
+}
+
+const preset* find_preset(std::string_view endpoint) {
+  for (const auto& p : preset_table) {
+    if (p.name == endpoint) return &p;
+  }
+  return nullptr;
 }
 
 bool is_loopback_host(std::string_view host) {
@@ -52,10 +59,7 @@ bool is_loopback_host(std::string_view host) {
 endpoint_result resolve_endpoint(const endpoint_options& options) {
   std::string url_text;
   endpoint ep;
-  const preset* chosen = nullptr;
-  for (const auto& p : preset_table) {
-    if (p.name == options.endpoint) chosen = &p;
-  }
+  const preset* chosen = find_preset(options.endpoint);
   if (chosen != nullptr) {
     std::string path(chosen->path);
     if (chosen->name == "similarity-insert") {

@@ -95,3 +95,44 @@ TEST(ResizeUpload, TheServerReceivesTheResizedImageAndResultsSaySo) {
   }
   EXPECT_EQ(lines, 2);
 }
+
+// --resize auto takes the preset's size (512 px for recognition); with a URL endpoint it is a
+// usage error that says what to pass instead.
+TEST(ResizeUpload, AutoTakesThePresetsSizeAndNeedsAPreset) {
+  ASSERT_FALSE(ximup::resize_init().has_value());
+  temp_dir dir;
+  fs::create_directories(dir / "img");
+  write_text(dir / "img" / "big.jpg", noisy_jpeg(1600, 1200));
+
+  mock_server mock(dir.path(), token);
+  const std::vector<std::string> env = {"XIMILAR_API_TOKEN=" + token,
+                                        "XDG_CONFIG_HOME=" + (dir / "xdg").string()};
+  const int rc = run({XIMUP_BIN, "upload", (dir / "img").string(), "--endpoint", "classify", "--task-id",
+                      "t-1", "--api-base", mock.base(), "--cacert", mock.cert().string(), "--no-state",
+                      "--results", (dir / "r.jsonl").string(), "--resize", "auto"},
+                     dir / "x.out", dir / "x.err", env);
+  ASSERT_EQ(rc, 0) << read_text(dir / "x.err");
+  simdjson::dom::parser parser;
+  const std::string line = read_text(dir / "r.jsonl");
+  simdjson::dom::element doc;
+  ASSERT_EQ(parser.parse(lenient(line)).get(doc), simdjson::SUCCESS) << line;
+  EXPECT_EQ(std::string_view(doc["resize"]["action"]), "resized") << line;
+  EXPECT_EQ(uint64_t(doc["resize"]["sent_height"]), 512U) << line;
+  EXPECT_EQ(uint64_t(doc["resize"]["sent_width"]), 683U) << line;
+
+  const int url_rc = run({XIMUP_BIN, "upload", (dir / "img").string(), "--endpoint",
+                          mock.base() + "tagging/generic/v2/tags", "--cacert", mock.cert().string(),
+                          "--no-state", "--results", (dir / "u.jsonl").string(), "--resize", "auto"},
+                         dir / "u.out", dir / "u.err", env);
+  mock.stop();
+  EXPECT_EQ(url_rc, 2);
+  EXPECT_NE(read_text(dir / "u.err").find("--resize auto takes its size from a preset"), std::string::npos)
+      << read_text(dir / "u.err");
+
+  const int bad_rc =
+      run({XIMUP_BIN, "upload", (dir / "img").string(), "--endpoint", "tagging", "--resize", "big"},
+          dir / "b.out", dir / "b.err", env);
+  EXPECT_EQ(bad_rc, 2);
+  EXPECT_NE(read_text(dir / "b.err").find("--resize must be a size in pixels"), std::string::npos)
+      << read_text(dir / "b.err");
+}

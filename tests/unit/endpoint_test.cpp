@@ -19,6 +19,24 @@ TEST(Endpoint, PresetResolvesAgainstTheApiBase) {
   EXPECT_FALSE(r.value->loopback);
 }
 
+// The sizes `--resize auto` takes: the official client's 600 px, 512 for recognition and search,
+// 1024 for detection. A URL or an unknown name is no preset.
+TEST(Endpoint, PresetsSuggestTheOfficialClientsResize) {
+  const auto suggested = [](std::string_view name) {
+    const preset* p = find_preset(name);
+    return p == nullptr ? 0U : p->suggested_resize;
+  };
+  EXPECT_EQ(suggested("tagging"), 600U);
+  EXPECT_EQ(suggested("fashion"), 600U);
+  EXPECT_EQ(suggested("colors"), 600U);
+  EXPECT_EQ(suggested("classify"), 512U);
+  EXPECT_EQ(suggested("similarity-insert"), 512U);
+  EXPECT_EQ(suggested("detect"), 1024U);
+  EXPECT_EQ(find_preset("https://api.ximilar.com/tagging/generic/v2/tags"), nullptr);
+  EXPECT_EQ(find_preset("tag"), nullptr);
+  for (const auto& p : presets()) EXPECT_EQ(find_preset(p.name), &p);
+}
+
 TEST(Endpoint, ClassifyNeedsTaskIdAndSendsIt) {
   endpoint_options o;
   o.endpoint = "classify";
