@@ -2,9 +2,9 @@
 # The test command (README, second command; .ci/run calls it): installs what is missing, builds,
 # and runs every test through ctest. One build runs all unit and integration tests under
 # AddressSanitizer + UndefinedBehaviorSanitizer (a plain build of the same tests would only repeat
-# them more slowly to compile: the sanitizers find what a plain run finds and more); a second one
-# runs the pipeline, network and process tests under ThreadSanitizer; then the base64 NEON (qemu)
-# and fuzz checks. clang-format and clang-tidy (scripts/lint.sh) run too.
+# them more slowly to compile: the sanitizers find what a plain run finds and more); then the
+# base64 NEON (qemu) and fuzz checks; then a second build runs the pipeline, network and process
+# tests under ThreadSanitizer. clang-format and clang-tidy (scripts/lint.sh) run too.
 #   scripts/test.sh           everything above (CI)
 #   scripts/test.sh --quick   a plain RelWithDebInfo build and its tests, for quick local runs
 set -euo pipefail
@@ -45,8 +45,8 @@ scripts/lint.sh --format
 # The benchmarks are built here too, so they keep compiling; none of them runs in CI.
 phase "build under AddressSanitizer + UndefinedBehaviorSanitizer"
 scripts/build.sh build-asan -DCMAKE_BUILD_TYPE=Debug -DXIMUP_SANITIZE="address;undefined" -DXIMUP_BUILD_BENCH=ON
-# clang-tidy runs beside the tests: the integration tests mostly wait on processes and timers, and
-# leave most of a core free.
+# clang-tidy runs beside the tests: the integration tests mostly wait on processes and timers and
+# leave CPU free; clang-tidy takes the rest and both cores once the tests are done.
 phase "unit and integration tests under AddressSanitizer + UndefinedBehaviorSanitizer; clang-tidy over src/"
 LINT_JOBS=2 setsid -w scripts/lint.sh --tidy build-asan >build-asan/clang-tidy.log 2>&1 &
 tidy_pid=$!  # its own process group: a failing test stops clang-tidy and its children too
