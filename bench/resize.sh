@@ -28,7 +28,9 @@ else
   bin=$build/bench/resize_bench
 fi
 
-have=$(find "$tree" -maxdepth 1 -name '*.jpg' 2>/dev/null | wc -l)
+have=0
+# (find fails on a tree not generated yet; with pipefail that would end the script silently)
+[[ -d $tree ]] && have=$(find "$tree" -maxdepth 1 -name '*.jpg' | wc -l)
 if ((have < images)); then
   echo "generating $images JPEGs of 4000x3000 in $tree (once)" >&2
   rm -rf "$tree"
