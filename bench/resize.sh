@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
 # Resize throughput (issue 7, docs/resize.md): a tree of 12-megapixel JPEGs resized to 600 px (shorter
-# side) with 2 threads, three ways, each in its own process:
-#   shrink  ximup::shrink_image, the shipped path (libvips, JPEG shrink-on-load)
+# side) with 2 threads, four ways, each in its own process:
+#   shrink  ximup::shrink_image, the shipped path (TurboJPEG decodes with DCT scaling, libvips resizes
+#           and encodes)
+#   libvips ximup::shrink_image with libvips's own JPEG loader (resize_options::turbojpeg = false)
 #   full    libvips decoding every pixel, then vips_resize and the same encode (no shrink-on-load)
 #   turbo   TurboJPEG directly: DCT-scaled decode, an area filter, encode (JPEG only, no EXIF/ICC)
 # Prints the machine, the command, and per mode the medians of RUNS runs: images/s and MB/s of input
 # (wall clock), CPU-ms per image and what that gives on THREADS idle cores, bytes in/out, saved.
 #
-# Usage: bench/resize.sh            env: RUNS (5), THREADS (2), TARGET (600), IMAGES (24),
+# With PAIRS=N it then runs N more pairs of processes, shrink and libvips alternating (each one run),
+# and prints the median of the per-pair CPU ratios: on a shared machine a paired ratio is steadier
+# than two medians taken minutes apart.
+#
+# Usage: bench/resize.sh            env: RUNS (5), THREADS (2), TARGET (600), IMAGES (24), PAIRS (0),
 #   RESIZE_TREE (where the JPEGs are generated once; default <build dir>/resize-tree),
 #   XIMUP_BENCH_BUILD (build dir, default build-bench, Release), RESIZE_BENCH_BIN (use this binary, no build)
 set -euo pipefail
@@ -41,15 +47,24 @@ echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) CPUs; load aver
 echo "command: RUNS=$runs THREADS=$threads TARGET=$target IMAGES=$images bench/resize.sh"
 echo "binary:  $bin ($(basename "$(dirname "$(dirname "$bin")")"))"
 
+pairs=${PAIRS:-0}
 results=$(mktemp)
-trap 'rm -f "$results"' EXIT
-for mode in shrink full turbo; do
+paired=$(mktemp)
+trap 'rm -f "$results" "$paired"' EXIT
+for mode in shrink libvips full turbo; do
   echo "running $mode ($runs runs)..." >&2
   "$bin" run "$tree" "$mode" --threads "$threads" --runs "$runs" --target "$target" >>"$results"
 done
+for ((i = 1; i <= pairs; i++)); do
+  echo "pair $i of $pairs..." >&2
+  for mode in shrink libvips; do
+    "$bin" run "$tree" "$mode" --threads "$threads" --runs 1 --target "$target" 2>/dev/null >>"$paired"
+  done
+done
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
 
-python3 - "$results" "$threads" <<'PY'
+python3 - "$results" "$threads" "$paired" <<'PY'
+import statistics
 import sys
 
 rows = {}
@@ -62,8 +77,10 @@ print(f"\n{first['images']} JPEGs, {int(first['in_bytes']) / 1e6:.1f} MB, {threa
       f"median of {first['runs']} runs")
 print("| path | images/s | MB/s of input | CPU-ms/image | images/s on %d idle cores | MB out | saved | extra peak RSS |" % threads)
 print("|---|---:|---:|---:|---:|---:|---:|---:|")
-label = {"shrink": "shrink-on-load (ximup)", "full": "full decode, libvips", "turbo": "TurboJPEG direct"}
-for mode in ("shrink", "full", "turbo"):
+label = {"shrink": "shrink-on-load (ximup: TurboJPEG decode, libvips resize and encode)",
+         "libvips": "shrink-on-load, libvips's JPEG loader", "full": "full decode, libvips",
+         "turbo": "TurboJPEG direct (decode, area filter, encode)"}
+for mode in ("shrink", "libvips", "full", "turbo"):
     r = rows.get(mode)
     if not r:
         continue
@@ -75,8 +92,18 @@ if "shrink" in rows and "full" in rows:
     s, f = rows["shrink"], rows["full"]
     print(f"\nshrink-on-load vs full decode: {float(s['median_images_per_s']) / float(f['median_images_per_s']):.2f}x "
           f"images/s, {float(f['median_cpu_ms_per_image']) / float(s['median_cpu_ms_per_image']):.2f}x less CPU per image")
+if "shrink" in rows and "libvips" in rows:
+    s, v = rows["shrink"], rows["libvips"]
+    print(f"TurboJPEG decode vs libvips's loader in ximup: {float(v['median_cpu_ms_per_image']) / float(s['median_cpu_ms_per_image']):.2f}x "
+          f"less CPU per image")
+pairs = [dict(f.split("=", 1) for f in line.split()) for line in open(sys.argv[3])]
+ratios = [float(b["median_cpu_ms_per_image"]) / float(a["median_cpu_ms_per_image"])
+          for a, b in zip(pairs[0::2], pairs[1::2])]
+if ratios:
+    print(f"paired (shrink then libvips, {len(ratios)} pairs): libvips's loader / TurboJPEG decode CPU per "
+          f"image: median {statistics.median(ratios):.2f}x, range {min(ratios):.2f}-{max(ratios):.2f}x")
 if "shrink" in rows and "turbo" in rows:
     s, t = rows["shrink"], rows["turbo"]
-    print(f"TurboJPEG direct vs ximup (libvips): {float(s['median_cpu_ms_per_image']) / float(t['median_cpu_ms_per_image']):.2f}x "
+    print(f"TurboJPEG direct vs ximup: {float(s['median_cpu_ms_per_image']) / float(t['median_cpu_ms_per_image']):.2f}x "
           f"less CPU per image")
 PY

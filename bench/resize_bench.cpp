@@ -94,14 +94,25 @@ dims planned(int w, int h, std::uint32_t target) {
   return {static_cast<int>(p->width), static_cast<int>(p->height)};
 }
 
-std::size_t run_shrink(const bytes& in, const options& o, bytes& out) {
+std::size_t shrink_with(const bytes& in, const options& o, bytes& out, bool turbojpeg) {
   ximup::resize_options ro;
   ro.target = o.target;
   ro.jpeg_quality = o.quality;
+  ro.turbojpeg = turbojpeg;
   const auto r = ximup::shrink_image(in, ro, out);
   if (!r.resized())
     fail("shrink_image did not resize: " + std::string(ximup::to_string(r.action)) + " " + r.note);
+  if (r.decoder != (turbojpeg ? "turbojpeg" : "libvips"))
+    fail("shrink_image decoded with " + std::string(r.decoder) + ", not the path being measured");
   return out.size();
+}
+// ximup as shipped: TurboJPEG decodes, libvips resizes and encodes.
+std::size_t run_shrink(const bytes& in, const options& o, bytes& out) {
+  return shrink_with(in, o, out, true);
+}
+// ximup with libvips's own JPEG loader (resize_options::turbojpeg = false): sessions 1-3's path.
+std::size_t run_libvips(const bytes& in, const options& o, bytes& out) {
+  return shrink_with(in, o, out, false);
 }
 
 // Every pixel decoded: no shrink-on-load hint (vips_image_new_from_buffer, not thumbnail).
@@ -255,6 +266,8 @@ int run(const std::string& dir, const std::string& mode, int threads, int runs, 
   std::size_t (*fn)(const bytes&, const options&, bytes&) = nullptr;
   if (mode == "shrink")
     fn = run_shrink;
+  else if (mode == "libvips")
+    fn = run_libvips;
   else if (mode == "full")
     fn = run_full;
   else if (mode == "turbo")
@@ -328,9 +341,9 @@ int main(int argc, char** argv) {
     }
     return run(args[1], args[2], threads, runs, o);
   }
-  std::fprintf(
-      stderr,
-      "usage: resize_bench generate DIR COUNT [WIDTH HEIGHT]\n"
-      "       resize_bench run DIR shrink|full|turbo [--threads N] [--runs N] [--target N] [--quality Q]\n");
+  std::fprintf(stderr,
+               "usage: resize_bench generate DIR COUNT [WIDTH HEIGHT]\n"
+               "       resize_bench run DIR shrink|libvips|full|turbo [--threads N] [--runs N] [--target N] "
+               "[--quality Q]\n");
   return 2;
 }

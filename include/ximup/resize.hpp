@@ -6,6 +6,9 @@
 /// 1/4 or 1/8, chosen here; WebP), applies the EXIF orientation, converts an embedded colour profile
 /// (or CMYK) to sRGB, resizes to exactly the planned size (vips_thumbnail), and saves the result
 /// without metadata: as PNG when it has an alpha channel, as JPEG (`jpeg_quality`) otherwise.
+/// JPEGs (YCbCr or greyscale) are decoded by TurboJPEG instead of libvips's loader, at the same DCT
+/// scaling; rotation, colour conversion, resize and save are libvips's either way. CMYK JPEGs and
+/// files TurboJPEG refuses (any warning: truncated, extraneous bytes) go through libvips's loader.
 ///
 /// Thread safety: every function here may be called concurrently from any number of threads. No
 /// state is shared between calls except libvips's global setup (below). libvips itself runs each
@@ -13,16 +16,18 @@
 /// across its workers, not inside one image), with its operation cache off.
 ///
 /// What blocks: shrink_image() is CPU-bound and blocks the caller for the whole decode, resize and
-/// encode: about 100-110 CPU-ms for a 4 MB 12-megapixel JPEG on our EPYC VM, most of it libjpeg's
+/// encode: about 80-90 CPU-ms for a 4 MB 12-megapixel JPEG on our EPYC VM, most of it libjpeg's
 /// entropy decoding, which no scaling avoids (docs/resize.md). It does no I/O and holds no lock
 /// for longer than copying an error message. Files under min_bytes return at once, undecoded.
 ///
 /// Memory per call, outside the caller's buffers: one decoded image at shrink-on-load size at most
 /// (width x height x bands: 1000 x 750 x 3 = 2.2 MiB for a 4000 x 3000 JPEG resized to 600; JPEGs
-/// with an EXIF rotation are decoded whole at that size, others stream a few strips), plus
+/// are decoded whole at that size (each thread keeps its TurboJPEG pixel buffer, up to 16 MiB, for
+/// its next call), other formats stream a few strips), plus
 /// libvips's encoded output while it is copied into `out`. Formats without shrink-on-load (PNG,
 /// GIF, TIFF) stream at full width. Measured (bench/resize.sh, 12 MP JPEGs, 2 threads), the process
-/// peak grows by about 26 MiB per resizing thread: libvips's per-thread buffers and malloc arenas.
+/// peak grows by about 16 MiB per resizing thread (26 with libvips's JPEG loader): per-thread decoder
+/// and libvips buffers, malloc arenas.
 /// `out` is always smaller than the input when it is filled, so a budget lease taken for the
 /// file's bytes also covers what is sent.
 ///
@@ -59,6 +64,10 @@ struct resize_options {
   int jpeg_quality = 90;          ///< 1..100
   /// Images with more source pixels are sent untouched (a decompression bomb would cost seconds of CPU).
   std::uint64_t max_source_pixels = 250'000'000;
+  /// Decode YCbCr and greyscale JPEGs with TurboJPEG from the whole buffer: about 1.1x less CPU per
+  /// image than libvips's JPEG loader for the same pixels (docs/resize.md). false: libvips's loader
+  /// for every image (for comparisons in tests and benchmarks).
+  bool turbojpeg = true;
 };
 
 /// Pure decision core. `source` is the size as displayed, i.e. after the EXIF orientation. Returns the
@@ -92,6 +101,9 @@ struct resize_report {
   dimensions sent;               ///< == original unless resized
   std::string sent_format;       ///< "jpeg" or "png" when resized, else original_format
   std::string note;              ///< human text for the results; empty when resized or unchanged as planned
+  /// Who decoded the pixels: "turbojpeg" (the plain-JPEG fast path), "libvips", or empty when the pixels
+  /// were not decoded (a static string).
+  std::string_view decoder;
 
   [[nodiscard]] bool resized() const noexcept { return action == resize_action::resized; }
 };

@@ -1,5 +1,7 @@
 // shrink_image() with libvips: header first (cheap, lazy), the pure plan, then vips_thumbnail_buffer
-// (shrink-on-load, orientation, sRGB) and one save. See include/ximup/resize.hpp for the contract.
+// (shrink-on-load, orientation, sRGB) and one save; plain JPEGs are decoded by TurboJPEG instead.
+// See include/ximup/resize.hpp for the contract.
+#include <turbojpeg.h>
 #include <vips/vips.h>
 
 #include <algorithm>
@@ -91,18 +93,95 @@ void init_vips(vips_setup& s) {
 }
 
 // JPEG: we pick the DCT scaling ourselves, the largest of 1/2, 1/4, 1/8 that still covers the
-// planned size. (vips_thumbnail_buffer keeps at least a factor of two for its final resize, so for
-// 4000x3000 -> 800x600 it decodes 2000x1500 instead of 1000x750: four times the pixels. See
-// docs/resize.md for the measurement.) Sequential access unless the orientation needs rows out of
-// order; then the shrunk image is decoded into memory (the documented per-call bound).
-int thumbnail_jpeg(std::span<const unsigned char> input, dimensions stored, bool swap, int orientation,
-                   dimensions plan, bool has_profile, VipsImage** out) {
-  const dimensions need = swap ? dimensions{plan.height, plan.width} : plan;
+// planned size (`need`, in stored orientation). (vips_thumbnail_buffer keeps at least a factor of two
+// for its final resize, so for 4000x3000 -> 800x600 it decodes 2000x1500 instead of 1000x750: four
+// times the pixels. See docs/resize.md for the measurement.)
+int jpeg_shrink_factor(dimensions stored, dimensions need) {
   int shrink = 1;
   while (shrink < 8 && stored.width / (2U * static_cast<unsigned>(shrink)) >= need.width &&
          stored.height / (2U * static_cast<unsigned>(shrink)) >= need.height) {
     shrink *= 2;
   }
+  return shrink;
+}
+
+// One TurboJPEG decompressor per thread, and the pixels it decoded last (reused by the next call).
+struct turbo_decoder {
+  tjhandle handle = tjInitDecompress();
+  std::vector<unsigned char> pixels;
+  turbo_decoder() = default;
+  turbo_decoder(const turbo_decoder&) = delete;
+  turbo_decoder& operator=(const turbo_decoder&) = delete;
+  ~turbo_decoder() {
+    if (handle != nullptr) tjDestroy(handle);
+  }
+};
+
+// Releases a large pixel buffer once the image that reads it is gone (declare it before that image);
+// buffers up to 16 MiB (a 12 MP photo to 600 px needs 2.2 MiB) stay for the thread's next call.
+struct pixel_buffer_trim {
+  std::vector<unsigned char>& pixels;
+  explicit pixel_buffer_trim(std::vector<unsigned char>& buffer) noexcept : pixels(buffer) {}
+  pixel_buffer_trim(const pixel_buffer_trim&) = delete;
+  pixel_buffer_trim& operator=(const pixel_buffer_trim&) = delete;
+  ~pixel_buffer_trim() {
+    if (pixels.capacity() > (std::size_t{16} << 20)) std::vector<unsigned char>().swap(pixels);
+  }
+};
+
+// The JPEG fast path: TurboJPEG decodes the whole buffer at the same DCT scaling as
+// thumbnail_jpeg, then libvips rotates, converts and resizes those pixels as it would have: the
+// orientation and the colour profile read from the header are set on the decoded image.
+// libjpeg-turbo's fast Huffman decoder runs only while enough input is buffered, which TurboJPEG's
+// in-memory source always is and libvips's streaming source often is not (docs/resize.md).
+// YCbCr, RGB and greyscale JPEGs only (CMYK needs libvips's conversion). Returns false when the file
+// is not one of those or TurboJPEG refuses it, warnings included (truncated data, extraneous bytes):
+// the caller then takes libvips's path, whose rules decide. On true, *out reads decoder.pixels.
+bool thumbnail_jpeg_turbo(std::span<const unsigned char> input, dimensions stored, bool swap, int orientation,
+                          dimensions plan, std::span<const unsigned char> profile, turbo_decoder& decoder,
+                          VipsImage** out) {
+  if (decoder.handle == nullptr) return false;
+  int width = 0;
+  int height = 0;
+  int subsampling = 0;
+  int colorspace = 0;
+  if (tjDecompressHeader3(decoder.handle, input.data(), input.size(), &width, &height, &subsampling,
+                          &colorspace) != 0) {
+    return false;
+  }
+  const bool grey = colorspace == TJCS_GRAY;
+  if (!grey && colorspace != TJCS_YCbCr && colorspace != TJCS_RGB) return false;
+  if (static_cast<std::uint32_t>(width) != stored.width ||
+      static_cast<std::uint32_t>(height) != stored.height)
+    return false;
+  const tjscalingfactor factor{1,
+                               jpeg_shrink_factor(stored, swap ? dimensions{plan.height, plan.width} : plan)};
+  const int scaled_width = TJSCALED(width, factor);
+  const int scaled_height = TJSCALED(height, factor);
+  const int bands = grey ? 1 : 3;
+  const std::size_t size = static_cast<std::size_t>(scaled_width) * static_cast<std::size_t>(scaled_height) *
+                           static_cast<std::size_t>(bands);
+  decoder.pixels.resize(size);
+  if (tjDecompress2(decoder.handle, input.data(), input.size(), decoder.pixels.data(), scaled_width, 0,
+                    scaled_height, grey ? TJPF_GRAY : TJPF_RGB, TJFLAG_STOPONWARNING) != 0) {
+    return false;
+  }
+  image_ref pixels(vips_image_new_from_memory(decoder.pixels.data(), size, scaled_width, scaled_height, bands,
+                                              VIPS_FORMAT_UCHAR));
+  if (pixels.image == nullptr) return false;
+  if (orientation > 1) vips_image_set_int(pixels.image, VIPS_META_ORIENTATION, orientation);
+  if (!profile.empty())
+    vips_image_set_blob_copy(pixels.image, VIPS_META_ICC_NAME, profile.data(), profile.size());
+  return vips_thumbnail_image(pixels.image, out, static_cast<int>(plan.width), "height",
+                              static_cast<int>(plan.height), "size", VIPS_SIZE_FORCE, "export_profile",
+                              profile.empty() ? nullptr : "srgb", nullptr) == 0;
+}
+
+// Every other JPEG through libvips's loader. Sequential access unless the orientation needs rows out
+// of order; then the shrunk image is decoded into memory (the documented per-call bound).
+int thumbnail_jpeg(std::span<const unsigned char> input, dimensions stored, bool swap, int orientation,
+                   dimensions plan, bool has_profile, VipsImage** out) {
+  const int shrink = jpeg_shrink_factor(stored, swap ? dimensions{plan.height, plan.width} : plan);
   const VipsAccess access = orientation > 1 ? VIPS_ACCESS_RANDOM : VIPS_ACCESS_SEQUENTIAL;
   image_ref loaded(vips_image_new_from_buffer(input.data(), input.size(), "", "shrink", shrink, "access",
                                               access, "fail_on", VIPS_FAIL_ON_TRUNCATED, nullptr));
@@ -174,6 +253,15 @@ resize_report shrink(std::span<const unsigned char> input, const resize_options&
   // A profile is converted to sRGB; without one the pixels are taken as sRGB already (CMYK always
   // goes through libvips's CMYK profile), and greyscale stays one band.
   const bool has_profile = vips_image_get_typeof(header.image, VIPS_META_ICC_NAME) != 0;
+  std::vector<unsigned char> profile;  // for the TurboJPEG path, which sets it on the decoded pixels
+  if (has_profile && format == "jpeg") {
+    const void* data = nullptr;
+    std::size_t length = 0;
+    if (vips_image_get_blob(header.image, VIPS_META_ICC_NAME, &data, &length) == 0 && data != nullptr) {
+      const auto* first = static_cast<const unsigned char*>(data);
+      profile.assign(first, first + length);
+    }
+  }
   header.reset();
   if (pages > 1) {
     return unchanged(
@@ -190,10 +278,20 @@ resize_report shrink(std::span<const unsigned char> input, const resize_options&
 
   // thumbnail: auto-rotate, embedded profile (or CMYK) to sRGB, then an exact resize to the planned
   // size (size=force: both sides given, so libvips does not round our plan again).
+  static thread_local turbo_decoder decoder;
+  const pixel_buffer_trim trim{decoder.pixels};  // declared before `thumb`, which reads the pixels
   VipsImage* thumb_raw = nullptr;
-  const int thumb_failed =
-      format == "jpeg" ? thumbnail_jpeg(input, stored, swap, orientation, *plan, has_profile, &thumb_raw)
+  int thumb_failed = 0;
+  const bool profile_read = !has_profile || !profile.empty();
+  if (format == "jpeg" && options.turbojpeg && profile_read &&
+      thumbnail_jpeg_turbo(input, stored, swap, orientation, *plan, profile, decoder, &thumb_raw)) {
+    r.decoder = "turbojpeg";
+  } else {
+    r.decoder = "libvips";
+    thumb_failed = format == "jpeg"
+                       ? thumbnail_jpeg(input, stored, swap, orientation, *plan, has_profile, &thumb_raw)
                        : thumbnail_other(input, *plan, has_profile, &thumb_raw);
+  }
   if (thumb_failed != 0) {
     return unchanged(
         std::move(r), resize_action::unchanged_undecodable,

@@ -4,6 +4,8 @@
 #include <unistd.h>
 #include <vips/vips.h>
 
+#include <algorithm>
+#include <array>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -234,6 +236,7 @@ TEST_F(Resize, LargeJpegIsResizedToThePlannedSize) {
   EXPECT_EQ(r.original, (dimensions{1200, 900}));
   EXPECT_EQ(r.original_bytes, input.size());
   EXPECT_EQ(r.original_format, "jpeg");
+  EXPECT_EQ(r.decoder, "turbojpeg");
   EXPECT_EQ(r.sent, (dimensions{400, 300}));
   EXPECT_EQ(r.sent_format, "jpeg");
   EXPECT_EQ(r.sent_bytes, out.size());
@@ -271,18 +274,24 @@ TEST_F(Resize, ExifOrientationIsAppliedAndNotKept) {
   ASSERT_EQ(decode(input).orientation, 6);  // the file really carries the tag
   ASSERT_EQ(decode(input).width, 1200);
 
-  std::vector<unsigned char> out;
-  const resize_report r = shrink_image(input, options(300), out);
-  ASSERT_EQ(r.action, resize_action::resized) << r.note;
-  EXPECT_EQ(r.original, (dimensions{900, 1200}));  // as displayed
-  EXPECT_EQ(r.sent, (dimensions{300, 400}));
-  const decoded d = decode(out);
-  EXPECT_EQ(d.width, 300);
-  EXPECT_EQ(d.height, 400);
-  EXPECT_NE(d.orientation, 6);  // stripped: a viewer must not rotate it a second time
-  const double left = mean_of(out, 0, 0, 150, 400);
-  const double right = mean_of(out, 150, 0, 150, 400);
-  EXPECT_GT(right, left + 60) << "left " << left << " right " << right;
+  for (const bool turbojpeg : {true, false}) {
+    SCOPED_TRACE(turbojpeg ? "TurboJPEG decodes" : "libvips's loader decodes");
+    resize_options o = options(300);
+    o.turbojpeg = turbojpeg;
+    std::vector<unsigned char> out;
+    const resize_report r = shrink_image(input, o, out);
+    ASSERT_EQ(r.action, resize_action::resized) << r.note;
+    EXPECT_EQ(r.decoder, turbojpeg ? "turbojpeg" : "libvips");
+    EXPECT_EQ(r.original, (dimensions{900, 1200}));  // as displayed
+    EXPECT_EQ(r.sent, (dimensions{300, 400}));
+    const decoded d = decode(out);
+    EXPECT_EQ(d.width, 300);
+    EXPECT_EQ(d.height, 400);
+    EXPECT_NE(d.orientation, 6);  // stripped: a viewer must not rotate it a second time
+    const double left = mean_of(out, 0, 0, 150, 400);
+    const double right = mean_of(out, 150, 0, 150, 400);
+    EXPECT_GT(right, left + 60) << "left " << left << " right " << right;
+  }
 }
 
 TEST_F(Resize, EmbeddedProfileIsConvertedToSrgb) {
@@ -295,14 +304,20 @@ TEST_F(Resize, EmbeddedProfileIsConvertedToSrgb) {
   ASSERT_TRUE(decode(input).has_profile);
   ASSERT_GT(std::abs(mean_of(input, 0, 0, 800, 600, 0) - colour[0]), 8.0);  // really not sRGB values
 
-  std::vector<unsigned char> out;
-  const resize_report r = shrink_image(input, options(300), out);
-  ASSERT_EQ(r.action, resize_action::resized) << r.note;
-  const decoded d = decode(out);
-  EXPECT_FALSE(d.has_profile);  // stripped; the pixels are sRGB
-  for (int band = 0; band < 3; ++band) {
-    EXPECT_NEAR(mean_of(out, 0, 0, d.width, d.height, band), colour[static_cast<std::size_t>(band)], 4.0)
-        << "band " << band;
+  for (const bool turbojpeg : {true, false}) {
+    SCOPED_TRACE(turbojpeg ? "TurboJPEG decodes" : "libvips's loader decodes");
+    resize_options o = options(300);
+    o.turbojpeg = turbojpeg;
+    std::vector<unsigned char> out;
+    const resize_report r = shrink_image(input, o, out);
+    ASSERT_EQ(r.action, resize_action::resized) << r.note;
+    EXPECT_EQ(r.decoder, turbojpeg ? "turbojpeg" : "libvips");
+    const decoded d = decode(out);
+    EXPECT_FALSE(d.has_profile);  // stripped; the pixels are sRGB
+    for (int band = 0; band < 3; ++band) {
+      EXPECT_NEAR(mean_of(out, 0, 0, d.width, d.height, band), colour[static_cast<std::size_t>(band)], 4.0)
+          << "band " << band;
+    }
   }
 }
 
@@ -317,6 +332,7 @@ TEST_F(Resize, CmykIsConvertedToSrgb) {
   std::vector<unsigned char> out;
   const resize_report r = shrink_image(input, options(300), out);
   ASSERT_EQ(r.action, resize_action::resized) << r.note;
+  EXPECT_EQ(r.decoder, "libvips");  // TurboJPEG's path takes YCbCr and greyscale only
   const decoded d = decode(out);
   EXPECT_EQ(d.bands, 3);
   EXPECT_FALSE(d.has_profile);
@@ -399,10 +415,72 @@ TEST_F(Resize, PngWithoutAlphaBecomesJpeg) {
 
 TEST_F(Resize, GreyscaleStaysGreyscale) {
   const auto input = file(noise(800, 600, 1, 8), "grey.jpg", "[Q=90]");
+  for (const bool turbojpeg : {true, false}) {
+    SCOPED_TRACE(turbojpeg ? "TurboJPEG decodes" : "libvips's loader decodes");
+    resize_options o = options(200);
+    o.turbojpeg = turbojpeg;
+    std::vector<unsigned char> out;
+    const resize_report r = shrink_image(input, o, out);
+    ASSERT_EQ(r.action, resize_action::resized) << r.note;
+    EXPECT_EQ(r.decoder, turbojpeg ? "turbojpeg" : "libvips");
+    EXPECT_EQ(decode(out).bands, 1);
+    EXPECT_EQ(r.sent, (dimensions{267, 200}));
+  }
+}
+
+// The two JPEG decoders must give the same picture: quadrants of different colours (a swapped
+// channel, a flipped or shifted image, a wrong scale would all show), compared region by region.
+TEST_F(Resize, TurboJpegAndLibvipsLoaderGiveTheSamePicture) {
+  vimage canvas = flat(1600, 1200, {40, 90, 200});
+  const std::array<std::array<double, 3>, 3> colours{{{220, 40, 40}, {30, 200, 60}, {240, 230, 20}}};
+  const std::array<std::array<int, 2>, 3> corners{{{800, 0}, {0, 600}, {800, 600}}};
+  for (std::size_t i = 0; i < colours.size(); ++i) {
+    vimage patch = flat(800, 600, colours[i]);
+    vimage joined;
+    check(vips_insert(canvas.get(), patch.get(), joined.out(), corners[i][0], corners[i][1], nullptr));
+    canvas = std::move(joined);
+  }
+  vimage grain = noise(1600, 1200, 3, 21, 0, 12);  // texture, so the file is photo-sized
+  vimage sum, textured;
+  check(vips_add(canvas.get(), grain.get(), sum.out(), nullptr));
+  check(vips_cast_uchar(sum.get(), textured.out(), nullptr));
+  const auto input = file(textured, "quadrants.jpg", "[Q=92]");
+
+  std::array<std::vector<unsigned char>, 2> outs;
+  for (const bool turbojpeg : {true, false}) {
+    resize_options o = options(300);
+    o.turbojpeg = turbojpeg;
+    const resize_report r = shrink_image(input, o, outs[turbojpeg ? 0 : 1]);
+    ASSERT_EQ(r.action, resize_action::resized) << r.note;
+    ASSERT_EQ(r.decoder, turbojpeg ? "turbojpeg" : "libvips");
+    ASSERT_EQ(r.sent, (dimensions{400, 300}));
+  }
+  // Each quadrant, 10 px in from its edges (the resize blends colours across a boundary).
+  for (const auto& [left, top] :
+       std::array<std::array<int, 2>, 4>{{{0, 0}, {200, 0}, {0, 150}, {200, 150}}}) {
+    for (int band = 0; band < 3; ++band) {
+      const double turbo = mean_of(outs[0], left + 10, top + 10, 180, 130, band);
+      const double vips = mean_of(outs[1], left + 10, top + 10, 180, 130, band);
+      EXPECT_NEAR(turbo, vips, 1.5) << "quadrant at " << left << "," << top << " band " << band;
+    }
+  }
+}
+
+// TurboJPEG stops at any libjpeg warning; libvips's loader tolerates all but truncation. A file with
+// stray bytes before a marker is then decoded by libvips, as before the fast path existed.
+TEST_F(Resize, JpegThatTurboJpegRefusesIsDecodedByLibvips) {
+  auto input = file(noise(1200, 900, 3, 22), "stray.jpg", "[Q=90]");
+  // "Corrupt JPEG data: 3 extraneous bytes before marker 0xdb": before the first quantisation table.
+  // (Before the end marker they would not do: the entropy decoder reads them as padding.)
+  const std::array<unsigned char, 2> dqt{0xFF, 0xDB};
+  const auto at = std::search(input.begin(), input.end(), dqt.begin(), dqt.end());
+  ASSERT_NE(at, input.end());
+  input.insert(at, {0x12, 0x34, 0x56});
   std::vector<unsigned char> out;
-  const resize_report r = shrink_image(input, options(200), out);
+  const resize_report r = shrink_image(input, options(300), out);
   ASSERT_EQ(r.action, resize_action::resized) << r.note;
-  EXPECT_EQ(decode(out).bands, 1);
+  EXPECT_EQ(r.decoder, "libvips");
+  EXPECT_EQ(decode(out).height, 300);
 }
 
 TEST_F(Resize, TruncatedJpegIsSentUnchangedWithANote) {
@@ -416,6 +494,7 @@ TEST_F(Resize, TruncatedJpegIsSentUnchangedWithANote) {
   EXPECT_EQ(r.sent_bytes, input.size());
   EXPECT_EQ(r.original_format, "jpeg");
   EXPECT_EQ(r.original, (dimensions{1200, 900}));  // the header was readable
+  EXPECT_EQ(r.decoder, "libvips");                 // TurboJPEG refused it; libvips's rules decided
 }
 
 TEST_F(Resize, JpegWithBrokenHeaderIsSentUnchangedWithANote) {
