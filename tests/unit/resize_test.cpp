@@ -429,7 +429,8 @@ TEST_F(Resize, GreyscaleStaysGreyscale) {
 }
 
 // The two JPEG decoders must give the same picture: quadrants of different colours (a swapped
-// channel, a flipped or shifted image, a wrong scale would all show), compared region by region.
+// channel, a flipped or shifted image, a wrong scale would all show), compared region by region, for
+// each of the eight EXIF orientations (the TurboJPEG path hands the tag to libvips, which rotates).
 TEST_F(Resize, TurboJpegAndLibvipsLoaderGiveTheSamePicture) {
   vimage canvas = flat(1600, 1200, {40, 90, 200});
   const std::array<std::array<double, 3>, 3> colours{{{220, 40, 40}, {30, 200, 60}, {240, 230, 20}}};
@@ -441,27 +442,41 @@ TEST_F(Resize, TurboJpegAndLibvipsLoaderGiveTheSamePicture) {
     canvas = std::move(joined);
   }
   vimage grain = noise(1600, 1200, 3, 21, 0, 12);  // texture, so the file is photo-sized
-  vimage sum, textured;
+  vimage sum, cast, textured;
   check(vips_add(canvas.get(), grain.get(), sum.out(), nullptr));
-  check(vips_cast_uchar(sum.get(), textured.out(), nullptr));
-  const auto input = file(textured, "quadrants.jpg", "[Q=92]");
+  check(vips_cast_uchar(sum.get(), cast.out(), nullptr));
+  textured = vimage(vips_image_copy_memory(cast.get()));  // computed once, not once per orientation
+  ASSERT_NE(textured.get(), nullptr);
 
-  std::array<std::vector<unsigned char>, 2> outs;
-  for (const bool turbojpeg : {true, false}) {
-    resize_options o = options(300);
-    o.turbojpeg = turbojpeg;
-    const resize_report r = shrink_image(input, o, outs[turbojpeg ? 0 : 1]);
-    ASSERT_EQ(r.action, resize_action::resized) << r.note;
-    ASSERT_EQ(r.decoder, turbojpeg ? "turbojpeg" : "libvips");
-    ASSERT_EQ(r.sent, (dimensions{400, 300}));
-  }
-  // Each quadrant, 10 px in from its edges (the resize blends colours across a boundary).
-  for (const auto& [left, top] :
-       std::array<std::array<int, 2>, 4>{{{0, 0}, {200, 0}, {0, 150}, {200, 150}}}) {
-    for (int band = 0; band < 3; ++band) {
-      const double turbo = mean_of(outs[0], left + 10, top + 10, 180, 130, band);
-      const double vips = mean_of(outs[1], left + 10, top + 10, 180, 130, band);
-      EXPECT_NEAR(turbo, vips, 1.5) << "quadrant at " << left << "," << top << " band " << band;
+  for (int orientation = 1; orientation <= 8; ++orientation) {
+    SCOPED_TRACE("orientation " + std::to_string(orientation));
+    vimage tagged;
+    check(vips_copy(textured.get(), tagged.out(), nullptr));
+    vips_image_set_int(tagged.get(), VIPS_META_ORIENTATION, orientation);
+    const auto input = file(tagged, "quadrants.jpg", "[Q=92]");
+    ASSERT_EQ(decode(input).orientation, orientation);
+    const bool swapped = orientation >= 5;  // 5-8 turn the picture a quarter
+    const dimensions expected = swapped ? dimensions{300, 400} : dimensions{400, 300};
+
+    std::array<std::vector<unsigned char>, 2> outs;
+    for (const bool turbojpeg : {true, false}) {
+      resize_options o = options(300);
+      o.turbojpeg = turbojpeg;
+      const resize_report r = shrink_image(input, o, outs[turbojpeg ? 0 : 1]);
+      ASSERT_EQ(r.action, resize_action::resized) << r.note;
+      ASSERT_EQ(r.decoder, turbojpeg ? "turbojpeg" : "libvips");
+      ASSERT_EQ(r.sent, expected);
+    }
+    // Each quadrant, 10 px in from its edges (the resize blends colours across a boundary).
+    const int half_w = static_cast<int>(expected.width) / 2;
+    const int half_h = static_cast<int>(expected.height) / 2;
+    for (const auto& [left, top] :
+         std::array<std::array<int, 2>, 4>{{{0, 0}, {half_w, 0}, {0, half_h}, {half_w, half_h}}}) {
+      for (int band = 0; band < 3; ++band) {
+        const double turbo = mean_of(outs[0], left + 10, top + 10, half_w - 20, half_h - 20, band);
+        const double vips = mean_of(outs[1], left + 10, top + 10, half_w - 20, half_h - 20, band);
+        EXPECT_NEAR(turbo, vips, 1.5) << "quadrant at " << left << "," << top << " band " << band;
+      }
     }
   }
 }
