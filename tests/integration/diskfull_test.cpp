@@ -102,10 +102,8 @@ class DiskFull : public ::testing::Test {
 
   std::vector<std::string> upload_args(const mock_server& mock, const fs::path& results,
                                        const fs::path& state) {
-    return {"upload",    tree_.string(), "--endpoint",         "tagging",   "--api-base",
-            mock.base(), "--cacert",     mock.cert().string(), "--results", results.string(),
-            "--state",   state.string(), "--connections",      "4",         "--log-level",
-            "warn"};
+    return mock.upload_args(tree_, results,
+                            {"--state", state.string(), "--connections", "4", "--log-level", "warn"});
   }
 
   // After the rerun: every file exactly once in the export, ok, and its bytes in the ledger.

@@ -83,34 +83,13 @@ TEST(Faults, SoakEveryFaultAtOnceLosesNothing) {
                     "3",
                     "--rate-limit",
                     "300"});
-  const auto run = run_ximup(dir.path(),
-                             {"upload",
-                              tree.string(),
-                              "--endpoint",
-                              "tagging",
-                              "--api-base",
-                              mock.base(),
-                              "--cacert",
-                              mock.cert().string(),
-                              "--results",
-                              (dir / "results.jsonl").string(),
-                              "--connections",
-                              "8",
-                              "--retries",
-                              "12",
-                              "--retry-base",
-                              "20ms",
-                              "--retry-max",
-                              "500ms",
-                              "--first-byte-timeout",
-                              "1500ms",
-                              "--response-timeout",
-                              "1500ms",
-                              "--write-timeout",
-                              "5s",
-                              "--log-level",
-                              "warn"},
-                             token, 240s);
+  const auto run = run_ximup(
+      dir.path(),
+      mock.upload_args(tree, dir / "results.jsonl",
+                       {"--connections", "8", "--retries", "12", "--retry-base", "20ms", "--retry-max",
+                        "500ms", "--first-byte-timeout", "1500ms", "--response-timeout", "1500ms",
+                        "--write-timeout", "5s", "--log-level", "warn"}),
+      token, 240s);
   mock.stop();
   ASSERT_NE(run.exit_code, -1) << "the run did not end within its bound (a hang, not a slow machine)";
   EXPECT_EQ(run.exit_code, 0) << run.err;
@@ -139,11 +118,8 @@ TEST(Faults, TokenRejectedMidRunStopsTheRunWithAuthExitCode) {
   const fs::path tree = dir / "tree";
   generate_images(tree, {"--count", "3000", "--size-kib", "1", "--seed", "9"});
   mock_server mock(dir.path(), token, {"--reject-token-after", "30", "--latency-ms", "5"});
-  const auto run =
-      run_ximup(dir.path(),
-                {"upload", tree.string(), "--endpoint", "tagging", "--api-base", mock.base(), "--cacert",
-                 mock.cert().string(), "--results", (dir / "results.jsonl").string(), "--connections", "4"},
-                token, 120s);
+  const auto run = run_ximup(
+      dir.path(), mock.upload_args(tree, dir / "results.jsonl", {"--connections", "4"}), token, 120s);
   mock.stop();
   ASSERT_NE(run.exit_code, -1) << "the run did not stop within its bound";
   EXPECT_EQ(run.exit_code, 3) << run.err;

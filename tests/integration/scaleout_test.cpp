@@ -66,17 +66,9 @@ TEST(ScaleOut, ShardsAreDisjointAndTogetherCoverTheTree) {
   std::vector<std::set<std::string>> shards(3);
   for (int i = 0; i < 3; ++i) {
     const auto before = read_ledger(mock.ledger()).size();
-    std::vector<std::string> args = {XIMUP_BIN,
-                                     "upload",
-                                     (dir / "tree").string(),
-                                     "--endpoint",
-                                     "tagging",
-                                     "--api-base",
-                                     mock.base(),
-                                     "--cacert",
-                                     mock.cert().string(),
-                                     "--results",
-                                     (dir / ("r" + std::to_string(i) + ".jsonl")).string()};
+    std::vector<std::string> args =
+        mock.upload_args(dir / "tree", dir / ("r" + std::to_string(i) + ".jsonl"));
+    args.insert(args.begin(), XIMUP_BIN);
     std::vector<std::string> env = env_for(dir);
     if (i < 2) {
       args.insert(args.end(), {"--shard", std::to_string(i) + "/3"});
@@ -114,29 +106,12 @@ TEST(ScaleOut, MetricsScrapedDuringARunParseAndEndEqualToTheSummary) {
   temp_dir dir;
   generate_images(dir / "tree", {"--count", "60", "--size-kib", "2", "--seed", "22", "--non-images", "4"});
   mock_server mock(dir.path(), token, {"--latency-ms", "150"});
-  process p({XIMUP_BIN,
-             "upload",
-             (dir / "tree").string(),
-             "--endpoint",
-             "tagging",
-             "--api-base",
-             mock.base(),
-             "--cacert",
-             mock.cert().string(),
-             "--results",
-             (dir / "r.jsonl").string(),
-             "--no-state",
-             "--batch-size",
-             "2",
-             "--connections",
-             "2",
-             "--metrics-listen",
-             "127.0.0.1:0",
-             "--metrics-linger",
-             "20s",
-             "--summary-json",
-             (dir / "summary.json").string()},
-            dir / "p.out", dir / "p.err", env_for(dir));
+  std::vector<std::string> args = mock.upload_args(
+      dir / "tree", dir / "r.jsonl",
+      {"--no-state", "--batch-size", "2", "--connections", "2", "--metrics-listen", "127.0.0.1:0",
+       "--metrics-linger", "20s", "--summary-json", (dir / "summary.json").string()});
+  args.insert(args.begin(), XIMUP_BIN);
+  process p(args, dir / "p.out", dir / "p.err", env_for(dir));
   // The log names the port it bound.
   std::uint16_t port = 0;
   const std::regex bound(R"(metrics on http://127\.0\.0\.1:(\d+)/metrics)");

@@ -84,11 +84,9 @@ TEST_F(Upload, TreeOfFiveHundredFilesArrivesIntactWithOneResultEach) {
   ASSERT_GE(files.size(), 500U);
 
   mock_server mock(dir.path(), token);
-  const auto run = run_ximup(dir.path(),
-                             {"upload", tree.string(), "--endpoint", "tagging", "--api-base", mock.base(),
-                              "--cacert", mock.cert().string(), "--results", (dir / "results.jsonl").string(),
-                              "--connections", "4", "--workers", "2"},
-                             token);
+  const auto run = run_ximup(
+      dir.path(), mock.upload_args(tree, dir / "results.jsonl", {"--connections", "4", "--workers", "2"}),
+      token);
   mock.stop();
   // Non-images and the zero-byte file are rejected by the API: exit 1 (some failed permanently).
   EXPECT_EQ(run.exit_code, 1) << run.err;
@@ -132,11 +130,7 @@ TEST_F(Upload, TreeOfFiveHundredFilesArrivesIntactWithOneResultEach) {
 
 TEST_F(Upload, MissingDirectoryIsExitFour) {
   mock_server mock(dir.path(), token);
-  const auto run =
-      run_ximup(dir.path(),
-                {"upload", (dir / "nope").string(), "--endpoint", "tagging", "--api-base", mock.base(),
-                 "--cacert", mock.cert().string(), "--results", (dir / "r.jsonl").string()},
-                token);
+  const auto run = run_ximup(dir.path(), mock.upload_args(dir / "nope", dir / "r.jsonl"), token);
   EXPECT_EQ(run.exit_code, 4) << run.err;
   EXPECT_NE(run.err.find("input not found"), std::string::npos) << run.err;
   EXPECT_NE(run.err.find("nope"), std::string::npos) << run.err;
@@ -155,10 +149,7 @@ TEST_F(Upload, WrongTokenStopsTheRunWithExitThree) {
   generate_images(tree, {"--count", "200", "--size-kib", "2", "--seed", "3"});
   mock_server mock(dir.path(), token);
   const auto run =
-      run_ximup(dir.path(),
-                {"upload", tree.string(), "--endpoint", "tagging", "--api-base", mock.base(), "--cacert",
-                 mock.cert().string(), "--results", (dir / "r.jsonl").string(), "--connections", "2"},
-                "not-the-token");
+      run_ximup(dir.path(), mock.upload_args(tree, dir / "r.jsonl", {"--connections", "2"}), "not-the-token");
   EXPECT_EQ(run.exit_code, 3) << run.err;
   EXPECT_NE(run.err.find("authentication failed"), std::string::npos) << run.err;
   EXPECT_NE(run.err.find("XIMILAR_API_TOKEN"), std::string::npos) << "the message says what to fix";

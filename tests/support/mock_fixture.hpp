@@ -75,6 +75,16 @@ class mock_server {
   [[nodiscard]] const std::string& port() const { return port_; }
   [[nodiscard]] std::filesystem::path ledger() const { return dir_ / "ledger.jsonl"; }
   [[nodiscard]] std::filesystem::path cert() const { return dir_ / "cert.pem"; }
+  /// `upload TREE --endpoint tagging --api-base BASE --cacert CERT --results RESULTS` and `extra`:
+  /// the arguments most tests start from (run_ximup adds the binary).
+  [[nodiscard]] std::vector<std::string> upload_args(const std::filesystem::path& tree,
+                                                     const std::filesystem::path& results,
+                                                     const std::vector<std::string>& extra = {}) const {
+    std::vector<std::string> args = {"upload", tree.string(), "--endpoint",    "tagging",   "--api-base",
+                                     base(),   "--cacert",    cert().string(), "--results", results.string()};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return args;
+  }
   void stop() {
     proc_->signal(SIGTERM);
     proc_->wait(std::chrono::seconds(20));
