@@ -24,6 +24,7 @@ struct record_slot {
   std::size_t length = 0;
   int attempts = 0;       ///< times this record was sent
   bool in_state = false;  ///< marked pending in the state store: its result must be recorded there
+  std::string state_key;  ///< the input's key in the state store (absolute path or url); empty without one
   /// Members for the results line written by ximup itself (e.g. `"resize":{...}`), with no
   /// leading comma; empty when none.
   std::string local_fields;

@@ -4,7 +4,12 @@
 /// Thread-safe: write() takes a short lock around a buffered append, so the io threads can call it
 /// without a hop. A write failure (disk full, I/O error) is sticky: error() names the file and the
 /// cause, and the pipeline stops the run; nothing is silently lost.
+///
+/// Ordering with the state store: a line sits in a 1 MiB buffer until sync() or close(). The
+/// pipeline calls sync() before it commits inputs as done in the state, so an input the state calls
+/// ok always has its line on disk, whatever kills the process (or the machine) afterwards.
 
+#include <cstdint>
 #include <cstdio>
 #include <mutex>
 #include <string>
@@ -20,9 +25,17 @@ class results_writer {
   results_writer& operator=(const results_writer&) = delete;
 
   /// Opens (truncates, or appends with `append`) `path`; "-" is standard output. False + error() on failure.
+  /// Appending to a file whose last line has no newline (a run killed mid-write) first cuts that torn
+  /// line off (its input was never recorded as done, so it is sent again): see cut_bytes().
   bool open(const std::string& path, bool append = false);
   /// Appends one line; false once any write has failed.
   bool write(std::string_view line);
+  /// Makes every line written so far durable: flushes the buffer, then fdatasyncs a file (on a
+  /// duplicate descriptor outside the lock, so writers do not wait for the disk). False + error()
+  /// once any write has failed: then the lines' inputs must not be recorded as done.
+  bool sync();
+  /// Bytes of a torn last line that open() cut off (0 when the file ended with a newline).
+  [[nodiscard]] std::uint64_t cut_bytes() const noexcept { return cut_bytes_; }
   /// Flushes and fsyncs; false + error() on failure.
   bool close();
   [[nodiscard]] std::string error() const;
@@ -36,6 +49,7 @@ class results_writer {
   bool owns_ = false;
   std::string path_;
   std::string error_;
+  std::uint64_t cut_bytes_ = 0;
 };
 
 }  // namespace ximup

@@ -1,6 +1,7 @@
 #include "summary_report.hpp"
 
 #include <cstdio>
+#include <filesystem>
 
 #include "ximup/units.hpp"
 
@@ -74,7 +75,10 @@ void print_summary(const run_summary& s, const std::string& results_path) {
   std::fprintf(out, "\n");
   std::fprintf(out, "memory:       peak %s in flight (budget waits: %llu)\n",
                format_size(s.peak_inflight_bytes).c_str(), static_cast<unsigned long long>(s.budget_waits));
-  std::fprintf(out, "results:      %s\n", results_path.c_str());
+  std::error_code ec;
+  const bool written = results_path == "-" || std::filesystem::exists(results_path, ec);
+  std::fprintf(out, "results:      %s%s\n", results_path.c_str(),
+               written ? "" : " (not created: nothing was run)");
 }
 
 }  // namespace ximup::cli

@@ -368,6 +368,7 @@ int exit_code_for(const run_summary& s) {
 // What a dry run found, on stdout (it is the command's output, not a log).
 void print_plan(const run_summary& s) {
   std::printf("dry run: nothing was sent\n");
+  if (s.stopped != run_stop::none) std::printf("stopped:      %s\n", s.stop_message.c_str());
   std::printf("would send:   %llu inputs, %s, in %llu requests\n",
               static_cast<unsigned long long>(s.planned_files), format_size(s.planned_bytes).c_str(),
               static_cast<unsigned long long>(s.planned_requests));
@@ -552,7 +553,8 @@ int run_upload(const upload_flags& flags, const CLI::App& cmd) {
       if (summary.stopped == run_stop::none) code = exit_code::io_error;
     }
   }
-  if (summary.stopped != run_stop::none && summary.stopped != run_stop::interrupted && flags.quiet) {
+  // Quiet runs print no summary, and a dry run's plan goes to stdout: the reason also goes to the log.
+  if (summary.stopped != run_stop::none && summary.stopped != run_stop::interrupted && (flags.quiet || dry)) {
     spdlog::error("{}", summary.stop_message);
   }
   if (metrics) {

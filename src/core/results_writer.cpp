@@ -1,11 +1,68 @@
 #include "ximup/results_writer.hpp"
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
+#include <string_view>
 
 namespace ximup {
+namespace {
+
+// Cuts a last line that has no newline off the end of `path`: a result line (it starts with
+// `{"path":`) that a killed run left half written. Returns the bytes cut: 0 when the file ends with a
+// newline, is empty, does not exist yet or is not a regular file; -1 with errno on failure. A tail
+// that is not the start of a result line is not ours to cut: a newline is added after it instead,
+// so the next line still starts on a line of its own.
+std::int64_t cut_torn_tail(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0) return errno == ENOENT ? 0 : -1;
+  std::int64_t result = 0;
+  struct stat info {};
+  if (::fstat(fd, &info) != 0) {
+    result = -1;
+  } else if (S_ISREG(info.st_mode) && info.st_size > 0) {
+    // The end of the last complete line, searching back from the end one block at a time.
+    off_t keep = 0;
+    std::array<char, 4096> block{};
+    for (off_t end = info.st_size; end > 0;) {
+      const off_t start = std::max<off_t>(0, end - static_cast<off_t>(block.size()));
+      const auto length = static_cast<std::size_t>(end - start);
+      if (::pread(fd, block.data(), length, start) != static_cast<ssize_t>(length)) {
+        result = -1;
+        break;
+      }
+      const auto* newline = static_cast<const char*>(::memrchr(block.data(), '\n', length));
+      if (newline != nullptr) {
+        keep = start + static_cast<off_t>(newline - block.data()) + 1;
+        break;
+      }
+      end = start;
+    }
+    if (result == 0 && keep < info.st_size) {
+      constexpr std::string_view line_start = R"({"path":)";
+      std::array<char, line_start.size()> head{};
+      const bool ours = info.st_size - keep >= static_cast<off_t>(head.size()) &&
+                        ::pread(fd, head.data(), head.size(), keep) == static_cast<ssize_t>(head.size()) &&
+                        std::string_view(head.data(), head.size()) == line_start;
+      if (ours) {
+        result = ::ftruncate(fd, keep) == 0 ? info.st_size - keep : -1;
+      } else {
+        result = ::pwrite(fd, "\n", 1, info.st_size) == 1 ? 0 : -1;
+      }
+    }
+  }
+  const int err = errno;
+  ::close(fd);
+  errno = err;
+  return result;
+}
+
+}  // namespace
 
 results_writer::~results_writer() {
   close();
@@ -25,6 +82,14 @@ bool results_writer::open(const std::string& path, bool append) {
     owns_ = false;
     return true;
   }
+  if (append) {
+    const std::int64_t cut = cut_torn_tail(path);
+    if (cut < 0) {
+      fail("repair the end of the", errno);
+      return false;
+    }
+    cut_bytes_ = static_cast<std::uint64_t>(cut);
+  }
   file_ = std::fopen(path.c_str(), append ? "ae" : "we");
   if (file_ == nullptr) {
     fail("open", errno);
@@ -43,6 +108,33 @@ bool results_writer::write(std::string_view line) {
     return false;
   }
   return true;
+}
+
+bool results_writer::sync() {
+  int fd = -1;
+  {
+    std::lock_guard lock(mutex_);
+    if (!error_.empty()) return false;
+    if (file_ == nullptr) return true;  // closed: close() flushed and synced everything
+    if (std::fflush(file_) != 0) {
+      fail("write", errno);
+      return false;
+    }
+    if (!owns_) return true;  // standard output: flushed is all we can do
+    fd = ::dup(::fileno(file_));
+    if (fd < 0) {
+      fail("sync", errno);
+      return false;
+    }
+  }
+  const bool synced = ::fdatasync(fd) == 0 || errno == EINVAL;  // EINVAL: a FIFO or the like
+  const int err = errno;
+  ::close(fd);
+  if (!synced) {
+    std::lock_guard lock(mutex_);
+    fail("sync", err);
+  }
+  return synced;
 }
 
 bool results_writer::close() {

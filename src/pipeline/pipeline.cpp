@@ -6,6 +6,7 @@
 
 #include <condition_variable>
 #include <deque>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <mutex>
@@ -72,14 +73,16 @@ struct upload_pipeline::impl {
     line.fields_json = fields;
     line.local_fields = r.local_fields;
     if (!writer.write(format_result_line(line))) stop(run_stop::io_error, writer.error());
+    // Retryable: the server never judged the image (auth: the token, not the image, was refused).
     const bool retryable_kind = kind == failure_kind::network || kind == failure_kind::timeout ||
                                 kind == failure_kind::tls || kind == failure_kind::http_retryable ||
-                                kind == failure_kind::bad_response || kind == failure_kind::cancelled;
+                                kind == failure_kind::bad_response || kind == failure_kind::cancelled ||
+                                kind == failure_kind::auth;
     if (r.in_state) {
       const input_status st = result == outcome::ok ? input_status::ok
                               : retryable_kind      ? input_status::retryable
                                                     : input_status::failed;
-      record_state(r.path, st, error, r.attempts);
+      record_state(r.state_key, st, error, r.attempts);
     }
     std::lock_guard lock(stats_mutex);
     if (result == outcome::ok) {
@@ -139,6 +142,13 @@ struct upload_pipeline::impl {
                      std::make_move_iterator(state_queue.end()));
         state_queue.clear();
       }
+      // Their result lines first: an input the state calls done must have its line on disk. When the
+      // results file cannot be written, nothing more is committed (those inputs stay pending and
+      // are sent again by the next run).
+      if (!writer.sync()) {
+        stop(run_stop::io_error, writer.error());
+        continue;
+      }
       results.clear();
       for (const auto& u : batch) results.push_back({u.path, u.status, u.reason, u.attempts});
       if (auto st = state->record_results(results); !st.ok()) stop(run_stop::state_error, st.message);
@@ -162,11 +172,24 @@ struct upload_pipeline::impl {
     return out;
   }
 
+  // The key of an input in the state store: a url as it is; a path made absolute against the working
+  // directory at start and lexically normal, so that ./tree, tree/ and /abs/tree (or a run from
+  // another directory) are the same inputs. Symlinks are not resolved: a path is what was asked for.
+  [[nodiscard]] std::string state_key(const scan_entry& e) const {
+    if (!e.url.empty() || cwd.empty()) return e.path;
+    const std::filesystem::path p(e.path);
+    return (p.is_absolute() ? p : cwd / p).lexically_normal().string();
+  }
+
   // Decides from the state whether a scanned file is sent; fills its content hash in --checksum mode.
   bool should_send(scan_entry& e) {
     if (!index) return true;
     file_facts facts{e.size, e.mtime_ns, std::nullopt};
-    const auto previous = index->find(e.path);
+    const std::string key = state_key(e);
+    auto previous = index->find(key);
+    // States written before keys were absolute hold the path as typed: still honoured, so an
+    // upgrade does not send a whole tree again (the input is recorded under its new key when sent).
+    if (!previous && key != e.path) previous = index->find(e.path);
     plan p = plan_input(previous, facts, opt.mode);
     if (p == plan::need_checksum) {
       facts.content_hash = sha256_file(e.path);
@@ -394,6 +417,7 @@ struct upload_pipeline::impl {
       body.begin(request->body);
       for (auto& e : plan->entries) {
         record_slot slot;
+        if (state) slot.state_key = state_key(e);
         if (!e.url.empty()) {
           slot.path = std::move(e.path);
           slot.id = std::move(e.id);
@@ -430,7 +454,8 @@ struct upload_pipeline::impl {
     std::vector<pending_input> inputs;
     inputs.reserve(request.records.size());
     for (std::size_t i = 0; i < request.records.size(); ++i) {
-      inputs.push_back({request.records[i].path, facts[i].size, facts[i].mtime_ns, facts[i].content_hash});
+      inputs.push_back(
+          {request.records[i].state_key, facts[i].size, facts[i].mtime_ns, facts[i].content_hash});
     }
     if (auto st = state->mark_pending(inputs); !st.ok()) {
       stop(run_stop::state_error, st.message);
@@ -599,6 +624,14 @@ struct upload_pipeline::impl {
     const std::string key =
         make_job_key(opt.sender.target.url, opt.sender.target.fields_json, opt.sender.target.headers);
     if (opt.dry_run) return open_state_to_read(key);
+    // An empty file is taken as a new state (docs/state.md); when it was a state that something
+    // emptied, every input is sent again, so say it.
+    std::error_code size_error;
+    if (std::filesystem::is_regular_file(*opt.state_path, size_error) &&
+        std::filesystem::file_size(*opt.state_path, size_error) == 0 && !size_error) {
+      spdlog::warn("the state file {} is empty: starting a new state in it, so every input counts as new",
+                   json_string(*opt.state_path));
+    }
     auto opened = state_store::open(*opt.state_path, key);
     if (!opened.value) {
       summary.stopped = run_stop::state_error;
@@ -725,6 +758,12 @@ struct upload_pipeline::impl {
       close_state();
       return summary;
     }
+    if (writer.cut_bytes() > 0) {
+      spdlog::warn(
+          "the results file {} ended in a half-written line ({} bytes, from a run that was killed); "
+          "cut it off: its input is sent again",
+          json_string(opt.results_path), writer.cut_bytes());
+    }
     {
       std::lock_guard lock(registry_mutex);  // live() reads the pointer from other threads
       pool = std::make_unique<sender_pool>(
@@ -812,6 +851,12 @@ struct upload_pipeline::impl {
 
   std::optional<state_store> state;
   std::optional<state_index> index;
+  // The working directory at start, for state keys; empty if it cannot be read (keys stay as typed).
+  const std::filesystem::path cwd = [] {
+    std::error_code ec;
+    auto p = std::filesystem::current_path(ec);
+    return ec ? std::filesystem::path() : p;
+  }();
   std::int64_t run_id = 0;
   std::mutex state_mutex;
   std::condition_variable state_ready;

@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <filesystem>
 #include <mutex>
 #include <set>
 
@@ -473,12 +474,26 @@ state_status state_store::impl::find_job(std::string_view job_key, open_mode mod
   };
   if (auto st = select(); !st || job_id != 0) return st;
   if (mode == open_mode::open_existing) {
+    // Name the jobs it does hold (their endpoint URLs; a few at most), so the user sees which
+    // --endpoint/--api-base the upload used.
+    std::string recorded;
     std::int64_t jobs = 0;
-    if (auto st = query_int("SELECT count(*) FROM jobs", jobs, "reading its jobs"); !st) return st;
+    sqlite3_stmt* raw = nullptr;
+    int rc = sqlite3_prepare_v2(db, "SELECT key_text FROM jobs ORDER BY job_id", -1, &raw, nullptr);
+    stmt_ptr s(raw);
+    if (rc != SQLITE_OK) return error(rc, "reading its jobs");
+    while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
+      if (++jobs > 3) continue;
+      const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(s.get(), 0));
+      recorded += (jobs > 1 ? ", " : "") + std::string(key_summary(text != nullptr ? text : ""));
+    }
+    if (rc != SQLITE_DONE) return error(rc, "reading its jobs");
+    if (jobs > 3) recorded += ", and " + std::to_string(jobs - 3) + " more";
     return {state_errc::not_found,
             "the state file '" + path + "' has no job for " + std::string(key_summary(job_key)) +
-                " with these endpoint fields (it records " + std::to_string(jobs) +
-                " other job(s)); use the same endpoint and --field options as the upload"};
+                " with these endpoint fields; it records " +
+                (jobs == 0 ? std::string("no job yet") : std::to_string(jobs) + " job(s): " + recorded) +
+                ". Pass the --endpoint, --api-base and --field options the upload used"};
   }
   return transaction("adding a job", [&]() -> state_status {
     const int rc =
@@ -525,7 +540,11 @@ state_result<state_store> state_store::open(const std::string& path, std::string
   state_result<state_store> result;
   auto im = std::make_unique<impl>();
   im->path = path;
-  im->lock_path = path + ".lock";
+  // The lock sits beside the real file: a symlink to the state (or another spelling of its path)
+  // must find the same lock, or two runs would share one state.
+  std::error_code canonical_error;
+  const auto real_path = std::filesystem::weakly_canonical(path, canonical_error);
+  im->lock_path = (canonical_error ? path : real_path.string()) + ".lock";
 
   // The raw header first: a file that is not SQLite at all is refused before SQLite touches it.
   struct stat info {};

@@ -20,12 +20,7 @@ namespace {
 constexpr const char* token = "state-token-31c9";
 
 std::vector<std::string> upload_args(const fs::path& tree, const mock_server& mock, const temp_dir& dir) {
-  return {"upload",     tree.string(),
-          "--endpoint", "tagging",
-          "--api-base", mock.base(),
-          "--cacert",   mock.cert().string(),
-          "--results",  (dir / "results.jsonl").string(),
-          "--state",    (dir / "state.sqlite").string()};
+  return mock.upload_args(tree, dir / "results.jsonl", {"--state", (dir / "state.sqlite").string()});
 }
 
 // path -> status from `ximup export`.
@@ -46,6 +41,22 @@ std::map<std::string, std::string> exported(const temp_dir& dir, const mock_serv
     out[path] = std::string(std::string_view(doc["status"]));
   }
   return out;
+}
+
+// Paths (made absolute and normal, as the state keys them) with an `ok` line in the results file;
+// every line must be whole JSON: a run killed mid-write must not leave a torn line behind.
+std::set<std::string> ok_in_results(const fs::path& results) {
+  std::set<std::string> ok;
+  simdjson::dom::parser parser;
+  std::istringstream in(read_text(results));
+  for (std::string line; std::getline(in, line);) {
+    auto doc = parser.parse(lenient(line));
+    EXPECT_FALSE(doc.error()) << "not a whole JSON line: " << line;
+    if (doc.error()) continue;
+    if (std::string_view(doc["outcome"]) == "ok")
+      ok.insert(fs::absolute(bytes(std::string_view(doc["path"]))).lexically_normal().string());
+  }
+  return ok;
 }
 
 }  // namespace
@@ -160,4 +171,56 @@ TEST(State, CrashLoopWithSigkillEndsWithEveryFileExactlyOnce) {
   const auto states = exported(dir, mock);
   EXPECT_EQ(states.size(), 2000U) << "every file exactly once in the export";
   for (const auto& [path, status] : states) EXPECT_EQ(status, "ok") << path;
+  // The state calls each of them ok only after its result line was on disk: no kill in between
+  // may leave an input done in the state with its tags lost from the results file.
+  const auto ok_lines = ok_in_results(dir / "results.jsonl");
+  for (const auto& [path, status] : states) EXPECT_TRUE(ok_lines.contains(path)) << "no ok line: " << path;
+}
+
+// A 401 says nothing about the images: inputs refused with it are sent by the next run (with the
+// token fixed) without --retry-failed.
+TEST(State, InputsRefusedWithA401AreSentByTheNextRun) {
+  temp_dir dir;
+  const fs::path tree = dir / "tree";
+  generate_images(tree, {"--count", "120", "--size-kib", "1", "--seed", "6"});
+  std::string port;
+  {
+    mock_server refusing(dir.path(), token, {"--reject-token-after", "3", "--latency-ms", "20"});
+    port = refusing.port();
+    auto args = upload_args(tree, refusing, dir);
+    args.insert(args.end(), {"--connections", "2"});
+    const auto first = run_ximup(dir.path(), args, token);
+    refusing.stop();
+    ASSERT_EQ(first.exit_code, 3) << first.err;
+    ASSERT_LT(total(ledger_counts(refusing.ledger())), 120U) << "the 401s came before the end";
+  }
+  fs::remove(dir / "ledger.jsonl");
+  // The same endpoint URL (port included), so the same job in the state: only the token is fixed.
+  mock_server mock(dir.path(), token, {"--listen", "127.0.0.1:" + port});
+  const auto second = run_ximup(dir.path(), upload_args(tree, mock, dir), token);
+  EXPECT_EQ(second.exit_code, 0) << second.err;
+  const auto states = exported(dir, mock);
+  EXPECT_EQ(states.size(), 120U);
+  for (const auto& [path, status] : states) EXPECT_EQ(status, "ok") << path;
+}
+
+// The state keys inputs by absolute path: the same tree named another way (./tree, an absolute
+// path, from another working directory) is the same inputs, not new ones.
+TEST(State, TheSameTreeSpelledAnotherWayIsNotSentAgain) {
+  temp_dir dir;
+  const fs::path tree = dir / "tree";
+  generate_images(tree, {"--count", "30", "--size-kib", "1", "--seed", "7"});
+  mock_server mock(dir.path(), token);
+  const auto first = run_ximup(dir.path(), upload_args(tree, mock, dir), token);
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  ASSERT_EQ(total(ledger_counts(mock.ledger())), 30U);
+  // Relative to a working directory: dir/tree/../tree/./ from inside dir.
+  auto args = upload_args("tree/../tree/.", mock, dir);
+  args.insert(args.begin(), XIMUP_BIN);
+  const int rc = run(args, dir / "again.out", dir / "again.err", {std::string("XIMILAR_API_TOKEN=") + token},
+                     std::chrono::minutes(2), dir.path());
+  EXPECT_EQ(rc, 0) << read_text(dir / "again.err");
+  EXPECT_EQ(total(ledger_counts(mock.ledger())), 30U) << "nothing is sent again";
+  EXPECT_NE(read_text(dir / "again.err").find("30 unchanged"), std::string::npos)
+      << read_text(dir / "again.err");
 }

@@ -3,6 +3,7 @@
 // and helpers to run ximup against it.
 #include <openssl/evp.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <map>
@@ -37,7 +38,9 @@ inline void make_certificate(const std::filesystem::path& dir) {
   if (rc != 0) throw std::runtime_error("openssl req failed: " + read_text(dir / "openssl.err"));
 }
 
-/// A ximup-mock process; extra arguments select faults, --discard, ...
+/// A ximup-mock process; extra arguments select faults, --discard, ... It listens on a free port
+/// of 127.0.0.1 unless `extra` has its own --listen (to come back on the port of an earlier mock:
+/// the port is part of the endpoint URL, so of the job a state file records).
 class mock_server {
  public:
   mock_server(const std::filesystem::path& dir, std::string token, std::vector<std::string> extra = {},
@@ -47,8 +50,6 @@ class mock_server {
     write_text(dir / "mock-token", token_);
     std::filesystem::remove(dir / "mock-port");
     std::vector<std::string> argv = {XIMUP_MOCK_BIN,
-                                     "--listen",
-                                     "127.0.0.1:0",
                                      "--token-file",
                                      (dir / "mock-token").string(),
                                      "--port-file",
@@ -60,6 +61,8 @@ class mock_server {
     } else {
       argv.emplace_back("--plain");
     }
+    if (std::find(extra.begin(), extra.end(), "--listen") == extra.end())
+      argv.insert(argv.end(), {"--listen", "127.0.0.1:0"});
     argv.insert(argv.end(), extra.begin(), extra.end());
     proc_ = std::make_unique<process>(argv, dir / "mock.out", dir / "mock.err");
     for (int i = 0; i < 500 && read_text(dir / "mock-port").empty(); ++i) {

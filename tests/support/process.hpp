@@ -31,11 +31,12 @@ inline void write_text(const std::filesystem::path& p, std::string_view text) {
   out << text;
 }
 
-/// A child process with stdout and stderr sent to files. Killed (SIGKILL) if still running at destruction.
+/// A child process with stdout and stderr sent to files, started in `cwd` when one is given.
+/// Killed (SIGKILL) if still running at destruction.
 class process {
  public:
   process(std::vector<std::string> argv, const std::filesystem::path& out, const std::filesystem::path& err,
-          std::vector<std::string> extra_env = {}) {
+          std::vector<std::string> extra_env = {}, const std::filesystem::path& cwd = {}) {
     std::vector<char*> args;
     for (auto& a : argv) args.push_back(a.data());
     args.push_back(nullptr);
@@ -58,6 +59,7 @@ class process {
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_addopen(&fa, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     posix_spawn_file_actions_addopen(&fa, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (!cwd.empty()) posix_spawn_file_actions_addchdir_np(&fa, cwd.c_str());
     const int rc = posix_spawnp(&pid_, args[0], &fa, nullptr, args.data(), envp.data());
     posix_spawn_file_actions_destroy(&fa);
     if (rc != 0) throw std::runtime_error("cannot start " + argv[0]);
@@ -105,8 +107,9 @@ class process {
 /// Runs a command to completion; returns its exit code.
 inline int run(std::vector<std::string> argv, const std::filesystem::path& out,
                const std::filesystem::path& err, std::vector<std::string> env = {},
-               std::chrono::milliseconds timeout = std::chrono::minutes(5)) {
-  process p(std::move(argv), out, err, std::move(env));
+               std::chrono::milliseconds timeout = std::chrono::minutes(5),
+               const std::filesystem::path& cwd = {}) {
+  process p(std::move(argv), out, err, std::move(env), cwd);
   return p.wait(timeout);
 }
 

@@ -356,6 +356,24 @@ TEST(StateStore, RunLockIsExclusiveAcrossProcessesAndDiesWithItsHolder) {
   EXPECT_TRUE(other.try_lock());
 }
 
+// The lock belongs to the file, not to the name it was opened by: a symlink to the state, or a
+// path spelled with ./ and .., must meet the same lock, or two runs would write one state.
+TEST(StateStore, RunLockHoldsWhateverPathNamesTheFile) {
+  temp_dir dir;
+  const std::string db = dir / "real.db";
+  state_store holder = open_ok(db);
+  ASSERT_TRUE(holder.try_lock());
+  const std::string link = dir / "link.db";
+  ASSERT_EQ(::symlink(db.c_str(), link.c_str()), 0);
+  state_store via_link = open_ok(link);
+  EXPECT_EQ(via_link.try_lock().code, state_errc::locked);
+  std::filesystem::create_directories(dir / "sub");
+  state_store via_dots = open_ok(dir / "sub/.././real.db");
+  EXPECT_EQ(via_dots.try_lock().code, state_errc::locked);
+  holder.unlock();
+  EXPECT_TRUE(via_link.try_lock());
+}
+
 // ---------------------------------------------------------------------------------------------
 // The decision core
 
