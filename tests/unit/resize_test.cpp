@@ -218,6 +218,19 @@ class Resize : public ::testing::Test {
     o.min_bytes = min_bytes;
     return o;
   }
+  // shrink_image to `target` with JPEGs decoded by TurboJPEG or by libvips's loader; checks that
+  // the asked decoder is the one that ran.
+  static resize_report shrink_decoded_by(bool turbojpeg, const std::vector<unsigned char>& input,
+                                         std::uint32_t target, std::vector<unsigned char>& out) {
+    resize_options o = options(target);
+    o.turbojpeg = turbojpeg;
+    const resize_report r = shrink_image(input, o, out);
+    EXPECT_EQ(r.decoder, turbojpeg ? "turbojpeg" : "libvips");
+    return r;
+  }
+  static const char* decoder_name(bool turbojpeg) {
+    return turbojpeg ? "TurboJPEG decodes" : "libvips's loader decodes";
+  }
 
   static inline std::filesystem::path dir_;
 };
@@ -275,13 +288,10 @@ TEST_F(Resize, ExifOrientationIsAppliedAndNotKept) {
   ASSERT_EQ(decode(input).width, 1200);
 
   for (const bool turbojpeg : {true, false}) {
-    SCOPED_TRACE(turbojpeg ? "TurboJPEG decodes" : "libvips's loader decodes");
-    resize_options o = options(300);
-    o.turbojpeg = turbojpeg;
+    SCOPED_TRACE(decoder_name(turbojpeg));
     std::vector<unsigned char> out;
-    const resize_report r = shrink_image(input, o, out);
+    const resize_report r = shrink_decoded_by(turbojpeg, input, 300, out);
     ASSERT_EQ(r.action, resize_action::resized) << r.note;
-    EXPECT_EQ(r.decoder, turbojpeg ? "turbojpeg" : "libvips");
     EXPECT_EQ(r.original, (dimensions{900, 1200}));  // as displayed
     EXPECT_EQ(r.sent, (dimensions{300, 400}));
     const decoded d = decode(out);
@@ -305,13 +315,10 @@ TEST_F(Resize, EmbeddedProfileIsConvertedToSrgb) {
   ASSERT_GT(std::abs(mean_of(input, 0, 0, 800, 600, 0) - colour[0]), 8.0);  // really not sRGB values
 
   for (const bool turbojpeg : {true, false}) {
-    SCOPED_TRACE(turbojpeg ? "TurboJPEG decodes" : "libvips's loader decodes");
-    resize_options o = options(300);
-    o.turbojpeg = turbojpeg;
+    SCOPED_TRACE(decoder_name(turbojpeg));
     std::vector<unsigned char> out;
-    const resize_report r = shrink_image(input, o, out);
+    const resize_report r = shrink_decoded_by(turbojpeg, input, 300, out);
     ASSERT_EQ(r.action, resize_action::resized) << r.note;
-    EXPECT_EQ(r.decoder, turbojpeg ? "turbojpeg" : "libvips");
     const decoded d = decode(out);
     EXPECT_FALSE(d.has_profile);  // stripped; the pixels are sRGB
     for (int band = 0; band < 3; ++band) {
@@ -416,13 +423,10 @@ TEST_F(Resize, PngWithoutAlphaBecomesJpeg) {
 TEST_F(Resize, GreyscaleStaysGreyscale) {
   const auto input = file(noise(800, 600, 1, 8), "grey.jpg", "[Q=90]");
   for (const bool turbojpeg : {true, false}) {
-    SCOPED_TRACE(turbojpeg ? "TurboJPEG decodes" : "libvips's loader decodes");
-    resize_options o = options(200);
-    o.turbojpeg = turbojpeg;
+    SCOPED_TRACE(decoder_name(turbojpeg));
     std::vector<unsigned char> out;
-    const resize_report r = shrink_image(input, o, out);
+    const resize_report r = shrink_decoded_by(turbojpeg, input, 200, out);
     ASSERT_EQ(r.action, resize_action::resized) << r.note;
-    EXPECT_EQ(r.decoder, turbojpeg ? "turbojpeg" : "libvips");
     EXPECT_EQ(decode(out).bands, 1);
     EXPECT_EQ(r.sent, (dimensions{267, 200}));
   }
@@ -460,11 +464,9 @@ TEST_F(Resize, TurboJpegAndLibvipsLoaderGiveTheSamePicture) {
 
     std::array<std::vector<unsigned char>, 2> outs;
     for (const bool turbojpeg : {true, false}) {
-      resize_options o = options(300);
-      o.turbojpeg = turbojpeg;
-      const resize_report r = shrink_image(input, o, outs[turbojpeg ? 0 : 1]);
+      SCOPED_TRACE(decoder_name(turbojpeg));
+      const resize_report r = shrink_decoded_by(turbojpeg, input, 300, outs[turbojpeg ? 0 : 1]);
       ASSERT_EQ(r.action, resize_action::resized) << r.note;
-      ASSERT_EQ(r.decoder, turbojpeg ? "turbojpeg" : "libvips");
       ASSERT_EQ(r.sent, expected);
     }
     // Each quadrant, 10 px in from its edges (the resize blends colours across a boundary).
