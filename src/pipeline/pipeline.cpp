@@ -102,12 +102,20 @@ struct upload_pipeline::impl {
     }
   }
 
-  void local_failure(std::string path, std::string id, std::uint64_t bytes, std::string_view error) {
+  void local_failure(std::string path, std::string id, std::uint64_t bytes, std::string_view error,
+                     failure_kind kind = failure_kind::none) {
     record_slot r;
     r.path = std::move(path);
     r.id = std::move(id);
     r.bytes = bytes;
-    record_final(r, outcome::failed, 0, std::nullopt, {}, error, {}, failure_kind::none);
+    record_final(r, outcome::failed, 0, std::nullopt, {}, error, {}, kind);
+  }
+
+  // An input the run stopped before sending: failed for this run, counted with the "cancelled"
+  // ones that may succeed on a rerun (not as a permanent local failure), and not counted as sent.
+  void not_sent(std::string path, std::string id, std::uint64_t bytes) {
+    local_failure(std::move(path), std::move(id), bytes,
+                  "not sent: the run was stopped (run again to send it)", failure_kind::cancelled);
   }
 
   // --- state store ----------------------------------------------------------------------------
@@ -269,10 +277,7 @@ struct upload_pipeline::impl {
   // Queues a plan; if the run stopped meanwhile its files are recorded as not sent.
   void enqueue(batch_plan& plan) {
     if (plans.push(plan)) return;
-    for (auto& e : plan.entries) {
-      local_failure(std::move(e.path), std::move(e.id), e.size,
-                    "not sent: the run was stopped (run again to send it)");
-    }
+    for (auto& e : plan.entries) not_sent(std::move(e.path), std::move(e.id), e.size);
   }
 
   // The limit (--max-files, --max-bytes, --max-duration) that taking `e` would pass, or "".
@@ -406,9 +411,7 @@ struct upload_pipeline::impl {
     while (auto plan = plans.pop()) {
       auto lease = budget.acquire(plan->body_bytes + plan->largest_file);
       if (!lease.valid()) {
-        for (auto& e : plan->entries) {
-          local_failure(e.path, e.id, e.size, "not sent: the run was stopped (run again to send it)");
-        }
+        for (auto& e : plan->entries) not_sent(e.path, e.id, e.size);
         continue;
       }
       auto request = std::make_shared<upload_request>();
@@ -703,7 +706,10 @@ struct upload_pipeline::impl {
     counts.ok = summary.files_ok;
     counts.failed = summary.files_failed - summary.files_failed_retryable;
     counts.retryable = summary.files_failed_retryable;
-    counts.sent = summary.files_ok + summary.files_failed;
+    // Sent: what reached the server, not the inputs the stop left unsent ("cancelled").
+    const auto cancelled = summary.failures_by_reason.find(std::string(to_string(failure_kind::cancelled)));
+    counts.sent = summary.files_ok + summary.files_failed -
+                  (cancelled == summary.failures_by_reason.end() ? 0 : cancelled->second);
     counts.skipped = summary.skipped_unchanged + summary.skipped_failed + summary.skipped_other;
     const char* outcome = "completed";
     switch (summary.stopped) {

@@ -123,7 +123,7 @@ TEST(State, SigtermDrainsInFlightAndTheRerunFinishes) {
   mock_server mock(dir.path(), token, {"--latency-ms", "400"});
   auto args = upload_args(tree, mock, dir);
   args.insert(args.begin(), XIMUP_BIN);
-  args.insert(args.end(), {"--connections", "4"});
+  args.insert(args.end(), {"--connections", "4", "--summary-json", (dir / "run1.json").string()});
   process run1(args, dir / "run1.out", dir / "run1.err", {std::string("XIMILAR_API_TOKEN=") + token});
   std::this_thread::sleep_for(1500ms);
   run1.signal(SIGTERM);
@@ -132,6 +132,21 @@ TEST(State, SigtermDrainsInFlightAndTheRerunFinishes) {
   const std::size_t sent_before = total(ledger_counts(mock.ledger()));
   EXPECT_GT(sent_before, 0U);
   EXPECT_LT(sent_before, 400U) << "the stop must leave work for the rerun";
+  // What the stop left unsent is "cancelled" (may succeed on a rerun), never a local failure, and
+  // the run's own record counts as sent only what reached the server.
+  simdjson::dom::parser parser;
+  simdjson::dom::element summary;
+  ASSERT_EQ(parser.parse(read_text(dir / "run1.json")).get(summary), simdjson::SUCCESS);
+  EXPECT_EQ(std::uint64_t(summary["files_ok"]), sent_before);
+  EXPECT_TRUE(summary["failures_by_reason"]["local"].error()) << read_text(dir / "run1.json");
+  EXPECT_EQ(std::uint64_t(summary["files_failed"]), std::uint64_t(summary["files_failed_retryable"]));
+  const int status_rc = run({XIMUP_BIN, "status", "--endpoint", "tagging", "--api-base", mock.base(),
+                             "--state", (dir / "state.sqlite").string()},
+                            dir / "status.out", dir / "status.err");
+  EXPECT_EQ(status_rc, 0) << read_text(dir / "status.err");
+  EXPECT_NE(read_text(dir / "status.out").find("sent " + std::to_string(sent_before) + " ok"),
+            std::string::npos)
+      << read_text(dir / "status.out");
 
   auto rerun = run_ximup(dir.path(), upload_args(tree, mock, dir), token);
   EXPECT_EQ(rerun.exit_code, 0) << rerun.err;
