@@ -66,6 +66,7 @@ struct upload_options {
 enum class run_stop {
   none,
   auth,
+  endpoint,  ///< 404/409 for a whole request: the endpoint URL, task or collection id is wrong
   unreachable,
   tls_untrusted,
   io_error,

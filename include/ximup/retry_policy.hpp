@@ -24,6 +24,7 @@ enum class failure_kind {
   http_retryable,  ///< 408, 425, 429, 5xx but 501/505
   http_permanent,  ///< other non-2xx
   auth,            ///< 401, 403
+  endpoint,        ///< 404, 409: the endpoint (URL, task or collection id) is wrong: the run stops
   too_large,       ///< 413
   bad_response,    ///< a 2xx whose body cannot be trusted
   cancelled,       ///< the run stopped before the request was sent

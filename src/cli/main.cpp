@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <csignal>
 #include <cstdio>
 #include <map>
 
@@ -81,6 +82,10 @@ int run_cli(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A reader that goes away (`ximup upload ... -o - | head -1`) must give EPIPE, reported as a write
+  // error with exit 7, not a silent death by SIGPIPE. (Sockets never raise it: Asio sends with
+  // MSG_NOSIGNAL.)
+  std::signal(SIGPIPE, SIG_IGN);
   // Every expected failure is reported where it happens, with its own exit code; this is the net
   // for the unexpected (out of memory, a bug) so that it ends as a message instead of an abort.
   try {

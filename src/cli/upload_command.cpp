@@ -6,8 +6,11 @@
 
 #include <cerrno>
 #include <charconv>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <memory>
 #include <sstream>
 #include <thread>
@@ -126,6 +129,49 @@ std::chrono::milliseconds duration_flag(const std::string& name, const std::stri
   return *v;
 }
 
+// A timeout: 0 would fail every request at once, so it must be positive.
+std::chrono::milliseconds timeout_flag(const std::string& name, const std::string& value) {
+  const auto v = duration_flag(name, value);
+  if (v.count() <= 0) throw usage_error{name + ": '" + value + "' must be more than 0 (e.g. 10s)"};
+  return v;
+}
+
+// The files a run writes must be distinct, and the results file must not overwrite something that
+// is not a results file (an image given by mistake, a document): both would lose data silently.
+void check_output_paths(const upload_flags& f, const std::optional<std::string>& state_path) {
+  namespace fs = std::filesystem;
+  std::vector<std::pair<std::string, std::string>> outputs;  // flag, path
+  if (f.results != "-") outputs.emplace_back("--results", f.results);
+  if (state_path) outputs.emplace_back("--state", *state_path);
+  if (!f.summary_json.empty() && f.summary_json != "-")
+    outputs.emplace_back("--summary-json", f.summary_json);
+  if (!f.log_file.empty()) outputs.emplace_back("--log-file", f.log_file);
+  std::vector<fs::path> resolved;
+  for (const auto& [flag, path] : outputs) {
+    std::error_code ec;
+    const fs::path real = fs::weakly_canonical(path, ec);
+    resolved.push_back(ec ? fs::path(path).lexically_normal() : real);
+  }
+  for (std::size_t i = 0; i < outputs.size(); ++i) {
+    for (std::size_t j = i + 1; j < outputs.size(); ++j) {
+      if (resolved[i] == resolved[j]) {
+        throw usage_error{outputs[i].first + " and " + outputs[j].first + " name the same file ('" +
+                          outputs[i].second + "'): give each its own"};
+      }
+    }
+  }
+  if (f.results == "-") return;
+  std::error_code ec;
+  if (!fs::is_regular_file(f.results, ec) || fs::file_size(f.results, ec) == 0 || ec) return;
+  std::ifstream in(f.results, std::ios::binary);
+  char first = 0;
+  if (in.get(first) && first != '{') {
+    throw usage_error{"--results '" + f.results +
+                      "' exists and is not a results file (JSON lines): ximup will not write over it; "
+                      "choose another --results path"};
+  }
+}
+
 std::vector<std::string> split_list(const std::string& text) {
   std::vector<std::string> out;
   std::stringstream in(text);
@@ -237,6 +283,7 @@ upload_options build_options(const upload_flags& f) {
     throw usage_error{"--no-state cannot be combined with --state, --retry-failed, --force or --checksum"};
   }
   if (!f.no_state) o.state_path = f.state.empty() ? default_state_path(f.results, o.shard) : f.state;
+  check_output_paths(f, o.state_path);
   o.mode = f.retry_failed ? run_mode::retry_failed
            : f.force      ? run_mode::force
            : f.checksum   ? run_mode::checksum
@@ -270,12 +317,13 @@ upload_options build_options(const upload_flags& f) {
   s.io_threads = std::max<std::size_t>(1, f.io_threads);
   // One request waiting per connection keeps them busy; more would only hold memory (peak RSS).
   s.queue_capacity = std::max<std::size_t>(2, s.connections);
-  s.connect_timeout = duration_flag("--connect-timeout", f.connect_timeout);
-  s.handshake_timeout = duration_flag("--handshake-timeout", f.handshake_timeout);
-  s.write_timeout = duration_flag("--write-timeout", f.write_timeout);
-  s.first_byte_timeout = duration_flag("--first-byte-timeout", f.first_byte_timeout);
-  s.response_timeout = duration_flag("--response-timeout", f.response_timeout);
-  if (f.rate < 0) throw usage_error{"--rate must be positive"};
+  s.connect_timeout = timeout_flag("--connect-timeout", f.connect_timeout);
+  s.handshake_timeout = timeout_flag("--handshake-timeout", f.handshake_timeout);
+  s.write_timeout = timeout_flag("--write-timeout", f.write_timeout);
+  s.first_byte_timeout = timeout_flag("--first-byte-timeout", f.first_byte_timeout);
+  s.response_timeout = timeout_flag("--response-timeout", f.response_timeout);
+  if (!std::isfinite(f.rate) || f.rate < 0)
+    throw usage_error{"--rate must be a number of requests per second, 0 or more"};
   s.flow.max_concurrency = s.connections;
   s.flow.adaptive = !f.no_adaptive;
   if (f.rate > 0) s.flow.fixed_rate = f.rate;
@@ -347,6 +395,7 @@ int exit_code_for(const run_summary& s) {
     case run_stop::unreachable:
       return exit_code::transient;
     case run_stop::tls_untrusted:
+    case run_stop::endpoint:
       return exit_code::usage;
     case run_stop::io_error:
     case run_stop::state_error:
@@ -583,9 +632,16 @@ std::function<int()> add_upload_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("-o,--results", f.results, "Results file (JSON lines, one per input); - for stdout")
       ->capture_default_str();
-  cmd->add_option("-j,--workers", f.workers, "Threads that read and encode files")->capture_default_str();
-  cmd->add_option("-c,--connections", f.connections, "Keep-alive connections")->capture_default_str();
-  cmd->add_option("--io-threads", f.io_threads, "Threads running the connections")->capture_default_str();
+  // Ranges: a negative count would wrap to 2^64 in a size_t (and start that many threads).
+  cmd->add_option("-j,--workers", f.workers, "Threads that read and encode files (1-1024)")
+      ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
+  cmd->add_option("-c,--connections", f.connections, "Keep-alive connections (1-1024)")
+      ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
+  cmd->add_option("--io-threads", f.io_threads, "Threads running the connections (1-64)")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
   cmd->add_option("--batch-size", f.batch_size, "Records per request (API limit: 10)")->capture_default_str();
   cmd->add_option("--max-body-bytes", f.max_body_bytes, "Largest request body")->capture_default_str();
   cmd->add_option("--max-inflight", f.max_inflight, "Memory for file bytes and bodies in flight")

@@ -28,6 +28,8 @@ std::string_view to_string(failure_kind kind) noexcept {
       return "too_large";
     case failure_kind::bad_response:
       return "bad_response";
+    case failure_kind::endpoint:
+      return "endpoint";
     case failure_kind::cancelled:
       return "cancelled";
   }
@@ -40,6 +42,9 @@ failure_kind classify_status(int s) noexcept {
     case 401:
     case 403:
       return failure_kind::auth;
+    case 404:
+    case 409:
+      return failure_kind::endpoint;
     case 413:
       return failure_kind::too_large;
     case 408:
@@ -59,8 +64,10 @@ failure_kind classify_status(int s) noexcept {
 
 failure_kind classify_record_status(int code) noexcept {
   const failure_kind k = classify_status(code);
-  // A record is never "auth" or "too large" on its own: a per-record 401/413 is final for that record.
-  if (k == failure_kind::auth || k == failure_kind::too_large) return failure_kind::http_permanent;
+  // A record is never "auth", "endpoint" or "too large" on its own: a per-record 401/404/413 is final
+  // for that record, not a reason to stop the run.
+  if (k == failure_kind::auth || k == failure_kind::endpoint || k == failure_kind::too_large)
+    return failure_kind::http_permanent;
   return k;
 }
 
@@ -69,6 +76,7 @@ decision decide(failure_kind kind, int attempts, std::size_t records, const retr
     case failure_kind::none:
       return decision::accept;
     case failure_kind::auth:
+    case failure_kind::endpoint:
       return decision::stop_run;
     case failure_kind::too_large:
       return records > 1 ? decision::split : decision::fail;

@@ -119,6 +119,8 @@ std::string_view run_stop_name(run_stop stop) noexcept {
       return "none";
     case run_stop::auth:
       return "auth";
+    case run_stop::endpoint:
+      return "endpoint";
     case run_stop::unreachable:
       return "unreachable";
     case run_stop::tls_untrusted:

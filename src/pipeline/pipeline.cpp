@@ -73,11 +73,11 @@ struct upload_pipeline::impl {
     line.fields_json = fields;
     line.local_fields = r.local_fields;
     if (!writer.write(format_result_line(line))) stop(run_stop::io_error, writer.error());
-    // Retryable: the server never judged the image (auth: the token, not the image, was refused).
+    // Retryable: the server never judged the image (auth, endpoint: the token or the URL was refused).
     const bool retryable_kind = kind == failure_kind::network || kind == failure_kind::timeout ||
                                 kind == failure_kind::tls || kind == failure_kind::http_retryable ||
                                 kind == failure_kind::bad_response || kind == failure_kind::cancelled ||
-                                kind == failure_kind::auth;
+                                kind == failure_kind::auth || kind == failure_kind::endpoint;
     if (r.in_state) {
       const input_status st = result == outcome::ok ? input_status::ok
                               : retryable_kind      ? input_status::retryable
@@ -552,8 +552,10 @@ struct upload_pipeline::impl {
     }
     if (stopping.load() && kind != failure_kind::none) {
       // A stopping run resends nothing: what is not done is recorded for the next run.
-      fail_all(*request, result, kind == failure_kind::auth ? kind : failure_kind::cancelled,
-               reason + " (not retried: the run was stopped)");
+      const bool says_stopped = reason.find("the run was stopped") != std::string::npos;
+      fail_all(*request, result,
+               kind == failure_kind::auth || kind == failure_kind::endpoint ? kind : failure_kind::cancelled,
+               says_stopped ? reason : reason + " (not retried: the run was stopped)");
       return;
     }
     switch (decide(kind, max_attempts(*request), request->records.size(), opt.retry)) {
@@ -585,9 +587,15 @@ struct upload_pipeline::impl {
         break;
       case decision::stop_run:
         fail_all(*request, result, kind, reason);
-        stop(run_stop::auth,
-             "authentication failed (" + reason +
-                 "): check the API token in XIMILAR_API_TOKEN or --token-file; the run was stopped");
+        if (kind == failure_kind::endpoint) {
+          stop(run_stop::endpoint, "the endpoint " + opt.sender.target.url + " answered " + reason +
+                                       ": check the endpoint URL or --api-base, and --task-id or "
+                                       "--collection-id if the preset takes one; the run was stopped");
+        } else {
+          stop(run_stop::auth,
+               "authentication failed (" + reason +
+                   "): check the API token in XIMILAR_API_TOKEN or --token-file; the run was stopped");
+        }
         break;
     }
   }
@@ -721,6 +729,9 @@ struct upload_pipeline::impl {
       case run_stop::auth:
         outcome = "stopped: authentication failed";
         break;
+      case run_stop::endpoint:
+        outcome = "stopped: wrong endpoint";
+        break;
       default:
         outcome = "stopped";
         break;
@@ -778,8 +789,11 @@ struct upload_pipeline::impl {
     }
     if (opt.preflight) {
       if (auto error = pool->preflight()) {
-        summary.stopped =
-            error->find("not trusted") != std::string::npos ? run_stop::tls_untrusted : run_stop::unreachable;
+        // An untrusted certificate or a --cacert that cannot be loaded is configuration (exit 2),
+        // not something a rerun may fix.
+        const bool configuration =
+            error->find("not trusted") != std::string::npos || error->find("--cacert") != std::string::npos;
+        summary.stopped = configuration ? run_stop::tls_untrusted : run_stop::unreachable;
         summary.stop_message = *error;
         writer.close();
         close_state();

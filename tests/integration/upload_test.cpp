@@ -144,6 +144,77 @@ TEST_F(Upload, MalformedUrlIsAUsageError) {
   EXPECT_NE(run.err.find("malformed URL"), std::string::npos) << run.err;
 }
 
+// api.md: 404 and 409 stop the run (a wrong URL, task or collection id will not get better): exit 2,
+// a message that says what to check, and little is sent. (As after any stop, inputs not yet
+// scanned get no line; those taken get one each.)
+TEST_F(Upload, WrongEndpointPathStopsTheRunWithExitTwo) {
+  const fs::path tree = dir / "tree";
+  generate_images(tree, {"--count", "300", "--size-kib", "1", "--seed", "5"});
+  mock_server mock(dir.path(), token);
+  const auto run = run_ximup(
+      dir.path(),
+      {"upload", tree.string(), "--endpoint", mock.base() + "no/such/endpoint", "--cacert",
+       mock.cert().string(), "--results", (dir / "r.jsonl").string(), "--no-state", "--connections", "2"},
+      token);
+  mock.stop();
+  EXPECT_EQ(run.exit_code, 2) << run.err;
+  EXPECT_NE(run.err.find("404"), std::string::npos) << run.err;
+  EXPECT_NE(run.err.find("check the endpoint URL"), std::string::npos) << run.err;
+  const auto results = read_results(dir / "r.jsonl");
+  EXPECT_LE(results.size(), 300U);
+  std::set<std::string> paths;
+  for (const auto& r : results) EXPECT_TRUE(paths.insert(r.path).second) << "two lines for " << r.path;
+  std::size_t answered_404 = 0;
+  for (const auto& r : results) {
+    EXPECT_EQ(r.outcome, "failed");
+    if (r.error.find("404") != std::string::npos) ++answered_404;
+  }
+  EXPECT_GT(answered_404, 0U);
+  EXPECT_LT(answered_404, 150U) << "the run stopped at the first 404 instead of sending everything";
+}
+
+// Counts that would wrap in a size_t (and start 2^64 threads) or mean nothing are usage errors.
+TEST_F(Upload, OutOfRangeCountsAndZeroTimeoutsAreUsageErrors) {
+  fs::create_directories(dir / "in");
+  for (const std::vector<std::string>& bad : {std::vector<std::string>{"--workers", "-1"},
+                                              {"--connections", "0"},
+                                              {"--connections", "99999999999999999999"},
+                                              {"--io-threads", "100000"},
+                                              {"--first-byte-timeout", "0s"},
+                                              {"--rate", "nan"}}) {
+    std::vector<std::string> args = {"upload", (dir / "in").string(), "--endpoint", "tagging", "--no-state"};
+    args.insert(args.end(), bad.begin(), bad.end());
+    const auto run = run_ximup(dir.path(), args, token, std::chrono::seconds(30));
+    EXPECT_EQ(run.exit_code, 2) << bad[0] << " " << bad[1] << ": " << run.err;
+    EXPECT_NE(run.err.find(bad[0]), std::string::npos) << "the message names the option: " << run.err;
+  }
+}
+
+// The files a run writes must not collide, and the results file must not overwrite a file that is
+// not a results file (an image named by mistake): both would lose data without a word.
+TEST_F(Upload, OutputPathsThatWouldDestroyDataAreRefused) {
+  const fs::path tree = dir / "tree";
+  generate_images(tree, {"--count", "3", "--size-kib", "1", "--seed", "8"});
+  fs::path image;
+  for (const auto& e : fs::recursive_directory_iterator(tree)) {
+    if (e.is_regular_file()) image = e.path();
+  }
+  ASSERT_FALSE(image.empty());
+  const std::string before = read_text(image);
+  const std::vector<std::vector<std::string>> bad = {
+      {"--results", image.string(), "--no-state"},
+      {"--results", (dir / "same").string(), "--summary-json", (dir / "same").string(), "--no-state"},
+      {"--results", (dir / "r.jsonl").string(), "--state", (dir / "r.jsonl").string()},
+  };
+  for (const auto& extra : bad) {
+    std::vector<std::string> args = {"upload", tree.string(), "--endpoint", "tagging", "--dry-run"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    const auto run = run_ximup(dir.path(), args, token, std::chrono::seconds(30));
+    EXPECT_EQ(run.exit_code, 2) << extra[1] << ": " << run.err;
+  }
+  EXPECT_EQ(read_text(image), before) << "the image was overwritten";
+}
+
 TEST_F(Upload, WrongTokenStopsTheRunWithExitThree) {
   const fs::path tree = dir / "tree";
   generate_images(tree, {"--count", "200", "--size-kib", "2", "--seed", "3"});

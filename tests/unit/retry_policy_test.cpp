@@ -8,8 +8,10 @@ using namespace std::chrono_literals;
 TEST(RetryPolicy, ClassifiesStatusesAsTheIssueSays) {
   for (int s : {408, 425, 429, 500, 502, 503, 504})
     EXPECT_EQ(classify_status(s), failure_kind::http_retryable) << s;
-  for (int s : {400, 404, 409, 422}) EXPECT_EQ(classify_status(s), failure_kind::http_permanent) << s;
+  for (int s : {400, 410, 422}) EXPECT_EQ(classify_status(s), failure_kind::http_permanent) << s;
   for (int s : {401, 403}) EXPECT_EQ(classify_status(s), failure_kind::auth) << s;
+  // api.md: Ximilar's own code stops on 404 and 409 (a wrong URL, task or collection id).
+  for (int s : {404, 409}) EXPECT_EQ(classify_status(s), failure_kind::endpoint) << s;
   EXPECT_EQ(classify_status(413), failure_kind::too_large);
   EXPECT_EQ(classify_status(200), failure_kind::none);
   EXPECT_EQ(classify_status(204), failure_kind::none);
@@ -19,6 +21,8 @@ TEST(RetryPolicy, ClassifiesStatusesAsTheIssueSays) {
 
 TEST(RetryPolicy, RecordStatusesNeverStopTheRun) {
   EXPECT_EQ(classify_record_status(401), failure_kind::http_permanent);
+  EXPECT_EQ(classify_record_status(404), failure_kind::http_permanent);
+  EXPECT_EQ(classify_record_status(409), failure_kind::http_permanent);
   EXPECT_EQ(classify_record_status(413), failure_kind::http_permanent);
   EXPECT_EQ(classify_record_status(500), failure_kind::http_retryable);
   EXPECT_EQ(classify_record_status(400), failure_kind::http_permanent);
@@ -31,6 +35,7 @@ TEST(RetryPolicy, DecisionsFollowKindAndBudget) {
   EXPECT_EQ(decide(failure_kind::network, 1, 5, p), decision::retry);
   EXPECT_EQ(decide(failure_kind::network, 3, 5, p), decision::fail);  // 1 send + 2 retries spent
   EXPECT_EQ(decide(failure_kind::auth, 1, 5, p), decision::stop_run);
+  EXPECT_EQ(decide(failure_kind::endpoint, 1, 5, p), decision::stop_run);
   EXPECT_EQ(decide(failure_kind::too_large, 1, 5, p), decision::split);
   EXPECT_EQ(decide(failure_kind::too_large, 1, 1, p), decision::fail);
   EXPECT_EQ(decide(failure_kind::http_permanent, 1, 5, p), decision::fail);
