@@ -522,7 +522,18 @@ struct upload_pipeline::impl {
 
   void on_complete(std::shared_ptr<upload_request> request, const send_result& result) {
     if (!claim(*request)) return;  // recorded as interrupted at --drain-timeout
-    complete(std::move(request), result);
+    // A server may echo the token (an error page quoting the Authorization header): it is cut out of
+    // the body before anything taken from it (fields, status texts, error messages) reaches a log
+    // or the results.
+    if (token.size() >= 8 && result.body.find(token) != std::string::npos) {
+      send_result scrubbed = result;
+      for (auto at = scrubbed.body.find(token); at != std::string::npos; at = scrubbed.body.find(token, at)) {
+        scrubbed.body.replace(at, token.size(), "[redacted]");
+      }
+      complete(std::move(request), scrubbed);
+    } else {
+      complete(std::move(request), result);
+    }
     handler_done();
   }
 
@@ -871,6 +882,13 @@ struct upload_pipeline::impl {
 
   std::optional<state_store> state;
   std::optional<state_index> index;
+  // The API token alone (the Authorization value after its scheme), to scrub from server replies.
+  // (Tokens under 8 characters are not scrubbed: replacing them could rewrite ordinary words.)
+  const std::string token = [this] {
+    const std::string& auth = opt.sender.authorization;
+    const auto space = auth.find(' ');
+    return space == std::string::npos ? auth : auth.substr(space + 1);
+  }();
   // The working directory at start, for state keys; empty if it cannot be read (keys stay as typed).
   const std::filesystem::path cwd = [] {
     std::error_code ec;

@@ -142,3 +142,35 @@ TEST(Faults, TokenRejectedMidRunStopsTheRunWithAuthExitCode) {
   // Far fewer than 3000 failures: a bad token must not produce a failure per file.
   EXPECT_LT(results.size(), 1000U);
 }
+
+// A server that quotes the Authorization header back in its error pages (tests/support/
+// echo_auth_server.py): the token must not reach the results, the logs or the summary through it.
+TEST(Faults, TokenEchoedByTheServerNeverReachesResultsOrLogs) {
+  temp_dir dir;
+  const fs::path tree = dir / "tree";
+  generate_images(tree, {"--count", "12", "--size-kib", "1", "--seed", "12"});
+  make_certificate(dir.path());
+  process server({"python3", std::string(XIMUP_SOURCE_DIR) + "/tests/support/echo_auth_server.py",
+                  (dir / "cert.pem").string(), (dir / "key.pem").string(), (dir / "port").string()},
+                 dir / "server.out", dir / "server.err");
+  for (int i = 0; i < 500 && !fs::exists(dir / "port"); ++i) std::this_thread::sleep_for(20ms);
+  ASSERT_TRUE(fs::exists(dir / "port")) << read_text(dir / "server.err");
+  const std::string base = "https://127.0.0.1:" + read_text(dir / "port") + "/";
+  const auto run =
+      run_ximup(dir.path(),
+                {"upload", tree.string(), "--endpoint", "tagging", "--api-base", base, "--cacert",
+                 (dir / "cert.pem").string(), "--results", (dir / "r.jsonl").string(), "--no-state",
+                 "--retries", "0", "--log-level", "debug", "--summary-json", (dir / "summary.json").string()},
+                token, 120s);
+  EXPECT_EQ(run.exit_code, 5) << run.err;
+  const std::string results = read_text(dir / "r.jsonl");
+  ASSERT_NE(results.find("bad auth header"), std::string::npos) << "the server's words are kept: " << results;
+  EXPECT_NE(results.find("[redacted]"), std::string::npos) << results;
+  for (const auto& [name, text] :
+       std::map<std::string, std::string>{{"results", results},
+                                          {"stderr", run.err},
+                                          {"stdout", run.out},
+                                          {"summary", read_text(dir / "summary.json")}}) {
+    EXPECT_EQ(text.find(token), std::string::npos) << "the token leaked into the " << name;
+  }
+}
