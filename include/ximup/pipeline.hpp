@@ -147,6 +147,9 @@ class upload_pipeline {
   run_summary run();
   /// Stops taking new files; requests in flight finish. Async-signal-unsafe: call from a thread.
   void request_stop(int signal_number);
+  /// Before the process exits at once (a second signal): writes the result lines buffered so far,
+  /// so the file ends with a whole line. Waits at most about a second for a writer; any thread.
+  void flush_results_for_exit() noexcept;
   /// Counters now; from any thread, also before run() and after it returned.
   [[nodiscard]] live_stats live() const;
   /// The run's counters as they stand (a summary of a run in progress); from any thread.

@@ -34,6 +34,9 @@ class results_writer {
   /// duplicate descriptor outside the lock, so writers do not wait for the disk). False + error()
   /// once any write has failed: then the lines' inputs must not be recorded as done.
   bool sync();
+  /// For an immediate exit: flushes the buffer (whole lines only) if the lock comes free within
+  /// about a second; never throws. No fsync: the data reaches the kernel, which survives the exit.
+  void flush_for_exit() noexcept;
   /// Bytes of a torn last line that open() cut off (0 when the file ended with a newline).
   [[nodiscard]] std::uint64_t cut_bytes() const noexcept { return cut_bytes_; }
   /// Flushes and fsyncs; false + error() on failure.

@@ -365,6 +365,7 @@ class signal_watch {
               sig == SIGINT ? "SIGINT" : "SIGTERM");
           pipeline.request_stop(sig);
         } else {
+          pipeline.flush_results_for_exit();  // whole lines only, so the file stays readable
           std::_Exit(128 + sig);
         }
       }

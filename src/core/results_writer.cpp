@@ -7,8 +7,10 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <string_view>
+#include <thread>
 
 namespace ximup {
 namespace {
@@ -135,6 +137,13 @@ bool results_writer::sync() {
     fail("sync", err);
   }
   return synced;
+}
+
+void results_writer::flush_for_exit() noexcept {
+  std::unique_lock lock(mutex_, std::defer_lock);
+  for (int i = 0; i < 100 && !lock.try_lock(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  if (lock.owns_lock() && file_ != nullptr) std::fflush(file_);
 }
 
 bool results_writer::close() {

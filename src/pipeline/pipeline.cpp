@@ -959,6 +959,10 @@ run_summary upload_pipeline::summary_so_far() const {
   return s;
 }
 
+void upload_pipeline::flush_results_for_exit() noexcept {
+  impl_->writer.flush_for_exit();
+}
+
 void upload_pipeline::request_stop(int signal_number) {
   {
     std::lock_guard lock(impl_->stats_mutex);

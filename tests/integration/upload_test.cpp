@@ -215,6 +215,26 @@ TEST_F(Upload, OutputPathsThatWouldDestroyDataAreRefused) {
   EXPECT_EQ(read_text(image), before) << "the image was overwritten";
 }
 
+// A second signal quits at once, but the results written so far reach the file as whole lines
+// (they sat in a 1 MiB buffer that _Exit would drop, or cut mid-line at a buffer boundary).
+TEST_F(Upload, SecondSignalQuitsAtOnceAndLeavesWholeLines) {
+  const fs::path tree = dir / "tree";
+  generate_images(tree, {"--count", "300", "--size-kib", "1", "--seed", "13"});
+  mock_server mock(dir.path(), token, {"--hang-rate", "1"});  // nothing ever answers
+  auto args = mock.upload_args(tree, dir / "r.jsonl", {"--no-state", "--connections", "2"});
+  args.insert(args.begin(), XIMUP_BIN);
+  process p(args, dir / "p.out", dir / "p.err", {std::string("XIMILAR_API_TOKEN=") + token});
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  p.signal(SIGTERM);  // stop: what is not sent gets its line
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  p.signal(SIGTERM);  // quit now: the requests in flight never finish
+  EXPECT_EQ(p.wait(std::chrono::seconds(30)), 143) << read_text(dir / "p.err");
+  const std::string text = read_text(dir / "r.jsonl");
+  ASSERT_FALSE(text.empty()) << "the lines written before the exit were lost";
+  EXPECT_EQ(text.back(), '\n') << "the file ends in a torn line";
+  EXPECT_GT(read_results(dir / "r.jsonl").size(), 0U);  // and every line parses (read_results checks)
+}
+
 TEST_F(Upload, WrongTokenStopsTheRunWithExitThree) {
   const fs::path tree = dir / "tree";
   generate_images(tree, {"--count", "200", "--size-kib", "2", "--seed", "3"});
