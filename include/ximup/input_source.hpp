@@ -11,6 +11,7 @@
 /// extension and glob filters apply to directory walks only. Not thread-safe: the scan thread
 /// pulls; next() blocks on the file system or the manifest stream.
 
+#include <atomic>
 #include <cstdio>
 #include <memory>
 #include <optional>
@@ -30,6 +31,9 @@ struct input_options {
   std::string list_path;        ///< manifest or files list; "-" is standard input
   std::string manifest_format;  ///< "jsonl" or "csv"; empty: from the extension
   bool nul_separated = false;   ///< files-from -0
+  /// When set and true, reading the manifest or list ends as at its end (a stopping run must not
+  /// wait for a pipe that stays silent). Must outlive the input_source.
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 class input_source {

@@ -31,6 +31,7 @@
 /// Readers are not thread-safe (one thread pulls); they do not own the stream (the caller opens
 /// it, "-" meaning standard input, and closes it). next() blocks on the stream's reads.
 
+#include <atomic>
 #include <cstdint>
 #include <cstdio>
 #include <memory>
@@ -78,13 +79,17 @@ struct manifest_limits {
 class input_stream {
  public:
   explicit input_stream(std::FILE* file) noexcept : file_(file) {}
-  explicit input_stream(int fd) noexcept : fd_(fd) {}
+  /// A descriptor; with `cancel`, reads wait for data in slices of 200 ms and end the stream (as
+  /// at its end) once *cancel is true: a stopping run is not held by a pipe that stays silent.
+  explicit input_stream(int fd, const std::atomic<bool>* cancel = nullptr) noexcept
+      : fd_(fd), cancel_(cancel) {}
   /// Reads up to `size` bytes; 0 at the end; -1 on error (errno set).
   [[nodiscard]] long read(char* data, std::size_t size) const;
 
  private:
   std::FILE* file_ = nullptr;
   int fd_ = -1;
+  const std::atomic<bool>* cancel_ = nullptr;
 };
 
 class manifest_reader {

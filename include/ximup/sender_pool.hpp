@@ -95,7 +95,8 @@ class sender_pool {
   sender_pool& operator=(const sender_pool&) = delete;
 
   /// Resolves, connects and completes a TLS handshake once (certificate checked), then closes.
-  /// Blocking; call before start(). Returns what went wrong and what to do, or nullopt.
+  /// Blocking; call before start(). Returns what went wrong and what to do, or nullopt. cancel()
+  /// from another thread ends it within about 100 ms (with an error); do not start() after that.
   [[nodiscard]] std::optional<std::string> preflight();
 
   void start();

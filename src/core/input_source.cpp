@@ -1,6 +1,8 @@
 #include "ximup/input_source.hpp"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -17,17 +19,17 @@ struct input_source::impl {
       return;
     }
     if (opt.list_path == "-") {
-      file = stdin;
+      fd = STDIN_FILENO;
     } else {
-      file = std::fopen(opt.list_path.c_str(), "rb");
-      if (file == nullptr) {
+      fd = ::open(opt.list_path.c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd < 0) {
         error = "cannot open '" + opt.list_path + "': " + std::strerror(errno);
         return;
       }
-      owns_file = true;
+      owns_fd = true;
     }
     if (opt.kind == input_kind::files_from) {
-      files = std::make_unique<files_from_reader>(input_stream(file), opt.nul_separated);
+      files = std::make_unique<files_from_reader>(input_stream(fd, opt.cancel), opt.nul_separated);
       return;
     }
     auto format = opt.manifest_format.empty() ? manifest_format_from_path(opt.list_path)
@@ -39,12 +41,12 @@ struct input_source::impl {
                   : "--manifest-format: '" + opt.manifest_format + "' is not jsonl or csv";
       return;
     }
-    manifest = std::make_unique<manifest_reader>(input_stream(file), *format);
+    manifest = std::make_unique<manifest_reader>(input_stream(fd, opt.cancel), *format);
   }
 
   ~impl() {
-    if (owns_file) {
-      std::fclose(file);
+    if (owns_fd) {
+      ::close(fd);
     }
   }
   impl(const impl&) = delete;
@@ -104,8 +106,8 @@ struct input_source::impl {
 
   input_options opt;
   std::string error;
-  std::FILE* file = nullptr;
-  bool owns_file = false;
+  int fd = -1;
+  bool owns_fd = false;
   std::unique_ptr<scanner> walker;
   std::unique_ptr<manifest_reader> manifest;
   std::unique_ptr<files_from_reader> files;

@@ -1,5 +1,6 @@
 // Manifests (JSONL, CSV) and file lists, read a line at a time.
 #include "ximup/manifest.hpp"
+#include <poll.h>
 
 #include <unistd.h>
 
@@ -244,6 +245,16 @@ long input_stream::read(char* data, std::size_t size) const {
     return static_cast<long>(n);
   }
   while (true) {
+    if (cancel_ != nullptr) {
+      if (cancel_->load()) {
+        return 0;
+      }
+      pollfd ready{fd_, POLLIN, 0};
+      const int polled = ::poll(&ready, 1, 200);
+      if (polled == 0 || (polled < 0 && errno == EINTR)) {
+        continue;
+      }
+    }
     const ssize_t n = ::read(fd_, data, size);
     if (n < 0 && errno == EINTR) {
       continue;

@@ -373,7 +373,16 @@ sender_pool::~sender_pool() {
 std::optional<std::string> sender_pool::preflight() {
   if (!impl_->cacert_error.empty()) return impl_->cacert_error;
   auto result = asio::co_spawn(impl_->ioc, impl_->preflight_once(), asio::use_future);
-  impl_->ioc.run();
+  // In slices, so that cancel() (a signal) ends the wait instead of the handshake timeout. The
+  // abandoned check is destroyed with the io_context; the pool is not started after it.
+  while (result.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
+    if (impl_->cancelled.load()) {
+      impl_->ioc.stop();
+      impl_->ioc.restart();
+      return std::string("the run was stopped during the connection check");
+    }
+    impl_->ioc.run_for(std::chrono::milliseconds(100));
+  }
   impl_->ioc.restart();
   return result.get();
 }

@@ -304,7 +304,9 @@ struct upload_pipeline::impl {
   }
 
   void scan_stage() {
-    input_source source(opt.input);
+    input_options input = opt.input;
+    input.cancel = &stopping;
+    input_source source(std::move(input));
     if (!source.error().empty()) stop(run_stop::input_error, source.error());
     batcher batch(opt.limits);
     while (!stopping.load()) {
@@ -799,7 +801,11 @@ struct upload_pipeline::impl {
           [this](std::shared_ptr<upload_request> r, const send_result& s) { on_complete(std::move(r), s); });
     }
     if (opt.preflight) {
-      if (auto error = pool->preflight()) {
+      if (auto error = pool->preflight(); error && stopping.load()) {
+        writer.close();  // a signal came during the check: the stop it made stands
+        close_state();
+        return summary;
+      } else if (error) {
         // An untrusted certificate or a --cacert that cannot be loaded is configuration (exit 2),
         // not something a rerun may fix.
         const bool configuration =

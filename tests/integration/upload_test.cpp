@@ -1,6 +1,11 @@
 // End-to-end: real ximup and ximup-mock processes over real TLS on loopback, real files.
+#include <arpa/inet.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <simdjson.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 
 #include <filesystem>
 #include <map>
@@ -233,6 +238,50 @@ TEST_F(Upload, SecondSignalQuitsAtOnceAndLeavesWholeLines) {
   ASSERT_FALSE(text.empty()) << "the lines written before the exit were lost";
   EXPECT_EQ(text.back(), '\n') << "the file ends in a torn line";
   EXPECT_GT(read_results(dir / "r.jsonl").size(), 0U);  // and every line parses (read_results checks)
+}
+
+// SIGTERM while the connection check waits for a server that accepts and never answers: the run
+// ends at once with 143, not when the handshake timeout (here a minute) runs out.
+TEST_F(Upload, SignalDuringTheConnectionCheckEndsTheRunAtOnce) {
+  fs::create_directories(dir / "in");
+  write_text(dir / "in" / "a.jpg", "\xFF\xD8\xFF");
+  make_certificate(dir.path());
+  const int listener = ::socket(AF_INET, SOCK_STREAM, 0);  // listens, never accepts: the kernel
+  ASSERT_GE(listener, 0);                                  // completes TCP, TLS never starts
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(listener, 8), 0);
+  socklen_t len = sizeof addr;
+  ASSERT_EQ(::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  const std::string base = "https://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + "/";
+  process p({XIMUP_BIN, "upload", (dir / "in").string(), "--endpoint", "tagging", "--api-base", base,
+             "--cacert", (dir / "cert.pem").string(), "--no-state", "--results", (dir / "r.jsonl").string(),
+             "--handshake-timeout", "60s"},
+            dir / "p.out", dir / "p.err", {std::string("XIMILAR_API_TOKEN=") + token});
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  p.signal(SIGTERM);
+  EXPECT_EQ(p.wait(std::chrono::seconds(20)), 143) << read_text(dir / "p.err");
+  ::close(listener);
+}
+
+// SIGTERM while reading a manifest from a pipe whose writer stays silent (a producer that hangs):
+// the run ends at once with 143 instead of waiting for the pipe.
+TEST_F(Upload, SignalWhileAManifestPipeIsSilentEndsTheRunAtOnce) {
+  const fs::path fifo = dir / "manifest.jsonl";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  mock_server mock(dir.path(), token);
+  process p(
+      {XIMUP_BIN, "upload", "--manifest", fifo.string(), "--endpoint", "tagging", "--api-base", mock.base(),
+       "--cacert", mock.cert().string(), "--no-state", "--results", (dir / "r.jsonl").string()},
+      dir / "p.out", dir / "p.err", {std::string("XIMILAR_API_TOKEN=") + token});
+  const int writer = ::open(fifo.c_str(), O_WRONLY);  // returns once ximup has opened it; never writes
+  ASSERT_GE(writer, 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  p.signal(SIGTERM);
+  EXPECT_EQ(p.wait(std::chrono::seconds(20)), 143) << read_text(dir / "p.err");
+  ::close(writer);
 }
 
 TEST_F(Upload, WrongTokenStopsTheRunWithExitThree) {
