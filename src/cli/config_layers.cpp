@@ -4,10 +4,46 @@
 #include <sys/stat.h>
 
 #include <cstdlib>
+#include <fstream>
 #include <sstream>
 
 namespace ximup::cli {
 namespace {
+
+// CLI11's TOML reader takes `results = "out.jsonl` (no closing quote) as the value `"out.jsonl`,
+// quote included: a results file with a strange name and no error. A string value must close.
+std::string unterminated_string(const std::string& file) {
+  std::ifstream in(file);
+  std::string line;
+  for (int number = 1; std::getline(in, line); ++number) {
+    const auto eq = line.find('=');
+    const auto first = line.find_first_not_of(" \t");
+    if (eq == std::string::npos || first == std::string::npos || line[first] == '#' || line[first] == '[') {
+      continue;
+    }
+    const auto value = line.find_first_not_of(" \t", eq + 1);
+    if (value == std::string::npos || (line[value] != '"' && line[value] != '\'')) {
+      continue;
+    }
+    const char quote = line[value];
+    bool closed = false;
+    for (std::size_t i = value + 1; i < line.size(); ++i) {
+      if (quote == '"' && line[i] == '\\') {
+        ++i;  // an escape: the next character is part of the string
+      } else if (line[i] == quote) {
+        closed = true;
+        break;
+      }
+    }
+    if (!closed) {
+      std::string key = line.substr(first, eq - first);
+      while (!key.empty() && (key.back() == ' ' || key.back() == '\t')) key.pop_back();
+      return "config file '" + file + "' line " + std::to_string(number) + ": the value of '" + key +
+             "' has no closing quote";
+    }
+  }
+  return "";
+}
 
 bool is_file(const std::string& path) {
   struct stat st {};
@@ -137,6 +173,9 @@ std::string apply_config_file(const std::string& file, CLI::App& root, CLI::App&
   }
   if (!is_file(file)) {
     return "config file '" + file + "' cannot be read (no such file, or not a regular file)";
+  }
+  if (std::string error = unterminated_string(file); !error.empty()) {
+    return error;
   }
   std::vector<CLI::ConfigItem> items;
   try {

@@ -132,6 +132,21 @@ TEST_F(Ux, UnknownKeysAndBadValuesNameTheKeyAndTheFile) {
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("XIMUP_CONNECTIONS"), std::string::npos) << r.err;
 
+  // An unclosed string would otherwise become a value with a quote in it (a results file named
+  // `"out.jsonl`); so would a negative count, wrapped to 2^64 threads.
+  write_text(cfg, "# results\nresults = \"out.jsonl\nworkers = 2\n");
+  r = ximup({"upload", "--config", cfg, "--print-config"});
+  EXPECT_EQ(r.exit_code, 2) << r.out;
+  EXPECT_NE(r.err.find("line 2"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("'results' has no closing quote"), std::string::npos) << r.err;
+  write_text(cfg, "results = 'a \"quoted\" name.jsonl'  # a comment\nfield = [\"lang=\\\"en\\\"\"]\n");
+  r = ximup({"upload", "--config", cfg, "--print-config"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  write_text(cfg, "connections = -1\n");
+  r = ximup({"upload", "--config", cfg, "--print-config"});
+  EXPECT_EQ(r.exit_code, 2) << r.out;
+  EXPECT_NE(r.err.find("connections"), std::string::npos) << r.err;
+
   r = ximup({"upload", "--config", (dir / "missing.toml").string(), "--print-config"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("missing.toml"), std::string::npos) << r.err;
