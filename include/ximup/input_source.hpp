@@ -50,6 +50,8 @@ class input_source {
   std::optional<scan_item> next();
   /// Files skipped by extension or filter (directory walks).
   [[nodiscard]] std::uint64_t skipped() const noexcept;
+  /// What a directory walk left out and why (all zero for manifests and lists).
+  [[nodiscard]] scan_counters walk_counters() const noexcept;
 
  private:
   struct impl;

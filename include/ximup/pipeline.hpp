@@ -92,6 +92,8 @@ struct run_summary {
   std::uint64_t outcome_unknown = 0;  ///< sends whose response was lost (possible server duplicates)
   std::uint64_t connections_opened = 0;
   std::uint64_t scan_skipped = 0;         ///< files left out by extension or filter
+  std::uint64_t links_not_followed = 0;   ///< symbolic links in the walk, not followed
+  std::uint64_t not_regular = 0;          ///< FIFOs, sockets, devices in the walk
   std::uint64_t scan_errors = 0;          ///< unreadable directories, vanished files, bad manifest lines
   std::uint64_t shard_skipped = 0;        ///< inputs of other shards
   std::uint64_t images_resized = 0;       ///< --resize: images sent smaller

@@ -62,8 +62,10 @@ struct scan_item {
 };
 
 struct scan_counters {
-  std::uint64_t files = 0;    ///< entries returned
-  std::uint64_t skipped = 0;  ///< regular files skipped by extension or filter
+  std::uint64_t files = 0;               ///< entries returned
+  std::uint64_t skipped = 0;             ///< regular files skipped by extension or filter
+  std::uint64_t links_not_followed = 0;  ///< symbolic links left alone (no --follow-symlinks)
+  std::uint64_t not_regular = 0;         ///< FIFOs, sockets, devices: never read
   std::uint64_t errors = 0;
   std::uint64_t directories = 0;  ///< directories entered
 };

@@ -42,6 +42,14 @@ void print_summary(const run_summary& s, const std::string& results_path) {
         static_cast<unsigned long long>(s.images_resized), format_size(s.bytes_before_resize).c_str(),
         format_size(s.bytes_after_resize).c_str(), static_cast<unsigned long long>(s.resize_unchanged_notes));
   }
+  if (s.scan_skipped + s.links_not_followed + s.not_regular > 0) {
+    std::fprintf(out,
+                 "left out:     %llu files by extension or --include/--exclude, %llu symbolic links not "
+                 "followed (--follow-symlinks), %llu not regular files (FIFOs, sockets, devices)\n",
+                 static_cast<unsigned long long>(s.scan_skipped),
+                 static_cast<unsigned long long>(s.links_not_followed),
+                 static_cast<unsigned long long>(s.not_regular));
+  }
   if (s.shard_skipped > 0) {
     std::fprintf(out, "other shards: %llu inputs left to the other shards\n",
                  static_cast<unsigned long long>(s.shard_skipped));

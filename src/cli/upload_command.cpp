@@ -427,8 +427,11 @@ void print_plan(const run_summary& s) {
       "by --retry-failed\n",
       static_cast<unsigned long long>(s.skipped_unchanged), static_cast<unsigned long long>(s.skipped_failed),
       static_cast<unsigned long long>(s.skipped_other));
-  std::printf("filtered out: %llu files (extension or glob)\n",
-              static_cast<unsigned long long>(s.scan_skipped));
+  std::printf(
+      "filtered out: %llu files (extension or glob), %llu symbolic links not followed, %llu not "
+      "regular files\n",
+      static_cast<unsigned long long>(s.scan_skipped), static_cast<unsigned long long>(s.links_not_followed),
+      static_cast<unsigned long long>(s.not_regular));
   if (s.shard_skipped > 0) {
     std::printf("other shards: %llu inputs\n", static_cast<unsigned long long>(s.shard_skipped));
   }

@@ -121,6 +121,9 @@ const std::string& input_source::error() const noexcept {
 std::optional<scan_item> input_source::next() {
   return impl_->next();
 }
+scan_counters input_source::walk_counters() const noexcept {
+  return impl_->walker ? impl_->walker->counters() : scan_counters{};
+}
 std::uint64_t input_source::skipped() const noexcept {
   return impl_->walker ? impl_->walker->counters().skipped : 0;
 }

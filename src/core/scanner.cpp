@@ -227,7 +227,8 @@ struct scanner::impl {
       case DT_UNKNOWN:  // the file system does not say: fstatat below does
         break;
       default:
-        return std::nullopt;  // fifo, socket, device: not uploadable, not counted
+        ++counters_.not_regular;  // fifo, socket, device: not uploadable (never opened), counted
+        return std::nullopt;
     }
     struct stat st {};
     bool have_stat = false;
@@ -243,7 +244,9 @@ struct scanner::impl {
       k = kind_of_mode(st.st_mode);
     }
     if (k == kind::symlink || k == kind::other) {
-      return std::nullopt;  // a link not followed, or something that is not a file
+      // A link not followed, or something that is not a file: left out, but counted for the summary.
+      ++(k == kind::symlink ? counters_.links_not_followed : counters_.not_regular);
+      return std::nullopt;
     }
     if (k == kind::directory) {
       const int flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC | (options_.follow_symlinks ? 0 : O_NOFOLLOW);

@@ -151,6 +151,8 @@ std::string summary_to_json(const run_summary& s) {
     w.number("files_failed", s.files_failed);
     w.number("files_failed_retryable", s.files_failed_retryable);
     w.number("scan_skipped", s.scan_skipped);
+    w.number("links_not_followed", s.links_not_followed);
+    w.number("not_regular", s.not_regular);
     w.number("scan_errors", s.scan_errors);
     w.number("shard_skipped", s.shard_skipped);
     w.number("images_resized", s.images_resized);

@@ -354,6 +354,8 @@ struct upload_pipeline::impl {
     {
       std::lock_guard lock(stats_mutex);
       summary.scan_skipped = source.skipped();
+      summary.links_not_followed = source.walk_counters().links_not_followed;
+      summary.not_regular = source.walk_counters().not_regular;
       scan_done = true;
     }
     plans.close();
