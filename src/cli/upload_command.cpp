@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cmath>
@@ -20,6 +21,7 @@
 #include "endpoint_flags.hpp"
 #include "exit_codes.hpp"
 #include "summary_report.hpp"
+#include "ximup/json_escape.hpp"
 #include "ximup/log_format.hpp"
 #include "ximup/metrics.hpp"
 #include "ximup/metrics_server.hpp"
@@ -183,6 +185,37 @@ std::vector<std::string> split_list(const std::string& text) {
   return out;
 }
 
+// The roots to walk, each once: `t1 ./t1` would send every file twice. A root inside another
+// (`photos photos/2024`) would too; that is a usage error, since which one was meant is unclear.
+std::vector<std::string> distinct_roots(const std::vector<std::string>& inputs) {
+  namespace fs = std::filesystem;
+  std::vector<std::string> roots;
+  std::vector<fs::path> resolved;
+  for (const auto& input : inputs) {
+    std::error_code ec;
+    fs::path real = fs::weakly_canonical(input, ec);
+    if (ec) real = fs::absolute(input, ec).lexically_normal();
+    if (std::find(resolved.begin(), resolved.end(), real) != resolved.end()) {
+      spdlog::warn("{} is given twice (or under two names): walked once", json_string(input));
+      continue;
+    }
+    for (std::size_t i = 0; i < resolved.size(); ++i) {
+      const auto inside = [](const fs::path& inner, const fs::path& outer) {
+        const auto rel = inner.lexically_relative(outer);
+        return !rel.empty() && *rel.begin() != "..";
+      };
+      if (inside(real, resolved[i]) || inside(resolved[i], real)) {
+        throw usage_error{
+            "'" + input + "' and '" + roots[i] +
+            "' overlap (one is inside the other): its files would be sent twice; give one of them"};
+      }
+    }
+    resolved.push_back(std::move(real));
+    roots.push_back(input);
+  }
+  return roots;
+}
+
 void set_inputs(const upload_flags& f, input_options& in) {
   const int sources = static_cast<int>(!f.inputs.empty()) + static_cast<int>(!f.manifest.empty()) +
                       static_cast<int>(!f.files_from.empty());
@@ -192,7 +225,7 @@ void set_inputs(const upload_flags& f, input_options& in) {
   if (f.null_separated && f.files_from.empty()) throw usage_error{"-0/--null goes with --files-from"};
   if (!f.manifest_format.empty() && f.manifest.empty())
     throw usage_error{"--manifest-format goes with --manifest"};
-  in.roots = f.inputs;
+  in.roots = distinct_roots(f.inputs);
   if (!f.manifest.empty()) {
     in.kind = input_kind::manifest;
     in.list_path = f.manifest;

@@ -284,6 +284,27 @@ TEST_F(Upload, SignalWhileAManifestPipeIsSilentEndsTheRunAtOnce) {
   ::close(writer);
 }
 
+// The same tree named twice is walked once; a tree inside another given tree is refused (its
+// files would be sent twice).
+TEST_F(Upload, ARootGivenTwiceIsWalkedOnceAndNestedRootsAreRefused) {
+  const fs::path tree = dir / "tree";
+  generate_images(tree, {"--count", "5", "--size-kib", "1", "--seed", "14"});
+  const auto twice = run_ximup(
+      dir.path(),
+      {"upload", tree.string(), (tree / ".").string(), "--endpoint", "tagging", "--dry-run", "--no-state"},
+      token);
+  EXPECT_EQ(twice.exit_code, 0) << twice.err;
+  EXPECT_NE(twice.out.find("would send:   5 inputs"), std::string::npos) << twice.out;
+  EXPECT_NE(twice.err.find("given twice"), std::string::npos) << twice.err;
+  fs::create_directories(tree / "sub");
+  const auto nested = run_ximup(
+      dir.path(),
+      {"upload", tree.string(), (tree / "sub").string(), "--endpoint", "tagging", "--dry-run", "--no-state"},
+      token);
+  EXPECT_EQ(nested.exit_code, 2) << nested.err;
+  EXPECT_NE(nested.err.find("overlap"), std::string::npos) << nested.err;
+}
+
 TEST_F(Upload, WrongTokenStopsTheRunWithExitThree) {
   const fs::path tree = dir / "tree";
   generate_images(tree, {"--count", "200", "--size-kib", "2", "--seed", "3"});
