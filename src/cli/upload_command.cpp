@@ -162,6 +162,16 @@ void check_output_paths(const upload_flags& f, const std::optional<std::string>&
       }
     }
   }
+  // The summary is written at the end: a directory that is not there would only show after the
+  // whole upload.
+  if (!f.summary_json.empty() && f.summary_json != "-") {
+    std::error_code dir_error;
+    const fs::path parent = fs::path(f.summary_json).parent_path();
+    if (!parent.empty() && !fs::is_directory(parent, dir_error)) {
+      throw usage_error{"--summary-json '" + f.summary_json + "': the directory '" + parent.string() +
+                        "' does not exist"};
+    }
+  }
   if (f.results == "-") return;
   std::error_code ec;
   if (!fs::is_regular_file(f.results, ec) || fs::file_size(f.results, ec) == 0 || ec) return;

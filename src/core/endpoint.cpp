@@ -1,6 +1,7 @@
 #include "ximup/endpoint.hpp"
 
 #include <arpa/inet.h>
+#include <algorithm>
 
 #include <boost/url/parse.hpp>
 #include <boost/url/url.hpp>
@@ -117,6 +118,9 @@ endpoint_result resolve_endpoint(const endpoint_options& options) {
   if (chosen != nullptr && (chosen->name == "classify" || chosen->name == "detect")) {
     ep.fields_json += ",\"task_id\":" + json_string(*options.task_id);
   }
+  std::vector<std::string> keys;  // a key twice would make the body's JSON ambiguous
+  if (chosen != nullptr && (chosen->name == "classify" || chosen->name == "detect"))
+    keys.emplace_back("task_id");
   for (const auto& f : options.fields) {
     const auto eq = f.find('=');
     if (eq == std::string::npos || eq == 0) {
@@ -125,10 +129,19 @@ endpoint_result resolve_endpoint(const endpoint_options& options) {
     const std::string key = f.substr(0, eq);
     const std::string value = f.substr(eq + 1);
     if (key == "records") return fail("--field records=... is not allowed: ximup writes the records");
+    if (std::find(keys.begin(), keys.end(), key) != keys.end()) {
+      return fail("--field " + key + " is given twice (or also set by the preset): give each field once");
+    }
+    keys.push_back(key);
     if (!is_valid_json(value)) {
       std::string message = "--field ";
-      message.append(key).append(": '").append(value).append("' is not valid JSON (strings need quotes: ");
-      message.append(key).append("='\"text\"')");
+      message.append(key).append(": '").append(value).append("' is not valid JSON (");
+      // A quoted value that still fails holds bytes that are not UTF-8 (JSON text must be UTF-8).
+      if (value.size() >= 2 && value.front() == '"' && value.back() == '"') {
+        message.append("a string must be UTF-8 text with JSON escapes)");
+      } else {
+        message.append("strings need quotes: ").append(key).append("='\"text\"')");
+      }
       return fail(std::move(message));
     }
     ep.fields_json += "," + json_string(key) + ":" + value;

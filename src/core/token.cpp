@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string_view>
@@ -37,6 +38,11 @@ token_result load_token(const token_sources& sources) {
         "--token puts the API token on the command line, where other users can see it in `ps`; "
         "prefer XIMILAR_API_TOKEN or --token-file";
   } else if (sources.file) {
+    std::error_code kind_error;
+    if (std::filesystem::is_directory(*sources.file, kind_error)) {
+      out.error = "--token-file '" + *sources.file + "' is a directory: give the file that holds the token";
+      return out;
+    }
     std::ifstream in(*sources.file, std::ios::binary);
     if (!in) {
       out.error = "cannot read --token-file '" + *sources.file + "': " + std::strerror(errno);

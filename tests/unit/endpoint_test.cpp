@@ -104,6 +104,20 @@ TEST(Endpoint, RejectsBadUrlsAndFields) {
   EXPECT_NE(r.error.find("not valid JSON"), std::string::npos);
   o.fields = {"noequals"};
   EXPECT_FALSE(resolve_endpoint(o).value);
+  // A key twice (or one the preset sets) would make the body's JSON ambiguous.
+  o.fields = {"lang=\"en\"", "lang=\"de\""};
+  r = resolve_endpoint(o);
+  EXPECT_FALSE(r.value);
+  EXPECT_NE(r.error.find("given twice"), std::string::npos) << r.error;
+  o.endpoint = "classify";
+  o.task_id = "t";
+  o.fields = {"task_id=\"other\""};
+  EXPECT_FALSE(resolve_endpoint(o).value);
+  // Quoted but not UTF-8: the message says so instead of asking for quotes.
+  o.fields = {"lang=\"\xFF\""};
+  r = resolve_endpoint(o);
+  EXPECT_FALSE(r.value);
+  EXPECT_NE(r.error.find("UTF-8"), std::string::npos) << r.error;
 }
 
 TEST(Endpoint, LoopbackHosts) {
@@ -130,6 +144,8 @@ TEST(Token, PrecedenceAndValidation) {
   s.flag.reset();
   s.file = "/nonexistent/token";
   EXPECT_FALSE(load_token(s).token);
+  s.file = "/tmp";  // a directory reads as empty through a stream: say what it is
+  EXPECT_NE(load_token(s).error.find("is a directory"), std::string::npos) << load_token(s).error;
 }
 
 TEST(Token, AuthorizationScheme) {
