@@ -35,6 +35,8 @@ run_summary full_summary() {
   s.outcome_unknown = 1;
   s.connections_opened = 11;
   s.scan_skipped = 4;
+  s.links_not_followed = 41;
+  s.not_regular = 42;
   s.skipped_unchanged = 500;
   s.skipped_failed = 8;
   s.skipped_other = 12;
@@ -85,6 +87,8 @@ TEST(SummaryJson, EveryFieldParsesBackToItsValue) {
   EXPECT_EQ(u64(doc, "files_failed"), s.files_failed);
   EXPECT_EQ(u64(doc, "files_failed_retryable"), s.files_failed_retryable);
   EXPECT_EQ(u64(doc, "scan_skipped"), s.scan_skipped);
+  EXPECT_EQ(u64(doc, "links_not_followed"), s.links_not_followed);
+  EXPECT_EQ(u64(doc, "not_regular"), s.not_regular);
   EXPECT_EQ(u64(doc, "skipped_unchanged"), s.skipped_unchanged);
   EXPECT_EQ(u64(doc, "skipped_failed"), s.skipped_failed);
   EXPECT_EQ(u64(doc, "skipped_other"), s.skipped_other);
@@ -122,7 +126,7 @@ TEST(SummaryJson, EveryFieldParsesBackToItsValue) {
 // full_summary() and EveryFieldParsesBackToItsValue, then update the number here.
 TEST(SummaryJson, CoversEveryRunSummaryField) {
 #if defined(__GLIBCXX__) && defined(__LP64__)
-  EXPECT_EQ(sizeof(run_summary), 480U) << "run_summary changed: update summary_json.cpp and this test";
+  EXPECT_EQ(sizeof(run_summary), 496U) << "run_summary changed: update summary_json.cpp and this test";
 #else
   GTEST_SKIP() << "sizes recorded for libstdc++ on LP64";
 #endif
