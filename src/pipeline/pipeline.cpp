@@ -530,9 +530,11 @@ struct upload_pipeline::impl {
     // the body before anything taken from it (fields, status texts, error messages) reaches a log
     // or the results.
     if (token.size() >= 8 && result.body.find(token) != std::string::npos) {
+      constexpr std::string_view mark = "[redacted]";
       send_result scrubbed = result;
-      for (auto at = scrubbed.body.find(token); at != std::string::npos; at = scrubbed.body.find(token, at)) {
-        scrubbed.body.replace(at, token.size(), "[redacted]");
+      for (auto at = scrubbed.body.find(token); at != std::string::npos;
+           at = scrubbed.body.find(token, at + mark.size())) {
+        scrubbed.body.replace(at, token.size(), mark);
       }
       complete(std::move(request), scrubbed);
     } else {
