@@ -38,8 +38,10 @@ std::string unterminated_string(const std::string& file) {
     if (!closed) {
       std::string key = line.substr(first, eq - first);
       while (!key.empty() && (key.back() == ' ' || key.back() == '\t')) key.pop_back();
-      return "config file '" + file + "' line " + std::to_string(number) + ": the value of '" + key +
-             "' has no closing quote";
+      std::string message = "config file '";
+      message.append(file).append("' line ").append(std::to_string(number)).append(": the value of '");
+      message.append(key).append("' has no closing quote");
+      return message;
     }
   }
   return "";

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <set>
 
@@ -77,6 +78,17 @@ std::vector<result_line> read_results(const fs::path& p) {
 class Upload : public ::testing::Test {
  protected:
   temp_dir dir;
+
+  // Starts ximup with `args`, runs `started` (if any), sends SIGTERM after a second and expects
+  // exit 143 within 20 s: a stop must not wait for whatever ximup was blocked on.
+  void expect_sigterm_ends_the_run(std::vector<std::string> args, const std::function<void()>& started = {}) {
+    args.insert(args.begin(), XIMUP_BIN);
+    process p(args, dir / "p.out", dir / "p.err", {std::string("XIMILAR_API_TOKEN=") + token});
+    if (started) started();
+    std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+    p.signal(SIGTERM);
+    EXPECT_EQ(p.wait(std::chrono::seconds(20)), 143) << read_text(dir / "p.err");
+  }
 };
 
 }  // namespace
@@ -256,13 +268,9 @@ TEST_F(Upload, SignalDuringTheConnectionCheckEndsTheRunAtOnce) {
   socklen_t len = sizeof addr;
   ASSERT_EQ(::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len), 0);
   const std::string base = "https://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + "/";
-  process p({XIMUP_BIN, "upload", (dir / "in").string(), "--endpoint", "tagging", "--api-base", base,
-             "--cacert", (dir / "cert.pem").string(), "--no-state", "--results", (dir / "r.jsonl").string(),
-             "--handshake-timeout", "60s"},
-            dir / "p.out", dir / "p.err", {std::string("XIMILAR_API_TOKEN=") + token});
-  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
-  p.signal(SIGTERM);
-  EXPECT_EQ(p.wait(std::chrono::seconds(20)), 143) << read_text(dir / "p.err");
+  expect_sigterm_ends_the_run({"upload", (dir / "in").string(), "--endpoint", "tagging", "--api-base", base,
+                               "--cacert", (dir / "cert.pem").string(), "--no-state", "--results",
+                               (dir / "r.jsonl").string(), "--handshake-timeout", "60s"});
   ::close(listener);
 }
 
@@ -272,16 +280,13 @@ TEST_F(Upload, SignalWhileAManifestPipeIsSilentEndsTheRunAtOnce) {
   const fs::path fifo = dir / "manifest.jsonl";
   ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
   mock_server mock(dir.path(), token);
-  process p(
-      {XIMUP_BIN, "upload", "--manifest", fifo.string(), "--endpoint", "tagging", "--api-base", mock.base(),
-       "--cacert", mock.cert().string(), "--no-state", "--results", (dir / "r.jsonl").string()},
-      dir / "p.out", dir / "p.err", {std::string("XIMILAR_API_TOKEN=") + token});
-  const int writer = ::open(fifo.c_str(), O_WRONLY);  // returns once ximup has opened it; never writes
-  ASSERT_GE(writer, 0);
-  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
-  p.signal(SIGTERM);
-  EXPECT_EQ(p.wait(std::chrono::seconds(20)), 143) << read_text(dir / "p.err");
-  ::close(writer);
+  int writer = -1;
+  expect_sigterm_ends_the_run(
+      {"upload", "--manifest", fifo.string(), "--endpoint", "tagging", "--api-base", mock.base(), "--cacert",
+       mock.cert().string(), "--no-state", "--results", (dir / "r.jsonl").string()},
+      [&] { writer = ::open(fifo.c_str(), O_WRONLY); });  // returns once ximup has opened it; never writes
+  EXPECT_GE(writer, 0);
+  if (writer >= 0) ::close(writer);
 }
 
 // The same tree named twice is walked once; a tree inside another given tree is refused (its
