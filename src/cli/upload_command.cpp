@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <mutex>
 #include <sstream>
 #include <thread>
 
@@ -399,6 +400,7 @@ class signal_watch {
         timespec wait{0, 200'000'000};
         const int sig = sigtimedwait(&set_, nullptr, &wait);
         if (sig <= 0) continue;
+        std::unique_lock stop_lock(stop_mutex_);  // run_over() waits for a stop in progress
         if (++seen == 1 && run_over_.load()) {
           signalled_.store(true);  // the run is over: only the metrics linger is cut short
         } else if (seen == 1) {
@@ -415,8 +417,12 @@ class signal_watch {
     });
   }
   [[nodiscard]] bool signalled() const noexcept { return signalled_.load(); }
-  /// After run() returned, a signal no longer asks the pipeline to stop.
-  void run_over() noexcept { run_over_.store(true); }
+  /// After run() returned, a signal no longer asks the pipeline to stop; returns once a stop that
+  /// was being requested has been (so nothing touches the run's state after this).
+  void run_over() noexcept {
+    std::lock_guard lock(stop_mutex_);
+    run_over_.store(true);
+  }
   ~signal_watch() {
     done_.store(true);
     if (thread_.joinable()) thread_.join();
@@ -429,6 +435,7 @@ class signal_watch {
   std::atomic<bool> done_{false};
   std::atomic<bool> signalled_{false};
   std::atomic<bool> run_over_{false};
+  std::mutex stop_mutex_;
   std::thread thread_;
 };
 
@@ -603,8 +610,10 @@ int run_upload(const upload_flags& flags, const CLI::App& cmd) {
   }
   const bool dry = options.dry_run;
   const auto shard = options.shard;
-  signal_watch signals;
+  // The pipeline first, so that it outlives the signal thread (destroyed in reverse order). Its
+  // constructor starts no thread, so every thread still starts with the signals blocked.
   upload_pipeline pipeline(std::move(options));
+  signal_watch signals;
   signals.watch(pipeline);
   std::unique_ptr<metrics_server> metrics;
   std::atomic<bool> finished{false};

@@ -257,7 +257,12 @@ struct upload_pipeline::impl {
     stopping.store(true);
     registry_changed.notify_all();
     if (why != run_stop::interrupted) spdlog::error("{}", summary.stop_message);
-    if (pool) pool->cancel();
+    {
+      // The signal thread may get here while run() is creating the pool, which it assigns under
+      // this lock (ThreadSanitizer found the race: a SIGTERM during the connection check).
+      std::lock_guard lock(registry_mutex);
+      if (pool) pool->cancel();
+    }
     budget.cancel();
     // Plans not yet encoded end as failures that a later run resends.
     for (auto& plan : plans.close_and_take()) {
