@@ -16,7 +16,7 @@
 /// across its workers, not inside one image), with its operation cache off.
 ///
 /// What blocks: shrink_image() is CPU-bound and blocks the caller for the whole decode, resize and
-/// encode: about 80-90 CPU-ms for a 4 MB 12-megapixel JPEG on our EPYC VM, most of it libjpeg's
+/// encode: about 85-100 CPU-ms for a 4 MB 12-megapixel JPEG on our EPYC VM, most of it libjpeg's
 /// entropy decoding, which no scaling avoids (docs/resize.md). It does no I/O and holds no lock
 /// for longer than copying an error message. Files under min_bytes return at once, undecoded.
 ///
