@@ -47,6 +47,9 @@ struct scan_entry {
   /// Manifest inputs only (the scanner leaves both empty):
   std::string url;           ///< a url item: sent as `_url`, nothing is read (path holds the url too)
   std::string extra_fields;  ///< fields copied into the record: JSON members, each with a leading comma
+  /// The input's key in the state store, set by the pipeline when it looks the input up (empty
+  /// without a state store; the scanner never sets it).
+  std::string state_key;
 };
 
 /// Something that could not be scanned: an unreadable directory, a file that vanished between

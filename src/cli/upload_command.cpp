@@ -139,6 +139,15 @@ std::chrono::milliseconds timeout_flag(const std::string& name, const std::strin
   return v;
 }
 
+// A path as the file system sees it (symlinks and `..` resolved as far as the path exists), for
+// telling whether two names are one file; absolute and lexically normal if that fails.
+std::filesystem::path resolved_path(const std::string& path) {
+  std::error_code ec;
+  std::filesystem::path real = std::filesystem::weakly_canonical(path, ec);
+  if (ec) real = std::filesystem::absolute(path, ec).lexically_normal();
+  return real;
+}
+
 // The files a run writes must be distinct, and the results file must not overwrite something that
 // is not a results file (an image given by mistake, a document): both would lose data silently.
 void check_output_paths(const upload_flags& f, const std::optional<std::string>& state_path) {
@@ -150,11 +159,7 @@ void check_output_paths(const upload_flags& f, const std::optional<std::string>&
     outputs.emplace_back("--summary-json", f.summary_json);
   if (!f.log_file.empty()) outputs.emplace_back("--log-file", f.log_file);
   std::vector<fs::path> resolved;
-  for (const auto& [flag, path] : outputs) {
-    std::error_code ec;
-    const fs::path real = fs::weakly_canonical(path, ec);
-    resolved.push_back(ec ? fs::path(path).lexically_normal() : real);
-  }
+  for (const auto& output : outputs) resolved.push_back(resolved_path(output.second));
   for (std::size_t i = 0; i < outputs.size(); ++i) {
     for (std::size_t j = i + 1; j < outputs.size(); ++j) {
       if (resolved[i] == resolved[j]) {
@@ -203,9 +208,7 @@ std::vector<std::string> distinct_roots(const std::vector<std::string>& inputs) 
   std::vector<std::string> roots;
   std::vector<fs::path> resolved;
   for (const auto& input : inputs) {
-    std::error_code ec;
-    fs::path real = fs::weakly_canonical(input, ec);
-    if (ec) real = fs::absolute(input, ec).lexically_normal();
+    fs::path real = resolved_path(input);
     if (std::find(resolved.begin(), resolved.end(), real) != resolved.end()) {
       spdlog::warn("{} is given twice (or under two names): walked once", json_string(input));
       continue;

@@ -130,6 +130,7 @@ struct scanner::impl {
                             mtime_ns_of(st),
                             std::nullopt,
                             {},
+                            {},
                             {}};
     return item;
   }

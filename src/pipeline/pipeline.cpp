@@ -193,11 +193,11 @@ struct upload_pipeline::impl {
   bool should_send(scan_entry& e) {
     if (!index) return true;
     file_facts facts{e.size, e.mtime_ns, std::nullopt};
-    const std::string key = state_key(e);
-    auto previous = index->find(key);
+    e.state_key = state_key(e);  // kept for mark_pending and the result, computed once
+    auto previous = index->find(e.state_key);
     // States written before keys were absolute hold the path as typed: still honoured, so an
     // upgrade does not send a whole tree again (the input is recorded under its new key when sent).
-    if (!previous && key != e.path) previous = index->find(e.path);
+    if (!previous && e.state_key != e.path) previous = index->find(e.path);
     plan p = plan_input(previous, facts, opt.mode);
     if (p == plan::need_checksum) {
       facts.content_hash = sha256_file(e.path);
@@ -429,7 +429,7 @@ struct upload_pipeline::impl {
       body.begin(request->body);
       for (auto& e : plan->entries) {
         record_slot slot;
-        if (state) slot.state_key = state_key(e);
+        slot.state_key = std::move(e.state_key);  // set by should_send when there is a state
         if (!e.url.empty()) {
           slot.path = std::move(e.path);
           slot.id = std::move(e.id);
