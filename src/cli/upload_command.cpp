@@ -159,6 +159,7 @@ void check_output_paths(const upload_flags& f, const std::optional<std::string>&
     outputs.emplace_back("--summary-json", f.summary_json);
   if (!f.log_file.empty()) outputs.emplace_back("--log-file", f.log_file);
   std::vector<fs::path> resolved;
+  resolved.reserve(outputs.size());
   for (const auto& output : outputs) resolved.push_back(resolved_path(output.second));
   for (std::size_t i = 0; i < outputs.size(); ++i) {
     for (std::size_t j = i + 1; j < outputs.size(); ++j) {
