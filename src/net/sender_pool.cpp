@@ -3,6 +3,7 @@
 
 #include "ximup/sender_pool.hpp"
 
+#include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
@@ -53,6 +54,25 @@ failure_kind classify_transport(const error_code& ec) {
   if (ec.category() == asio::error::get_ssl_category()) return failure_kind::tls;
   // stream_truncated: the peer closed TCP without a TLS close_notify; like an EOF.
   return failure_kind::network;
+}
+
+// A handshake that the server ended at once, or answered with something that is not TLS: the
+// usual sign of an https:// endpoint on a port that serves plain HTTP.
+bool looks_like_plain_http_port(const error_code& ec) {
+  if (ec == asio::error::eof || ec == asio::error::connection_reset || ec == ssl::error::stream_truncated) {
+    return true;
+  }
+  if (ec.category() != asio::error::get_ssl_category()) return false;
+  const int reason = ERR_GET_REASON(static_cast<unsigned long>(ec.value()));
+  return reason == SSL_R_WRONG_VERSION_NUMBER || reason == SSL_R_PACKET_LENGTH_TOO_LONG ||
+         reason == SSL_R_HTTP_REQUEST;
+}
+
+// The first bytes a plain-HTTP request got back: a TLS record (alert 0x15 or handshake 0x16,
+// version 3.x) means the endpoint serves HTTPS.
+bool looks_like_tls_answer(const beast::flat_buffer& received) {
+  const auto* bytes = static_cast<const unsigned char*>(received.data().data());
+  return received.size() >= 2 && (bytes[0] == 0x15 || bytes[0] == 0x16) && bytes[1] == 0x03;
 }
 
 std::string verify_failure(SSL* ssl_handle) {
@@ -133,6 +153,9 @@ struct sender_pool::impl {
           certificate_error_ = true;
         } else {
           error = "TLS handshake with " + t.host + " failed: " + hec.message();
+          if (looks_like_plain_http_port(hec)) {
+            error += " (if " + t.host + ":" + t.port + " serves plain HTTP, use an http:// endpoint)";
+          }
         }
         co_return classify_transport(hec);
       }
@@ -225,6 +248,14 @@ struct sender_pool::impl {
           result.transport = classify_transport(hec);
           result.error =
               (parser.got_some() ? "reading the response: " : "waiting for the response: ") + hec.message();
+          if (!o.target.tls && looks_like_tls_answer(buffer_)) {
+            result.error += " (the server answered with TLS: use an https:// endpoint)";
+          } else if (!o.target.tls && buffer_.size() == 0 &&
+                     (hec == http::error::end_of_stream || hec == asio::error::connection_reset)) {
+            result.error +=
+                " (the server closed the connection without answering; if it serves HTTPS, use an "
+                "https:// endpoint)";
+          }
         }
         result.outcome_unknown = true;
         close_now();

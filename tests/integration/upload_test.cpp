@@ -351,6 +351,61 @@ TEST_F(Upload, UntrustedCertificateIsRefusedWithAHint) {
   EXPECT_NE(run.err.find("--cacert"), std::string::npos) << run.err;
 }
 
+// The scheme that does not match the port: each direction says which one to use.
+TEST_F(Upload, WrongSchemeForThePortGetsAHint) {
+  fs::create_directories(dir / "in");
+  write_text(dir / "in" / "a.png", "\x89PNG\r\n\x1a\n");
+  {
+    fs::create_directories(dir / "tls");
+    mock_server tls_mock(dir / "tls", token);
+    const std::string as_plain = "http://127.0.0.1:" + tls_mock.port() + "/";
+    const auto run =
+        run_ximup(dir.path(),
+                  {"upload", (dir / "in").string(), "--endpoint", "tagging", "--api-base", as_plain,
+                   "--results", (dir / "r1.jsonl").string(), "--retries", "0", "--no-state"},
+                  token);
+    EXPECT_EQ(run.exit_code, 5) << run.err;
+    EXPECT_NE(read_text(dir / "r1.jsonl").find("use an https:// endpoint"), std::string::npos)
+        << read_text(dir / "r1.jsonl");
+  }
+  {
+    fs::create_directories(dir / "plain");
+    mock_server plain_mock(dir / "plain", token, {}, /*tls=*/false);
+    const std::string as_tls = "https://127.0.0.1:" + plain_mock.port() + "/";
+    const auto run = run_ximup(dir.path(),
+                               {"upload", (dir / "in").string(), "--endpoint", "tagging", "--api-base",
+                                as_tls, "--results", (dir / "r2.jsonl").string(), "--no-state"},
+                               token);
+    EXPECT_EQ(run.exit_code, 5) << run.err;
+    EXPECT_NE(run.err.find("TLS handshake"), std::string::npos) << run.err;
+    EXPECT_NE(run.err.find("use an http:// endpoint"), std::string::npos) << run.err;
+  }
+  {
+    // A server that answers anything with a TLS alert record (as some TLS stacks do).
+    const fs::path port_file = dir / "alert-port";
+    process server({"python3", "-c",
+                    "import socket,sys,os\n"
+                    "s=socket.socket(); s.bind(('127.0.0.1',0)); s.listen()\n"
+                    "open(sys.argv[1]+'.tmp','w').write(str(s.getsockname()[1])); "
+                    "os.replace(sys.argv[1]+'.tmp',sys.argv[1])\n"
+                    "while True:\n"
+                    "  c,_=s.accept(); c.recv(65536); c.sendall(bytes([0x15,3,3,0,2,2,70])); c.close()\n",
+                    port_file.string()},
+                   dir / "alert.out", dir / "alert.err");
+    for (int i = 0; i < 500 && !fs::exists(port_file); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    ASSERT_TRUE(fs::exists(port_file)) << read_text(dir / "alert.err");
+    const auto run = run_ximup(dir.path(),
+                               {"upload", (dir / "in").string(), "--endpoint", "tagging", "--api-base",
+                                "http://127.0.0.1:" + read_text(port_file) + "/", "--results",
+                                (dir / "r3.jsonl").string(), "--retries", "0", "--no-state"},
+                               token);
+    EXPECT_EQ(run.exit_code, 5) << run.err;
+    EXPECT_NE(read_text(dir / "r3.jsonl").find("the server answered with TLS"), std::string::npos)
+        << read_text(dir / "r3.jsonl");
+  }
+}
+
 TEST(Cli, SimdVariantIsChosenByEnvironmentAndBadChoicesAreUsageErrors) {
   temp_dir dir;
   EXPECT_EQ(run({XIMUP_BIN, "version"}, dir / "out", dir / "err", {"XIMUP_SIMD=scalar"}), 0);
