@@ -767,6 +767,12 @@ struct upload_pipeline::impl {
   // After the drain deadline: what is still in flight is recorded as interrupted, outcome unknown.
   void abandon_in_flight() {
     pool->abort();
+    {
+      // Requests written whose answers never came: their outcome is unknown like a lost response's.
+      std::lock_guard lock(stats_mutex);
+      summary.outcome_unknown +=
+          static_cast<std::uint64_t>(std::max<std::int64_t>(0, pool->counters().in_flight.load()));
+    }
     std::map<std::uint64_t, std::shared_ptr<upload_request>> left;
     {
       std::unique_lock lock(registry_mutex);

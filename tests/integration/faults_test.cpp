@@ -174,3 +174,41 @@ TEST(Faults, TokenEchoedByTheServerNeverReachesResultsOrLogs) {
     EXPECT_EQ(text.find(token), std::string::npos) << "the token leaked into the " << name;
   }
 }
+
+// A server that never answers in time and a SIGTERM: the run ends at --drain-timeout, every input
+// in flight gets an "interrupted" line, and the summary counts those requests as outcome unknown.
+TEST(Faults, DrainTimeoutAbandonsRequestsInFlightAndSaysSo) {
+  temp_dir dir;
+  const fs::path tree = dir / "tree";
+  generate_images(tree, {"--count", "6", "--size-kib", "1", "--seed", "21"});
+  mock_server mock(dir.path(), token, {"--latency-ms", "60000"});
+  auto args = mock.upload_args(tree, dir / "r.jsonl",
+                               {"--batch-size", "2", "--drain-timeout", "1s", "--no-state", "--summary-json",
+                                (dir / "summary.json").string()});
+  args.insert(args.begin(), XIMUP_BIN);
+  process run(args, dir / "run.out", dir / "run.err", {std::string("XIMILAR_API_TOKEN=") + token});
+  std::this_thread::sleep_for(1500ms);  // the requests are written and waiting
+  const auto signalled = std::chrono::steady_clock::now();
+  run.signal(SIGTERM);
+  EXPECT_EQ(run.wait(20s), 143) << read_text(dir / "run.err");
+  EXPECT_LT(std::chrono::steady_clock::now() - signalled, 10s) << "the drain did not stop at --drain-timeout";
+
+  const auto results = results_by_id(dir / "r.jsonl");
+  EXPECT_EQ(results.size(), 6U);
+  for (const auto& [id, r] : results) {
+    EXPECT_EQ(r.outcome, "failed") << id;
+    EXPECT_NE(r.error.find("--drain-timeout"), std::string::npos) << id << ": " << r.error;
+  }
+  simdjson::dom::parser parser;
+  const std::string summary = read_text(dir / "summary.json");
+  auto doc = parser.parse(summary);
+  ASSERT_FALSE(doc.error()) << summary;
+  EXPECT_EQ(std::uint64_t(doc["unknown_at_stop"]), 6U) << summary;
+  // Three requests of two; on a loaded machine some may not have been written before the signal.
+  const std::uint64_t requests = doc["requests"];
+  EXPECT_GE(requests, 1U) << summary;
+  EXPECT_LE(requests, 3U) << summary;
+  EXPECT_EQ(std::uint64_t(doc["outcome_unknown"]), requests)
+      << "abandoned requests are outcomes unknown: " << summary;
+  EXPECT_EQ(std::string_view(doc["stopped"]), "interrupted") << summary;
+}
