@@ -7,5 +7,6 @@ if [[ -z "${BUILD_DIR:-}" ]]; then
   cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DXIMUP_BUILD_TESTS=OFF >/dev/null
 fi
 [[ -n "${NO_BUILD:-}" ]] || ninja -C "$build" ximup ximup-mock >/dev/null
-ximup=$PWD/$build/src/cli/ximup
-mock=$PWD/$build/src/mock/ximup-mock
+[[ "$build" == /* ]] || build=$PWD/$build
+ximup=$build/src/cli/ximup
+mock=$build/src/mock/ximup-mock

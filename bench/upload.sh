@@ -8,6 +8,7 @@
 #   RUNS=5 BENCH_DIR=/tmp/b bench/upload.sh
 #   BUILD_DIR=build bench/upload.sh  # use an existing build tree instead of building build-release
 #   XIMUP_ARGS="--io-threads 2" MOCK_THREADS=1 TREES=big bench/upload.sh   # variants
+#   STATE=1 TREES=small bench/upload.sh   # with a state file (the default of ximup), new per run
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -18,6 +19,8 @@ small_count=${SMALL_COUNT:-100000}
 trees=${TREES:-big small}
 mock_threads=${MOCK_THREADS:-2}
 read -r -a ximup_args <<<"${XIMUP_ARGS:-}"
+state_args=(--no-state)
+[[ -n "${STATE:-}" ]] && state_args=(--state "${BENCH_DIR:-/tmp/ximup-bench}/bench-state.db")
 
 source bench/build-binaries.sh
 
@@ -49,7 +52,7 @@ ticks_per_s=$(getconf CLK_TCK)
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
 echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) (shared machine); $(date -u +%Y-%m-%dT%H:%MZ)"
-echo "command: $ximup upload TREE --endpoint tagging --api-base https://127.0.0.1:PORT/ --cacert cert.pem --no-state ${ximup_args[*]} (ximup-mock --discard --threads $mock_threads)"
+echo "command: $ximup upload TREE --endpoint tagging --api-base https://127.0.0.1:PORT/ --cacert cert.pem ${state_args[*]} ${ximup_args[*]} (ximup-mock --discard --threads $mock_threads)"
 for tree in $trees; do
   dir="$bench_dir/$tree"
   files=$(find "$dir" -type f -name '*.jpg' -o -type f -name '*.png' | wc -l)
@@ -59,10 +62,11 @@ for tree in $trees; do
   echo "$tree: $files files, $(awk -v b="$bytes" 'BEGIN{printf "%.0f", b/1e6}') MB"
   printf '  %-6s %8s %10s %12s %12s %14s %10s\n' run "s" "MB/s" "images/s" "CPU s/GB" "mock CPU s/GB" "RSS MiB"
   for i in $(seq "$runs"); do
+    rm -f "$bench_dir"/bench-state.db* "$bench_dir/results.jsonl"  # STATE=1: each run starts empty
     mock_before=$(mock_cpu_ticks)
     XIMILAR_API_TOKEN=$(cat "$bench_dir/token") /usr/bin/time -f '%e %U %S %M' -o "$bench_dir/time" \
       "$ximup" upload "$dir" --endpoint tagging --api-base "https://127.0.0.1:$port/" --cacert "$bench_dir/cert.pem" \
-      --results "$bench_dir/results.jsonl" --no-state --log-level warn "${ximup_args[@]}" 2>"$bench_dir/ximup.err" || {
+      --results "$bench_dir/results.jsonl" "${state_args[@]}" --log-level warn "${ximup_args[@]}" 2>"$bench_dir/ximup.err" || {
       echo "ximup failed:"; cat "$bench_dir/ximup.err"; exit 1; }
     mock_after=$(mock_cpu_ticks)
     read -r elapsed user sys rss_kb <"$bench_dir/time"

@@ -119,37 +119,65 @@ struct upload_pipeline::impl {
   }
 
   // --- state store ----------------------------------------------------------------------------
-  // Results reach the state store through one thread of its own (SQLite commits block on disk and
-  // the io threads must not); it writes everything queued in one transaction, so commits group.
+  // Pending marks and results reach the state store through one thread of its own (SQLite commits
+  // block on disk; workers and io threads must not). It gathers what arrives within
+  // state_commit_window and writes it in two transactions (marks, then results), so a run of small
+  // files makes a few commits a second instead of two per request. One queue keeps each input's
+  // mark before its result.
 
   struct state_update {
     std::string path;
-    input_status status;
+    input_status status;  // pending: a mark before sending, with the file's facts
     std::string reason;
-    std::uint32_t attempts;
+    std::uint32_t attempts = 0;
+    file_facts facts;
   };
 
-  void record_state(const std::string& path, input_status status, std::string_view reason, int attempts) {
+  void enqueue_state(state_update u) {
     {
       std::lock_guard lock(state_mutex);
-      state_queue.push_back(
-          {path, status, std::string(reason), static_cast<std::uint32_t>(std::max(attempts, 0))});
+      state_queue.push_back(std::move(u));
     }
     state_ready.notify_one();
   }
 
+  void record_state(const std::string& path, input_status status, std::string_view reason, int attempts) {
+    enqueue_state({path, status, std::string(reason), static_cast<std::uint32_t>(std::max(attempts, 0)), {}});
+  }
+
+  static constexpr auto state_commit_window = std::chrono::milliseconds(50);
+  static constexpr std::size_t state_commit_batch = 1000;
+
   void state_stage() {
     std::vector<state_update> batch;
+    std::vector<pending_input> marks;
     std::vector<input_result> results;
     for (;;) {
       {
         std::unique_lock lock(state_mutex);
         state_ready.wait(lock, [&] { return !state_queue.empty() || state_done; });
         if (state_queue.empty()) return;
+        // A crash loses at most this window's updates: inputs left unmarked are new or changed and
+        // sent again anyway; inputs left pending are sent again as unfinished.
+        state_ready.wait_for(lock, state_commit_window,
+                             [&] { return state_done || state_queue.size() >= state_commit_batch; });
         batch.assign(std::make_move_iterator(state_queue.begin()),
                      std::make_move_iterator(state_queue.end()));
         state_queue.clear();
       }
+      marks.clear();
+      results.clear();
+      for (const auto& u : batch) {
+        if (u.status == input_status::pending) {
+          marks.push_back({u.path, u.facts.size, u.facts.mtime_ns, u.facts.content_hash});
+        } else {
+          results.push_back({u.path, u.status, u.reason, u.attempts});
+        }
+      }
+      if (!marks.empty()) {
+        if (auto st = state->mark_pending(marks); !st.ok()) stop(run_stop::state_error, st.message);
+      }
+      if (results.empty()) continue;
       // Their result lines first: an input the state calls done must have its line on disk. When the
       // results file cannot be written, nothing more is committed (those inputs stay pending and
       // are sent again by the next run).
@@ -157,8 +185,6 @@ struct upload_pipeline::impl {
         stop(run_stop::io_error, writer.error());
         continue;
       }
-      results.clear();
-      for (const auto& u : batch) results.push_back({u.path, u.status, u.reason, u.attempts});
       if (auto st = state->record_results(results); !st.ok()) stop(run_stop::state_error, st.message);
     }
   }
@@ -454,31 +480,19 @@ struct upload_pipeline::impl {
       lease.shrink_to(request->body.size());
       request->lease = std::make_shared<budget_lease>(std::move(lease));
       request->sequence = next_sequence.fetch_add(1);
-      if (state && !mark_pending(*request, facts)) continue;
+      if (state) mark_pending(*request, facts);
       track(request);
       pool->submit(std::move(request));
     }
   }
 
-  // Records the request's inputs as pending before they are sent (crash safety: an input whose
-  // outcome is unknown is resent by the next run). False when the state cannot be written.
-  bool mark_pending(upload_request& request, const std::vector<file_facts>& facts) {
-    std::vector<pending_input> inputs;
-    inputs.reserve(request.records.size());
+  // Marks the request's inputs pending in the state as they are sent (crash safety: an input whose
+  // outcome is unknown is resent by the next run); the state thread commits the marks.
+  void mark_pending(upload_request& request, const std::vector<file_facts>& facts) {
     for (std::size_t i = 0; i < request.records.size(); ++i) {
-      inputs.push_back(
-          {request.records[i].state_key, facts[i].size, facts[i].mtime_ns, facts[i].content_hash});
+      enqueue_state({request.records[i].state_key, input_status::pending, {}, 0, facts[i]});
+      request.records[i].in_state = true;
     }
-    if (auto st = state->mark_pending(inputs); !st.ok()) {
-      stop(run_stop::state_error, st.message);
-      for (const auto& r : request.records) {
-        record_final(r, outcome::failed, 0, std::nullopt, {}, "not sent: " + st.message, {},
-                     failure_kind::cancelled);
-      }
-      return false;
-    }
-    for (auto& r : request.records) r.in_state = true;
-    return true;
   }
 
   // --- responses (io threads) -----------------------------------------------------------------
