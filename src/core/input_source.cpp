@@ -21,12 +21,19 @@ struct input_source::impl {
     if (opt.list_path == "-") {
       fd = STDIN_FILENO;
     } else {
-      fd = ::open(opt.list_path.c_str(), O_RDONLY | O_CLOEXEC);
+      // Opening a named pipe blocks until a writer opens it; with a cancel flag it is opened
+      // without waiting and the reads wait in poll(), which a stop interrupts (until a writer has
+      // come, poll reports nothing, not the end of the pipe).
+      struct stat st {};
+      const bool fifo = ::stat(opt.list_path.c_str(), &st) == 0 && S_ISFIFO(st.st_mode);
+      const bool wait_in_poll = fifo && opt.cancel != nullptr;
+      fd = ::open(opt.list_path.c_str(), O_RDONLY | O_CLOEXEC | (wait_in_poll ? O_NONBLOCK : 0));
       if (fd < 0) {
         error = "cannot open '" + opt.list_path + "': " + std::strerror(errno);
         return;
       }
       owns_fd = true;
+      if (wait_in_poll) ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
     }
     if (opt.kind == input_kind::files_from) {
       files = std::make_unique<files_from_reader>(input_stream(fd, opt.cancel), opt.nul_separated);

@@ -289,6 +289,43 @@ TEST_F(Upload, SignalWhileAManifestPipeIsSilentEndsTheRunAtOnce) {
   if (writer >= 0) ::close(writer);
 }
 
+// A named pipe that no writer ever opens: open() alone would wait forever.
+TEST_F(Upload, SignalWhileAManifestPipeHasNoWriterEndsTheRunAtOnce) {
+  const fs::path fifo = dir / "manifest.jsonl";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  mock_server mock(dir.path(), token);
+  expect_sigterm_ends_the_run({"upload", "--manifest", fifo.string(), "--endpoint", "tagging", "--api-base",
+                               mock.base(), "--cacert", mock.cert().string(), "--no-state", "--results",
+                               (dir / "r.jsonl").string()});
+}
+
+// A manifest pipe whose writer comes late is read whole: waiting in poll() is not taken for its end.
+TEST_F(Upload, AManifestPipeWhoseWriterComesLateIsReadWhole) {
+  const fs::path tree = dir / "tree";
+  generate_images(tree, {"--count", "3", "--size-kib", "1", "--seed", "15"});
+  const fs::path fifo = dir / "manifest.jsonl";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  mock_server mock(dir.path(), token);
+  std::string lines;
+  for (const auto& e : fs::directory_iterator(tree)) lines += "{\"path\": \"" + e.path().string() + "\"}\n";
+  std::thread late_writer([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    const int fd = ::open(fifo.c_str(), O_WRONLY);
+    if (fd >= 0) {
+      EXPECT_EQ(::write(fd, lines.data(), lines.size()), static_cast<ssize_t>(lines.size()));
+      ::close(fd);
+    }
+  });
+  const auto run =
+      run_ximup(dir.path(),
+                {"upload", "--manifest", fifo.string(), "--endpoint", "tagging", "--api-base", mock.base(),
+                 "--cacert", mock.cert().string(), "--no-state", "--results", (dir / "r.jsonl").string()},
+                token);
+  late_writer.join();
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(read_results(dir / "r.jsonl").size(), 3U) << run.err;
+}
+
 // The same tree named twice is walked once; a tree inside another given tree is refused (its
 // files would be sent twice).
 TEST_F(Upload, ARootGivenTwiceIsWalkedOnceAndNestedRootsAreRefused) {
