@@ -511,11 +511,82 @@ parse_outcome parse_records_response(std::string_view body, std::span<const std:
   return outcome;
 }
 
+namespace {
+
+bool iequal_prefix(std::string_view text, std::string_view prefix) {
+  if (text.size() < prefix.size()) {
+    return false;
+  }
+  for (std::size_t i = 0; i < prefix.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(text[i])) != prefix[i]) {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::size_t ifind(std::string_view text, std::string_view lower_needle, std::size_t from = 0) {
+  for (std::size_t i = from; i + lower_needle.size() <= text.size(); ++i) {
+    if (iequal_prefix(text.substr(i), lower_needle)) {
+      return i;
+    }
+  }
+  return std::string_view::npos;
+}
+
+// An HTML error page (a proxy's 502, a load balancer's 503): its <title>, or else its text
+// without tags, marked as HTML. Empty when `text` is not HTML.
+std::string describe_html(std::string_view text) {
+  if (!iequal_prefix(text, "<!doctype html") && !iequal_prefix(text, "<html") &&
+      !iequal_prefix(text, "<head") && !iequal_prefix(text, "<body")) {
+    return {};
+  }
+  if (const auto open = ifind(text, "<title"); open != std::string_view::npos) {
+    const auto content = text.find('>', open);
+    const auto close = content == std::string_view::npos ? content : ifind(text, "</title", content);
+    if (close != std::string_view::npos) {
+      std::string title =
+          printable_line(trim(text.substr(content + 1, close - content - 1)), max_description);
+      if (!title.empty() && title != " ") {
+        return title + " (an HTML page)";
+      }
+    }
+  }
+  std::string words;
+  bool in_tag = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c == '<') {
+      // Scripts and style sheets are not words of the page.
+      for (const std::string_view element : {std::string_view("script"), std::string_view("style")}) {
+        if (iequal_prefix(text.substr(i + 1), element)) {
+          const auto end = ifind(text, std::string("</").append(element), i + 1);
+          i = end == std::string_view::npos ? text.size() : end;
+          break;
+        }
+      }
+      in_tag = true;
+      words.push_back(' ');
+    } else if (c == '>') {
+      in_tag = false;
+    } else if (!in_tag) {
+      words.push_back(c);
+    }
+  }
+  const std::string line = printable_line(trim(words), max_description);
+  return (line.empty() || line == " " ? std::string("(no text)") : line) + " (an HTML page)";
+}
+
+}  // namespace
+
 std::string describe_error_body(std::string_view body) {
   try {
     const std::string_view text = trim(body);
     if (text.empty()) {
       return "(empty body)";
+    }
+    if (std::string html = describe_html(text); !html.empty()) {
+      return html;
     }
     if (text.front() == '{') {
       if (validate_document(body).empty()) {

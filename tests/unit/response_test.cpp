@@ -196,11 +196,30 @@ TEST(Response, DescribeErrorBodyPrefersDetailThenStatusTextThenMessage) {
   EXPECT_EQ(describe_error_body(R"({"detail": "line1\nline2\u0007"})"), "line1 line2");
 }
 
+// Proxies and load balancers answer with HTML pages: their title, or their text without tags.
+TEST(Response, DescribeErrorBodyGivesTheTitleOrTheTextOfAnHtmlPage) {
+  EXPECT_EQ(describe_error_body("<!DOCTYPE html>\n<HTML><HEAD><TITLE>\n 503 Service Unavailable\n</TITLE>"
+                                "<style>p{}</style></HEAD><BODY><h1>503</h1></BODY></HTML>"),
+            "503 Service Unavailable (an HTML page)");
+  EXPECT_EQ(describe_error_body("<html><body><h1>Gateway Timeout</h1>\n<p>The upstream did not answer.</p>"
+                                "</body></html>"),
+            "Gateway Timeout The upstream did not answer. (an HTML page)");
+  EXPECT_EQ(describe_error_body("<html><head><script>var a = 1 < 2;</script><STYLE>h1 {}</STYLE></head>"
+                                "<body>Down for maintenance</body></html>"),
+            "Down for maintenance (an HTML page)");
+  EXPECT_EQ(describe_error_body("<html><title></title><body></body></html>"), "(no text) (an HTML page)");
+  EXPECT_EQ(describe_error_body("<html><title>unclosed"), "unclosed (an HTML page)");
+  // Not HTML: left as it is.
+  EXPECT_EQ(describe_error_body("<error>quota</error>"), "<error>quota</error>");
+  const std::string long_page = "<html><body>" + std::string(1000, 'w') + "</body></html>";
+  EXPECT_EQ(describe_error_body(long_page), std::string(200, 'w') + "... (an HTML page)");
+}
+
 TEST(Response, DescribeErrorBodyMakesAnyBodyOnePrintableLine) {
   EXPECT_EQ(describe_error_body(""), "(empty body)");
   EXPECT_EQ(describe_error_body(" \r\n "), "(empty body)");
   EXPECT_EQ(describe_error_body("<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n</html>"),
-            "<html> <head><title>502 Bad Gateway</title></head> </html>");
+            "502 Bad Gateway (an HTML page)");
   EXPECT_EQ(describe_error_body("a\x01\x7F"
                                 "b\tc"),
             "a b c");
