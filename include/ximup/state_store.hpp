@@ -269,6 +269,11 @@ class state_store {
   /// have been marked pending in the current run (misuse otherwise; nothing is written).
   [[nodiscard]] state_status record_results(std::span<const input_result> results);
 
+  /// Removes the inputs `paths` from this job (`ximup prune`: inputs whose files are gone). Needs
+  /// the run lock, not a run. One transaction: all or nothing. The value is how many rows went
+  /// (paths the job does not hold are ignored).
+  [[nodiscard]] state_result<std::uint64_t> forget(std::span<const std::string> paths);
+
   /// The latest state of `path` in this job (one prepared point query on the primary key). While
   /// this store holds the run lock, consecutive lookups share one read transaction (nobody else
   /// can write inputs then), which makes them about 3x cheaper; the next write ends it. For a

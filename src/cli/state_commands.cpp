@@ -1,5 +1,6 @@
-// `ximup status`, `ximup failures` and `ximup export`: read a state file without uploading.
+// `ximup status`, `ximup failures`, `ximup export` and `ximup prune`: a state file without uploading.
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -21,6 +22,8 @@ struct state_flags {
   std::string state = "ximup-state.sqlite";
   std::string output = "-";
   bool check = false;
+  bool dry_run = false;     // prune
+  bool include_ok = false;  // prune --all
 };
 
 void add_state_flags(CLI::App& cmd, state_flags& f) {
@@ -57,6 +60,34 @@ std::string format_time(std::int64_t unix_seconds) {
   return buf;
 }
 
+// An input whose file is gone: a path (not a url) that lstat() says does not exist. Any other
+// error (a permission, a disk not mounted yet) does not count: only certain absence does.
+bool file_is_gone(const std::string& path) {
+  if (path.starts_with("http://") || path.starts_with("https://")) return false;
+  struct stat st {};
+  return ::lstat(path.c_str(), &st) != 0 && (errno == ENOENT || errno == ENOTDIR);
+}
+
+// Paths of the job's inputs with one of the statuses `only` whose files are gone.
+state_result<std::vector<std::string>> gone_inputs(state_store& store, std::span<const input_status> only,
+                                                   std::vector<input_status>* statuses = nullptr) {
+  state_result<std::vector<std::string>> gone;
+  gone.value.emplace();
+  gone.status = store.for_each_entry(
+      [&](const state_entry& e) {
+        if (file_is_gone(e.path)) {
+          gone.value->push_back(e.path);
+          if (statuses != nullptr) statuses->push_back(e.record.status);
+        }
+        return true;
+      },
+      only);
+  if (!gone.status.ok()) gone.value.reset();
+  return gone;
+}
+
+constexpr input_status not_ok[] = {input_status::failed, input_status::retryable, input_status::pending};
+
 int run_status(const state_flags& f) {
   int code = exit_code::ok;
   auto store = open_job(f, code);
@@ -79,6 +110,13 @@ int run_status(const state_flags& f) {
               static_cast<unsigned long long>(c.total()), static_cast<unsigned long long>(c.ok),
               static_cast<unsigned long long>(c.failed), static_cast<unsigned long long>(c.retryable),
               static_cast<unsigned long long>(c.pending));
+  if (c.total() > c.ok) {
+    // Unfinished inputs whose files were deleted would be listed by `ximup failures` forever.
+    if (auto gone = gone_inputs(*store, not_ok); gone.value && !gone.value->empty()) {
+      std::printf("gone: %zu of the inputs not ok no longer exist (`ximup prune` removes them)\n",
+                  gone.value->size());
+    }
+  }
   auto runs = store->last_runs(10);
   if (runs.value) {
     std::printf("last runs:\n");
@@ -132,6 +170,45 @@ int stream_entries(const state_flags& f, std::span<const input_status> only, boo
   return exit_code::ok;
 }
 
+// Removes from the state the inputs whose files no longer exist (not ok ones; with --all also ok
+// ones), printing each as path<TAB>status. Takes the run lock: not while an upload runs.
+int run_prune(const state_flags& f) {
+  int code = exit_code::ok;
+  auto store = open_job(f, code);
+  if (!store) return code;
+  if (auto st = store->try_lock(); !st.ok()) {
+    spdlog::error("{}", st.message);
+    return st.code == state_errc::locked ? exit_code::locked : exit_code::io_error;
+  }
+  std::vector<input_status> statuses;
+  auto gone = gone_inputs(*store, f.include_ok ? std::span<const input_status>() : not_ok, &statuses);
+  if (!gone.value) {
+    spdlog::error("{}", gone.status.message);
+    return exit_code::io_error;
+  }
+  for (std::size_t i = 0; i < gone.value->size(); ++i) {
+    std::printf("%s\t%s\n", json_string((*gone.value)[i]).c_str(),
+                std::string(to_string(statuses[i])).c_str());
+  }
+  if (std::fflush(stdout) != 0) {
+    spdlog::error("cannot write the list: {}", std::strerror(errno));
+    return exit_code::io_error;
+  }
+  const char* which = f.include_ok ? "inputs" : "inputs not ok";
+  if (f.dry_run) {
+    spdlog::info("would remove {} {} whose files no longer exist (--dry-run: nothing changed)",
+                 gone.value->size(), which);
+    return exit_code::ok;
+  }
+  auto removed = store->forget(*gone.value);
+  if (!removed.value) {
+    spdlog::error("{}", removed.status.message);
+    return exit_code::io_error;
+  }
+  spdlog::info("removed {} {} whose files no longer exist from {}", *removed.value, which, store->path());
+  return exit_code::ok;
+}
+
 }  // namespace
 
 void add_state_commands(CLI::App& app, std::vector<std::pair<CLI::App*, std::function<int()>>>& out) {
@@ -148,11 +225,7 @@ void add_state_commands(CLI::App& app, std::vector<std::pair<CLI::App*, std::fun
   add_state_flags(*fcmd, *failures);
   fcmd->add_option("-o,--output", failures->output, "Write here instead of stdout");
   fcmd->footer("Example:\n  ximup failures --endpoint tagging > failed.tsv");
-  out.emplace_back(fcmd, [failures] {
-    static constexpr input_status failed[] = {input_status::failed, input_status::retryable,
-                                              input_status::pending};
-    return stream_entries(*failures, failed, false);
-  });
+  out.emplace_back(fcmd, [failures] { return stream_entries(*failures, not_ok, false); });
 
   auto exporter = std::make_shared<state_flags>();
   auto* e = app.add_subcommand("export", "Write the latest result of every input as JSON lines");
@@ -160,6 +233,19 @@ void add_state_commands(CLI::App& app, std::vector<std::pair<CLI::App*, std::fun
   e->add_option("-o,--output", exporter->output, "Write here instead of stdout");
   e->footer("Example:\n  ximup export --endpoint tagging -o latest.jsonl");
   out.emplace_back(e, [exporter] { return stream_entries(*exporter, {}, true); });
+
+  auto pruner = std::make_shared<state_flags>();
+  auto* p = app.add_subcommand(
+      "prune", "Remove inputs whose files no longer exist from a state file (path<TAB>status of each)");
+  add_state_flags(*p, *pruner);
+  p->add_flag("--dry-run", pruner->dry_run, "Only list them");
+  p->add_flag("--all", pruner->include_ok,
+              "Also inputs that succeeded (default: failed, retryable, pending)");
+  p->footer(
+      "Files deleted before their upload finished stay failed, retryable or pending in the state, and\n"
+      "`ximup failures` lists them, until they are pruned. Inputs that succeeded are kept unless --all:\n"
+      "`ximup export` reports them.\nExample:\n  ximup prune --endpoint tagging --dry-run");
+  out.emplace_back(p, [pruner] { return run_prune(*pruner); });
 }
 
 }  // namespace ximup::cli

@@ -767,6 +767,35 @@ state_status state_store::record_results(std::span<const input_result> results) 
   });
 }
 
+state_result<std::uint64_t> state_store::forget(std::span<const std::string> paths) {
+  std::lock_guard guard(impl_->mutex);
+  state_result<std::uint64_t> result;
+  if (!impl_->lock_held.load()) {
+    result.status = {state_errc::misuse,
+                     "forget on the state file '" + impl_->path + "' needs the run lock (try_lock)"};
+    return result;
+  }
+  sqlite3* db = impl_->db;
+  std::uint64_t removed = 0;
+  result.status = impl_->transaction("removing inputs", [&]() -> state_status {
+    sqlite3_stmt* raw = nullptr;
+    const int prc =
+        sqlite3_prepare_v2(db, "DELETE FROM inputs WHERE job_id = ?1 AND path = ?2", -1, &raw, nullptr);
+    stmt_ptr s(raw);
+    if (prc != SQLITE_OK) return impl_->error(prc, "removing inputs");
+    for (const auto& p : paths) {
+      stmt_use use(s.get());
+      bind_i64(s.get(), 1, impl_->job_id);
+      bind_blob(s.get(), 2, p);
+      if (const int rc = sqlite3_step(s.get()); rc != SQLITE_DONE) return impl_->error(rc, "removing inputs");
+      removed += static_cast<std::uint64_t>(sqlite3_changes(db));
+    }
+    return {};
+  });
+  if (result.status.ok()) result.value = removed;
+  return result;
+}
+
 state_result<state_entry> state_store::lookup(std::string_view path) {
   std::lock_guard guard(impl_->mutex);
   state_result<state_entry> result;

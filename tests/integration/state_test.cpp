@@ -116,6 +116,60 @@ TEST(State, SecondConcurrentRunIsRefusedWithExitSix) {
   EXPECT_EQ(first.wait(120s), 0) << read_text(dir / "first.err");
 }
 
+// Files deleted after they failed stay in the state until `ximup prune` removes them; prune
+// keeps what exists, keeps ok inputs unless --all, and waits for no running upload (exit 6).
+TEST(State, PruneRemovesInputsWhoseFilesAreGone) {
+  temp_dir dir;
+  const fs::path tree = dir / "tree";
+  generate_images(tree, {"--count", "4", "--size-kib", "1", "--seed", "31"});
+  write_text(tree / "broken-1.jpg", "not an image");
+  write_text(tree / "broken 2.jpg", "not an image either");
+  mock_server mock(dir.path(), token);
+  auto first = run_ximup(dir.path(), upload_args(tree, mock, dir), token);
+  ASSERT_EQ(first.exit_code, 1) << first.err;  // the two broken files failed
+  fs::remove(tree / "broken 2.jpg");
+  fs::remove(tree / "img_000000.jpg");  // an ok input whose file is gone
+
+  const std::vector<std::string> state_args = {"--endpoint", "tagging", "--api-base",
+                                               mock.base(),  "--state", (dir / "state.sqlite").string()};
+  const auto command = [&](std::vector<std::string> argv) {
+    argv.insert(argv.begin(), XIMUP_BIN);
+    argv.insert(argv.end(), state_args.begin(), state_args.end());
+    return run(argv, dir / "cmd.out", dir / "cmd.err");
+  };
+  EXPECT_EQ(command({"status"}), 0) << read_text(dir / "cmd.err");
+  EXPECT_NE(read_text(dir / "cmd.out").find("gone: 1 of the inputs not ok"), std::string::npos)
+      << read_text(dir / "cmd.out");
+
+  EXPECT_EQ(command({"prune", "--dry-run"}), 0) << read_text(dir / "cmd.err");
+  EXPECT_NE(read_text(dir / "cmd.out").find("broken 2.jpg\"\tfailed"), std::string::npos)
+      << read_text(dir / "cmd.out");
+  EXPECT_EQ(exported(dir, mock).size(), 6U) << "--dry-run changed the state";
+
+  EXPECT_EQ(command({"prune"}), 0) << read_text(dir / "cmd.err");
+  auto left = exported(dir, mock);
+  EXPECT_EQ(left.size(), 5U);
+  EXPECT_EQ(left.count((tree / "broken 2.jpg").string()), 0U);
+  EXPECT_EQ(left[(tree / "broken-1.jpg").string()], "failed") << "a failed input whose file exists stays";
+  EXPECT_EQ(left[(tree / "img_000000.jpg").string()], "ok") << "ok inputs stay without --all";
+
+  EXPECT_EQ(command({"prune", "--all"}), 0) << read_text(dir / "cmd.err");
+  left = exported(dir, mock);
+  EXPECT_EQ(left.size(), 4U);
+  EXPECT_EQ(left.count((tree / "img_000000.jpg").string()), 0U);
+
+  // Not while an upload holds the state.
+  fs::create_directories(dir / "slow");
+  mock_server slow(dir / "slow", token, {"--latency-ms", "3000"});
+  auto args =
+      slow.upload_args(tree, dir / "results2.jsonl", {"--state", (dir / "state.sqlite").string(), "--force"});
+  args.insert(args.begin(), XIMUP_BIN);
+  process upload(args, dir / "up.out", dir / "up.err", {std::string("XIMILAR_API_TOKEN=") + token});
+  std::this_thread::sleep_for(700ms);
+  EXPECT_EQ(command({"prune"}), 6) << read_text(dir / "cmd.err");
+  upload.wait(60s);
+}
+
 TEST(State, SigtermDrainsInFlightAndTheRerunFinishes) {
   temp_dir dir;
   const fs::path tree = dir / "tree";

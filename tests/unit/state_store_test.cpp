@@ -526,6 +526,34 @@ TEST(StateStore, MarkPendingReplacesWhatChangedAndClearsTheReason) {
   EXPECT_EQ(e.value->attempts, 6U);  // from the latest result, until a new one is recorded
 }
 
+TEST(StateStore, ForgetRemovesOnlyTheNamedInputsOfItsJobAndNeedsTheLock) {
+  temp_dir dir;
+  {
+    state_store other_job = open_run(dir / "f.db", key_b);
+    const std::vector<pending_input> marks{pending("a.jpg")};
+    ASSERT_TRUE(other_job.mark_pending(marks));
+  }
+  state_store s = open_run(dir / "f.db");
+  const std::vector<pending_input> marks{pending("a.jpg"), pending("b.jpg"), pending("c\nd.jpg")};
+  ASSERT_TRUE(s.mark_pending(marks));
+  const std::vector<std::string> gone{"a.jpg", "c\nd.jpg", "never-recorded.jpg"};
+  const auto removed = s.forget(gone);
+  ASSERT_TRUE(removed.value) << removed.status.message;
+  EXPECT_EQ(*removed.value, 2U);
+  const auto left = all_entries(s);
+  ASSERT_EQ(left.size(), 1U);
+  EXPECT_EQ(left[0].path, "b.jpg");
+  // The other job's a.jpg is untouched.
+  s.unlock();
+  state_store other = open_ok(dir / "f.db", key_b);
+  EXPECT_EQ(all_entries(other).size(), 1U);
+  // Without the run lock nothing is removed.
+  const auto refused = other.forget(std::vector<std::string>{"a.jpg"});
+  EXPECT_FALSE(refused.value);
+  EXPECT_EQ(refused.status.code, state_errc::misuse);
+  EXPECT_EQ(all_entries(other).size(), 1U);
+}
+
 TEST(StateStore, RecordResultsIsAllOrNothingAndNeedsPendingInputs) {
   temp_dir dir;
   state_store s = open_run(dir / "batch.db");
