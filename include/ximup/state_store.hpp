@@ -265,6 +265,11 @@ class state_store {
   /// replaces size, mtime and hash of known ones, clears their reason. One transaction: all or
   /// nothing.
   [[nodiscard]] state_status mark_pending(std::span<const pending_input> inputs);
+  /// Replaces the recorded size, mtime and hash of known `inputs`, leaving their status, reason and
+  /// run alone (checksum mode: a file whose content is unchanged under a new mtime, or that was
+  /// recorded without a hash, is skipped and gets its current facts, so that later runs compare
+  /// against them). Unknown paths are ignored. One transaction.
+  [[nodiscard]] state_status refresh_facts(std::span<const pending_input> inputs);
   /// Records the results of one response in one transaction: all or nothing. Every input must
   /// have been marked pending in the current run (misuse otherwise; nothing is written).
   [[nodiscard]] state_status record_results(std::span<const input_result> results);

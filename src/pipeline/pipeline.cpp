@@ -131,6 +131,7 @@ struct upload_pipeline::impl {
     std::string reason;
     std::uint32_t attempts = 0;
     file_facts facts;
+    bool refresh = false;  // only new facts of a skipped input (checksum mode), status untouched
   };
 
   void enqueue_state(state_update u) {
@@ -151,6 +152,7 @@ struct upload_pipeline::impl {
   void state_stage() {
     std::vector<state_update> batch;
     std::vector<pending_input> marks;
+    std::vector<pending_input> refreshes;
     std::vector<input_result> results;
     for (;;) {
       {
@@ -166,9 +168,12 @@ struct upload_pipeline::impl {
         state_queue.clear();
       }
       marks.clear();
+      refreshes.clear();
       results.clear();
       for (const auto& u : batch) {
-        if (u.status == input_status::pending) {
+        if (u.refresh) {
+          refreshes.push_back({u.path, u.facts.size, u.facts.mtime_ns, u.facts.content_hash});
+        } else if (u.status == input_status::pending) {
           marks.push_back({u.path, u.facts.size, u.facts.mtime_ns, u.facts.content_hash});
         } else {
           results.push_back({u.path, u.status, u.reason, u.attempts});
@@ -176,6 +181,9 @@ struct upload_pipeline::impl {
       }
       if (!marks.empty()) {
         if (auto st = state->mark_pending(marks); !st.ok()) stop(run_stop::state_error, st.message);
+      }
+      if (!refreshes.empty()) {
+        if (auto st = state->refresh_facts(refreshes); !st.ok()) stop(run_stop::state_error, st.message);
       }
       if (results.empty()) continue;
       // Their result lines first: an input the state calls done must have its line on disk. When the
@@ -230,6 +238,17 @@ struct upload_pipeline::impl {
       p = plan_input(previous, facts, opt.mode);
     }
     if (!sends(p)) {
+      // Checksum mode skipped it as unchanged: when it was recorded without a hash, or its content
+      // is the same under a new mtime, record the current facts, so that the next checksum run
+      // compares contents and the next normal run does not take the new mtime for a change.
+      if (opt.mode == run_mode::checksum && previous &&
+          (p == plan::skip_unchanged || p == plan::skip_failed) &&
+          (!previous->content_hash || previous->mtime_ns != facts.mtime_ns)) {
+        if (!facts.content_hash) facts.content_hash = sha256_file(e.path);
+        if (facts.content_hash) {
+          enqueue_state({e.state_key, previous->status, {}, 0, facts, /*refresh=*/true});
+        }
+      }
       std::lock_guard lock(stats_mutex);
       if (p == plan::skip_unchanged)
         ++summary.skipped_unchanged;

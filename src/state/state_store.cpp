@@ -729,6 +729,32 @@ state_status state_store::mark_pending(std::span<const pending_input> inputs) {
   });
 }
 
+state_status state_store::refresh_facts(std::span<const pending_input> inputs) {
+  std::lock_guard guard(impl_->mutex);
+  if (auto st = impl_->check_writable("refresh_facts"); !st) return st;
+  sqlite3* db = impl_->db;
+  return impl_->transaction("recording current file facts", [&]() -> state_status {
+    sqlite3_stmt* raw = nullptr;
+    const int prc = sqlite3_prepare_v2(
+        db, "UPDATE inputs SET size = ?1, mtime_ns = ?2, sha256 = ?3 WHERE job_id = ?4 AND path = ?5", -1,
+        &raw, nullptr);
+    stmt_ptr s(raw);
+    if (prc != SQLITE_OK) return impl_->error(prc, "recording current file facts");
+    for (const auto& in : inputs) {
+      stmt_use use(s.get());
+      bind_u64(s.get(), 1, in.size);
+      bind_i64(s.get(), 2, in.mtime_ns);
+      bind_digest(s.get(), 3, in.content_hash);
+      bind_i64(s.get(), 4, impl_->job_id);
+      bind_blob(s.get(), 5, in.path);
+      if (const int rc = sqlite3_step(s.get()); rc != SQLITE_DONE) {
+        return impl_->error(rc, "recording current file facts");
+      }
+    }
+    return {};
+  });
+}
+
 state_status state_store::record_results(std::span<const input_result> results) {
   std::lock_guard guard(impl_->mutex);
   if (auto st = impl_->check_writable("record_results"); !st) return st;

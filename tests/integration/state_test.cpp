@@ -101,6 +101,43 @@ TEST(State, RerunSendsOnlyNewAndChangedFiles) {
   }
 }
 
+// --checksum compares contents: a touched file is not sent, and the facts it records then let a
+// normal run skip it too and a later checksum run catch a change that kept size and mtime.
+TEST(State, ChecksumModeComparesContentsAndRecordsWhatItChecked) {
+  temp_dir dir;
+  const fs::path tree = dir / "tree";
+  generate_images(tree, {"--count", "3", "--size-kib", "1", "--seed", "41"});
+  mock_server mock(dir.path(), token);
+  const auto upload = [&](std::vector<std::string> extra = {}) {
+    auto args = upload_args(tree, mock, dir);
+    args.insert(args.end(), extra.begin(), extra.end());
+    const auto r = run_ximup(dir.path(), args, token);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return total(ledger_counts(mock.ledger()));
+  };
+  std::vector<fs::path> files;
+  for (const auto& e : fs::directory_iterator(tree)) files.push_back(e.path());
+  std::sort(files.begin(), files.end());
+  ASSERT_EQ(upload(), 3U);                                               // recorded without hashes
+  EXPECT_EQ(upload({"--checksum"}), 3U) << "unchanged files were sent";  // records their hashes
+
+  // Touched (same bytes, new mtime): checksum mode skips it, and a normal run after it too.
+  fs::last_write_time(files[0], fs::last_write_time(files[0]) + 5s);
+  EXPECT_EQ(upload({"--checksum"}), 3U) << "same content under a new mtime was sent";
+  EXPECT_EQ(upload(), 3U)
+      << "the normal run took the new mtime for a change: checksum mode did not record it";
+
+  // Same size, same mtime, other bytes (a copy that keeps times): only a recorded hash can tell.
+  const auto mtime = fs::last_write_time(files[1]);
+  std::string content = read_text(files[1]);
+  content[content.size() - 1] = static_cast<char>(content.back() ^ 0x55);
+  write_text(files[1], content);
+  fs::last_write_time(files[1], mtime);
+  EXPECT_EQ(upload(), 3U) << "a normal run cannot see this change";
+  EXPECT_EQ(upload({"--checksum"}), 4U) << "the checksum run missed a content change";
+  EXPECT_EQ(upload({"--checksum"}), 4U) << "unchanged since the last checksum run";
+}
+
 TEST(State, SecondConcurrentRunIsRefusedWithExitSix) {
   temp_dir dir;
   const fs::path tree = dir / "tree";

@@ -526,6 +526,31 @@ TEST(StateStore, MarkPendingReplacesWhatChangedAndClearsTheReason) {
   EXPECT_EQ(e.value->attempts, 6U);  // from the latest result, until a new one is recorded
 }
 
+TEST(StateStore, RefreshFactsReplacesSizeMtimeAndHashButNotTheOutcome) {
+  temp_dir dir;
+  state_store s = open_run(dir / "r.db");
+  const std::vector<pending_input> marks{pending("a.jpg", 10, 1), pending("b.jpg", 10, 1)};
+  ASSERT_TRUE(s.mark_pending(marks));
+  const std::vector<input_result> results{result("a.jpg", input_status::ok),
+                                          result("b.jpg", input_status::failed, "not an image", 2)};
+  ASSERT_TRUE(s.record_results(results));
+  const std::vector<pending_input> now{
+      {"a.jpg", 10, 99, digest(3)}, {"b.jpg", 10, 98, digest(4)}, {"unknown.jpg", 1, 1, digest(5)}};
+  ASSERT_TRUE(s.refresh_facts(now));
+  const auto a = s.lookup("a.jpg");
+  ASSERT_TRUE(a.value);
+  EXPECT_EQ(a.value->record.status, input_status::ok);
+  EXPECT_EQ(a.value->record.mtime_ns, 99);
+  EXPECT_EQ(a.value->record.content_hash, digest(3));
+  const auto b = s.lookup("b.jpg");
+  ASSERT_TRUE(b.value);
+  EXPECT_EQ(b.value->record.status, input_status::failed);
+  EXPECT_EQ(b.value->reason, "not an image");
+  EXPECT_EQ(b.value->attempts, 2U);
+  EXPECT_EQ(b.value->record.mtime_ns, 98);
+  EXPECT_FALSE(s.lookup("unknown.jpg").value) << "refresh_facts must not add inputs";
+}
+
 TEST(StateStore, ForgetRemovesOnlyTheNamedInputsOfItsJobAndNeedsTheLock) {
   temp_dir dir;
   {
