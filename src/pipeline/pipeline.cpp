@@ -359,13 +359,16 @@ struct upload_pipeline::impl {
     input_source source(std::move(input));
     if (!source.error().empty()) stop(run_stop::input_error, source.error());
     batcher batch(opt.limits);
+    std::uint64_t items_seen = 0;
     while (!stopping.load()) {
       auto item = source.next();
       if (!item) break;
+      ++items_seen;
       if (item->error) {
         if (!opt.dry_run) local_failure(item->error->path, {}, 0, item->error->message);
         std::lock_guard lock(stats_mutex);
         ++summary.scan_errors;
+        ++failed_before_planning;
         continue;
       }
       auto& e = *item->entry;
@@ -382,6 +385,8 @@ struct upload_pipeline::impl {
                             " bytes does not fit a request body of "
                             "--max-body-bytes " +
                             std::to_string(opt.limits.max_body_bytes));
+          std::lock_guard lock(stats_mutex);
+          ++failed_before_planning;
         }
         continue;
       }
@@ -407,6 +412,13 @@ struct upload_pipeline::impl {
       summary.links_not_followed = source.walk_counters().links_not_followed;
       summary.not_regular = source.walk_counters().not_regular;
       scan_done = true;
+    }
+    // A wrong path or filter would otherwise end in a silent "0 ok, 0 failed".
+    if (items_seen == 0 && !stopping.load() && source.error().empty()) {
+      spdlog::warn(
+          "found no inputs ({} files left out by --ext/--include/--exclude, {} symlinks not followed, {} not "
+          "regular files): check the paths and the filters",
+          summary.scan_skipped, summary.links_not_followed, summary.not_regular);
     }
     plans.close();
   }
@@ -919,6 +931,9 @@ struct upload_pipeline::impl {
   upload_options opt;
   const std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
   bool scan_done = false;  // under stats_mutex
+  // Inputs failed by the scan stage (unreadable entries, files too large): counted as done by the
+  // progress line but never planned. Under stats_mutex.
+  std::uint64_t failed_before_planning = 0;
   request_body body;
   byte_budget budget;
   bounded_queue<batch_plan> plans;
@@ -979,7 +994,7 @@ live_stats upload_pipeline::live() const {
     l.files_done = m.summary.files_ok + m.summary.files_failed;
     l.files_failed = m.summary.files_failed;
     l.bytes_done = m.summary.bytes_ok;
-    l.files_planned = m.summary.planned_files;
+    l.files_planned = m.summary.planned_files + m.failed_before_planning;
     l.scan_done = m.scan_done;
     l.retries = m.summary.retries;
   }

@@ -273,6 +273,7 @@ TEST_F(Ux, FilesFromTakesNulSeparatedNamesAndStandardInput) {
             endpoint(mock));
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_TRUE(read_results(dir / "r2.jsonl").empty());
+  EXPECT_NE(r.err.find("found no inputs"), std::string::npos) << "an empty run says so: " << r.err;
   const int rc = ::ximup::test::run(
       {"sh", "-c", std::string("\"$0\" \"$@\" < '") + (dir / "list").string() + "'", XIMUP_BIN, "upload",
        "--files-from", "-", "--no-state", "--results", (dir / "r3.jsonl").string(), "--endpoint", "tagging",
@@ -282,6 +283,35 @@ TEST_F(Ux, FilesFromTakesNulSeparatedNamesAndStandardInput) {
   mock.stop();
   EXPECT_EQ(rc, 0) << read_text(dir / "sh.err");
   EXPECT_EQ(read_results(dir / "r3.jsonl").size(), files.size() - 1);
+}
+
+// Names that fail before they are planned (missing, a directory) count in the progress total.
+TEST_F(Ux, ProgressCountsInputsThatFailBeforeTheyAreSent) {
+  generate_images(dir / "img", {"--count", "1", "--size-kib", "1", "--seed", "18"});
+  std::string list;
+  for (const auto& e : fs::directory_iterator(dir / "img")) list += e.path().string() + "\n";
+  list += (dir / "img").string() + "\n" + (dir / "missing.jpg").string() + "\n";
+  write_text(dir / "list", list);
+  mock_server mock(dir.path(), token);
+  const auto r = ximup(std::vector<std::string>{"upload", "--files-from", (dir / "list").string(),
+                                                "--no-state", "--results", (dir / "r.jsonl").string()} +
+                       endpoint(mock));
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_EQ(read_results(dir / "r.jsonl").size(), 3U);
+  EXPECT_NE(r.err.find("3/3 files (100.0%)"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("found no inputs"), std::string::npos) << r.err;
+}
+
+// A tree whose files the filters leave out is not a silent "0 ok, 0 failed".
+TEST_F(Ux, ATreeWithNothingToSendSaysWhy) {
+  fs::create_directories(dir / "docs");
+  write_text(dir / "docs" / "a.txt", "text");
+  write_text(dir / "docs" / "b.pdf", "%PDF");
+  const auto r =
+      ximup({"upload", (dir / "docs").string(), "--endpoint", "tagging", "--dry-run", "--no-state"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("found no inputs (2 files left out by --ext/--include/--exclude"), std::string::npos)
+      << r.err;
 }
 
 // --- limits -------------------------------------------------------------------------------------
