@@ -57,8 +57,9 @@ struct upload_options {
   bool preflight = true;
   /// The state store (resume, incremental runs, run lock); nullopt runs without one (--no-state).
   std::optional<std::string> state_path;
-  run_mode mode = run_mode::normal;                 ///< --retry-failed, --force, --checksum
-  std::string command_summary;                      ///< recorded with the run (`ximup status`)
+  run_mode mode = run_mode::normal;  ///< --retry-failed, --force, --checksum
+  std::string command_summary;       ///< recorded with the run (`ximup status`)
+  std::string token_origin;          ///< where the token came from (load_token), named when it is refused
   std::chrono::milliseconds drain_timeout{30'000};  ///< after SIGINT/SIGTERM, wait this long for responses
 };
 

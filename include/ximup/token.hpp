@@ -20,6 +20,7 @@ struct token_result {
   std::optional<std::string> token;
   std::string error;    ///< when !token
   std::string warning;  ///< e.g. about --token
+  std::string origin;   ///< where the token came from: "--token", "--token-file 'F'", "XIMILAR_API_TOKEN"
 };
 
 /// Precedence: --token, then --token-file, then the environment.

@@ -353,6 +353,7 @@ upload_options build_options(const upload_flags& f) {
   if (!token.token && f.dry_run) token.token = std::string("dry-run");  // nothing is sent
   if (!token.token) throw usage_error{token.error};
   if (!token.warning.empty()) spdlog::warn("{}", token.warning);
+  o.token_origin = token.origin;
   const auth_scheme scheme = f.auth_scheme == "token" ? auth_scheme::token
                              : f.auth_scheme == "jwt" ? auth_scheme::jwt
                                                       : auth_scheme::auto_detect;

@@ -68,6 +68,7 @@ token_result load_token(const token_sources& sources) {
     return out;
   }
   out.token = std::move(token);
+  out.origin = std::move(origin);
   return out;
 }
 

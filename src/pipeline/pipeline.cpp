@@ -659,9 +659,10 @@ struct upload_pipeline::impl {
                                        ": check the endpoint URL or --api-base, and --task-id or "
                                        "--collection-id if the preset takes one; the run was stopped");
         } else {
-          stop(run_stop::auth,
-               "authentication failed (" + reason +
-                   "): check the API token in XIMILAR_API_TOKEN or --token-file; the run was stopped");
+          const std::string origin =
+              opt.token_origin.empty() ? std::string("XIMILAR_API_TOKEN or --token-file") : opt.token_origin;
+          stop(run_stop::auth, "authentication failed (" + reason + "): check the API token in " + origin +
+                                   " (a token of this account, for this endpoint); the run was stopped");
         }
         break;
     }

@@ -355,11 +355,20 @@ TEST_F(Upload, WrongTokenStopsTheRunWithExitThree) {
       run_ximup(dir.path(), mock.upload_args(tree, dir / "r.jsonl", {"--connections", "2"}), "not-the-token");
   EXPECT_EQ(run.exit_code, 3) << run.err;
   EXPECT_NE(run.err.find("authentication failed"), std::string::npos) << run.err;
-  EXPECT_NE(run.err.find("XIMILAR_API_TOKEN"), std::string::npos) << "the message says what to fix";
+  EXPECT_NE(run.err.find("check the API token in XIMILAR_API_TOKEN"), std::string::npos)
+      << "the message names where the refused token came from: " << run.err;
   EXPECT_EQ(run.err.find("not-the-token"), std::string::npos) << "the token leaked into the output";
   // A bad token must not produce a failure per file: far fewer requests than 200 files / 10.
   const auto results = read_results(dir / "r.jsonl");
   EXPECT_LE(results.size(), 200U);
+  // From a token file, the message names that file (it wins over the environment).
+  write_text(dir / "token.txt", "another-wrong-token\n");
+  const auto from_file = run_ximup(
+      dir.path(), mock.upload_args(tree, dir / "r2.jsonl", {"--token-file", (dir / "token.txt").string()}),
+      token);
+  EXPECT_EQ(from_file.exit_code, 3) << from_file.err;
+  EXPECT_NE(from_file.err.find("--token-file '" + (dir / "token.txt").string() + "'"), std::string::npos)
+      << from_file.err;
 }
 
 TEST_F(Upload, ServerNotListeningIsAClearErrorAndExitFive) {

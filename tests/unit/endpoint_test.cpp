@@ -134,9 +134,11 @@ TEST(Token, PrecedenceAndValidation) {
   EXPECT_FALSE(load_token(s).token);
   s.env = "envtoken\n";
   EXPECT_EQ(load_token(s).token, "envtoken");
+  EXPECT_EQ(load_token(s).origin, "XIMILAR_API_TOKEN");
   s.flag = "flagtoken";
   auto r = load_token(s);
   EXPECT_EQ(r.token, "flagtoken");
+  EXPECT_EQ(r.origin, "--token");
   EXPECT_FALSE(r.warning.empty());
   s.flag = "bad token";
   EXPECT_FALSE(load_token(s).token);
