@@ -350,6 +350,23 @@ upload_options build_options(const upload_flags& f) {
   if (!f.token_file.empty()) ts.file = f.token_file;
   if (const char* env = std::getenv("XIMILAR_API_TOKEN"); env != nullptr) ts.env = std::string(env);
   auto token = load_token(ts);
+  if (ts.flag) {
+    // The `token` option set by the config file or XIMUP_TOKEN is not on the command line.
+    const auto& layers = active_config_layers();
+    const auto source = layers.sources.find("token");
+    if (source != layers.sources.end() && source->second == value_source::file) {
+      token.origin = "the config file '" + layers.file + "' (key token)";
+      struct stat st {};
+      token.warning = ::stat(layers.file.c_str(), &st) == 0 && (st.st_mode & 077U) != 0
+                          ? "the config file '" + layers.file +
+                                "' holds the API token and other users may read it: chmod 600 it, or use "
+                                "--token-file or XIMILAR_API_TOKEN"
+                          : std::string();
+    } else if (source != layers.sources.end() && source->second == value_source::environment) {
+      token.origin = "XIMUP_TOKEN";
+      token.warning.clear();
+    }
+  }
   if (!token.token && f.dry_run) token.token = std::string("dry-run");  // nothing is sent
   if (!token.token) throw usage_error{token.error};
   if (!token.warning.empty()) spdlog::warn("{}", token.warning);

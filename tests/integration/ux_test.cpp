@@ -114,6 +114,27 @@ TEST_F(Ux, ConfigFileIsFoundInXdgConfigHome) {
   EXPECT_NE(none.out.find("log-format = \"text\"  # default"), std::string::npos) << none.out;
 }
 
+// A token in the config file is not on the command line: no `ps` warning, but one when others can
+// read the file.
+TEST_F(Ux, ATokenInTheConfigFileIsWarnedAboutOnlyWhenOthersCanReadIt) {
+  fs::create_directories(dir / "xdg" / "ximup");
+  fs::create_directories(dir / "in");
+  const fs::path config = dir / "xdg" / "ximup" / "config.toml";
+  write_text(config, "token = \"config-file-token-123\"\n");
+  fs::permissions(config, fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read |
+                              fs::perms::others_read);
+  auto r = ximup({"upload", (dir / "in").string(), "--endpoint", "tagging", "--dry-run", "--no-state"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("holds the API token and other users may read it: chmod 600"), std::string::npos)
+      << r.err;
+  EXPECT_EQ(r.err.find("command line"), std::string::npos) << r.err;
+  fs::permissions(config, fs::perms::owner_read | fs::perms::owner_write);
+  r = ximup({"upload", (dir / "in").string(), "--endpoint", "tagging", "--dry-run", "--no-state"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.err.find("API token"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("config-file-token-123"), std::string::npos) << r.err;
+}
+
 TEST_F(Ux, UnknownKeysAndBadValuesNameTheKeyAndTheFile) {
   const std::string cfg = (dir / "bad.toml").string();
   write_text(cfg, "conections = 3\n");
