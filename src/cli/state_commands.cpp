@@ -60,10 +60,11 @@ std::string format_time(std::int64_t unix_seconds) {
   return buf;
 }
 
-// An input whose file is gone: a path (not a url) that lstat() says does not exist. Any other
-// error (a permission, a disk not mounted yet) does not count: only certain absence does.
+// An input whose file is gone: an absolute path that lstat() says does not exist. Any other error
+// (a permission, a disk not mounted yet) does not count: only certain absence does. URLs and the
+// relative keys of old state files (relative to a directory we do not know) are never gone.
 bool file_is_gone(const std::string& path) {
-  if (path.starts_with("http://") || path.starts_with("https://")) return false;
+  if (!path.starts_with('/')) return false;
   struct stat st {};
   return ::lstat(path.c_str(), &st) != 0 && (errno == ENOENT || errno == ENOTDIR);
 }

@@ -151,6 +151,7 @@ struct upload_pipeline::impl {
 
   void state_stage() {
     std::vector<state_update> batch;
+    bool state_failed = false;
     std::vector<pending_input> marks;
     std::vector<pending_input> refreshes;
     std::vector<input_result> results;
@@ -179,21 +180,37 @@ struct upload_pipeline::impl {
           results.push_back({u.path, u.status, u.reason, u.attempts});
         }
       }
+      // After a failed write nothing more is committed (the run stops; what the state did not
+      // record is sent again by the next run). Results of inputs whose marks were lost could not be
+      // recorded anyway: record_results refuses a batch with an unmarked input.
+      if (state_failed) continue;
       if (!marks.empty()) {
-        if (auto st = state->mark_pending(marks); !st.ok()) stop(run_stop::state_error, st.message);
+        if (auto st = state->mark_pending(marks); !st.ok()) {
+          state_failed = true;
+          stop(run_stop::state_error, st.message);
+          continue;
+        }
       }
       if (!refreshes.empty()) {
-        if (auto st = state->refresh_facts(refreshes); !st.ok()) stop(run_stop::state_error, st.message);
+        if (auto st = state->refresh_facts(refreshes); !st.ok()) {
+          state_failed = true;
+          stop(run_stop::state_error, st.message);
+          continue;
+        }
       }
       if (results.empty()) continue;
       // Their result lines first: an input the state calls done must have its line on disk. When the
       // results file cannot be written, nothing more is committed (those inputs stay pending and
       // are sent again by the next run).
       if (!writer.sync()) {
+        state_failed = true;
         stop(run_stop::io_error, writer.error());
         continue;
       }
-      if (auto st = state->record_results(results); !st.ok()) stop(run_stop::state_error, st.message);
+      if (auto st = state->record_results(results); !st.ok()) {
+        state_failed = true;
+        stop(run_stop::state_error, st.message);
+      }
     }
   }
 
@@ -229,9 +246,13 @@ struct upload_pipeline::impl {
     file_facts facts{e.size, e.mtime_ns, std::nullopt};
     e.state_key = state_key(e);  // kept for mark_pending and the result, computed once
     auto previous = index->find(e.state_key);
+    const std::string* found_key = &e.state_key;
     // States written before keys were absolute hold the path as typed: still honoured, so an
     // upgrade does not send a whole tree again (the input is recorded under its new key when sent).
-    if (!previous && e.state_key != e.path) previous = index->find(e.path);
+    if (!previous && e.state_key != e.path) {
+      previous = index->find(e.path);
+      found_key = &e.path;
+    }
     plan p = plan_input(previous, facts, opt.mode);
     if (p == plan::need_checksum) {
       facts.content_hash = sha256_file(e.path);
@@ -241,12 +262,12 @@ struct upload_pipeline::impl {
       // Checksum mode skipped it as unchanged: when it was recorded without a hash, or its content
       // is the same under a new mtime, record the current facts, so that the next checksum run
       // compares contents and the next normal run does not take the new mtime for a change.
-      if (opt.mode == run_mode::checksum && previous &&
+      if (opt.mode == run_mode::checksum && !opt.dry_run && previous &&
           (p == plan::skip_unchanged || p == plan::skip_failed) &&
           (!previous->content_hash || previous->mtime_ns != facts.mtime_ns)) {
         if (!facts.content_hash) facts.content_hash = sha256_file(e.path);
         if (facts.content_hash) {
-          enqueue_state({e.state_key, previous->status, {}, 0, facts, /*refresh=*/true});
+          enqueue_state({*found_key, previous->status, {}, 0, facts, /*refresh=*/true});
         }
       }
       std::lock_guard lock(stats_mutex);
@@ -911,9 +932,12 @@ struct upload_pipeline::impl {
     }
     for (auto& t : threads) t.join();
     if (!abandoned) pool->shutdown();
-    if (!writer.close() && summary.stopped == run_stop::none) {
-      summary.stopped = run_stop::io_error;
-      summary.stop_message = writer.error();
+    if (!writer.close()) {
+      std::lock_guard lock(stats_mutex);  // the state thread may still stop the run
+      if (summary.stopped == run_stop::none) {
+        summary.stopped = run_stop::io_error;
+        summary.stop_message = writer.error();
+      }
     }
     const auto& c = pool->counters();
     summary.requests = c.sends.load();

@@ -202,9 +202,9 @@ TEST(State, PruneRemovesInputsWhoseFilesAreGone) {
       slow.upload_args(tree, dir / "results2.jsonl", {"--state", (dir / "state.sqlite").string(), "--force"});
   args.insert(args.begin(), XIMUP_BIN);
   process upload(args, dir / "up.out", dir / "up.err", {std::string("XIMILAR_API_TOKEN=") + token});
-  std::this_thread::sleep_for(700ms);
+  ASSERT_TRUE(slow.wait_for_counter("requests", 1)) << read_text(dir / "up.err");  // it holds the lock
   EXPECT_EQ(command({"prune"}), 6) << read_text(dir / "cmd.err");
-  upload.wait(60s);
+  EXPECT_EQ(upload.wait(60s), 1) << read_text(dir / "up.err");  // broken-1.jpg fails again
 }
 
 TEST(State, SigtermDrainsInFlightAndTheRerunFinishes) {

@@ -310,11 +310,16 @@ TEST_F(Upload, AManifestPipeWhoseWriterComesLateIsReadWhole) {
   for (const auto& e : fs::directory_iterator(tree)) lines += "{\"path\": \"" + e.path().string() + "\"}\n";
   std::thread late_writer([&] {
     std::this_thread::sleep_for(std::chrono::milliseconds(1500));
-    const int fd = ::open(fifo.c_str(), O_WRONLY);
-    if (fd >= 0) {
-      EXPECT_EQ(::write(fd, lines.data(), lines.size()), static_cast<ssize_t>(lines.size()));
-      ::close(fd);
+    // Without waiting: if ximup never opens the pipe (it failed earlier) the test must not hang.
+    int fd = -1;
+    for (int i = 0; i < 600 && fd < 0; ++i) {
+      fd = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK);  // ENXIO while there is no reader
+      if (fd < 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
+    ASSERT_GE(fd, 0) << "ximup never opened the manifest pipe";
+    ::fcntl(fd, F_SETFL, 0);
+    EXPECT_EQ(::write(fd, lines.data(), lines.size()), static_cast<ssize_t>(lines.size()));
+    ::close(fd);
   });
   const auto run =
       run_ximup(dir.path(),

@@ -88,6 +88,34 @@ class mock_server {
     args.insert(args.end(), extra.begin(), extra.end());
     return args;
   }
+  /// A top-level counter of `GET /stats` (docs/mock.md), fetched by python3 over TLS trusting
+  /// cert(); -1 when it cannot be read.
+  [[nodiscard]] long long counter(const std::string& name) const {
+    const int rc =
+        run({"python3", "-c",
+             "import json, ssl, sys, urllib.request\n"
+             "ctx = ssl.create_default_context(cafile=sys.argv[2]) if sys.argv[1].startswith('https') "
+             "else None\n"
+             "print(json.load(urllib.request.urlopen(sys.argv[1] + 'stats', context=ctx))[sys.argv[3]])",
+             base_, cert().string(), name},
+            dir_ / "stats.out", dir_ / "stats.err", {}, std::chrono::seconds(20));
+    if (rc != 0) return -1;
+    try {
+      return std::stoll(read_text(dir_ / "stats.out"));
+    } catch (const std::exception&) {
+      return -1;
+    }
+  }
+  /// Waits up to `limit` until counter(name) >= at_least; true when it got there.
+  [[nodiscard]] bool wait_for_counter(const std::string& name, long long at_least,
+                                      std::chrono::milliseconds limit = std::chrono::seconds(60)) const {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (counter(name) >= at_least) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return false;
+  }
   void stop() {
     proc_->signal(SIGTERM);
     proc_->wait(std::chrono::seconds(20));
