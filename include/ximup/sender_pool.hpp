@@ -75,6 +75,9 @@ struct sender_counters {
   std::atomic<std::uint64_t> connections_opened{0};
   std::atomic<std::uint64_t> bytes_sent{0};
   std::atomic<std::int64_t> in_flight{0};
+  /// Of those, the requests being written or waiting for their response (not the ones still
+  /// connecting): what a stop that abandons them leaves with an unknown outcome.
+  std::atomic<std::int64_t> exchanging{0};
   /// Requests waiting for a connection: in the channel, or in a submit() or resubmit that waits
   /// for room in it (a resubmit counts once its delay is over).
   std::atomic<std::int64_t> queued{0};

@@ -350,7 +350,9 @@ struct sender_pool::impl {
         }
         bool stale = false;
         written = true;
+        counters.exchanging.fetch_add(1, std::memory_order_relaxed);
         result = co_await conn.exchange(*request, stale);
+        counters.exchanging.fetch_sub(1, std::memory_order_relaxed);
         // A reused connection the server had already closed: resend once on a fresh one,
         // without spending an attempt (api.md: the server drops idle keep-alive connections).
         if (result.transport == failure_kind::network && reused && stale && !resent_stale) {

@@ -838,7 +838,7 @@ struct upload_pipeline::impl {
       // Requests written whose answers never came: their outcome is unknown like a lost response's.
       std::lock_guard lock(stats_mutex);
       summary.outcome_unknown +=
-          static_cast<std::uint64_t>(std::max<std::int64_t>(0, pool->counters().in_flight.load()));
+          static_cast<std::uint64_t>(std::max<std::int64_t>(0, pool->counters().exchanging.load()));
     }
     std::map<std::uint64_t, std::shared_ptr<upload_request>> left;
     {
