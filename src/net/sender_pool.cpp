@@ -24,6 +24,7 @@
 #include <boost/beast/ssl.hpp>
 #include <future>
 #include <mutex>
+#include <sstream>
 #include <thread>
 
 namespace ximup {
@@ -73,6 +74,32 @@ bool looks_like_plain_http_port(const error_code& ec) {
 bool looks_like_tls_answer(const beast::flat_buffer& received) {
   const auto* bytes = static_cast<const unsigned char*>(received.data().data());
   return received.size() >= 2 && (bytes[0] == 0x15 || bytes[0] == 0x16) && bytes[1] == 0x03;
+}
+
+// A BIO that appends what OpenSSL writes to the std::string set as its data. While a request is
+// written the TLS session writes its records into one (see connection::write_records).
+BIO_METHOD* record_sink_method() {
+  static BIO_METHOD* const method = [] {
+    BIO_METHOD* m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "ximup record sink");
+    BIO_meth_set_write(m, [](BIO* b, const char* data, int len) -> int {
+      static_cast<std::string*>(BIO_get_data(b))->append(data, static_cast<std::size_t>(len));
+      return len;
+    });
+    BIO_meth_set_ctrl(m, [](BIO*, int cmd, long, void*) -> long { return cmd == BIO_CTRL_FLUSH ? 1 : 0; });
+    BIO_meth_set_create(m, [](BIO* b) -> int {
+      BIO_set_init(b, 1);
+      return 1;
+    });
+    return m;
+  }();
+  return method;
+}
+
+// The error of a failed SSL_write_ex, in Asio's SSL category (as the ssl::stream would report it).
+error_code last_ssl_error() {
+  const unsigned long e = ERR_get_error();
+  if (e == 0) return ssl::error::stream_truncated;
+  return {static_cast<int>(e), asio::error::get_ssl_category()};
 }
 
 std::string verify_failure(SSL* ssl_handle) {
@@ -191,6 +218,55 @@ struct sender_pool::impl {
     [[nodiscard]] bool certificate_error() const { return certificate_error_; }
 
    private:
+    // Plaintext bytes per socket write on TLS connections.
+    static constexpr std::size_t records_piece = std::size_t{256} * 1024;
+
+    // Writes `header` then `body` over the TLS session, records_piece plaintext bytes at a time: the
+    // session writes the records of a piece into records_ (its write BIO is swapped for a sink for
+    // the moment), and one socket write sends them. Asio's ssl::stream moves each 16 KiB record
+    // through a BIO pair (two more copies) and sends it with a syscall of its own; on loopback that
+    // per-record cost was a large part of the client's CPU. Reading, the handshake and shutdown stay
+    // with the ssl::stream, whose BIOs are idle between its operations.
+    asio::awaitable<std::pair<error_code, std::size_t>> write_records(tls_stream& stream,
+                                                                      std::string_view header,
+                                                                      std::span<const char> body) {
+      SSL* handle = stream.native_handle();
+      const std::size_t total = header.size() + body.size();
+      std::size_t done = 0;
+      while (done < total) {
+        const std::size_t piece_end = std::min(total, done + records_piece);
+        records_.clear();
+        BIO* sink = BIO_new(record_sink_method());
+        if (sink == nullptr) co_return std::pair{last_ssl_error(), done};
+        BIO_set_data(sink, &records_);
+        BIO* original = SSL_get_wbio(handle);
+        SSL_set0_wbio(handle,
+                      sink);  // releases the session's write reference to `original` (it keeps its read one)
+        bool ok = true;
+        ERR_clear_error();
+        while (done < piece_end) {
+          const char* from =
+              done < header.size() ? header.data() + done : body.data() + (done - header.size());
+          const std::size_t n =
+              done < header.size() ? std::min(header.size(), piece_end) - done : piece_end - done;
+          std::size_t wrote = 0;
+          if (SSL_write_ex(handle, from, n, &wrote) != 1) {
+            ok = false;
+            break;
+          }
+          done += wrote;
+        }
+        const error_code ssl_error = ok ? error_code{} : last_ssl_error();
+        BIO_up_ref(original);
+        SSL_set0_wbio(handle, original);  // frees the sink
+        if (!ok) co_return std::pair{ssl_error, done};
+        auto [ec, n] =
+            co_await asio::async_write(beast::get_lowest_layer(stream), asio::buffer(records_), use_ec);
+        if (ec) co_return std::pair{ec, done};
+      }
+      co_return std::pair{error_code{}, done};
+    }
+
     template <class Stream>
     asio::awaitable<send_result> exchange_on(Stream& stream, upload_request& request, bool& stale) {
       const auto& o = pool_.opt;
@@ -214,7 +290,15 @@ struct sender_pool::impl {
       const auto started = std::chrono::steady_clock::now();
       auto& lowest = beast::get_lowest_layer(stream);
       lowest.expires_after(o.write_timeout);
-      auto [wec, written] = co_await http::async_write(stream, msg, use_ec);
+      error_code wec;
+      std::size_t written = 0;
+      if constexpr (std::is_same_v<Stream, tls_stream>) {
+        std::ostringstream header;
+        header << msg.base();  // the request line, the fields and the empty line
+        std::tie(wec, written) = co_await write_records(stream, header.str(), request.body);
+      } else {
+        std::tie(wec, written) = co_await http::async_write(stream, msg, use_ec);
+      }
       pool_.counters.bytes_sent.fetch_add(written, std::memory_order_relaxed);
       if (wec) {
         result.latency =
@@ -277,6 +361,7 @@ struct sender_pool::impl {
     std::unique_ptr<tls_stream> tls_;
     std::unique_ptr<beast::tcp_stream> plain_;
     beast::flat_buffer buffer_;
+    std::string records_;  // TLS records of the piece of a request being written
     bool certificate_error_ = false;
   };
 
