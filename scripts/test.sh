@@ -74,5 +74,5 @@ scripts/build.sh build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_
   -DXIMUP_SANITIZE=thread -DXIMUP_BUILD_BENCH=OFF -DXIMUP_TEST_MOCK_BIN="$PWD/build-asan/src/mock/ximup-mock" \
   -- ximup upload_test state_test scaleout_test byte_budget_test metrics_server_test
 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
-  run_ctest build-tsan -R '^(Upload|State|ScaleOut|ByteBudget|BoundedQueue|MetricsServer)\.' -E 'CrashLoop'
+  run_ctest build-tsan -R '^(Upload|State|ScaleOut|ByteBudget|BufferPool|BoundedQueue|MetricsServer)\.' -E 'CrashLoop'
 phase "done"

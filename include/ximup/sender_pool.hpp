@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "ximup/buffer_pool.hpp"
 #include "ximup/byte_budget.hpp"
 #include "ximup/endpoint.hpp"
 #include "ximup/flow_control.hpp"
@@ -29,11 +30,20 @@ namespace ximup {
 
 /// One POST: a body and the inputs it carries. Owned by a shared_ptr while in flight.
 struct upload_request {
+  upload_request() = default;
+  upload_request(const upload_request&) = delete;
+  upload_request& operator=(const upload_request&) = delete;
+  /// Gives the body's memory back to body_pool, if any.
+  ~upload_request() {
+    if (body_pool) body_pool->give(std::move(body));
+  }
+
   std::uint64_t sequence = 0;
   std::string body;
   std::vector<record_slot> records;
-  std::shared_ptr<budget_lease> lease;  ///< memory held until the last record has its result
-  int sends = 0;                        ///< attempts spent on this request
+  std::shared_ptr<budget_lease> lease;     ///< memory held until the last record has its result
+  int sends = 0;                           ///< attempts spent on this request
+  std::shared_ptr<buffer_pool> body_pool;  ///< where the body came from and goes back to
 };
 
 /// What one send produced.

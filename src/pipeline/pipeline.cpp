@@ -503,7 +503,8 @@ struct upload_pipeline::impl {
       }
       auto request = std::make_shared<upload_request>();
       std::vector<file_facts> facts;
-      request->body.reserve(plan->body_bytes);
+      request->body = bodies->take(plan->body_bytes);
+      request->body_pool = bodies;
       body.begin(request->body);
       for (auto& e : plan->entries) {
         record_slot slot;
@@ -582,6 +583,7 @@ struct upload_pipeline::impl {
   std::shared_ptr<upload_request> subset(const upload_request& from, std::vector<record_slot> records) {
     auto r = std::make_shared<upload_request>();
     r->body = body.assemble(from.body, records);
+    r->body_pool = bodies;
     r->records = std::move(records);
     r->lease = from.lease;
     r->sequence = next_sequence.fetch_add(1);
@@ -960,6 +962,9 @@ struct upload_pipeline::impl {
   // progress line but never planned. Under stats_mutex.
   std::uint64_t failed_before_planning = 0;
   request_body body;
+  // Bodies are reused: as many as were in flight at once, each up to --max-body-bytes.
+  std::shared_ptr<buffer_pool> bodies = std::make_shared<buffer_pool>(
+      opt.sender.queue_capacity + opt.sender.connections + opt.workers + 4, opt.limits.max_body_bytes);
   byte_budget budget;
   bounded_queue<batch_plan> plans;
   results_writer writer;
