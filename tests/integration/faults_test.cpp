@@ -212,3 +212,37 @@ TEST(Faults, DrainTimeoutAbandonsRequestsInFlightAndSaysSo) {
       << "abandoned requests are outcomes unknown: " << summary;
   EXPECT_EQ(std::string_view(doc["stopped"]), "interrupted") << summary;
 }
+
+// ximup-mock --discard over TLS decrypts whole socket reads itself (discard_tls_body): bytes of a
+// second request that arrive with the first body must reach the next request, not be dropped. A
+// client that pipelines two requests in one write gets two answers, each counting its records.
+TEST(Faults, DiscardMockKeepsThePipelinedNextRequest) {
+  temp_dir dir;
+  mock_server mock(dir.path(), token, {"--discard"});
+  const std::string script = R"PY(
+import socket, ssl, sys
+port, cafile, token = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+def request(n, size):
+    recs = ",".join('{"_id":"%d","_base64":"%s"}' % (i, "QUJD" * size) for i in range(n))
+    body = ('{"records":[%s]}' % recs).encode()
+    head = ("POST /tagging/generic/v2/tags HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Token %s\r\n"
+            "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % (token, len(body))).encode()
+    return head + body
+ctx = ssl.create_default_context(cafile=cafile)
+with socket.create_connection(("127.0.0.1", port), timeout=20) as raw:
+    with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as s:
+        s.sendall(request(3, 90000) + request(2, 10))  # one write: the second follows the first body
+        got = b""
+        while got.count(b"HTTP/1.1 200") < 2 or not got.rstrip().endswith(b"}"):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            got += chunk
+        answers = got.split(b"HTTP/1.1 ")[1:]
+        print(len(answers), *[a.count(b'"_status"') for a in answers])
+)PY";
+  const int rc = run({"python3", "-c", script, mock.port(), mock.cert().string(), token}, dir / "py.out",
+                     dir / "py.err", {}, 60s);
+  ASSERT_EQ(rc, 0) << read_text(dir / "py.err");
+  EXPECT_EQ(read_text(dir / "py.out"), "2 3 2\n");
+}
