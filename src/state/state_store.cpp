@@ -334,11 +334,17 @@ struct state_store::impl {
     return st;
   }
 
-  state_status check_writable(std::string_view what) const {
+  // Writes need the run lock (begin_run, forget) and, for inputs, a run (check_writable).
+  state_status check_locked(std::string_view what) const {
     if (!lock_held.load()) {
       return {state_errc::misuse,
               std::string(what) + " on the state file '" + path + "' needs the run lock (try_lock)"};
     }
+    return {};
+  }
+
+  state_status check_writable(std::string_view what) const {
+    if (auto st = check_locked(what); !st) return st;
     if (run_id.load() == 0) {
       return {state_errc::misuse,
               std::string(what) + " on the state file '" + path + "' needs a run (begin_run)"};
@@ -640,9 +646,8 @@ void state_store::unlock() noexcept {
 state_result<std::int64_t> state_store::begin_run(std::string_view command) {
   std::lock_guard guard(impl_->mutex);
   state_result<std::int64_t> result;
-  if (!impl_->lock_held.load()) {
-    result.status = {state_errc::misuse,
-                     "begin_run on the state file '" + impl_->path + "' needs the run lock (try_lock)"};
+  if (auto st = impl_->check_locked("begin_run"); !st) {
+    result.status = std::move(st);
     return result;
   }
   if (impl_->run_id.load() != 0) {
@@ -796,9 +801,8 @@ state_status state_store::record_results(std::span<const input_result> results) 
 state_result<std::uint64_t> state_store::forget(std::span<const std::string> paths) {
   std::lock_guard guard(impl_->mutex);
   state_result<std::uint64_t> result;
-  if (!impl_->lock_held.load()) {
-    result.status = {state_errc::misuse,
-                     "forget on the state file '" + impl_->path + "' needs the run lock (try_lock)"};
+  if (auto st = impl_->check_locked("forget"); !st) {
+    result.status = std::move(st);
     return result;
   }
   sqlite3* db = impl_->db;
