@@ -418,9 +418,9 @@ class signal_watch {
   void watch(upload_pipeline& pipeline) {
     thread_ = std::thread([this, &pipeline] {
       int seen = 0;
-      while (!done_.load()) {
-        timespec wait{0, 200'000'000};
-        const int sig = sigtimedwait(&set_, nullptr, &wait);
+      for (;;) {
+        const int sig = sigwaitinfo(&set_, nullptr);
+        if (done_.load()) break;  // woken by the destructor
         if (sig <= 0) continue;
         std::unique_lock stop_lock(stop_mutex_);  // run_over() waits for a stop in progress
         if (++seen == 1 && run_over_.load()) {
@@ -446,8 +446,13 @@ class signal_watch {
     run_over_.store(true);
   }
   ~signal_watch() {
+    // The watcher waits without a timeout: a signal sent to it alone ends the wait at once. (It
+    // used to poll every 200 ms, which added up to 0.2 s to every run's exit.)
     done_.store(true);
-    if (thread_.joinable()) thread_.join();
+    if (thread_.joinable()) {
+      pthread_kill(thread_.native_handle(), SIGTERM);
+      thread_.join();
+    }
   }
   signal_watch(const signal_watch&) = delete;
   signal_watch& operator=(const signal_watch&) = delete;
