@@ -58,6 +58,7 @@ struct upload_flags {
   bool follow_symlinks = false;
   std::string cacert;
   bool insecure = false;
+  std::string tls13_ciphers = default_tls13_ciphers;
   std::string connect_timeout = "10s";
   std::string handshake_timeout = "10s";
   std::string write_timeout = "120s";
@@ -395,6 +396,9 @@ upload_options build_options(const upload_flags& f) {
   if (f.rate > 0) s.flow.fixed_rate = f.rate;
   if (!f.cacert.empty()) s.cacert = f.cacert;
   s.insecure_skip_verify = f.insecure;
+  if (auto bad = check_tls13_ciphers(f.tls13_ciphers); !bad.empty())
+    throw usage_error{"--tls13-ciphers: " + bad};
+  s.tls13_ciphers = f.tls13_ciphers;
   s.max_response_bytes = size_flag("--max-response-bytes", f.max_response_bytes);
   if (f.insecure) spdlog::warn("--insecure-skip-tls-verify: the server's certificate is NOT checked");
 
@@ -738,6 +742,9 @@ std::function<int()> add_upload_command(CLI::App& app) {
   cmd->add_flag("--follow-symlinks", f.follow_symlinks, "Follow symbolic links (loops are detected)");
   cmd->add_option("--cacert", f.cacert, "PEM file of CA certificates to trust instead of the system's");
   cmd->add_flag("--insecure-skip-tls-verify", f.insecure, "Do not verify the server's TLS certificate");
+  cmd->add_option("--tls13-ciphers", f.tls13_ciphers,
+                  "TLS 1.3 cipher suites in order of preference (as curl)")
+      ->capture_default_str();
   cmd->add_option("--connect-timeout", f.connect_timeout, "TCP connect timeout")->capture_default_str();
   cmd->add_option("--handshake-timeout", f.handshake_timeout, "TLS handshake timeout")->capture_default_str();
   cmd->add_option("--write-timeout", f.write_timeout, "Deadline for writing a whole request")

@@ -37,6 +37,11 @@ counters_snapshot live_counters::snapshot() const {
       s.responses_by_status[code] = n;
     }
   }
+  for (std::size_t i = 0; i < by_tls_suite.size(); ++i) {
+    if (const std::uint64_t n = load(by_tls_suite[i]); n > 0) {
+      s.handshakes_by_cipher[tls_suite_names[i]] = n;
+    }
+  }
   s.faults.latency = load(latency);
   s.faults.fail = load(fail);
   s.faults.rate_limited = load(rate_limited);
@@ -69,6 +74,12 @@ std::string counters_snapshot::to_json() const {
   bool first = true;
   for (const auto& [code, n] : responses_by_status) {
     member(out, std::to_string(code).c_str(), n, first);
+    first = false;
+  }
+  out += "},\"handshakes_by_cipher\":{";
+  first = true;
+  for (const auto& [name, n] : handshakes_by_cipher) {
+    member(out, name.c_str(), n, first);
     first = false;
   }
   out += "},\"faults\":{";

@@ -365,6 +365,9 @@ asio::awaitable<void> mock_server::impl::run_tls(tcp::socket socket) {
     live_counters::bump(counters_.tls_handshake_failures);
     co_return;
   }
+  const SSL_CIPHER* suite = SSL_get_current_cipher(stream.native_handle());
+  const char* suite_name = suite != nullptr ? SSL_CIPHER_standard_name(suite) : nullptr;
+  counters_.count_tls_suite(suite_name != nullptr ? suite_name : "");
   co_await serve(stream);
 }
 

@@ -110,11 +110,23 @@ std::string verify_failure(SSL* ssl_handle) {
 
 }  // namespace
 
+std::string check_tls13_ciphers(const std::string& list) {
+  const std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx(SSL_CTX_new(TLS_client_method()), SSL_CTX_free);
+  if (!ctx) return "cannot create a TLS context";
+  if (SSL_CTX_set_ciphersuites(ctx.get(), list.c_str()) == 1) return {};
+  ERR_clear_error();
+  return "no TLS 1.3 cipher suite OpenSSL knows in '" + list + "' (e.g. " + default_tls13_ciphers + ")";
+}
+
 struct sender_pool::impl {
   impl(sender_options o, completion_handler h)
       : opt(std::move(o)), on_complete(std::move(h)), channel(ioc, opt.queue_capacity), flow(opt.flow) {
     tls.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
                     ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
+    if (SSL_CTX_set_ciphersuites(tls.native_handle(), opt.tls13_ciphers.c_str()) != 1) {
+      setup_error = "--tls13-ciphers '" + opt.tls13_ciphers + "': no TLS 1.3 cipher suite OpenSSL knows";
+      ERR_clear_error();
+    }
     if (opt.insecure_skip_verify) {
       tls.set_verify_mode(ssl::verify_none);
     } else {
@@ -122,7 +134,7 @@ struct sender_pool::impl {
       error_code ec;
       if (opt.cacert) {
         tls.load_verify_file(*opt.cacert, ec);
-        if (ec) cacert_error = "cannot load --cacert '" + *opt.cacert + "': " + ec.message();
+        if (ec) setup_error = "cannot load --cacert '" + *opt.cacert + "': " + ec.message();
       } else {
         tls.set_default_verify_paths(ec);
       }
@@ -475,8 +487,8 @@ struct sender_pool::impl {
   std::atomic<bool> closing{false};  // shutdown() or abort() began
   sender_counters counters;
   flow_control flow;
-  std::string cacert_error;
-  std::mutex abort_mutex;  // orders submit() against abort()
+  std::string setup_error;  ///< a bad --cacert or --tls13-ciphers, reported by preflight()
+  std::mutex abort_mutex;   // orders submit() against abort()
   bool aborted = false;
   std::atomic<bool> aborted_flag{false};
 };
@@ -489,7 +501,7 @@ sender_pool::~sender_pool() {
 }
 
 std::optional<std::string> sender_pool::preflight() {
-  if (!impl_->cacert_error.empty()) return impl_->cacert_error;
+  if (!impl_->setup_error.empty()) return impl_->setup_error;
   auto result = asio::co_spawn(impl_->ioc, impl_->preflight_once(), asio::use_future);
   // In slices, so that cancel() (a signal) ends the wait instead of the handshake timeout. The
   // abandoned check is destroyed with the io_context; the pool is not started after it.

@@ -402,6 +402,30 @@ TEST_F(Upload, UntrustedCertificateIsRefusedWithAHint) {
   EXPECT_NE(run.err.find("--cacert"), std::string::npos) << run.err;
 }
 
+// ximup offers AES-128-GCM first (the mock, like most servers, takes the client's order);
+// --tls13-ciphers replaces the list, and a list OpenSSL cannot use is a usage error.
+TEST_F(Upload, Tls13CipherPreferenceIsAes128GcmUnlessTheUserChooses) {
+  generate_images(dir / "in", {"--count", "2", "--size-kib", "1", "--seed", "3"});
+  mock_server mock(dir.path(), token);
+  auto args = mock.upload_args(dir / "in", dir / "r.jsonl", {"--no-state"});
+  auto run = run_ximup(dir.path(), args, token);
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_GE(mock.counter("handshakes_by_cipher/TLS_AES_128_GCM_SHA256"), 1);
+  // Only the two python3 fetches of /stats (this one included) used AES-256-GCM.
+  EXPECT_EQ(mock.counter("handshakes_by_cipher/TLS_AES_256_GCM_SHA384"), 2);
+
+  args.insert(args.end(), {"--tls13-ciphers", "TLS_CHACHA20_POLY1305_SHA256"});
+  run = run_ximup(dir.path(), args, token);
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_GE(mock.counter("handshakes_by_cipher/TLS_CHACHA20_POLY1305_SHA256"), 1);
+
+  args.back() = "TLS_NO_SUCH_SUITE";
+  run = run_ximup(dir.path(), args, token);
+  EXPECT_EQ(run.exit_code, 2) << run.err;
+  EXPECT_NE(run.err.find("--tls13-ciphers"), std::string::npos) << run.err;
+  EXPECT_NE(run.err.find("TLS_NO_SUCH_SUITE"), std::string::npos) << run.err;
+}
+
 // The scheme that does not match the port: each direction says which one to use.
 TEST_F(Upload, WrongSchemeForThePortGetsAHint) {
   fs::create_directories(dir / "in");

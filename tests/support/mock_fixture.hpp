@@ -88,15 +88,19 @@ class mock_server {
     args.insert(args.end(), extra.begin(), extra.end());
     return args;
   }
-  /// A top-level counter of `GET /stats` (docs/mock.md), fetched by python3 over TLS trusting
-  /// cert(); -1 when it cannot be read.
+  /// A counter of `GET /stats` (docs/mock.md), fetched by python3 over TLS trusting cert(): a
+  /// top-level name or a path such as "handshakes_by_cipher/TLS_AES_128_GCM_SHA256" (0 when a
+  /// member is missing); -1 when the stats cannot be read. (python3's own connection is counted:
+  /// OpenSSL's default order makes it a TLS_AES_256_GCM_SHA384 handshake.)
   [[nodiscard]] long long counter(const std::string& name) const {
     const int rc =
         run({"python3", "-c",
              "import json, ssl, sys, urllib.request\n"
              "ctx = ssl.create_default_context(cafile=sys.argv[2]) if sys.argv[1].startswith('https') "
              "else None\n"
-             "print(json.load(urllib.request.urlopen(sys.argv[1] + 'stats', context=ctx))[sys.argv[3]])",
+             "v = json.load(urllib.request.urlopen(sys.argv[1] + 'stats', context=ctx))\n"
+             "for k in sys.argv[3].split('/'): v = v.get(k, 0)\n"
+             "print(v)",
              base_, cert().string(), name},
             dir_ / "stats.out", dir_ / "stats.err", {}, std::chrono::seconds(20));
     if (rc != 0) return -1;

@@ -61,6 +61,9 @@ struct counters_snapshot {
   std::uint64_t records_failed = 0;  ///< records answered 400/500 in delivered responses
   std::uint64_t ledger_lines = 0;
   std::map<unsigned, std::uint64_t> responses_by_status;  ///< responses sent (faulted ones too)
+  /// TLS handshakes completed, by the cipher suite negotiated (e.g. "TLS_AES_128_GCM_SHA256";
+  /// suites other than TLS 1.3's three are counted as "other").
+  std::map<std::string, std::uint64_t> handshakes_by_cipher;
 
   struct fault_counts {
     std::uint64_t latency = 0;       ///< requests delayed
