@@ -27,7 +27,7 @@ std::string buffer_pool::take(std::size_t size) {
       free_.pop_back();
     }
   }
-  out.clear();
+  // Its old bytes are kept: a body_writer overwrites them instead of zero-filling the memory again.
   out.reserve(size);
   return out;
 }
@@ -35,7 +35,6 @@ std::string buffer_pool::take(std::size_t size) {
 void buffer_pool::give(std::string&& buffer) noexcept {
   // A string without heap memory (the small-string buffer) is not worth keeping.
   if (buffer.capacity() > max_capacity_ || buffer.capacity() <= std::string().capacity()) return;
-  buffer.clear();
   std::lock_guard lock(mutex_);
   if (free_.size() < max_buffers_) free_.push_back(std::move(buffer));
 }

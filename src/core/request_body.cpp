@@ -1,7 +1,7 @@
 #include "ximup/request_body.hpp"
 
 #include <algorithm>
-#include <array>
+#include <cstring>
 
 #include "ximup/base64.hpp"
 #include "ximup/json_escape.hpp"
@@ -27,60 +27,76 @@ std::size_t request_body::record_size(std::string_view id, std::uint64_t file_by
          record_suffix.size();
 }
 
-void request_body::begin(std::string& body) const {
+body_writer::body_writer(std::string& body, std::size_t expected) : body_(body) {
+  if (body_.size() < expected) body_.resize(expected);
+}
+
+char* body_writer::claim(std::size_t n) {
+  if (body_.size() - at_ < n) body_.resize(std::max(at_ + n, body_.size() + body_.size() / 2));
+  char* out = body_.data() + at_;
+  at_ += n;
+  return out;
+}
+
+void body_writer::append(std::string_view bytes) {
+  if (!bytes.empty()) std::memcpy(claim(bytes.size()), bytes.data(), bytes.size());
+}
+
+void body_writer::close() {
+  body_.resize(at_);
+}
+
+void request_body::begin(body_writer& body) const {
   body.append(body_prefix);
 }
 
 // Starts a record object: separator, `{"_id":...` and the manifest's extra members.
-void request_body::open_record(std::string& body, record_slot& slot, std::string_view extra_fields) {
+void request_body::open_record(body_writer& body, record_slot& slot, std::string_view extra_fields) {
   if (body.size() > body_prefix.size()) body.push_back(',');
   slot.offset = body.size();
   body.append(record_prefix);
-  append_json_string(body, slot.id);
+  thread_local std::string id_json;  // its capacity is reused from record to record
+  id_json.clear();
+  append_json_string(id_json, slot.id);
+  body.append(id_json);
   body.append(extra_fields);
 }
 
-void request_body::append_record(std::string& body, std::span<const unsigned char> data, record_slot& slot,
+void request_body::append_record(body_writer& body, std::span<const unsigned char> data, record_slot& slot,
                                  std::string_view extra_fields) const {
   open_record(body, slot, extra_fields);
   body.append(data_prefix);
-  // Encoded in cache-sized pieces on the stack, each appended: the body's memory is written once.
-  // (Encoding in place would need resize() first, whose zero fill of the whole record cost more
-  // than the encode itself in perf of bench/upload.sh; resize_and_overwrite is C++23.) A piece is
-  // a multiple of 3 bytes, so only the last one can carry padding.
-  constexpr std::size_t piece = std::size_t{3} * 16 * 1024;
-  // Left uninitialised on purpose: filling it first is the cost this loop exists to avoid.
-  std::array<char, base64::encoded_size(piece)> encoded;  // NOLINT(cppcoreguidelines-pro-type-member-init)
-  for (std::size_t done = 0; done < data.size(); done += piece) {
-    const std::size_t n = std::min(piece, data.size() - done);
-    body.append(encoded.data(), base64::encode(encoded.data(), data.data() + done, n));
-  }
+  base64::encode(body.claim(base64::encoded_size(data.size())), data.data(), data.size());
   body.append(record_suffix);
   slot.length = body.size() - slot.offset;
   slot.bytes = data.size();
 }
 
-void request_body::append_url_record(std::string& body, std::string_view url, record_slot& slot,
+void request_body::append_url_record(body_writer& body, std::string_view url, record_slot& slot,
                                      std::string_view extra_fields) const {
   open_record(body, slot, extra_fields);
   body.append(url_prefix);
-  append_json_string(body, url);
+  thread_local std::string url_json;
+  url_json.clear();
+  append_json_string(url_json, url);
+  body.append(url_json);
   body.push_back('}');
   slot.length = body.size() - slot.offset;
   slot.bytes = 0;
 }
 
-void request_body::finish(std::string& body) const {
+void request_body::finish(body_writer& body) const {
   body.push_back(']');
   body.append(fields_);
   body.push_back('}');
+  body.close();
 }
 
 std::string request_body::assemble(std::string_view old_body, std::span<record_slot> records) const {
   std::size_t size = envelope_size();
   for (const auto& r : records) size += r.length + 1;
-  std::string body;
-  body.reserve(size);
+  std::string out;
+  body_writer body(out, size);
   begin(body);
   for (auto& r : records) {
     if (body.size() > body_prefix.size()) body.push_back(',');
@@ -89,7 +105,7 @@ std::string request_body::assemble(std::string_view old_body, std::span<record_s
     r.offset = at;
   }
   finish(body);
-  return body;
+  return out;
 }
 
 }  // namespace ximup

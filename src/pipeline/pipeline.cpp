@@ -505,14 +505,15 @@ struct upload_pipeline::impl {
       std::vector<file_facts> facts;
       request->body = bodies->take(plan->body_bytes);
       request->body_pool = bodies;
-      body.begin(request->body);
+      body_writer out(request->body, plan->body_bytes);
+      body.begin(out);
       for (auto& e : plan->entries) {
         record_slot slot;
         slot.state_key = std::move(e.state_key);  // set by should_send when there is a state
         if (!e.url.empty()) {
           slot.path = std::move(e.path);
           slot.id = std::move(e.id);
-          body.append_url_record(request->body, e.url, slot, e.extra_fields);
+          body.append_url_record(out, e.url, slot, e.extra_fields);
         } else {
           const auto status = read_file(e.path, file_bytes, opt.limits.max_body_bytes);
           if (!status.ok) {
@@ -521,12 +522,12 @@ struct upload_pipeline::impl {
           }
           slot.path = std::move(e.path);
           slot.id = std::move(e.id);
-          body.append_record(request->body, maybe_resize(file_bytes, resized, slot), slot, e.extra_fields);
+          body.append_record(out, maybe_resize(file_bytes, resized, slot), slot, e.extra_fields);
         }
         request->records.push_back(std::move(slot));
         facts.push_back({e.size, e.mtime_ns, e.content_hash});
       }
-      body.finish(request->body);
+      body.finish(out);
       if (file_bytes.capacity() > (8U << 20U)) std::vector<unsigned char>().swap(file_bytes);
       if (request->records.empty()) continue;
       // The file bytes are free again; the body stays held until its results are written.

@@ -54,13 +54,14 @@ TEST(Batcher, EstimateMatchesTheBuiltBody) {
   auto plan = b.flush();
   ASSERT_TRUE(plan);
   std::string body;
-  rb.begin(body);
+  body_writer w(body);
+  rb.begin(w);
   for (std::size_t i = 0; i < data.size(); ++i) {
     record_slot s;
     s.id = ids[i];
-    rb.append_record(body, data[i], s);
+    rb.append_record(w, data[i], s);
   }
-  rb.finish(body);
+  rb.finish(w);
   // The estimate counts a separator per record; the built body has one fewer.
   EXPECT_EQ(plan->body_bytes, body.size() + 1);
   EXPECT_EQ(plan->largest_file, 1000U);

@@ -18,15 +18,16 @@ std::string b64(const std::vector<unsigned char>& d) {
 TEST(RequestBody, BuildsValidRecordsPayloadWithFields) {
   request_body rb(R"(,"lang":"en","tagging_mode":"simple")");
   std::string body;
-  rb.begin(body);
+  body_writer w(body);
+  rb.begin(w);
   std::vector<record_slot> slots(2);
   slots[0].id = "a/one.jpg";
   slots[1].id = "two \"quoted\".png";
   const std::vector<unsigned char> d0 = {0xff, 0xd8, 0xff, 0x00};
   const std::vector<unsigned char> d1 = {0x89, 'P', 'N', 'G', 1, 2, 3};
-  rb.append_record(body, d0, slots[0]);
-  rb.append_record(body, d1, slots[1]);
-  rb.finish(body);
+  rb.append_record(w, d0, slots[0]);
+  rb.append_record(w, d1, slots[1]);
+  rb.finish(w);
 
   simdjson::dom::parser parser;
   auto doc = parser.parse(body);
@@ -45,15 +46,30 @@ TEST(RequestBody, BuildsValidRecordsPayloadWithFields) {
   EXPECT_EQ(body.substr(slots[0].offset, slots[0].length).back(), '}');
 }
 
-// The data is encoded in 48 KiB pieces: every size around the piece bounds decodes to the same
-// base64 as one whole encode, and the body reserved up front is written without reallocating.
-TEST(RequestBody, RecordsOfEverySizeAroundThePieceBoundsEncodeWhole) {
+// Each record is encoded straight into its place in the body: records of many sizes (around the
+// encoders' block sizes too) decode to the same base64 as a separate encode, and a body written
+// into a string grown to its planned size up front never reallocates.
+TEST(RequestBody, RecordsOfEverySizeEncodeInPlaceWithoutRegrowing) {
   constexpr std::size_t piece = std::size_t{3} * 16 * 1024;
   request_body rb("");
   std::vector<std::vector<unsigned char>> datas;
   std::uint32_t x = 12345;
-  const std::size_t sizes[] = {
-      0, 1, 2, 3, piece - 1, piece, piece + 1, piece + 2, 2 * piece, 3 * piece + 2, 200 * 1024 + 7};
+  const std::size_t sizes[] = {0,
+                               1,
+                               2,
+                               3,
+                               31,
+                               32,
+                               33,
+                               47,
+                               48,
+                               49,
+                               piece - 1,
+                               piece,
+                               piece + 1,
+                               2 * piece,
+                               3 * piece + 2,
+                               200 * 1024 + 7};
   for (const std::size_t n : sizes) {
     std::vector<unsigned char> d(n);
     for (auto& c : d) c = static_cast<unsigned char>((x = x * 1664525U + 1013904223U) >> 24U);
@@ -66,13 +82,13 @@ TEST(RequestBody, RecordsOfEverySizeAroundThePieceBoundsEncodeWhole) {
     slots[i].id = "rec" + std::to_string(i);
     planned += request_body::record_size(slots[i].id, datas[i].size());
   }
-  body.reserve(planned);
+  body_writer w(body, planned);
   const char* storage = body.data();
-  rb.begin(body);
-  for (std::size_t i = 0; i < datas.size(); ++i) rb.append_record(body, datas[i], slots[i]);
-  rb.finish(body);
+  rb.begin(w);
+  for (std::size_t i = 0; i < datas.size(); ++i) rb.append_record(w, datas[i], slots[i]);
+  rb.finish(w);
   EXPECT_EQ(body.data(), storage) << "the body grew past its planned size";
-  EXPECT_LE(body.size(), planned);
+  EXPECT_EQ(body.size() + 1, planned);  // the plan counts one separator per record
   simdjson::dom::parser parser;
   auto doc = parser.parse(body);
   ASSERT_FALSE(doc.error());
@@ -84,17 +100,43 @@ TEST(RequestBody, RecordsOfEverySizeAroundThePieceBoundsEncodeWhole) {
   }
 }
 
+// A pooled string comes back holding an old body: the writer overwrites it and cuts it to the new
+// body, whether the old one was longer or shorter, and grows past a plan that was too small (a
+// file that grew after the scan).
+TEST(RequestBody, AWriterReusesAStringThatHeldAnOldBody) {
+  request_body rb(R"(,"lang":"en")");
+  const std::vector<unsigned char> data(1000, 0xAB);
+  const auto build = [&](std::string& s, std::size_t planned) {
+    body_writer w(s, planned);
+    rb.begin(w);
+    record_slot slot;
+    slot.id = "x.jpg";
+    rb.append_record(w, data, slot);
+    rb.finish(w);
+  };
+  std::string fresh;
+  build(fresh, 0);
+  for (const std::size_t old_size : {std::size_t{0}, std::size_t{10}, fresh.size() - 1, fresh.size() * 3}) {
+    for (const std::size_t planned : {std::size_t{0}, fresh.size() + 1, fresh.size() * 2}) {
+      std::string reused(old_size, '#');
+      build(reused, planned);
+      EXPECT_EQ(reused, fresh) << "old size " << old_size << ", planned " << planned;
+    }
+  }
+}
+
 TEST(RequestBody, AssembleKeepsOnlyTheChosenRecords) {
   request_body rb("");
   std::string body;
-  rb.begin(body);
+  body_writer w(body);
+  rb.begin(w);
   std::vector<record_slot> slots(3);
   for (std::size_t i = 0; i < 3; ++i) {
     slots[i].id = "id" + std::to_string(i);
     const std::vector<unsigned char> d(i * 10 + 1, static_cast<unsigned char>(i));
-    rb.append_record(body, d, slots[i]);
+    rb.append_record(w, d, slots[i]);
   }
-  rb.finish(body);
+  rb.finish(w);
   std::vector<record_slot> keep = {slots[2], slots[0]};
   const std::string smaller = rb.assemble(body, keep);
   simdjson::dom::parser parser;
@@ -111,26 +153,28 @@ TEST(RequestBody, AssembleKeepsOnlyTheChosenRecords) {
 TEST(RequestBody, EmptyFileIsAnEmptyBase64String) {
   request_body rb("");
   std::string body;
-  rb.begin(body);
+  body_writer w(body);
+  rb.begin(w);
   record_slot s;
   s.id = "empty.jpg";
-  rb.append_record(body, {}, s);
-  rb.finish(body);
+  rb.append_record(w, {}, s);
+  rb.finish(w);
   EXPECT_EQ(body, R"({"records":[{"_id":"empty.jpg","_base64":""}]})");
 }
 
 TEST(RequestBody, UrlRecordsAndManifestFieldsAreValidJsonOfTheEstimatedSize) {
   request_body rb("");
   std::string body;
-  rb.begin(body);
+  body_writer w(body);
+  rb.begin(w);
   std::vector<record_slot> slots(2);
   slots[0].id = "remote \"one\"";
   slots[1].id = "local";
   const std::string extra = R"(,"label":"cat","meta":{"n":1})";
   const std::vector<unsigned char> data = {1, 2, 3, 4, 5};
-  rb.append_url_record(body, "https://example.com/a b.jpg", slots[0], extra);
-  rb.append_record(body, data, slots[1], extra);
-  rb.finish(body);
+  rb.append_url_record(w, "https://example.com/a b.jpg", slots[0], extra);
+  rb.append_record(w, data, slots[1], extra);
+  rb.finish(w);
   EXPECT_EQ(body.size(), rb.envelope_size() - 1 +
                              request_body::record_size(slots[0].id, 0, "https://example.com/a b.jpg", extra) +
                              request_body::record_size(slots[1].id, data.size(), {}, extra));
