@@ -316,6 +316,7 @@ int run(const std::string& dir, const std::string& mode, int threads, int runs, 
 }  // namespace
 
 int main(int argc, char** argv) {
+  ximup::set_resize_module_fallback(XIMUP_RESIZE_MODULE_PATH);
   const std::vector<std::string> args(argv + 1, argv + argc);
   if (args.size() >= 3 && args[0] == "generate") {
     if (auto e = ximup::resize_init()) fail(*e);

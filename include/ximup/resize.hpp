@@ -119,8 +119,14 @@ resize_report shrink_image(std::span<const unsigned char> input, const resize_op
 /// libvips cannot be used; then every shrink_image() reports unchanged_error. For start-up checks.
 [[nodiscard]] std::optional<std::string> resize_init() noexcept;
 
-/// "libvips 8.14.1" (for `ximup version`).
+/// "libvips 8.14.1" (for `ximup version`), or "not available: <why>".
 [[nodiscard]] std::string resize_library_version();
+
+/// shrink_image() and resize_init() run in the resize module, ximup-resize.so (libvips and its ~100
+/// libraries are loaded only when resizing is asked for): it is looked for at $XIMUP_RESIZE_MODULE
+/// when that is set, else beside the executable, then in ../lib/ximup/ from it, then at the path
+/// given here (for test and benchmark binaries of a build tree). Call before the first use.
+void set_resize_module_fallback(std::string path);
 
 /// The format recognised from the first bytes: "jpeg", "png", "gif", "webp", "tiff", or "" (pure).
 [[nodiscard]] std::string_view sniff_image_format(std::span<const unsigned char> input) noexcept;

@@ -59,9 +59,9 @@ struct send_result {
   std::chrono::microseconds latency{0};
 };
 
-/// AES-128-GCM first: TLS 1.3's mandatory suite, as Go, Chrome and Firefox order it, and 10% less
-/// CPU than OpenSSL's default first choice, AES-256-GCM, on both ends of a bulk upload (openssl
-/// speed, 16 KiB records: 2.63 vs 2.39 GB/s on the benchmark machine).
+/// AES-128-GCM first: TLS 1.3's mandatory suite, as Go, Chrome and Firefox order it, and less CPU
+/// than OpenSSL's default first choice, AES-256-GCM, on both ends of a bulk upload (openssl speed,
+/// 16 KiB records, median of 8 interleaved runs on the benchmark machine: 2.48 vs 2.16 GB/s).
 inline constexpr const char* default_tls13_ciphers =
     "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256";
 

@@ -1,6 +1,6 @@
-// shrink_image() with libvips: header first (cheap, lazy), the pure plan, then vips_thumbnail_buffer
-// (shrink-on-load, orientation, sRGB) and one save; plain JPEGs are decoded by TurboJPEG instead.
-// See include/ximup/resize.hpp for the contract.
+// The resize module (ximup-resize.so, see resize_module.hpp): shrink_image() with libvips: header first
+// (cheap, lazy), the pure plan, then vips_thumbnail_buffer (shrink-on-load, orientation, sRGB) and one save;
+// plain JPEGs are decoded by TurboJPEG instead. See include/ximup/resize.hpp for the contract.
 #include <turbojpeg.h>
 #include <vips/vips.h>
 
@@ -9,10 +9,13 @@
 #include <mutex>
 #include <utility>
 
+#include "resize_module.hpp"
 #include "ximup/resize.hpp"
 
 namespace ximup {
 namespace {
+
+std::optional<std::string> vips_resize_init() noexcept;
 
 // Owns a GObject reference (VipsImage) or a g_malloc'd buffer.
 struct image_ref {
@@ -225,7 +228,7 @@ resize_report shrink(std::span<const unsigned char> input, const resize_options&
     return unchanged(std::move(r), resize_action::unchanged_unsupported_format,
                      "not a JPEG, PNG, GIF, WebP or TIFF image: sent unchanged");
   }
-  if (auto error = resize_init()) return unchanged(std::move(r), resize_action::unchanged_error, *error);
+  if (auto error = vips_resize_init()) return unchanged(std::move(r), resize_action::unchanged_error, *error);
   static thread_local vips_thread_guard thread_guard;
   (void)thread_guard;
 
@@ -327,9 +330,7 @@ resize_report shrink(std::span<const unsigned char> input, const resize_options&
   return r;
 }
 
-}  // namespace
-
-std::optional<std::string> resize_init() noexcept {
+std::optional<std::string> vips_resize_init() noexcept {
   vips_setup& s = setup();
   try {
     std::call_once(s.once, [&] { init_vips(s); });
@@ -339,12 +340,12 @@ std::optional<std::string> resize_init() noexcept {
   return s.error;
 }
 
-std::string resize_library_version() {
+std::string vips_library_version() {
   return std::string("libvips ") + vips_version_string();
 }
 
-resize_report shrink_image(std::span<const unsigned char> input, const resize_options& options,
-                           std::vector<unsigned char>& out) noexcept {
+resize_report vips_shrink_image(std::span<const unsigned char> input, const resize_options& options,
+                                std::vector<unsigned char>& out) noexcept {
   out.clear();
   try {
     return shrink(input, options, out);
@@ -363,4 +364,15 @@ resize_report shrink_image(std::span<const unsigned char> input, const resize_op
   }
 }
 
+}  // namespace
+
 }  // namespace ximup
+
+// The module's entry point (resize_module.hpp), found by dlsym.
+extern "C" __attribute__((visibility("default"))) const ximup::detail::resize_module_api*
+ximup_resize_module_v1() {
+  static const ximup::detail::resize_module_api api{sizeof(ximup::resize_options),
+                                                    sizeof(ximup::resize_report), &ximup::vips_resize_init,
+                                                    &ximup::vips_library_version, &ximup::vips_shrink_image};
+  return &api;
+}

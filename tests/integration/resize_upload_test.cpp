@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <simdjson.h>
 #include <vips/vips.h>
+#include <algorithm>
 
 #include <filesystem>
 #include <sstream>
@@ -47,6 +48,7 @@ std::string noisy_jpeg(int width, int height) {
 }  // namespace
 
 TEST(ResizeUpload, TheServerReceivesTheResizedImageAndResultsSaySo) {
+  ximup::set_resize_module_fallback(XIMUP_RESIZE_MODULE_PATH);
   ASSERT_FALSE(ximup::resize_init().has_value());
   temp_dir dir;
   fs::create_directories(dir / "img");
@@ -99,6 +101,7 @@ TEST(ResizeUpload, TheServerReceivesTheResizedImageAndResultsSaySo) {
 // --resize auto takes the preset's size (512 px for recognition); with a URL endpoint it is a
 // usage error that says what to pass instead.
 TEST(ResizeUpload, AutoTakesThePresetsSizeAndNeedsAPreset) {
+  ximup::set_resize_module_fallback(XIMUP_RESIZE_MODULE_PATH);
   ASSERT_FALSE(ximup::resize_init().has_value());
   temp_dir dir;
   fs::create_directories(dir / "img");
@@ -135,4 +138,42 @@ TEST(ResizeUpload, AutoTakesThePresetsSizeAndNeedsAPreset) {
   EXPECT_EQ(bad_rc, 2);
   EXPECT_NE(read_text(dir / "b.err").find("--resize must be a size in pixels"), std::string::npos)
       << read_text(dir / "b.err");
+}
+
+// libvips and its ~100 libraries live in the resize module, loaded only when --resize needs it:
+// the ximup binary does not link libvips, a run without --resize never looks for the module, and a
+// missing module is a usage error that names it and what to do.
+TEST(ResizeUpload, TheResizeModuleIsLoadedOnlyForResizeAndItsAbsenceIsExplained) {
+  temp_dir dir;
+  ASSERT_EQ(run({"ldd", XIMUP_BIN}, dir / "ldd.out", dir / "ldd.err"), 0) << read_text(dir / "ldd.err");
+  const std::string libs = read_text(dir / "ldd.out");
+  EXPECT_NE(libs.find("libssl"), std::string::npos) << libs;
+  EXPECT_EQ(libs.find("libvips"), std::string::npos) << libs;
+
+  ximup::set_resize_module_fallback(XIMUP_RESIZE_MODULE_PATH);
+  ASSERT_FALSE(ximup::resize_init().has_value());  // libvips for noisy_jpeg()
+  fs::create_directories(dir / "img");
+  write_text(dir / "img" / "big.jpg", noisy_jpeg(800, 600));
+  mock_server mock(dir.path(), token);
+  const std::vector<std::string> env = {"XIMILAR_API_TOKEN=" + token,
+                                        "XDG_CONFIG_HOME=" + (dir / "xdg").string(),
+                                        "XIMUP_RESIZE_MODULE=" + (dir / "no-such-module.so").string()};
+  auto args = mock.upload_args(dir / "img", dir / "r.jsonl", {"--no-state"});
+  args.insert(args.begin(), XIMUP_BIN);
+  EXPECT_EQ(run(args, dir / "a.out", dir / "a.err", env), 0) << read_text(dir / "a.err");
+
+  args.insert(args.end(), {"--resize", "300", "--resize-min-bytes", "0"});
+  EXPECT_EQ(run(args, dir / "b.out", dir / "b.err", env), 2);
+  const std::string err = read_text(dir / "b.err");
+  EXPECT_NE(err.find("ximup-resize.so"), std::string::npos) << err;
+  EXPECT_NE(err.find("no-such-module.so (not there)"), std::string::npos) << err;
+  EXPECT_NE(err.find("XIMUP_RESIZE_MODULE"), std::string::npos) << err;
+
+  // Found beside the binary when nothing overrides it: the same run resizes.
+  const std::vector<std::string> plain_env = {"XIMILAR_API_TOKEN=" + token,
+                                              "XDG_CONFIG_HOME=" + (dir / "xdg").string()};
+  *(std::find(args.begin(), args.end(), "--results") + 1) = (dir / "r2.jsonl").string();
+  ASSERT_EQ(run(args, dir / "c.out", dir / "c.err", plain_env), 0) << read_text(dir / "c.err");
+  EXPECT_NE(read_text(dir / "r2.jsonl").find(R"("action":"resized")"), std::string::npos)
+      << read_text(dir / "r2.jsonl");
 }

@@ -191,6 +191,7 @@ double mean_of(const std::vector<unsigned char>& bytes, int left, int top, int w
 class Resize : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
+    set_resize_module_fallback(XIMUP_RESIZE_MODULE_PATH);
     ASSERT_FALSE(resize_init().has_value());
     dir_ = std::filesystem::temp_directory_path() / ("ximup-resize-test-" + std::to_string(::getpid()));
     std::filesystem::create_directories(dir_);
