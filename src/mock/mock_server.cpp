@@ -35,6 +35,7 @@
 #include "ledger.hpp"
 #include "ximup/mock/api_handler.hpp"
 #include "ximup/mock/self_signed.hpp"
+#include "ximup/tls_bio.hpp"
 
 namespace ximup::mock {
 namespace {
@@ -122,9 +123,7 @@ asio::awaitable<error_code> discard_tls_body(tls_stream& stream, std::size_t rem
         continue;
       }
       if (SSL_get_error(handle, 0) == SSL_ERROR_WANT_READ) return true;
-      const unsigned long e = ERR_get_error();
-      fail = e == 0 ? error_code(ssl::error::stream_truncated)
-                    : error_code(static_cast<int>(e), asio::error::get_ssl_category());
+      fail = tls::last_ssl_error();
       return false;
     }
   };
@@ -136,15 +135,13 @@ asio::awaitable<error_code> discard_tls_body(tls_stream& stream, std::size_t rem
     auto [ec, n] = co_await tcp_layer(stream).async_read_some(asio::buffer(net), use_tuple);
     if (ec) co_return ec;
     BIO* mem = BIO_new_mem_buf(net.data(), static_cast<int>(n));
-    if (mem == nullptr)
-      co_return error_code(static_cast<int>(ERR_get_error()), asio::error::get_ssl_category());
+    if (mem == nullptr) co_return tls::last_ssl_error();
     BIO_set_mem_eof_return(mem, -1);  // empty: "retry", not end of stream
-    BIO* original = SSL_get_rbio(handle);
-    SSL_set0_rbio(handle,
-                  mem);  // releases the session's read reference to `original` (it keeps its write one)
-    const bool ok = drain(fail);
-    BIO_up_ref(original);
-    SSL_set0_rbio(handle, original);  // frees `mem`
+    bool ok = false;
+    {
+      const tls::scoped_bio lent(handle, tls::scoped_bio::side::read, mem);
+      ok = drain(fail);
+    }
     if (!ok) co_return fail;
   }
 }

@@ -27,6 +27,8 @@
 #include <sstream>
 #include <thread>
 
+#include "ximup/tls_bio.hpp"
+
 namespace ximup {
 namespace {
 
@@ -93,13 +95,6 @@ BIO_METHOD* record_sink_method() {
     return m;
   }();
   return method;
-}
-
-// The error of a failed SSL_write_ex, in Asio's SSL category (as the ssl::stream would report it).
-error_code last_ssl_error() {
-  const unsigned long e = ERR_get_error();
-  if (e == 0) return ssl::error::stream_truncated;
-  return {static_cast<int>(e), asio::error::get_ssl_category()};
 }
 
 std::string verify_failure(SSL* ssl_handle) {
@@ -249,29 +244,26 @@ struct sender_pool::impl {
         const std::size_t piece_end = std::min(total, done + records_piece);
         records_.clear();
         BIO* sink = BIO_new(record_sink_method());
-        if (sink == nullptr) co_return std::pair{last_ssl_error(), done};
+        if (sink == nullptr) co_return std::pair{tls::last_ssl_error(), done};
         BIO_set_data(sink, &records_);
-        BIO* original = SSL_get_wbio(handle);
-        SSL_set0_wbio(handle,
-                      sink);  // releases the session's write reference to `original` (it keeps its read one)
-        bool ok = true;
-        ERR_clear_error();
-        while (done < piece_end) {
-          const char* from =
-              done < header.size() ? header.data() + done : body.data() + (done - header.size());
-          const std::size_t n =
-              done < header.size() ? std::min(header.size(), piece_end) - done : piece_end - done;
-          std::size_t wrote = 0;
-          if (SSL_write_ex(handle, from, n, &wrote) != 1) {
-            ok = false;
-            break;
+        error_code ssl_error;
+        {
+          const tls::scoped_bio lent(handle, tls::scoped_bio::side::write, sink);
+          ERR_clear_error();
+          while (done < piece_end) {
+            const char* from =
+                done < header.size() ? header.data() + done : body.data() + (done - header.size());
+            const std::size_t n =
+                done < header.size() ? std::min(header.size(), piece_end) - done : piece_end - done;
+            std::size_t wrote = 0;
+            if (SSL_write_ex(handle, from, n, &wrote) != 1) {
+              ssl_error = tls::last_ssl_error();
+              break;
+            }
+            done += wrote;
           }
-          done += wrote;
         }
-        const error_code ssl_error = ok ? error_code{} : last_ssl_error();
-        BIO_up_ref(original);
-        SSL_set0_wbio(handle, original);  // frees the sink
-        if (!ok) co_return std::pair{ssl_error, done};
+        if (ssl_error) co_return std::pair{ssl_error, done};
         auto [ec, n] =
             co_await asio::async_write(beast::get_lowest_layer(stream), asio::buffer(records_), use_ec);
         if (ec) co_return std::pair{ec, done};
