@@ -536,7 +536,39 @@ std::size_t ifind(std::string_view text, std::string_view lower_needle, std::siz
 
 // An HTML error page (a proxy's 502, a load balancer's 503): its <title>, or else its text
 // without tags, marked as HTML. Empty when `text` is not HTML.
-std::string describe_html(std::string_view text) {
+// What comes before a page's first element: a UTF-8 byte order mark, an XML declaration
+// (XHTML), comments.
+std::string_view skip_preamble(std::string_view text) noexcept {
+  for (;;) {
+    text = trim(text);
+    std::string_view end;
+    if (text.starts_with("\xEF\xBB\xBF")) {
+      text.remove_prefix(3);
+      continue;
+    }
+    if (text.starts_with("<?")) {
+      end = "?>";
+    } else if (text.starts_with("<!--")) {
+      end = "-->";
+    } else {
+      return text;
+    }
+    const auto at = text.find(end);
+    if (at == std::string_view::npos) return text;
+    text.remove_prefix(at + end.size());
+  }
+}
+
+// A '<' that starts a tag, a closing tag, a comment or a declaration; any other is text ("1 < 2").
+bool opens_tag(std::string_view text, std::size_t at) noexcept {
+  if (at + 1 >= text.size()) return false;
+  const char next = text[at + 1];
+  return (next >= 'a' && next <= 'z') || (next >= 'A' && next <= 'Z') || next == '/' || next == '!' ||
+         next == '?';
+}
+
+std::string describe_html(std::string_view body) {
+  const std::string_view text = skip_preamble(body);
   if (!iequal_prefix(text, "<!doctype html") && !iequal_prefix(text, "<html") &&
       !iequal_prefix(text, "<head") && !iequal_prefix(text, "<body")) {
     return {};
@@ -556,7 +588,7 @@ std::string describe_html(std::string_view text) {
   bool in_tag = false;
   for (std::size_t i = 0; i < text.size(); ++i) {
     const char c = text[i];
-    if (c == '<') {
+    if (c == '<' && !in_tag && opens_tag(text, i)) {
       // Scripts and style sheets are not words of the page.
       for (const std::string_view element : {std::string_view("script"), std::string_view("style")}) {
         if (iequal_prefix(text.substr(i + 1), element)) {

@@ -209,8 +209,20 @@ TEST(Response, DescribeErrorBodyGivesTheTitleOrTheTextOfAnHtmlPage) {
             "Down for maintenance (an HTML page)");
   EXPECT_EQ(describe_error_body("<html><title></title><body></body></html>"), "(no text) (an HTML page)");
   EXPECT_EQ(describe_error_body("<html><title>unclosed"), "unclosed (an HTML page)");
+  // A '<' that opens no tag is text; a byte order mark, an XML declaration or a comment before
+  // the page does not hide it.
+  EXPECT_EQ(describe_error_body("<html><body>Queue full: 3 < 5 slots free, retry later</body></html>"),
+            "Queue full: 3 < 5 slots free, retry later (an HTML page)");
+  EXPECT_EQ(describe_error_body("\xEF\xBB\xBF<!DOCTYPE html><html><title>502 Bad Gateway</title></html>"),
+            "502 Bad Gateway (an HTML page)");
+  EXPECT_EQ(describe_error_body(
+                "<?xml version=\"1.0\"?>\n<!-- proxy -->\n<html xmlns=\"http://www.w3.org/1999/xhtml\">"
+                "<body><p>Service Unavailable</p></body></html>"),
+            "Service Unavailable (an HTML page)");
   // Not HTML: left as it is.
   EXPECT_EQ(describe_error_body("<error>quota</error>"), "<error>quota</error>");
+  EXPECT_EQ(describe_error_body("<?xml version=\"1.0\"?><error>quota</error>"),
+            "<?xml version=\"1.0\"?><error>quota</error>");
   const std::string long_page = "<html><body>" + std::string(1000, 'w') + "</body></html>";
   EXPECT_EQ(describe_error_body(long_page), std::string(200, 'w') + "... (an HTML page)");
 }
