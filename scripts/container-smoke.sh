@@ -212,10 +212,14 @@ echo "$image: $size_bytes bytes ($((size_bytes / 1000000)) MB, $((size_bytes / 1
 
 # --- checks ----------------------------------------------------------------------------------
 step "ximup version"
-"${podman[@]}" run --rm "${run_opts[@]}" "$image" version || die "ximup version failed"
+version=$("${podman[@]}" run --rm "${run_opts[@]}" "$image" version) || die "ximup version failed"
+echo "$version"
+# The resize module (libvips) is loaded from /usr/local/lib/ximup/ on first use.
+grep -q '^resize: libvips' <<<"$version" || die "the resize module is not found in the image"
 
 step "shared libraries and user"
-libs=$("${podman[@]}" run --rm "${run_opts[@]}" --entrypoint ldd "$image" /usr/local/bin/ximup /usr/local/bin/ximup-mock)
+libs=$("${podman[@]}" run --rm "${run_opts[@]}" --entrypoint ldd "$image" /usr/local/bin/ximup /usr/local/bin/ximup-mock \
+  /usr/local/lib/ximup/ximup-resize.so)
 echo "$libs"
 if grep -q 'not found' <<<"$libs"; then die "a shared library is missing in the image"; fi
 uid=$("${podman[@]}" run --rm "${run_opts[@]}" --entrypoint id "$image" -u)
