@@ -32,7 +32,8 @@
 /// file's bytes also covers what is sent.
 ///
 /// One-time global init: the first call of resize_init() or shrink_image() initialises libvips
-/// (std::call_once) and keeps it for the life of the process; libvips is never shut down. Threads
+/// (std::call_once) and keeps it for the life of the process; at exit an atexit handler shuts it
+/// down (vips_shutdown ends its idle worker threads), so no resize may run after main returns. Threads
 /// that called shrink_image() release libvips's per-thread buffers automatically when they exit.
 /// Nothing here throws: failures become a resize_report that says to send the input unchanged.
 

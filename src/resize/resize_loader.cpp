@@ -50,7 +50,8 @@ void load(loaded_module& m) {
       tried += (tried.empty() ? "" : ", ") + path + " (not there)";
       continue;
     }
-    // RTLD_NODELETE: libvips is never shut down, so the module is never unloaded either.
+    // RTLD_NODELETE: the module stays loaded until the process ends (libvips is shut down by an
+    // atexit handler, below, and its thread_local destructors run at thread exit).
     void* handle = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
     if (handle == nullptr) {
       const char* why = ::dlerror();
@@ -66,6 +67,7 @@ void load(loaded_module& m) {
       continue;
     }
     m.api = api;
+    std::atexit([] { module().api->shutdown(); });
     return;
   }
   m.error = "the resize module " + std::string(detail::resize_module_file) +

@@ -22,6 +22,9 @@ struct resize_module_api {
   std::string (*library_version)();
   resize_report (*shrink)(std::span<const unsigned char> input, const resize_options& options,
                           std::vector<unsigned char>& out) noexcept;
+  /// At process exit (the loader registers it with atexit): stops libvips's worker threads if it
+  /// was initialised. Nothing may resize after it.
+  void (*shutdown)() noexcept;
 };
 
 /// The module's one exported symbol: `extern "C" const resize_module_api* ximup_resize_module_v1()`.

@@ -5,6 +5,7 @@
 #include <vips/vips.h>
 
 #include <algorithm>
+#include <atomic>
 #include <exception>
 #include <mutex>
 #include <utility>
@@ -73,6 +74,7 @@ void drop_log(const gchar*, GLogLevelFlags, const gchar*, gpointer) {}
 struct vips_setup {
   std::once_flag once;
   std::optional<std::string> error;
+  std::atomic<bool> ready{false};  ///< VIPS_INIT succeeded
 };
 vips_setup& setup() {
   static vips_setup s;
@@ -89,6 +91,7 @@ void init_vips(vips_setup& s) {
   vips_cache_set_max_mem(0);
   vips_cache_set_max_files(0);
   vips_block_untrusted_set(TRUE);  // defence in depth; formats are also filtered by sniffing
+  s.ready.store(true);
   g_log_set_handler("VIPS",
                     static_cast<GLogLevelFlags>(G_LOG_LEVEL_WARNING | G_LOG_LEVEL_MESSAGE | G_LOG_LEVEL_INFO |
                                                 G_LOG_LEVEL_DEBUG),
@@ -340,6 +343,13 @@ std::optional<std::string> vips_resize_init() noexcept {
   return s.error;
 }
 
+// libvips keeps a pool of idle worker threads ("libvips worker"); vips_shutdown() ends them. At
+// exit they would otherwise still be running, and LeakSanitizer's scan crashed on the dynamic TLS
+// of their dlopen'd libraries in the sanitizer builds.
+void vips_resize_shutdown() noexcept {
+  if (setup().ready.exchange(false)) vips_shutdown();
+}
+
 std::string vips_library_version() {
   return std::string("libvips ") + vips_version_string();
 }
@@ -371,8 +381,8 @@ resize_report vips_shrink_image(std::span<const unsigned char> input, const resi
 // The module's entry point (resize_module.hpp), found by dlsym.
 extern "C" __attribute__((visibility("default"))) const ximup::detail::resize_module_api*
 ximup_resize_module_v1() {
-  static const ximup::detail::resize_module_api api{sizeof(ximup::resize_options),
-                                                    sizeof(ximup::resize_report), &ximup::vips_resize_init,
-                                                    &ximup::vips_library_version, &ximup::vips_shrink_image};
+  static const ximup::detail::resize_module_api api{
+      sizeof(ximup::resize_options), sizeof(ximup::resize_report), &ximup::vips_resize_init,
+      &ximup::vips_library_version,  &ximup::vips_shrink_image,    &ximup::vips_resize_shutdown};
   return &api;
 }
