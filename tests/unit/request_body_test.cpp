@@ -54,22 +54,10 @@ TEST(RequestBody, RecordsOfEverySizeEncodeInPlaceWithoutRegrowing) {
   request_body rb("");
   std::vector<std::vector<unsigned char>> datas;
   std::uint32_t x = 12345;
-  const std::size_t sizes[] = {0,
-                               1,
-                               2,
-                               3,
-                               31,
-                               32,
-                               33,
-                               47,
-                               48,
-                               49,
-                               piece - 1,
-                               piece,
-                               piece + 1,
-                               2 * piece,
-                               3 * piece + 2,
-                               200 * 1024 + 7};
+  // Around the AVX2 encoder's bounds (a 24-byte block needs 28 bytes left, its 96-byte loop 100),
+  // and around 48 KiB (the piece size of the old encode-and-copy loop).
+  std::vector<std::size_t> sizes = {0, 1, 2, 3, 27, 28, 29, 47, 48, 49, 99, 100, 101};
+  sizes.insert(sizes.end(), {piece - 1, piece, piece + 1, 2 * piece, 3 * piece + 2, 200 * 1024 + 7});
   for (const std::size_t n : sizes) {
     std::vector<unsigned char> d(n);
     for (auto& c : d) c = static_cast<unsigned char>((x = x * 1664525U + 1013904223U) >> 24U);
