@@ -13,6 +13,15 @@ constexpr std::string_view record_prefix = R"({"_id":)";
 constexpr std::string_view data_prefix = R"(,"_base64":")";
 constexpr std::string_view url_prefix = R"(,"_url":)";
 constexpr std::string_view record_suffix = R"("})";
+
+// Appends `bytes` as a JSON string (append_json_string's escaping) through a scratch string per
+// thread, whose capacity is reused from record to record.
+void append_json(body_writer& body, std::string_view bytes) {
+  thread_local std::string scratch;
+  scratch.clear();
+  append_json_string(scratch, bytes);
+  body.append(scratch);
+}
 }  // namespace
 
 std::size_t request_body::envelope_size() const noexcept {
@@ -55,10 +64,7 @@ void request_body::open_record(body_writer& body, record_slot& slot, std::string
   if (body.size() > body_prefix.size()) body.push_back(',');
   slot.offset = body.size();
   body.append(record_prefix);
-  thread_local std::string id_json;  // its capacity is reused from record to record
-  id_json.clear();
-  append_json_string(id_json, slot.id);
-  body.append(id_json);
+  append_json(body, slot.id);
   body.append(extra_fields);
 }
 
@@ -76,10 +82,7 @@ void request_body::append_url_record(body_writer& body, std::string_view url, re
                                      std::string_view extra_fields) const {
   open_record(body, slot, extra_fields);
   body.append(url_prefix);
-  thread_local std::string url_json;
-  url_json.clear();
-  append_json_string(url_json, url);
-  body.append(url_json);
+  append_json(body, url);
   body.push_back('}');
   slot.length = body.size() - slot.offset;
   slot.bytes = 0;

@@ -103,14 +103,19 @@ std::string verify_failure(SSL* ssl_handle) {
   return X509_verify_cert_error_string(verify);
 }
 
+// Gives `ctx` the TLS 1.3 suites of `list`; empty when OpenSSL took them, otherwise why not.
+std::string set_tls13_ciphers(SSL_CTX* ctx, const std::string& list) {
+  if (SSL_CTX_set_ciphersuites(ctx, list.c_str()) == 1) return {};
+  ERR_clear_error();
+  return "no TLS 1.3 cipher suite OpenSSL knows in '" + list + "' (e.g. " + default_tls13_ciphers + ")";
+}
+
 }  // namespace
 
 std::string check_tls13_ciphers(const std::string& list) {
   const std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx(SSL_CTX_new(TLS_client_method()), SSL_CTX_free);
   if (!ctx) return "cannot create a TLS context";
-  if (SSL_CTX_set_ciphersuites(ctx.get(), list.c_str()) == 1) return {};
-  ERR_clear_error();
-  return "no TLS 1.3 cipher suite OpenSSL knows in '" + list + "' (e.g. " + default_tls13_ciphers + ")";
+  return set_tls13_ciphers(ctx.get(), list);
 }
 
 struct sender_pool::impl {
@@ -118,9 +123,8 @@ struct sender_pool::impl {
       : opt(std::move(o)), on_complete(std::move(h)), channel(ioc, opt.queue_capacity), flow(opt.flow) {
     tls.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
                     ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
-    if (SSL_CTX_set_ciphersuites(tls.native_handle(), opt.tls13_ciphers.c_str()) != 1) {
-      setup_error = "--tls13-ciphers '" + opt.tls13_ciphers + "': no TLS 1.3 cipher suite OpenSSL knows";
-      ERR_clear_error();
+    if (auto bad = set_tls13_ciphers(tls.native_handle(), opt.tls13_ciphers); !bad.empty()) {
+      setup_error = "--tls13-ciphers: " + bad;
     }
     if (opt.insecure_skip_verify) {
       tls.set_verify_mode(ssl::verify_none);
