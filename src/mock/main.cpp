@@ -120,6 +120,9 @@ int run(int argc, char** argv) {
   app.add_option("--hang-rate", f.hang_rate, "Probability of never answering")->check(rate);
   app.add_option("--trickle-rate", f.trickle_rate, "Probability of sending the response 1 byte/s")
       ->check(rate);
+  app.add_option("--body-delay-ms", o.body_delay_ms,
+                 "Wait this long after each request's header before reading its body (a slow reader)")
+      ->capture_default_str();
   app.add_option("--idle-close-ms", o.idle_close_ms, "Close keep-alive connections idle this long")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);

@@ -97,7 +97,7 @@ beast::tcp_stream& tcp_layer(Stream& stream) noexcept {
 // the socket up to net.size() bytes at a time and decrypted through a memory BIO swapped in as the
 // session's read BIO, every byte of it (a partial record stays inside the session), so nothing is
 // left behind when the ssl::stream's BIO comes back. Asio's ssl::stream would take it 17 KB per
-// recv() and copy it twice more; the client's side does the same for writes (write_records).
+// recv() and copy it twice more; the client's write_records avoids the same costs when writing.
 template <class Feed>
 asio::awaitable<error_code> discard_tls_body(tls_stream& stream, std::size_t remaining, Feed&& feed,
                                              beast::flat_buffer& next, std::vector<char>& plain,
@@ -440,6 +440,10 @@ asio::awaitable<void> mock_server::impl::serve(Stream& stream) {
       live_counters::bump(counters_.reset);
       reset_connection(stream);
       co_return;
+    }
+    if (options_.body_delay_ms > 0) {  // a slow reader: the client's socket fills meanwhile
+      asio::steady_timer delay(co_await asio::this_coro::executor, milliseconds(options_.body_delay_ms));
+      co_await delay.async_wait(use_tuple);
     }
     // Discard mode reads a body of known length straight into a reused buffer and drops it,
     // counting its records on the way: no per-record work, no body-sized allocation, one

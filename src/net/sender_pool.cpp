@@ -3,9 +3,12 @@
 
 #include "ximup/sender_pool.hpp"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
+#include <sys/socket.h>
 
 #include <spdlog/spdlog.h>
 #include <boost/asio/as_tuple.hpp>
@@ -78,13 +81,29 @@ bool looks_like_tls_answer(const beast::flat_buffer& received) {
   return received.size() >= 2 && (bytes[0] == 0x15 || bytes[0] == 0x16) && bytes[1] == 0x03;
 }
 
-// A BIO that appends what OpenSSL writes to the std::string set as its data. While a request is
-// written the TLS session writes its records into one (see connection::write_records).
+// Where a TLS session's records go while connection::write_records writes a request: straight
+// into the socket while it takes them; what it does not take, and every record after that (to
+// keep their order), into the backlog, which write_records then sends with an asynchronous write.
+struct record_sink {
+  int fd = -1;
+  std::string backlog;
+};
+
+// A BIO that writes a record_sink (see connection::write_records); it never refuses a record.
 BIO_METHOD* record_sink_method() {
   static BIO_METHOD* const method = [] {
     BIO_METHOD* m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "ximup record sink");
     BIO_meth_set_write(m, [](BIO* b, const char* data, int len) -> int {
-      static_cast<std::string*>(BIO_get_data(b))->append(data, static_cast<std::size_t>(len));
+      auto* sink = static_cast<record_sink*>(BIO_get_data(b));
+      const auto size = static_cast<std::size_t>(len);
+      std::size_t sent = 0;
+      if (sink->backlog.empty()) {
+        // A full socket (EAGAIN) or a failed one: the backlog's asynchronous write waits for the
+        // first and reports the second, with the connection's write timeout.
+        const ssize_t n = ::send(sink->fd, data, size, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n > 0) sent = static_cast<std::size_t>(n);
+      }
+      sink->backlog.append(data + sent, size - sent);
       return len;
     });
     BIO_meth_set_ctrl(m, [](BIO*, int cmd, long, void*) -> long { return cmd == BIO_CTRL_FLUSH ? 1 : 0; });
@@ -96,6 +115,49 @@ BIO_METHOD* record_sink_method() {
   }();
   return method;
 }
+
+// TCP_CORK as an Asio socket option: while set, the kernel sends only full segments.
+class tcp_cork {
+ public:
+  explicit tcp_cork(bool on) : value_(on ? 1 : 0) {}
+  template <class Protocol>
+  [[nodiscard]] int level(const Protocol&) const {
+    return IPPROTO_TCP;
+  }
+  template <class Protocol>
+  [[nodiscard]] int name(const Protocol&) const {
+    return TCP_CORK;
+  }
+  template <class Protocol>
+  [[nodiscard]] const int* data(const Protocol&) const {
+    return &value_;
+  }
+  template <class Protocol>
+  [[nodiscard]] std::size_t size(const Protocol&) const {
+    return sizeof value_;
+  }
+
+ private:
+  int value_;
+};
+
+// Corks a socket for as long as it lives; uncorking sends the last partial segment. A socket that
+// cannot be corked only sends smaller segments. It holds the socket object, not its descriptor:
+// a socket closed meanwhile fails set_option instead of reaching a descriptor reused by another.
+class corked {
+ public:
+  explicit corked(tcp::socket& socket) : socket_(socket) { set(true); }
+  ~corked() { set(false); }
+  corked(const corked&) = delete;
+  corked& operator=(const corked&) = delete;
+
+ private:
+  void set(bool on) noexcept {
+    error_code ignored;
+    socket_.set_option(tcp_cork(on), ignored);
+  }
+  tcp::socket& socket_;
+};
 
 std::string verify_failure(SSL* ssl_handle) {
   const long verify = SSL_get_verify_result(ssl_handle);
@@ -229,24 +291,30 @@ struct sender_pool::impl {
     [[nodiscard]] bool certificate_error() const { return certificate_error_; }
 
    private:
-    // Plaintext bytes per socket write on TLS connections.
+    // Plaintext bytes encrypted before the records that the socket did not take are sent.
     static constexpr std::size_t records_piece = std::size_t{256} * 1024;
 
-    // Writes `header` then `body` over the TLS session, records_piece plaintext bytes at a time: the
-    // session writes the records of a piece into records_ (its write BIO is swapped for a sink for
-    // the moment), and one socket write sends them. Asio's ssl::stream moves each 16 KiB record
-    // through a BIO pair (two more copies) and sends it with a syscall of its own; on loopback that
-    // per-record cost was a large part of the client's CPU. Reading, the handshake and shutdown stay
-    // with the ssl::stream, whose BIOs are idle between its operations.
+    // Writes `header` then `body` over the TLS session. While it runs, the session's write BIO is
+    // a record_sink: each 16 KiB record goes from OpenSSL's buffer straight into the socket
+    // (non-blocking), and the records of a piece that the socket did not take wait in the backlog
+    // for an asynchronous write, records_piece plaintext bytes at a time. The socket is corked for
+    // the request, so that the kernel sends full segments whatever the record size. Asio's
+    // ssl::stream would move each record through a BIO pair (two more copies) and send it with a
+    // syscall of its own; on loopback that per-record cost was a large part of the client's CPU
+    // (bench/upload.sh, README). Reading, the handshake and shutdown stay with the ssl::stream,
+    // whose BIOs are idle between its operations.
     asio::awaitable<std::pair<error_code, std::size_t>> write_records(tls_stream& stream,
                                                                       std::string_view header,
                                                                       std::span<const char> body) {
       SSL* handle = stream.native_handle();
+      auto& socket = beast::get_lowest_layer(stream).socket();
       const std::size_t total = header.size() + body.size();
       std::size_t done = 0;
+      const corked cork(socket);
       while (done < total) {
         const std::size_t piece_end = std::min(total, done + records_piece);
-        records_.clear();
+        records_.fd = socket.native_handle();
+        records_.backlog.clear();
         BIO* sink = BIO_new(record_sink_method());
         if (sink == nullptr) co_return std::pair{tls::last_ssl_error(), done};
         BIO_set_data(sink, &records_);
@@ -268,8 +336,9 @@ struct sender_pool::impl {
           }
         }
         if (ssl_error) co_return std::pair{ssl_error, done};
-        auto [ec, n] =
-            co_await asio::async_write(beast::get_lowest_layer(stream), asio::buffer(records_), use_ec);
+        if (records_.backlog.empty()) continue;
+        auto [ec, n] = co_await asio::async_write(beast::get_lowest_layer(stream),
+                                                  asio::buffer(records_.backlog), use_ec);
         if (ec) co_return std::pair{ec, done};
       }
       co_return std::pair{error_code{}, done};
@@ -369,7 +438,7 @@ struct sender_pool::impl {
     std::unique_ptr<tls_stream> tls_;
     std::unique_ptr<beast::tcp_stream> plain_;
     beast::flat_buffer buffer_;
-    std::string records_;  // TLS records of the piece of a request being written
+    record_sink records_;  // where write_records sends the TLS records of a request
     bool certificate_error_ = false;
   };
 

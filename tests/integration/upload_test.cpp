@@ -145,6 +145,33 @@ TEST_F(Upload, TreeOfFiveHundredFilesArrivesIntactWithOneResultEach) {
   EXPECT_EQ(read_text(dir / "results.jsonl").find(token), std::string::npos);
 }
 
+// A server that reads each body only after a pause, as a slow server or proxy does: the client's
+// socket fills long before a 12 MiB body is written (the sender buffers at most tcp_wmem's 4 MiB,
+// the receiver's window stays at its first size while nothing is read), so the TLS records that
+// the socket does not take wait in write_records' backlog. Every byte still arrives, in order.
+TEST_F(Upload, BodiesLargerThanTheSocketBuffersReachASlowReaderIntact) {
+  const fs::path tree = dir / "tree";
+  generate_images(tree, {"--count", "6", "--size-kib", "3072", "--seed", "5"});
+  const auto files = input_files(tree);
+  ASSERT_EQ(files.size(), 6U);
+
+  mock_server mock(dir.path(), token, {"--body-delay-ms", "400"});
+  const auto run = run_ximup(
+      dir.path(), mock.upload_args(tree, dir / "results.jsonl", {"--connections", "1", "--batch-size", "3"}),
+      token);
+  mock.stop();
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  const auto results = read_results(dir / "results.jsonl");
+  EXPECT_EQ(results.size(), files.size());
+  for (const auto& r : results) EXPECT_EQ(r.outcome, "ok") << r.id << ": " << r.error;
+  const auto ledger = accepted_hashes(mock.ledger());
+  for (const auto& [id, content] : files) {
+    const auto [first, last] = ledger.equal_range(id);
+    ASSERT_NE(first, last) << "the mock never accepted " << id;
+    EXPECT_EQ(first->second, sha256_hex(content)) << id;
+  }
+}
+
 TEST_F(Upload, MissingDirectoryIsExitFour) {
   mock_server mock(dir.path(), token);
   const auto run = run_ximup(dir.path(), mock.upload_args(dir / "nope", dir / "r.jsonl"), token);

@@ -47,6 +47,7 @@ struct mock_options {
   std::uint32_t rate_limit = 0;          ///< requests per second before 429; 0 = unlimited
   std::uint32_t idle_close_ms = 60000;   ///< close keep-alive connections idle this long
   std::uint32_t io_timeout_ms = 30000;   ///< per read/write inside a request, and TLS handshake
+  std::uint32_t body_delay_ms = 0;       ///< wait after a request's header before reading its body
   fault_config faults;
 };
 
