@@ -18,10 +18,10 @@ class buffer_pool {
   /// Keeps at most `max_buffers` buffers, none with a capacity over `max_capacity` bytes.
   buffer_pool(std::size_t max_buffers, std::size_t max_capacity) noexcept;
 
-  /// A string with a capacity of at least `size`: the smallest pooled one that fits, else the
-  /// largest pooled one grown, else a new (empty) one. A pooled string keeps the size and bytes it
-  /// was given back with, so that a body_writer reuses them without zero-filling: overwrite or
-  /// clear() it.
+  /// A string with a capacity of at least `size`: the smallest pooled one that fits, else a new
+  /// (empty) one with an eighth more room, in place of the largest pooled one, which is freed. A pooled
+  /// string keeps the size and bytes it was given back with, so that a body_writer reuses them without
+  /// zero-filling: overwrite or clear() it.
   [[nodiscard]] std::string take(std::size_t size);
   /// Keeps `buffer` (as it is) for a later take(), unless the pool is full or it is too large.
   void give(std::string&& buffer) noexcept;

@@ -13,7 +13,7 @@ std::string buffer_pool::take(std::size_t size) {
   {
     std::lock_guard lock(mutex_);
     if (!free_.empty()) {
-      // The smallest that fits keeps the big ones for big bodies; none fits: the largest, grown.
+      // The smallest that fits keeps the big ones for big bodies; none fits: the largest goes.
       auto best = free_.end();
       for (auto it = free_.begin(); it != free_.end(); ++it) {
         const bool fits = it->capacity() >= size;
@@ -27,8 +27,13 @@ std::string buffer_pool::take(std::size_t size) {
       free_.pop_back();
     }
   }
-  // Its old bytes are kept: a body_writer overwrites them instead of zero-filling the memory again.
-  out.reserve(size);
+  if (out.capacity() >= size) return out;  // with its old bytes: a body_writer overwrites them
+  // Too small: growing it would copy its old bytes into the new memory only to overwrite them
+  // (half of a run's page faults, perf). A new string instead, with headroom: bodies of one run
+  // are often a few percent apart, and pages of a mapped block that are never written cost no
+  // memory.
+  out = std::string();
+  out.reserve(size + size / 8);
   return out;
 }
 

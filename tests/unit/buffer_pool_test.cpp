@@ -31,9 +31,12 @@ TEST(BufferPool, GivesBackTheSameMemoryAndPicksTheSmallestThatFits) {
   EXPECT_EQ(b.data(), large_memory);
   EXPECT_EQ(pool.size(), 0U);
   pool.give(std::move(a));
-  std::string grown = pool.take(200'000);  // none fits: the largest, grown
-  EXPECT_GE(grown.capacity(), 200'000U);
-  EXPECT_EQ(pool.size(), 0U);
+  pool.give(std::move(b));
+  std::string fresh = pool.take(200'000);  // none fits: a new one with headroom, the largest freed
+  EXPECT_GE(fresh.capacity(), 225'000U);
+  EXPECT_TRUE(fresh.empty()) << "a new buffer, not the old bytes copied into a grown one";
+  EXPECT_EQ(pool.size(), 1U);
+  EXPECT_EQ(pool.take(100).data(), small_memory) << "the smaller one stayed";
 }
 
 TEST(BufferPool, KeepsAtMostItsLimitsAndNothingEmpty) {
