@@ -5,6 +5,7 @@
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <algorithm>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -91,6 +92,28 @@ beast::tcp_stream& tcp_layer(Stream& stream) noexcept {
   return beast::get_lowest_layer(stream);
 }
 
+// SO_RCVLOWAT of a socket while it lives: the socket is readable (for epoll, so for Asio) only
+// once that many bytes have arrived. Back to 1, the default, at the end, for the HTTP reads that
+// follow. Failures only cost wake-ups, so they are ignored.
+class receive_low_watermark {
+ public:
+  explicit receive_low_watermark(tcp::socket& socket) : socket_(socket) {}
+  ~receive_low_watermark() { set(1); }
+  receive_low_watermark(const receive_low_watermark&) = delete;
+  receive_low_watermark& operator=(const receive_low_watermark&) = delete;
+  void set(std::size_t bytes) noexcept {
+    const int value = static_cast<int>(std::clamp<std::size_t>(bytes, 1, 1U << 30U));
+    if (value == current_) return;
+    error_code ignored;
+    socket_.set_option(asio::socket_base::receive_low_watermark(value), ignored);
+    current_ = value;
+  }
+
+ private:
+  tcp::socket& socket_;
+  int current_ = 1;
+};
+
 // Discard mode over TLS: consumes `remaining` plaintext bytes of a body, giving each to `feed`;
 // plaintext past the body (a pipelined next request) is appended to `next`. What the session holds
 // already (decrypted, or in the ssl::stream's BIO pair) is read first; then ciphertext is read from
@@ -129,8 +152,13 @@ asio::awaitable<error_code> discard_tls_body(tls_stream& stream, std::size_t rem
   };
   error_code fail;
   if (!drain(fail)) co_return fail;
+  receive_low_watermark lowat(tcp_layer(stream).socket());
   for (;;) {  // `remaining` shrinks inside drain()
     if (remaining == 0) co_return error_code{};
+    // Wake up for a good share of a read, not for each segment: as many bytes as the body surely
+    // still has on the wire (the session may hold up to one record of it already).
+    constexpr std::size_t one_record = std::size_t{17} * 1024;
+    lowat.set(std::min(remaining > one_record ? remaining - one_record : 1, net.size() / 2));
     tcp_layer(stream).expires_after(timeout);
     auto [ec, n] = co_await tcp_layer(stream).async_read_some(asio::buffer(net), use_tuple);
     if (ec) co_return ec;

@@ -246,3 +246,40 @@ with socket.create_connection(("127.0.0.1", port), timeout=20) as raw:
   ASSERT_EQ(rc, 0) << read_text(dir / "py.err");
   EXPECT_EQ(read_text(dir / "py.out"), "2 3 2\n");
 }
+
+// ximup-mock --discard over TLS wakes up only for large reads of a body (SO_RCVLOWAT) and must
+// set the watermark back before it waits for the next request: a small request that follows a
+// large one on the same connection would never wake it (tried: without the reset, the small one
+// waits until the client gives up). Requests go one at a time, each after the answer before it.
+TEST(Faults, DiscardMockAnswersASmallRequestAfterALargeOne) {
+  temp_dir dir;
+  mock_server mock(dir.path(), token, {"--discard"});
+  const std::string script = R"PY(
+import socket, ssl, sys
+port, cafile, token = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+def request(n, size):
+    recs = ",".join('{"_id":"%d","_base64":"%s"}' % (i, "QUJD" * size) for i in range(n))
+    body = ('{"records":[%s]}' % recs).encode()
+    head = ("POST /tagging/generic/v2/tags HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Token %s\r\n"
+            "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % (token, len(body))).encode()
+    return head + body
+def answer(s):
+    got = b""
+    while not (b"\r\n\r\n" in got and got.rstrip().endswith(b"}")):
+        chunk = s.recv(65536)
+        if not chunk:
+            sys.exit("the mock closed the connection")
+        got += chunk
+    return got
+ctx = ssl.create_default_context(cafile=cafile)
+with socket.create_connection(("127.0.0.1", port), timeout=20) as raw:
+    with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as s:
+        for n, size in ((3, 90000), (1, 10), (4, 50000), (2, 10)):
+            s.sendall(request(n, size))
+            print(answer(s).count(b'"_status"'), end=" ")
+)PY";
+  const int rc = run({"python3", "-c", script, mock.port(), mock.cert().string(), token}, dir / "py.out",
+                     dir / "py.err", {}, 90s);
+  ASSERT_EQ(rc, 0) << read_text(dir / "py.err");
+  EXPECT_EQ(read_text(dir / "py.out"), "3 1 4 2 ");
+}
