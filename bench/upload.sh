@@ -7,11 +7,10 @@
 #   bench/upload.sh                 # 2,000 JPEGs of 200 KiB (~400 MB) and 100,000 files of 1 KiB
 #   RUNS=5 BENCH_DIR=/tmp/b bench/upload.sh
 #   BUILD_DIR=build bench/upload.sh  # use an existing build tree instead of building build-release
-#   XIMUP_ARGS="--io-threads 2" MOCK_THREADS=1 TREES=big bench/upload.sh   # variants
+#   XIMUP_ARGS="--io-threads 1" MOCK_THREADS=1 TREES=big bench/upload.sh   # variants
 #   STATE=1 TREES=small bench/upload.sh   # with a state file (the default of ximup), new per run
 set -euo pipefail
 cd "$(dirname "$0")/.."
-root=$PWD
 runs=${RUNS:-3}
 bench_dir=${BENCH_DIR:-/tmp/ximup-bench}
 big_count=${BIG_COUNT:-2000}
@@ -23,33 +22,8 @@ state_args=(--no-state)
 [[ -n "${STATE:-}" ]] && state_args=(--state "${BENCH_DIR:-/tmp/ximup-bench}/bench-state.db")
 
 source bench/build-binaries.sh
-
-mkdir -p "$bench_dir"
-make_tree() {  # name count size-kib
-  local dir="$bench_dir/$1"
-  if [[ ! -f "$dir/.complete" ]]; then
-    rm -rf "$dir"
-    python3 tools/gen_images.py "$dir" --count "$2" --size-kib "$3" --nested --seed 7 >/dev/null
-    touch "$dir/.complete"
-  fi
-}
-make_tree big "$big_count" 200
-make_tree small "$small_count" 1
-
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -keyout "$bench_dir/key.pem" \
-  -out "$bench_dir/cert.pem" -subj /CN=localhost -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" 2>/dev/null
-openssl rand -hex 16 >"$bench_dir/token"
-rm -f "$bench_dir/port"
-"$mock" --listen 127.0.0.1:0 --cert "$bench_dir/cert.pem" --key "$bench_dir/key.pem" --token-file "$bench_dir/token" \
-  --port-file "$bench_dir/port" --discard --threads "$mock_threads" >"$bench_dir/mock.log" 2>&1 &
-mock_pid=$!
-trap 'kill $mock_pid 2>/dev/null || true' EXIT
-for _ in $(seq 100); do [[ -s "$bench_dir/port" ]] && break; sleep 0.1; done
-port=$(cat "$bench_dir/port")
-
-mock_cpu_ticks() { awk '{print $14 + $15}' "/proc/$mock_pid/stat"; }
+source bench/upload-setup.sh
 ticks_per_s=$(getconf CLK_TCK)
-median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
 echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) (shared machine); $(date -u +%Y-%m-%dT%H:%MZ)"
 echo "command: $ximup upload TREE --endpoint tagging --api-base https://127.0.0.1:PORT/ --cacert cert.pem ${state_args[*]} ${ximup_args[*]} (ximup-mock --discard --threads $mock_threads)"
