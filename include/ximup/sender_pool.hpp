@@ -109,6 +109,12 @@ struct sender_counters {
   latency_histogram request_latency;
 };
 
+/// Why sender_pool::preflight() could not complete a connection.
+struct preflight_failure {
+  std::string message;       ///< what went wrong and what to do
+  bool certificate = false;  ///< the server's certificate was not trusted: configuration, not a rerun
+};
+
 class sender_pool {
  public:
   using completion_handler = std::function<void(std::shared_ptr<upload_request>, send_result)>;
@@ -118,10 +124,15 @@ class sender_pool {
   sender_pool(const sender_pool&) = delete;
   sender_pool& operator=(const sender_pool&) = delete;
 
+  /// Options the pool cannot work with, found by the constructor: a --cacert that cannot be
+  /// loaded, TLS 1.3 suites OpenSSL does not know. Empty when there are none; otherwise every
+  /// connection would fail, so check it before preflight() and start().
+  [[nodiscard]] const std::string& setup_error() const noexcept;
+
   /// Resolves, connects and completes a TLS handshake once (certificate checked), then closes.
-  /// Blocking; call before start(). Returns what went wrong and what to do, or nullopt. cancel()
-  /// from another thread ends it within about 100 ms (with an error); do not start() after that.
-  [[nodiscard]] std::optional<std::string> preflight();
+  /// Blocking; call before start(). Returns what went wrong, or nullopt. cancel() from another
+  /// thread ends it within about 100 ms (with a failure); do not start() after that.
+  [[nodiscard]] std::optional<preflight_failure> preflight();
 
   void start();
   /// Queues a request; blocks while the queue is full. Not from an io thread.

@@ -532,13 +532,14 @@ struct sender_pool::impl {
     co_await conn.shutdown();
   }
 
-  asio::awaitable<std::optional<std::string>> preflight_once() {
+  asio::awaitable<std::optional<preflight_failure>> preflight_once() {
     connection conn(*this, co_await asio::this_coro::executor);
     std::string error;
     const failure_kind k = co_await conn.open(error);
+    const bool certificate = conn.certificate_error();
     co_await conn.shutdown();
     if (k == failure_kind::none) co_return std::nullopt;
-    co_return error;
+    co_return preflight_failure{std::move(error), certificate};
   }
 
   sender_options opt;
@@ -552,7 +553,7 @@ struct sender_pool::impl {
   std::atomic<bool> closing{false};  // shutdown() or abort() began
   sender_counters counters;
   flow_control flow;
-  std::string setup_error;  ///< a bad --cacert or --tls13-ciphers, reported by preflight()
+  std::string setup_error;  ///< a bad --cacert or --tls13-ciphers (sender_pool::setup_error)
   std::mutex abort_mutex;   // orders submit() against abort()
   bool aborted = false;
   std::atomic<bool> aborted_flag{false};
@@ -565,8 +566,12 @@ sender_pool::~sender_pool() {
   shutdown();
 }
 
-std::optional<std::string> sender_pool::preflight() {
-  if (!impl_->setup_error.empty()) return impl_->setup_error;
+const std::string& sender_pool::setup_error() const noexcept {
+  return impl_->setup_error;
+}
+
+std::optional<preflight_failure> sender_pool::preflight() {
+  if (!impl_->setup_error.empty()) return preflight_failure{impl_->setup_error, false};
   auto result = asio::co_spawn(impl_->ioc, impl_->preflight_once(), asio::use_future);
   // In slices, so that cancel() (a signal) ends the wait instead of the handshake timeout. The
   // abandoned check is destroyed with the io_context; the pool is not started after it.
@@ -574,7 +579,7 @@ std::optional<std::string> sender_pool::preflight() {
     if (impl_->cancelled.load()) {
       impl_->ioc.stop();
       impl_->ioc.restart();
-      return std::string("the run was stopped during the connection check");
+      return preflight_failure{"the run was stopped during the connection check", false};
     }
     impl_->ioc.run_for(std::chrono::milliseconds(100));
   }

@@ -885,18 +885,24 @@ struct upload_pipeline::impl {
           opt.sender,
           [this](std::shared_ptr<upload_request> r, const send_result& s) { on_complete(std::move(r), s); });
     }
+    // A --cacert that cannot be loaded is configuration (exit 2), with or without the connection
+    // check: without it, every request would fail the handshake instead, retried to the end.
+    if (const std::string& bad = pool->setup_error(); !bad.empty()) {
+      summary.stopped = run_stop::tls_untrusted;
+      summary.stop_message = bad;
+      writer.close();
+      close_state();
+      return summary;
+    }
     if (opt.preflight) {
-      if (auto error = pool->preflight(); error && stopping.load()) {
+      if (auto failure = pool->preflight(); failure && stopping.load()) {
         writer.close();  // a signal came during the check: the stop it made stands
         close_state();
         return summary;
-      } else if (error) {
-        // An untrusted certificate or a --cacert that cannot be loaded is configuration (exit 2),
-        // not something a rerun may fix.
-        const bool configuration =
-            error->find("not trusted") != std::string::npos || error->find("--cacert") != std::string::npos;
-        summary.stopped = configuration ? run_stop::tls_untrusted : run_stop::unreachable;
-        summary.stop_message = *error;
+      } else if (failure) {
+        // An untrusted certificate is configuration too, not something a rerun may fix.
+        summary.stopped = failure->certificate ? run_stop::tls_untrusted : run_stop::unreachable;
+        summary.stop_message = failure->message;
         writer.close();
         close_state();
         return summary;

@@ -429,6 +429,29 @@ TEST_F(Upload, UntrustedCertificateIsRefusedWithAHint) {
   EXPECT_NE(run.err.find("--cacert"), std::string::npos) << run.err;
 }
 
+// A --cacert that is not a certificate file is a configuration error (exit 2) that names the
+// file, found before anything is sent, whether or not the connection check runs. (Without the
+// check it used to fail each request's handshake, retried for seconds, and blame the server.)
+TEST_F(Upload, ACacertThatCannotBeLoadedIsAConfigurationErrorEvenWithoutPreflight) {
+  fs::create_directories(dir / "in");
+  write_text(dir / "in" / "a.png", "\x89PNG\r\n\x1a\n");
+  write_text(dir / "not-a-cert.pem", "this is not PEM\n");
+  mock_server mock(dir.path(), token);
+  for (const bool preflight : {true, false}) {
+    std::vector<std::string> args = {"upload",     (dir / "in").string(),
+                                     "--endpoint", "tagging",
+                                     "--api-base", mock.base(),
+                                     "--results",  (dir / "r.jsonl").string(),
+                                     "--cacert",   (dir / "not-a-cert.pem").string()};
+    if (!preflight) args.emplace_back("--no-preflight");
+    const auto run = run_ximup(dir.path(), args, token);
+    EXPECT_EQ(run.exit_code, 2) << "preflight " << preflight << ": " << run.err;
+    EXPECT_NE(run.err.find("cannot load --cacert"), std::string::npos) << run.err;
+    EXPECT_NE(run.err.find("not-a-cert.pem"), std::string::npos) << run.err;
+  }
+  EXPECT_EQ(mock.counter("requests"), 0) << "nothing may be sent";
+}
+
 // ximup offers AES-128-GCM first (the mock, like most servers, takes the client's order);
 // --tls13-ciphers replaces the list, and a list OpenSSL cannot use is a usage error.
 TEST_F(Upload, Tls13CipherPreferenceIsAes128GcmUnlessTheUserChooses) {
