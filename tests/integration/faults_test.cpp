@@ -49,6 +49,23 @@ std::multimap<std::string, parsed_result> results_by_id(const fs::path& p) {
   return out;
 }
 
+// The start of the Python clients of the --discard tests (python3 -c SCRIPT PORT CAFILE TOKEN):
+// request(n, size) builds a POST of n records of 4*size base64 bytes each, and `s` is a TLS
+// connection to the mock that trusts CAFILE. The test appends what it does with them.
+const std::string discard_client_script = R"PY(
+import socket, ssl, sys
+port, cafile, token = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+def request(n, size):
+    recs = ",".join('{"_id":"%d","_base64":"%s"}' % (i, "QUJD" * size) for i in range(n))
+    body = ('{"records":[%s]}' % recs).encode()
+    head = ("POST /tagging/generic/v2/tags HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Token %s\r\n"
+            "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % (token, len(body))).encode()
+    return head + body
+ctx = ssl.create_default_context(cafile=cafile)
+with socket.create_connection(("127.0.0.1", port), timeout=20) as raw:
+    with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as s:
+)PY";
+
 }  // namespace
 
 // Every fault at once, at 3-6% each: every image arrives intact at least once, has exactly one
@@ -219,18 +236,7 @@ TEST(Faults, DrainTimeoutAbandonsRequestsInFlightAndSaysSo) {
 TEST(Faults, DiscardMockKeepsThePipelinedNextRequest) {
   temp_dir dir;
   mock_server mock(dir.path(), token, {"--discard"});
-  const std::string script = R"PY(
-import socket, ssl, sys
-port, cafile, token = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-def request(n, size):
-    recs = ",".join('{"_id":"%d","_base64":"%s"}' % (i, "QUJD" * size) for i in range(n))
-    body = ('{"records":[%s]}' % recs).encode()
-    head = ("POST /tagging/generic/v2/tags HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Token %s\r\n"
-            "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % (token, len(body))).encode()
-    return head + body
-ctx = ssl.create_default_context(cafile=cafile)
-with socket.create_connection(("127.0.0.1", port), timeout=20) as raw:
-    with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as s:
+  const std::string script = discard_client_script + R"PY(
         s.sendall(request(3, 90000) + request(2, 10))  # one write: the second follows the first body
         got = b""
         while got.count(b"HTTP/1.1 200") < 2 or not got.rstrip().endswith(b"}"):
@@ -254,29 +260,16 @@ with socket.create_connection(("127.0.0.1", port), timeout=20) as raw:
 TEST(Faults, DiscardMockAnswersASmallRequestAfterALargeOne) {
   temp_dir dir;
   mock_server mock(dir.path(), token, {"--discard"});
-  const std::string script = R"PY(
-import socket, ssl, sys
-port, cafile, token = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-def request(n, size):
-    recs = ",".join('{"_id":"%d","_base64":"%s"}' % (i, "QUJD" * size) for i in range(n))
-    body = ('{"records":[%s]}' % recs).encode()
-    head = ("POST /tagging/generic/v2/tags HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Token %s\r\n"
-            "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % (token, len(body))).encode()
-    return head + body
-def answer(s):
-    got = b""
-    while not (b"\r\n\r\n" in got and got.rstrip().endswith(b"}")):
-        chunk = s.recv(65536)
-        if not chunk:
-            sys.exit("the mock closed the connection")
-        got += chunk
-    return got
-ctx = ssl.create_default_context(cafile=cafile)
-with socket.create_connection(("127.0.0.1", port), timeout=20) as raw:
-    with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as s:
+  const std::string script = discard_client_script + R"PY(
         for n, size in ((3, 90000), (1, 10), (4, 50000), (2, 10)):
             s.sendall(request(n, size))
-            print(answer(s).count(b'"_status"'), end=" ")
+            got = b""
+            while not (b"\r\n\r\n" in got and got.rstrip().endswith(b"}")):
+                chunk = s.recv(65536)
+                if not chunk:
+                    sys.exit("the mock closed the connection")
+                got += chunk
+            print(got.count(b'"_status"'), end=" ")
 )PY";
   const int rc = run({"python3", "-c", script, mock.port(), mock.cert().string(), token}, dir / "py.out",
                      dir / "py.err", {}, 90s);
