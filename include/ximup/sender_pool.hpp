@@ -111,8 +111,10 @@ struct sender_counters {
 
 /// Why sender_pool::preflight() could not complete a connection.
 struct preflight_failure {
-  std::string message;       ///< what went wrong and what to do
-  bool certificate = false;  ///< the server's certificate was not trusted: configuration, not a rerun
+  std::string message;  ///< what went wrong and what to do
+  /// Configuration, which a rerun alone will not fix: the server's certificate was not trusted, or
+  /// setup_error(). Otherwise the server could not be reached or did not answer the handshake.
+  bool configuration = false;
 };
 
 class sender_pool {

@@ -536,10 +536,10 @@ struct sender_pool::impl {
     connection conn(*this, co_await asio::this_coro::executor);
     std::string error;
     const failure_kind k = co_await conn.open(error);
-    const bool certificate = conn.certificate_error();
+    const bool untrusted = conn.certificate_error();
     co_await conn.shutdown();
     if (k == failure_kind::none) co_return std::nullopt;
-    co_return preflight_failure{std::move(error), certificate};
+    co_return preflight_failure{std::move(error), untrusted};
   }
 
   sender_options opt;
@@ -571,7 +571,7 @@ const std::string& sender_pool::setup_error() const noexcept {
 }
 
 std::optional<preflight_failure> sender_pool::preflight() {
-  if (!impl_->setup_error.empty()) return preflight_failure{impl_->setup_error, false};
+  if (!impl_->setup_error.empty()) return preflight_failure{impl_->setup_error, true};
   auto result = asio::co_spawn(impl_->ioc, impl_->preflight_once(), asio::use_future);
   // In slices, so that cancel() (a signal) ends the wait instead of the handshake timeout. The
   // abandoned check is destroyed with the io_context; the pool is not started after it.

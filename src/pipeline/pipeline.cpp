@@ -901,7 +901,7 @@ struct upload_pipeline::impl {
         return summary;
       } else if (failure) {
         // An untrusted certificate is configuration too, not something a rerun may fix.
-        summary.stopped = failure->certificate ? run_stop::tls_untrusted : run_stop::unreachable;
+        summary.stopped = failure->configuration ? run_stop::tls_untrusted : run_stop::unreachable;
         summary.stop_message = failure->message;
         writer.close();
         close_state();
