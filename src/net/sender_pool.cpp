@@ -293,6 +293,8 @@ struct sender_pool::impl {
    private:
     // Plaintext bytes encrypted before the records that the socket did not take are sent.
     static constexpr std::size_t records_piece = std::size_t{256} * 1024;
+    // The most plaintext one TLS record carries (2^14 bytes).
+    static constexpr std::size_t max_record_plaintext = std::size_t{16} * 1024;
 
     // Writes `header` then `body` over the TLS session. While it runs, the session's write BIO is
     // a record_sink: each 16 KiB record goes from OpenSSL's buffer straight into the socket
@@ -310,7 +312,9 @@ struct sender_pool::impl {
       auto& socket = beast::get_lowest_layer(stream).socket();
       const std::size_t total = header.size() + body.size();
       std::size_t done = 0;
-      const corked cork(socket);
+      // A request that fits in one record leaves in one send() and one segment anyway.
+      std::optional<corked> cork;
+      if (total > max_record_plaintext) cork.emplace(socket);
       while (done < total) {
         const std::size_t piece_end = std::min(total, done + records_piece);
         records_.fd = socket.native_handle();
