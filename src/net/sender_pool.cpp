@@ -299,8 +299,8 @@ struct sender_pool::impl {
     // Writes `header` then `body` over the TLS session. While it runs, the session's write BIO is
     // a record_sink: each 16 KiB record goes from OpenSSL's buffer straight into the socket
     // (non-blocking), and the records of a piece that the socket did not take wait in the backlog
-    // for an asynchronous write, records_piece plaintext bytes at a time. The socket is corked for
-    // the request, so that the kernel sends full segments whatever the record size. Asio's
+    // for an asynchronous write, records_piece plaintext bytes at a time. A request of more than
+    // one record is corked, so that the kernel sends full segments, not one per record. Asio's
     // ssl::stream would move each record through a BIO pair (two more copies) and send it with a
     // syscall of its own; on loopback that per-record cost was a large part of the client's CPU
     // (bench/upload.sh, README). Reading, the handshake and shutdown stay with the ssl::stream,
