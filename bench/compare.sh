@@ -50,11 +50,11 @@ run_one() {  # side binary args...
   printf '  %-4s %5d %8.2f %10.2f %10.2f\n' "$side" "$i" "$elapsed" "$(tail -1 "$bench_dir/$side.cpu")" \
     "$(tail -1 "$bench_dir/$side.mock")"
 }
+i=0
+run_one A "$a_bin" "${a_args[@]}" >/dev/null  # warm-up, not counted (the files start empty below)
 : >"$bench_dir/A.wall"; : >"$bench_dir/A.cpu"; : >"$bench_dir/A.mock"
 : >"$bench_dir/B.wall"; : >"$bench_dir/B.cpu"; : >"$bench_dir/B.mock"
 printf '  %-4s %5s %8s %10s %10s\n' side pair "wall s" "client CPU" "mock CPU"
-i=0
-run_one A "$a_bin" "${a_args[@]}" >/dev/null  # warm-up, not counted
 for i in $(seq "$pairs"); do
   run_one A "$a_bin" "${a_args[@]}"
   run_one B "$b_bin" "${b_args[@]}"
