@@ -1,19 +1,21 @@
 #!/usr/bin/env bash
 # Resize throughput (issue 7, docs/resize.md): a tree of 12-megapixel JPEGs resized to 600 px (shorter
 # side) with 2 threads, four ways, each in its own process:
-#   shrink  ximup::shrink_image, the shipped path (TurboJPEG decodes with DCT scaling, libvips resizes
-#           and encodes)
+#   shrink  ximup::shrink_image, the shipped path (ximup's scaled JPEG decoder at 1/4 or 1/8, libvips
+#           resizes and encodes)
+#   turbojpeg ximup::shrink_image with TurboJPEG decoding (DCT scaling; resize_options::scaled_jpeg = false)
 #   libvips ximup::shrink_image with libvips's own JPEG loader (resize_options::turbojpeg = false)
 #   full    libvips decoding every pixel, then vips_resize and the same encode (no shrink-on-load)
 #   turbo   TurboJPEG directly: DCT-scaled decode, an area filter, encode (JPEG only, no EXIF/ICC)
 # Prints the machine, the command, and per mode the medians of RUNS runs: images/s and MB/s of input
 # (wall clock), CPU-ms per image and what that gives on THREADS idle cores, bytes in/out, saved.
 #
-# With PAIRS=N it then runs N more pairs of processes, shrink and libvips alternating (each one run),
+# With PAIRS=N it then runs N more pairs of processes, shrink and turbojpeg alternating (each one run),
 # and prints the median of the per-pair CPU ratios: on a shared machine a paired ratio is steadier
 # than two medians taken minutes apart.
 #
 # Usage: bench/resize.sh            env: RUNS (5), THREADS (2), TARGET (600), IMAGES (24), PAIRS (0),
+#   MODES (which paths, default "shrink turbojpeg libvips full turbo"),
 #   RESIZE_TREE (where the JPEGs are generated once; default <build dir>/resize-tree),
 #   XIMUP_BENCH_BUILD (build dir, default build-bench, Release), RESIZE_BENCH_BIN (use this binary, no build)
 set -euo pipefail
@@ -51,13 +53,13 @@ pairs=${PAIRS:-0}
 results=$(mktemp)
 paired=$(mktemp)
 trap 'rm -f "$results" "$paired"' EXIT
-for mode in shrink libvips full turbo; do
+for mode in ${MODES:-shrink turbojpeg libvips full turbo}; do
   echo "running $mode ($runs runs)..." >&2
   "$bin" run "$tree" "$mode" --threads "$threads" --runs "$runs" --target "$target" >>"$results"
 done
 for ((i = 1; i <= pairs; i++)); do
   echo "pair $i of $pairs..." >&2
-  for mode in shrink libvips; do
+  for mode in shrink turbojpeg; do
     "$bin" run "$tree" "$mode" --threads "$threads" --runs 1 --target "$target" 2>/dev/null >>"$paired"
   done
 done
@@ -77,10 +79,11 @@ print(f"\n{first['images']} JPEGs, {int(first['in_bytes']) / 1e6:.1f} MB, {threa
       f"median of {first['runs']} runs")
 print("| path | images/s | MB/s of input | CPU-ms/image | images/s on %d idle cores | MB out | saved | extra peak RSS |" % threads)
 print("|---|---:|---:|---:|---:|---:|---:|---:|")
-label = {"shrink": "shrink-on-load (ximup: TurboJPEG decode, libvips resize and encode)",
+label = {"shrink": "shrink-on-load (ximup: scaled_jpeg decode, libvips resize and encode)",
+         "turbojpeg": "shrink-on-load, TurboJPEG decode (sessions 4-7)",
          "libvips": "shrink-on-load, libvips's JPEG loader", "full": "full decode, libvips",
          "turbo": "TurboJPEG direct (decode, area filter, encode)"}
-for mode in ("shrink", "libvips", "full", "turbo"):
+for mode in ("shrink", "turbojpeg", "libvips", "full", "turbo"):
     r = rows.get(mode)
     if not r:
         continue
@@ -92,15 +95,19 @@ if "shrink" in rows and "full" in rows:
     s, f = rows["shrink"], rows["full"]
     print(f"\nshrink-on-load vs full decode: {float(s['median_images_per_s']) / float(f['median_images_per_s']):.2f}x "
           f"images/s, {float(f['median_cpu_ms_per_image']) / float(s['median_cpu_ms_per_image']):.2f}x less CPU per image")
-if "shrink" in rows and "libvips" in rows:
-    s, v = rows["shrink"], rows["libvips"]
+if "shrink" in rows and "turbojpeg" in rows:
+    s, v = rows["shrink"], rows["turbojpeg"]
+    print(f"scaled_jpeg decode vs TurboJPEG in ximup: {float(v['median_cpu_ms_per_image']) / float(s['median_cpu_ms_per_image']):.2f}x "
+          f"less CPU per image")
+if "turbojpeg" in rows and "libvips" in rows:
+    s, v = rows["turbojpeg"], rows["libvips"]
     print(f"TurboJPEG decode vs libvips's loader in ximup: {float(v['median_cpu_ms_per_image']) / float(s['median_cpu_ms_per_image']):.2f}x "
           f"less CPU per image")
 pairs = [dict(f.split("=", 1) for f in line.split()) for line in open(sys.argv[3])]
 ratios = [float(b["median_cpu_ms_per_image"]) / float(a["median_cpu_ms_per_image"])
           for a, b in zip(pairs[0::2], pairs[1::2])]
 if ratios:
-    print(f"paired (shrink then libvips, {len(ratios)} pairs): libvips's loader / TurboJPEG decode CPU per "
+    print(f"paired (shrink then turbojpeg, {len(ratios)} pairs): TurboJPEG / scaled_jpeg decode CPU per "
           f"image: median {statistics.median(ratios):.2f}x, range {min(ratios):.2f}-{max(ratios):.2f}x")
 if "shrink" in rows and "turbo" in rows:
     s, t = rows["shrink"], rows["turbo"]

@@ -4,7 +4,9 @@
 //   resize_bench generate DIR COUNT [WIDTH HEIGHT]   write COUNT photo-like JPEGs (default 4000x3000)
 //   resize_bench run DIR MODE [--threads N] [--target N] [--runs N] [--quality Q]
 //
-// MODE: shrink  ximup::shrink_image (libvips thumbnail: JPEG shrink-on-load), the shipped path
+// MODE: shrink  ximup::shrink_image as shipped: ximup's scaled JPEG decoder, libvips resizes and encodes
+//       turbojpeg ximup::shrink_image with TurboJPEG decoding instead (resize_options::scaled_jpeg = false)
+//       libvips ximup::shrink_image with libvips's own JPEG loader (resize_options::turbojpeg = false)
 //       full    libvips without shrink-on-load: decode every pixel, vips_resize, encode
 //       turbo   libjpeg-turbo directly: TurboJPEG DCT-scaled decode, our area filter, TurboJPEG encode
 //               (JPEG only, no EXIF/ICC handling: the lower bound of what a hand-written path costs)
@@ -23,6 +25,7 @@
 #include <iterator>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -94,25 +97,30 @@ dims planned(int w, int h, std::uint32_t target) {
   return {static_cast<int>(p->width), static_cast<int>(p->height)};
 }
 
-std::size_t shrink_with(const bytes& in, const options& o, bytes& out, bool turbojpeg) {
+std::size_t shrink_with(const bytes& in, const options& o, bytes& out, const char* decoder) {
   ximup::resize_options ro;
   ro.target = o.target;
   ro.jpeg_quality = o.quality;
-  ro.turbojpeg = turbojpeg;
+  ro.turbojpeg = std::string_view(decoder) != "libvips";
+  ro.scaled_jpeg = std::string_view(decoder) == "scaled_jpeg";
   const auto r = ximup::shrink_image(in, ro, out);
   if (!r.resized())
     fail("shrink_image did not resize: " + std::string(ximup::to_string(r.action)) + " " + r.note);
-  if (r.decoder != (turbojpeg ? "turbojpeg" : "libvips"))
+  if (r.decoder != decoder)
     fail("shrink_image decoded with " + std::string(r.decoder) + ", not the path being measured");
   return out.size();
 }
-// ximup as shipped: TurboJPEG decodes, libvips resizes and encodes.
+// ximup as shipped: our scaled decoder (sessions 8-), libvips resizes and encodes.
 std::size_t run_shrink(const bytes& in, const options& o, bytes& out) {
-  return shrink_with(in, o, out, true);
+  return shrink_with(in, o, out, "scaled_jpeg");
+}
+// ximup with TurboJPEG decoding (resize_options::scaled_jpeg = false): sessions 4-7's path.
+std::size_t run_turbojpeg(const bytes& in, const options& o, bytes& out) {
+  return shrink_with(in, o, out, "turbojpeg");
 }
 // ximup with libvips's own JPEG loader (resize_options::turbojpeg = false): sessions 1-3's path.
 std::size_t run_libvips(const bytes& in, const options& o, bytes& out) {
-  return shrink_with(in, o, out, false);
+  return shrink_with(in, o, out, "libvips");
 }
 
 // Every pixel decoded: no shrink-on-load hint (vips_image_new_from_buffer, not thumbnail).
@@ -266,6 +274,8 @@ int run(const std::string& dir, const std::string& mode, int threads, int runs, 
   std::size_t (*fn)(const bytes&, const options&, bytes&) = nullptr;
   if (mode == "shrink")
     fn = run_shrink;
+  else if (mode == "turbojpeg")
+    fn = run_turbojpeg;
   else if (mode == "libvips")
     fn = run_libvips;
   else if (mode == "full")

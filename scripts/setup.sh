@@ -23,7 +23,7 @@ packages=(
   libboost1.81-dev libboost-url1.81-dev libssl-dev libsimdjson-dev libspdlog-dev
   libfmt-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev libsqlite3-dev
   # --resize: libvips (shrink-on-load, orientation, colour, resize, encode); TurboJPEG (plain JPEGs)
-  libvips-dev libturbojpeg0-dev
+  libvips-dev libturbojpeg0-dev libjpeg62-turbo-dev
   # base64 on ARM64: cross compiler and qemu-user for the NEON self-check
   g++-aarch64-linux-gnu qemu-user
   # tools used by the demo, tests and benchmarks

@@ -62,9 +62,10 @@ fi
 tail -1 build-asan/clang-tidy.log
 trap - EXIT
 
-phase "base64: NEON encoder cross-built and run under qemu-aarch64; libFuzzer, 30 s"
+phase "base64: NEON encoder cross-built and run under qemu-aarch64; libFuzzer: base64 and scaled JPEG, 30 s each"
 scripts/test-neon.sh
 scripts/fuzz-base64.sh 30
+scripts/fuzz-scaled-jpeg.sh 30
 
 phase "pipeline, network and process tests under ThreadSanitizer"
 # What runs threads: ximup (driven by the integration tests) and the concurrent units. -O1, as

@@ -69,6 +69,11 @@ struct resize_options {
   /// image than libvips's JPEG loader for the same pixels (docs/resize.md). false: libvips's loader
   /// for every image (for comparisons in tests and benchmarks).
   bool turbojpeg = true;
+  /// Decode baseline JPEGs that shrink by 4 or 8 with ximup's own scaled decoder (scaled_jpeg.hpp):
+  /// it reads only the four lowest frequencies of each block's values, and about 1.5x less CPU than
+  /// TurboJPEG for such files; anything else still goes to TurboJPEG. false: TurboJPEG for every JPEG
+  /// (comparisons in tests and benchmarks). Only with `turbojpeg`.
+  bool scaled_jpeg = true;
 };
 
 /// Pure decision core. `source` is the size as displayed, i.e. after the EXIF orientation. Returns the
@@ -102,8 +107,8 @@ struct resize_report {
   dimensions sent;               ///< == original unless resized
   std::string sent_format;       ///< "jpeg" or "png" when resized, else original_format
   std::string note;              ///< human text for the results; empty when resized or unchanged as planned
-  /// Who decoded the pixels: "turbojpeg" (the plain-JPEG fast path), "libvips", or empty when the pixels
-  /// were not decoded (a static string).
+  /// Who decoded the pixels: "scaled_jpeg" (ximup's baseline JPEG decoder at 1/4 or 1/8), "turbojpeg"
+  /// (other plain JPEGs), "libvips", or empty when the pixels were not decoded (a static string).
   std::string_view decoder;
 
   [[nodiscard]] bool resized() const noexcept { return action == resize_action::resized; }

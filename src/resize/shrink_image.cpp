@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "resize_module.hpp"
+#include "scaled_jpeg.hpp"
 #include "ximup/resize.hpp"
 
 namespace ximup {
@@ -111,9 +112,11 @@ int jpeg_shrink_factor(dimensions stored, dimensions need) {
   return shrink;
 }
 
-// One TurboJPEG decompressor per thread, and the pixels it decoded last (reused by the next call).
+// One TurboJPEG decompressor per thread, the scaled decoder's scratch, and the pixels decoded last
+// (reused by the next call).
 struct turbo_decoder {
   tjhandle handle = tjInitDecompress();
+  scaled_jpeg_scratch scratch;
   std::vector<unsigned char> pixels;
   turbo_decoder() = default;
   turbo_decoder(const turbo_decoder&) = delete;
@@ -134,6 +137,15 @@ struct pixel_buffer_trim {
     if (pixels.capacity() > (std::size_t{16} << 20)) std::vector<unsigned char>().swap(pixels);
   }
 };
+struct scratch_trim {
+  scaled_jpeg_scratch& scratch;
+  explicit scratch_trim(scaled_jpeg_scratch& s) noexcept : scratch(s) {}
+  scratch_trim(const scratch_trim&) = delete;
+  scratch_trim& operator=(const scratch_trim&) = delete;
+  ~scratch_trim() {
+    if (scratch.scan.capacity() + scratch.planes.capacity() > (std::size_t{16} << 20)) scratch = {};
+  }
+};
 
 // The JPEG fast path: TurboJPEG decodes the whole buffer at the same DCT scaling as
 // thumbnail_jpeg, then libvips rotates, converts and resizes those pixels as it would have: the
@@ -144,8 +156,8 @@ struct pixel_buffer_trim {
 // is not one of those or TurboJPEG refuses it, warnings included (truncated data, extraneous bytes):
 // the caller then takes libvips's path, whose rules decide. On true, *out reads decoder.pixels.
 bool thumbnail_jpeg_turbo(std::span<const unsigned char> input, dimensions stored, bool swap, int orientation,
-                          dimensions plan, std::span<const unsigned char> profile, turbo_decoder& decoder,
-                          VipsImage** out) {
+                          dimensions plan, std::span<const unsigned char> profile, bool try_scaled,
+                          turbo_decoder& decoder, VipsImage** out, std::string_view* who) {
   if (decoder.handle == nullptr) return false;
   int width = 0;
   int height = 0;
@@ -167,10 +179,23 @@ bool thumbnail_jpeg_turbo(std::span<const unsigned char> input, dimensions store
   const int bands = grey ? 1 : 3;
   const std::size_t size = static_cast<std::size_t>(scaled_width) * static_cast<std::size_t>(scaled_height) *
                            static_cast<std::size_t>(bands);
-  decoder.pixels.resize(size);
-  if (tjDecompress2(decoder.handle, input.data(), input.size(), decoder.pixels.data(), scaled_width, 0,
-                    scaled_height, grey ? TJPF_GRAY : TJPF_RGB, TJFLAG_STOPONWARNING) != 0) {
-    return false;
+  // Our decoder first (baseline files at 1/4 or 1/8); whatever it does not decode exactly as
+  // announced goes to TurboJPEG, whose rules (and libvips's after it) then decide.
+  scaled_jpeg_image scaled;
+  const scratch_trim trim{decoder.scratch};
+  if (try_scaled &&
+      decode_scaled_jpeg(input, factor.denom, decoder.pixels, &scaled, decoder.scratch) ==
+          scaled_jpeg_status::decoded &&
+      scaled.width == static_cast<std::uint32_t>(scaled_width) &&
+      scaled.height == static_cast<std::uint32_t>(scaled_height) && scaled.bands == bands) {
+    *who = "scaled_jpeg";
+  } else {
+    decoder.pixels.resize(size);
+    if (tjDecompress2(decoder.handle, input.data(), input.size(), decoder.pixels.data(), scaled_width, 0,
+                      scaled_height, grey ? TJPF_GRAY : TJPF_RGB, TJFLAG_STOPONWARNING) != 0) {
+      return false;
+    }
+    *who = "turbojpeg";
   }
   image_ref pixels(vips_image_new_from_memory(decoder.pixels.data(), size, scaled_width, scaled_height, bands,
                                               VIPS_FORMAT_UCHAR));
@@ -289,9 +314,11 @@ resize_report shrink(std::span<const unsigned char> input, const resize_options&
   VipsImage* thumb_raw = nullptr;
   int thumb_failed = 0;
   const bool profile_read = !has_profile || !profile.empty();
+  std::string_view who;
   if (format == "jpeg" && options.turbojpeg && profile_read &&
-      thumbnail_jpeg_turbo(input, stored, swap, orientation, *plan, profile, decoder, &thumb_raw)) {
-    r.decoder = "turbojpeg";
+      thumbnail_jpeg_turbo(input, stored, swap, orientation, *plan, profile, options.scaled_jpeg, decoder,
+                           &thumb_raw, &who)) {
+    r.decoder = who;
   } else {
     r.decoder = "libvips";
     thumb_failed = format == "jpeg"

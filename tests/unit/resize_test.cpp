@@ -10,6 +10,8 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <string>
+#include <string_view>
 #include <thread>
 
 using namespace ximup;
@@ -219,19 +221,18 @@ class Resize : public ::testing::Test {
     o.min_bytes = min_bytes;
     return o;
   }
-  // shrink_image to `target` with JPEGs decoded by TurboJPEG or by libvips's loader; checks that
-  // the asked decoder is the one that ran.
-  static resize_report shrink_decoded_by(bool turbojpeg, const std::vector<unsigned char>& input,
+  // shrink_image to `target` with JPEGs decoded by `decoder`: "scaled_jpeg" (ours, at 1/4 and 1/8),
+  // "turbojpeg" or "libvips" (its loader); checks that the asked decoder is the one that ran.
+  static resize_report shrink_decoded_by(std::string_view decoder, const std::vector<unsigned char>& input,
                                          std::uint32_t target, std::vector<unsigned char>& out) {
     resize_options o = options(target);
-    o.turbojpeg = turbojpeg;
-    const resize_report r = shrink_image(input, o, out);
-    EXPECT_EQ(r.decoder, turbojpeg ? "turbojpeg" : "libvips");
+    o.turbojpeg = decoder != "libvips";
+    o.scaled_jpeg = decoder == "scaled_jpeg";
+    resize_report r = shrink_image(input, o, out);
+    EXPECT_EQ(r.decoder, decoder);
     return r;
   }
-  static const char* decoder_name(bool turbojpeg) {
-    return turbojpeg ? "TurboJPEG decodes" : "libvips's loader decodes";
-  }
+  static std::string decoder_name(std::string_view decoder) { return std::string(decoder) + " decodes"; }
 
   static inline std::filesystem::path dir_;
 };
@@ -250,7 +251,7 @@ TEST_F(Resize, LargeJpegIsResizedToThePlannedSize) {
   EXPECT_EQ(r.original, (dimensions{1200, 900}));
   EXPECT_EQ(r.original_bytes, input.size());
   EXPECT_EQ(r.original_format, "jpeg");
-  EXPECT_EQ(r.decoder, "turbojpeg");
+  EXPECT_EQ(r.decoder, "turbojpeg");  // 1200 x 900 to 400 x 300: decoded at 1/2, not a scale of ours
   EXPECT_EQ(r.sent, (dimensions{400, 300}));
   EXPECT_EQ(r.sent_format, "jpeg");
   EXPECT_EQ(r.sent_bytes, out.size());
@@ -288,10 +289,10 @@ TEST_F(Resize, ExifOrientationIsAppliedAndNotKept) {
   ASSERT_EQ(decode(input).orientation, 6);  // the file really carries the tag
   ASSERT_EQ(decode(input).width, 1200);
 
-  for (const bool turbojpeg : {true, false}) {
-    SCOPED_TRACE(decoder_name(turbojpeg));
+  for (const char* decoder : {"turbojpeg", "libvips"}) {  // decoded at 1/2: not ours
+    SCOPED_TRACE(decoder_name(decoder));
     std::vector<unsigned char> out;
-    const resize_report r = shrink_decoded_by(turbojpeg, input, 300, out);
+    const resize_report r = shrink_decoded_by(decoder, input, 300, out);
     ASSERT_EQ(r.action, resize_action::resized) << r.note;
     EXPECT_EQ(r.original, (dimensions{900, 1200}));  // as displayed
     EXPECT_EQ(r.sent, (dimensions{300, 400}));
@@ -315,10 +316,10 @@ TEST_F(Resize, EmbeddedProfileIsConvertedToSrgb) {
   ASSERT_TRUE(decode(input).has_profile);
   ASSERT_GT(std::abs(mean_of(input, 0, 0, 800, 600, 0) - colour[0]), 8.0);  // really not sRGB values
 
-  for (const bool turbojpeg : {true, false}) {
-    SCOPED_TRACE(decoder_name(turbojpeg));
+  for (const char* decoder : {"turbojpeg", "libvips"}) {  // decoded at 1/2: not ours
+    SCOPED_TRACE(decoder_name(decoder));
     std::vector<unsigned char> out;
-    const resize_report r = shrink_decoded_by(turbojpeg, input, 300, out);
+    const resize_report r = shrink_decoded_by(decoder, input, 300, out);
     ASSERT_EQ(r.action, resize_action::resized) << r.note;
     const decoded d = decode(out);
     EXPECT_FALSE(d.has_profile);  // stripped; the pixels are sRGB
@@ -423,20 +424,20 @@ TEST_F(Resize, PngWithoutAlphaBecomesJpeg) {
 
 TEST_F(Resize, GreyscaleStaysGreyscale) {
   const auto input = file(noise(800, 600, 1, 8), "grey.jpg", "[Q=90]");
-  for (const bool turbojpeg : {true, false}) {
-    SCOPED_TRACE(decoder_name(turbojpeg));
+  for (const char* decoder : {"turbojpeg", "libvips"}) {  // decoded at 1/2: not ours
+    SCOPED_TRACE(decoder_name(decoder));
     std::vector<unsigned char> out;
-    const resize_report r = shrink_decoded_by(turbojpeg, input, 200, out);
+    const resize_report r = shrink_decoded_by(decoder, input, 200, out);
     ASSERT_EQ(r.action, resize_action::resized) << r.note;
     EXPECT_EQ(decode(out).bands, 1);
     EXPECT_EQ(r.sent, (dimensions{267, 200}));
   }
 }
 
-// The two JPEG decoders must give the same picture: quadrants of different colours (a swapped
+// The three JPEG decoders must give the same picture: quadrants of different colours (a swapped
 // channel, a flipped or shifted image, a wrong scale would all show), compared region by region, for
-// each of the eight EXIF orientations (the TurboJPEG path hands the tag to libvips, which rotates).
-TEST_F(Resize, TurboJpegAndLibvipsLoaderGiveTheSamePicture) {
+// each of the eight EXIF orientations (our and TurboJPEG's paths hand the tag to libvips, which rotates).
+TEST_F(Resize, AllJpegDecodersGiveTheSamePicture) {
   vimage canvas = flat(1600, 1200, {40, 90, 200});
   const std::array<std::array<double, 3>, 3> colours{{{220, 40, 40}, {30, 200, 60}, {240, 230, 20}}};
   const std::array<std::array<int, 2>, 3> corners{{{800, 0}, {0, 600}, {800, 600}}};
@@ -463,10 +464,12 @@ TEST_F(Resize, TurboJpegAndLibvipsLoaderGiveTheSamePicture) {
     const bool swapped = orientation >= 5;  // 5-8 turn the picture a quarter
     const dimensions expected = swapped ? dimensions{300, 400} : dimensions{400, 300};
 
-    std::array<std::vector<unsigned char>, 2> outs;
-    for (const bool turbojpeg : {true, false}) {
-      SCOPED_TRACE(decoder_name(turbojpeg));
-      const resize_report r = shrink_decoded_by(turbojpeg, input, 300, outs[turbojpeg ? 0 : 1]);
+    // 1600 x 1200 to 400 x 300: decoded at 1/4, where all three decode.
+    const std::array<const char*, 3> decoders{"scaled_jpeg", "turbojpeg", "libvips"};
+    std::array<std::vector<unsigned char>, 3> outs;
+    for (std::size_t i = 0; i < decoders.size(); ++i) {
+      SCOPED_TRACE(decoder_name(decoders[i]));
+      const resize_report r = shrink_decoded_by(decoders[i], input, 300, outs[i]);
       ASSERT_EQ(r.action, resize_action::resized) << r.note;
       ASSERT_EQ(r.sent, expected);
     }
@@ -476,9 +479,11 @@ TEST_F(Resize, TurboJpegAndLibvipsLoaderGiveTheSamePicture) {
     for (const auto& [left, top] :
          std::array<std::array<int, 2>, 4>{{{0, 0}, {half_w, 0}, {0, half_h}, {half_w, half_h}}}) {
       for (int band = 0; band < 3; ++band) {
-        const double turbo = mean_of(outs[0], left + 10, top + 10, half_w - 20, half_h - 20, band);
-        const double vips = mean_of(outs[1], left + 10, top + 10, half_w - 20, half_h - 20, band);
-        EXPECT_NEAR(turbo, vips, 1.5) << "quadrant at " << left << "," << top << " band " << band;
+        const double vips = mean_of(outs[2], left + 10, top + 10, half_w - 20, half_h - 20, band);
+        for (std::size_t i = 0; i < 2; ++i) {
+          EXPECT_NEAR(mean_of(outs[i], left + 10, top + 10, half_w - 20, half_h - 20, band), vips, 1.5)
+              << decoders[i] << ": quadrant at " << left << "," << top << " band " << band;
+        }
       }
     }
   }

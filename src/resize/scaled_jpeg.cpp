@@ -1,0 +1,643 @@
+// scaled_jpeg: baseline JPEG straight to 1/4 or 1/8 scale; see scaled_jpeg.hpp for scope and why.
+//
+// Stages: parse_markers (frame, tables, the scan's header) -> unstuff_scan (the entropy-coded bytes
+// without 0xFF00 stuffing, restart intervals located) -> decode_scan (Huffman, one block at a time,
+// each block reduced to 2x2 or 1x1 pixels into its component's plane) -> to_pixels (chroma upsampled,
+// YCbCr to RGB, cropped).
+#include "scaled_jpeg.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <memory>
+
+namespace ximup {
+namespace {
+
+// Zigzag index -> natural (row-major) index; 16 extra entries so that a corrupt run past 63 lands on
+// a harmless slot (as in libjpeg) instead of outside the block.
+constexpr std::array<std::uint8_t, 80> natural_order = {
+    0,  1,  8,  16, 9,  2,  3,  10, 17, 24, 32, 25, 18, 11, 4,  5,  12, 19, 26, 33,
+    40, 48, 41, 34, 27, 20, 13, 6,  7,  14, 21, 28, 35, 42, 49, 56, 57, 50, 43, 36,
+    29, 22, 15, 23, 30, 37, 44, 51, 58, 59, 52, 45, 38, 31, 39, 46, 53, 60, 61, 54,
+    47, 55, 62, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63};
+
+constexpr int lookahead_bits = 12;
+
+// One decoded symbol, packed: bits 0-4 how many bits it takes (Huffman code plus magnitude bits;
+// 0 = not in the table, decode slowly), bits 5-8 the zero run before it, bit 9 end of block, bits
+// 16-31 the coefficient (signed).
+using symbol = std::uint32_t;
+constexpr symbol end_of_block = 1U << 9;
+constexpr symbol pack(int length, int run, int value) {
+  return static_cast<symbol>(length) | (static_cast<symbol>(run) << 5) |
+         (static_cast<symbol>(static_cast<std::uint16_t>(static_cast<std::int16_t>(value))) << 16);
+}
+constexpr int symbol_length(symbol s) {
+  return static_cast<int>(s & 31U);
+}
+constexpr int symbol_run(symbol s) {
+  return static_cast<int>((s >> 5) & 15U);
+}
+constexpr int symbol_value(symbol s) {
+  return static_cast<std::int16_t>(static_cast<std::uint16_t>(s >> 16));
+}
+
+// JPEG's sign convention for magnitude bits: `size` bits starting with 0 are a negative number.
+constexpr int extend(std::uint32_t bits, int size) {
+  return bits < (1U << (size - 1)) ? static_cast<int>(bits) - (1 << size) + 1 : static_cast<int>(bits);
+}
+
+// Several AC symbols read only to be skipped, packed: bits 0-4 how many bits they take (0 = none fits
+// the look-up), bits 5-11 how far they advance in the block (runs plus one per coefficient), bit 12
+// the last one ends the block.
+using skip_step = std::uint32_t;
+constexpr skip_step skip_end_of_block = 1U << 12;
+constexpr int skip_length(skip_step s) {
+  return static_cast<int>(s & 31U);
+}
+constexpr int skip_advance(skip_step s) {
+  return static_cast<int>((s >> 5) & 127U);
+}
+constexpr bool skip_ends_block(skip_step s) {
+  return (s & skip_end_of_block) != 0;
+}
+
+struct huffman_table {
+  bool defined = false;
+  std::array<symbol, 1U << lookahead_bits> fast{};
+  std::array<skip_step, 1U << lookahead_bits> skip{};  ///< AC tables only
+  // Canonical decoding for codes the table does not hold: per length, the largest code (-1: none)
+  // and where its symbols start in `values`, offset by the first code.
+  std::array<std::int32_t, 18> max_code{};
+  std::array<std::int32_t, 17> value_offset{};
+  std::array<std::uint8_t, 256> values{};
+};
+
+struct component {
+  int id = 0;
+  int h = 1;
+  int v = 1;
+  int quant = 0;
+  int dc_table = 0;
+  int ac_table = 0;
+  std::size_t plane_offset = 0;
+  int block_w = 1;               ///< scaled pixels per block, across (1 or 2)
+  int block_h = 1;               ///< and down
+  int keep = 1;                  ///< coefficients whose values are read (zigzag order)
+  std::size_t plane_stride = 0;  ///< scaled pixels per plane row
+  std::size_t plane_rows = 0;
+};
+
+struct frame {
+  std::uint32_t width = 0;
+  std::uint32_t height = 0;
+  int count = 0;  ///< components in the frame (and in the one scan)
+  std::array<component, 3> components{};
+  std::array<std::array<std::uint16_t, 64>, 4> quant{};  ///< natural order
+  std::array<bool, 4> quant_defined{};
+  std::array<huffman_table, 4> dc{};
+  std::array<huffman_table, 4> ac{};
+  std::uint32_t restart_interval = 0;
+  std::size_t scan_start = 0;  ///< offset of the entropy-coded data in the file
+  int h_max = 1;
+  int v_max = 1;
+};
+
+// What parse_markers fills in, with the tables kept from the last file (only `defined` is reset).
+void reset(frame& f) {
+  f.width = f.height = 0;
+  f.count = 0;
+  f.components = {};
+  f.quant_defined = {};
+  for (auto& t : f.dc) t.defined = false;
+  for (auto& t : f.ac) t.defined = false;
+  f.restart_interval = 0;
+  f.scan_start = 0;
+  f.h_max = f.v_max = 1;
+}
+
+std::uint32_t be16(const std::uint8_t* p) {
+  return (std::uint32_t{p[0]} << 8) | p[1];
+}
+
+// Builds the look-up table and the canonical decoding data; false for a table no code can be built
+// from (over-full code space, DC symbols above 15).
+bool build_table(huffman_table& t, const std::uint8_t* counts, const std::uint8_t* values, int n, bool dc) {
+  t = huffman_table{};
+  std::copy(values, values + n, t.values.begin());
+  std::int32_t code = 0;
+  int k = 0;
+  for (int length = 1; length <= 16; ++length) {
+    const int count = counts[length - 1];
+    t.value_offset[static_cast<std::size_t>(length)] = k - code;
+    for (int i = 0; i < count; ++i, ++k, ++code) {
+      if (code >= (1 << length)) return false;  // more codes than this length has
+      const int sym = values[k];
+      if (dc && sym > 15) return false;
+      if (length > lookahead_bits) continue;
+      const int run = dc ? 0 : sym >> 4;
+      const int size = sym & 15;
+      const int spare = lookahead_bits - length;
+      const auto first = static_cast<std::uint32_t>(code) << spare;
+      for (std::uint32_t low = 0; low < (1U << spare); ++low) {
+        symbol s = 0;
+        if (size == 0) {
+          // DC: a difference of 0. AC: run 15 is sixteen zeros (15 skipped, then a 0 stored);
+          // any other run with size 0 ends the block, as libjpeg reads it.
+          s = dc || run == 15 ? pack(length, run, 0) : (static_cast<symbol>(length) | end_of_block);
+        } else if (length + size <= lookahead_bits) {
+          const std::uint32_t magnitude = (low >> (spare - size)) & ((1U << size) - 1);
+          s = pack(length + size, run, extend(magnitude, size));
+        }
+        t.fast[first | low] = s;
+      }
+    }
+    if (code >= (1 << length)) return false;  // all-ones codes are not allowed (libjpeg refuses them)
+    t.max_code[static_cast<std::size_t>(length)] = count > 0 ? code - 1 : -1;
+    code <<= 1;
+  }
+  t.max_code[17] = 0x7fffffff;  // sentinel: a code longer than 16 bits is corrupt
+  t.defined = true;
+  if (!dc) {
+    constexpr std::uint32_t mask = (1U << lookahead_bits) - 1;
+    for (std::uint32_t bits = 0; bits <= mask; ++bits) {
+      int used = 0;
+      int advance = 0;
+      skip_step step = 0;
+      for (;;) {
+        const symbol next = t.fast[(bits << used) & mask];
+        const int length = symbol_length(next);
+        if (length == 0 || used + length > lookahead_bits) break;
+        used += length;
+        if ((next & end_of_block) != 0) {
+          step = skip_end_of_block;
+          break;
+        }
+        advance += symbol_run(next) + 1;
+        if (advance > 64) break;
+      }
+      t.skip[bits] =
+          used == 0 ? 0 : step | static_cast<skip_step>(used) | (static_cast<skip_step>(advance) << 5);
+    }
+  }
+  return true;
+}
+
+// Reads the markers up to the first scan. Returns `decoded` when the frame is one we decode.
+scaled_jpeg_status parse_markers(std::span<const std::uint8_t> in, frame& f) {
+  const std::uint8_t* p = in.data();
+  const std::uint8_t* end = p + in.size();
+  if (in.size() < 4 || p[0] != 0xFF || p[1] != 0xD8) return scaled_jpeg_status::corrupt;
+  p += 2;
+  bool have_frame = false;
+  bool adobe_rgb = false;
+  for (;;) {
+    if (end - p < 4) return scaled_jpeg_status::corrupt;
+    if (p[0] != 0xFF) return scaled_jpeg_status::corrupt;  // libjpeg would warn: extraneous bytes
+    const std::uint8_t marker = p[1];
+    if (marker == 0xFF) {  // fill byte
+      ++p;
+      continue;
+    }
+    if (marker == 0xD8 || marker == 0xD9 || (marker >= 0xD0 && marker <= 0xD7) || marker == 0x01)
+      return scaled_jpeg_status::corrupt;
+    const std::uint32_t length = be16(p + 2);
+    if (length < 2 || static_cast<std::size_t>(end - p - 2) < length) return scaled_jpeg_status::corrupt;
+    const std::uint8_t* s = p + 4;
+    const std::uint8_t* s_end = p + 2 + length;
+    p = s_end;
+    switch (marker) {
+      case 0xC0:
+      case 0xC1: {
+        if (have_frame || length < 8) return scaled_jpeg_status::corrupt;
+        have_frame = true;
+        if (s[0] != 8) return scaled_jpeg_status::unsupported;
+        f.height = be16(s + 1);
+        f.width = be16(s + 3);
+        f.count = s[5];
+        if (f.width == 0 || f.height == 0) return scaled_jpeg_status::unsupported;  // DNL heights
+        if (f.count != 1 && f.count != 3) return scaled_jpeg_status::unsupported;
+        if (length != 8U + 3U * static_cast<std::uint32_t>(f.count)) return scaled_jpeg_status::corrupt;
+        for (int i = 0; i < f.count; ++i) {
+          component& c = f.components[static_cast<std::size_t>(i)];
+          c.id = s[6 + 3 * i];
+          c.h = s[7 + 3 * i] >> 4;
+          c.v = s[7 + 3 * i] & 15;
+          c.quant = s[8 + 3 * i];
+          if (c.h < 1 || c.h > 4 || c.v < 1 || c.v > 4 || c.quant > 3) return scaled_jpeg_status::corrupt;
+        }
+        break;
+      }
+      case 0xC4: {  // DHT: one or more tables
+        while (s < s_end) {
+          if (s_end - s < 17) return scaled_jpeg_status::corrupt;
+          const int table_class = s[0] >> 4;
+          const int id = s[0] & 15;
+          if (table_class > 1 || id > 3) return scaled_jpeg_status::corrupt;
+          int n = 0;
+          for (int i = 1; i <= 16; ++i) n += s[i];
+          if (n > 256 || s_end - s < 17 + n) return scaled_jpeg_status::corrupt;
+          huffman_table& t =
+              table_class == 0 ? f.dc[static_cast<std::size_t>(id)] : f.ac[static_cast<std::size_t>(id)];
+          if (!build_table(t, s + 1, s + 17, n, table_class == 0)) return scaled_jpeg_status::corrupt;
+          s += 17 + n;
+        }
+        break;
+      }
+      case 0xDB: {  // DQT
+        while (s < s_end) {
+          const int precision = s[0] >> 4;
+          const int id = s[0] & 15;
+          const std::ptrdiff_t need = precision == 0 ? 65 : 129;
+          if (precision > 1 || id > 3 || s_end - s < need) return scaled_jpeg_status::corrupt;
+          auto& q = f.quant[static_cast<std::size_t>(id)];
+          for (std::size_t k = 0; k < 64; ++k) {
+            q[natural_order[k]] = precision == 0 ? s[1 + k] : static_cast<std::uint16_t>(be16(s + 1 + 2 * k));
+          }
+          f.quant_defined[static_cast<std::size_t>(id)] = true;
+          s += need;
+        }
+        break;
+      }
+      case 0xDD:  // DRI
+        if (length != 4) return scaled_jpeg_status::corrupt;
+        f.restart_interval = be16(s);
+        break;
+      case 0xEE:  // APP14 "Adobe": transform 0 means the three components are RGB, not YCbCr
+        if (length >= 14 && std::memcmp(s, "Adobe", 5) == 0 && s[11] == 0) adobe_rgb = true;
+        break;
+      case 0xDA: {  // SOS: the one scan we decode must hold every component, in frame order
+        if (!have_frame) return scaled_jpeg_status::corrupt;
+        const int n = length >= 3 ? s[0] : 0;
+        if (n != f.count) return scaled_jpeg_status::unsupported;  // a multi-scan (non-interleaved) file
+        if (length != 6U + 2U * static_cast<std::uint32_t>(n)) return scaled_jpeg_status::corrupt;
+        for (int i = 0; i < n; ++i) {
+          component& c = f.components[static_cast<std::size_t>(i)];
+          if (s[1 + 2 * i] != c.id) return scaled_jpeg_status::unsupported;
+          c.dc_table = s[2 + 2 * i] >> 4;
+          c.ac_table = s[2 + 2 * i] & 15;
+          if (c.dc_table > 3 || c.ac_table > 3) return scaled_jpeg_status::corrupt;
+          if (!f.dc[static_cast<std::size_t>(c.dc_table)].defined ||
+              !f.ac[static_cast<std::size_t>(c.ac_table)].defined ||
+              !f.quant_defined[static_cast<std::size_t>(c.quant)])
+            return scaled_jpeg_status::unsupported;  // libjpeg-turbo has default tables for MJPEG
+        }
+        const std::uint8_t* tail = s + 1 + 2 * static_cast<std::ptrdiff_t>(n);
+        if (tail[0] != 0 || tail[1] != 63 || tail[2] != 0) return scaled_jpeg_status::unsupported;
+        if (f.count == 3) {
+          if (adobe_rgb ||
+              (f.components[0].id == 'R' && f.components[1].id == 'G' && f.components[2].id == 'B'))
+            return scaled_jpeg_status::unsupported;
+          // Luma may be subsampled 1 or 2 each way; chroma is never sampled more than luma.
+          const component& y = f.components[0];
+          if (y.h > 2 || y.v > 2) return scaled_jpeg_status::unsupported;
+          for (int i = 1; i < 3; ++i) {
+            const component& c = f.components[static_cast<std::size_t>(i)];
+            if (c.h != 1 || c.v != 1) return scaled_jpeg_status::unsupported;
+          }
+          f.h_max = y.h;
+          f.v_max = y.v;
+        } else {
+          // One component: a non-interleaved scan, one block per MCU whatever its sampling factors.
+          f.components[0].h = f.components[0].v = 1;
+        }
+        f.scan_start = static_cast<std::size_t>(s_end - in.data());
+        return scaled_jpeg_status::decoded;
+      }
+      default:
+        // Other frame types: progressive, lossless, arithmetic, hierarchical.
+        if ((marker >= 0xC2 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC) ||
+            marker == 0xDE)
+          return scaled_jpeg_status::unsupported;
+        break;  // APPn, COM, DAC (arithmetic tables, with no arithmetic frame) and the like
+    }
+  }
+}
+
+// Copies the entropy-coded data without stuffing (0xFF00 -> 0xFF), records where restart intervals
+// start, and checks what follows the scan: the file must end there (EOI). Fill bytes (0xFF 0xFF...)
+// before a marker are dropped, as every decoder does.
+scaled_jpeg_status unstuff_scan(std::span<const std::uint8_t> in, std::size_t start, scaled_jpeg_scratch& s) {
+  s.scan.resize(in.size() - start + 16);
+  s.restarts.clear();
+  s.restarts.push_back(0);
+  const std::uint8_t* p = in.data() + start;
+  const std::uint8_t* end = in.data() + in.size();
+  std::uint8_t* out = s.scan.data();
+  int expected_restart = 0;
+  for (;;) {
+    const auto* ff =
+        static_cast<const std::uint8_t*>(std::memchr(p, 0xFF, static_cast<std::size_t>(end - p)));
+    if (ff == nullptr) return scaled_jpeg_status::corrupt;  // no EOI: truncated
+    std::memcpy(out, p, static_cast<std::size_t>(ff - p));
+    out += ff - p;
+    p = ff + 1;
+    while (p < end && *p == 0xFF) ++p;
+    if (p == end) return scaled_jpeg_status::corrupt;
+    const std::uint8_t marker = *p++;
+    if (marker == 0x00) {
+      *out++ = 0xFF;
+    } else if (marker >= 0xD0 && marker <= 0xD7) {
+      if (marker - 0xD0 != expected_restart) return scaled_jpeg_status::corrupt;
+      expected_restart = (expected_restart + 1) & 7;
+      s.restarts.push_back(static_cast<std::size_t>(out - s.scan.data()));
+    } else if (marker == 0xD9) {
+      break;
+    } else {
+      return scaled_jpeg_status::unsupported;  // another scan, DNL, tables after the scan...
+    }
+  }
+  const auto used = static_cast<std::size_t>(out - s.scan.data());
+  s.restarts.push_back(used);
+  std::fill(out, out + 16, std::uint8_t{0});  // read-ahead padding
+  return scaled_jpeg_status::decoded;
+}
+
+// MSB-first bit reader over unstuffed data; reads ahead at most 8 bytes past its position (the
+// scan buffer has 16 bytes of padding). Whether it read past the interval's end is checked after.
+struct bit_reader {
+  const std::uint8_t* p;
+  const std::uint8_t* last;  ///< the last position an 8-byte read may start at
+  std::uint64_t bits = 0;
+  int count = 0;         ///< valid bits at the top of `bits`
+  bool overrun = false;  ///< read past the data: zeros were supplied, the data is corrupt
+
+  bit_reader(const std::uint8_t* data, const std::uint8_t* read_limit) : p(data), last(read_limit) {
+    refill();
+  }
+  void refill() {
+    if (p > last) [[unlikely]] {
+      overrun = true;
+      count = 64;  // the low bits of `bits` are zero
+      return;
+    }
+    std::uint64_t next = 0;
+    std::memcpy(&next, p, 8);
+    next = __builtin_bswap64(next);
+    bits |= next >> count;
+    p += (63 - count) >> 3;
+    count |= 56;
+  }
+  [[nodiscard]] std::uint32_t peek(int n) const { return static_cast<std::uint32_t>(bits >> (64 - n)); }
+  void skip(int n) {
+    bits <<= n;
+    count -= n;
+  }
+  /// Bits consumed since `start`.
+  [[nodiscard]] std::size_t consumed(const std::uint8_t* start) const {
+    return static_cast<std::size_t>(p - start) * 8 - static_cast<std::size_t>(count);
+  }
+};
+
+// A symbol whose code (or code and magnitude) is longer than the look-up: canonical decoding.
+// Returns 0 for a bit pattern that is no code of the table.
+symbol decode_slow(const huffman_table& t, const bit_reader& r, bool dc) {
+  int length = 1;
+  std::int32_t code = 0;
+  for (;; ++length) {
+    code = static_cast<std::int32_t>(r.peek(length));
+    if (code <= t.max_code[static_cast<std::size_t>(length)]) break;
+  }
+  if (length > 16) return 0;
+  const int sym =
+      t.values[static_cast<std::size_t>(code + t.value_offset[static_cast<std::size_t>(length)]) & 255U];
+  const int run = dc ? 0 : sym >> 4;
+  const int size = sym & 15;
+  if (size == 0) return dc || run == 15 ? pack(length, run, 0) : (static_cast<symbol>(length) | end_of_block);
+  const std::uint32_t magnitude = static_cast<std::uint32_t>(r.bits << length >> (64 - size));
+  return pack(length + size, run, extend(magnitude, size));
+}
+
+// Decodes one block: the DC difference (applied to `dc`), the values of the first `keep` coefficients
+// in zigzag order into `low` (zigzag index; those not coded are set to 0), and every other
+// coefficient only as far as to know where the block ends. Returns false for an invalid code.
+bool decode_block(bit_reader& r, const huffman_table& dc_table, const huffman_table& ac_table, int keep,
+                  int& dc, std::array<int, 5>& low) {
+  if (r.count < 32) r.refill();
+  symbol s = dc_table.fast[r.peek(lookahead_bits)];
+  if (symbol_length(s) == 0 && (s = decode_slow(dc_table, r, true)) == 0) return false;
+  r.skip(symbol_length(s));
+  dc += symbol_value(s);
+  low = {dc, 0, 0, 0, 0};
+  int k = 1;
+  while (k < keep) {
+    if (r.count < 32) r.refill();
+    s = ac_table.fast[r.peek(lookahead_bits)];
+    if (symbol_length(s) == 0 && (s = decode_slow(ac_table, r, false)) == 0) return false;
+    r.skip(symbol_length(s));
+    if ((s & end_of_block) != 0) return true;
+    k += symbol_run(s);
+    if (k < keep) low[static_cast<std::size_t>(k)] = symbol_value(s);
+    ++k;
+  }
+  // The rest is only skipped: one look-up reads as many whole symbols as the look-up's bits hold.
+  while (k < 64) {
+    if (r.count < 32) r.refill();
+    const skip_step step = ac_table.skip[r.peek(lookahead_bits)];
+    const int advance = skip_advance(step);
+    // (The steps must leave the block unfinished before an end-of-block: a block whose last
+    // coefficient is its 64th has no end-of-block code, and the bits after it are the next block's.)
+    if (skip_length(step) != 0 && k + advance < 64) {
+      r.skip(skip_length(step));
+      if (skip_ends_block(step)) return true;
+      k += advance;
+      continue;
+    }
+    // A long code, or steps that would run past the block's last coefficient: one symbol.
+    s = ac_table.fast[r.peek(lookahead_bits)];
+    if (symbol_length(s) == 0 && (s = decode_slow(ac_table, r, false)) == 0) return false;
+    r.skip(symbol_length(s));
+    if ((s & end_of_block) != 0) return true;
+    k += symbol_run(s) + 1;
+  }
+  return true;
+}
+
+std::uint8_t clamp_sample(int v) {
+  return static_cast<std::uint8_t>(std::clamp(v, 0, 255));
+}
+
+// Up to 2x2 pixels per block from its four lowest frequencies: the mean of each half (or quarter) of
+// the block as the 8x8 IDCT of those coefficients gives it. (libjpeg's 2x2 IDCT also adds
+// coefficients 3, 5 and 7 of each row and column, the finer detail's share of each quarter; reading
+// their values is what this decoder saves. Measured effect on the final image: docs/resize.md.)
+// The mean of cos((2x+1) pi / 16) over x = 0..3 is m = (c1 + c3 + c5 + c7) / 4 = 0.64073, so a
+// quarter's mean is F00 / 8 +- F01 m / (4 sqrt 2) +- F10 m / (4 sqrt 2) +- F11 m^2 / 4 (dequantized);
+// a half's drops the terms of the direction it is not split in. Weights in 13-bit fixed point.
+// 1x1 is the block's mean, rounded as libjpeg's 1x1 IDCT does.
+void low_frequency(const std::array<int, 5>& low, const std::uint16_t* q, int w, int h, std::uint8_t* out,
+                   std::size_t stride) {
+  if (w == 1 && h == 1) {
+    *out = clamp_sample(((low[0] * q[0] + 4) >> 3) + 128);
+    return;
+  }
+  const int dc = low[0] * q[0] * 1024 + 4096 + (128 << 13);         // 1/8, rounding, level shift
+  const int across = w == 2 ? low[1] * q[1] * 928 : 0;              // zigzag 1 = row 0, column 1
+  const int down = h == 2 ? low[2] * q[8] * 928 : 0;                // zigzag 2 = row 1, column 0
+  const int diagonal = w == 2 && h == 2 ? low[4] * q[9] * 841 : 0;  // zigzag 4 = row 1, column 1
+  out[0] = clamp_sample((dc + across + down + diagonal) >> 13);
+  if (w == 2) out[1] = clamp_sample((dc - across + down - diagonal) >> 13);
+  if (h == 2) {
+    out[stride] = clamp_sample((dc + across - down - diagonal) >> 13);
+    if (w == 2) out[stride + 1] = clamp_sample((dc - across - down + diagonal) >> 13);
+  }
+}
+
+scaled_jpeg_status decode_scan(const frame& f, int shrink, scaled_jpeg_scratch& s,
+                               std::vector<component>& comps) {
+  const int size = 8 / shrink;  // scaled pixels per luma block side
+  const bool interleaved = f.count > 1;
+  const std::uint32_t mcu_w = 8U * static_cast<std::uint32_t>(f.h_max);
+  const std::uint32_t mcu_h = 8U * static_cast<std::uint32_t>(f.v_max);
+  const std::uint32_t mcus_x = (f.width + mcu_w - 1) / mcu_w;
+  const std::uint32_t mcus_y = (f.height + mcu_h - 1) / mcu_h;
+  const std::size_t total = std::size_t{mcus_x} * mcus_y;
+  const std::size_t interval = f.restart_interval == 0 ? total : f.restart_interval;
+  if (s.restarts.size() - 1 != (total + interval - 1) / interval) return scaled_jpeg_status::corrupt;
+
+  std::size_t plane_bytes = 0;
+  for (component& c : comps) {
+    // A subsampled component covers more pixels per block: at 1/8 it gives 2 pixels per block in
+    // that direction (then needs no upsampling); at 1/4 it would need 4, and gives 2 (upsampled).
+    c.block_w = std::min(2, size * f.h_max / c.h);
+    c.block_h = std::min(2, size * f.v_max / c.v);
+    c.keep = c.block_w == 2 || c.block_h == 2 ? 5 : 1;
+    c.plane_stride = std::size_t{mcus_x} * static_cast<std::size_t>(c.h * c.block_w);
+    c.plane_rows = std::size_t{mcus_y} * static_cast<std::size_t>(c.v * c.block_h);
+    c.plane_offset = plane_bytes;
+    plane_bytes += c.plane_stride * c.plane_rows;
+  }
+  s.planes.resize(plane_bytes);
+
+  std::array<int, 3> dc{};
+  std::array<int, 5> low{};
+  std::size_t mcu = 0;
+  for (std::size_t i = 0; i + 1 < s.restarts.size(); ++i) {
+    const std::uint8_t* start = s.scan.data() + s.restarts[i];
+    const std::size_t length = s.restarts[i + 1] - s.restarts[i];
+    bit_reader r(start, s.scan.data() + s.restarts.back() + 8);
+    dc.fill(0);
+    const std::size_t last = std::min(total, mcu + interval);
+    for (; mcu < last; ++mcu) {
+      const std::size_t mx = mcu % mcus_x;
+      const std::size_t my = mcu / mcus_x;
+      for (std::size_t ci = 0; ci < comps.size(); ++ci) {
+        const component& c = comps[ci];
+        const huffman_table& dct = f.dc[static_cast<std::size_t>(c.dc_table)];
+        const huffman_table& act = f.ac[static_cast<std::size_t>(c.ac_table)];
+        const std::uint16_t* q = f.quant[static_cast<std::size_t>(c.quant)].data();
+        const int bw = interleaved ? c.h : 1;
+        const int bh = interleaved ? c.v : 1;
+        for (int by = 0; by < bh; ++by) {
+          for (int bx = 0; bx < bw; ++bx) {
+            if (!decode_block(r, dct, act, c.keep, dc[ci], low)) return scaled_jpeg_status::corrupt;
+            const std::size_t x = (mx * static_cast<std::size_t>(bw) + static_cast<std::size_t>(bx)) *
+                                  static_cast<std::size_t>(c.block_w);
+            const std::size_t y = (my * static_cast<std::size_t>(bh) + static_cast<std::size_t>(by)) *
+                                  static_cast<std::size_t>(c.block_h);
+            std::uint8_t* out = s.planes.data() + c.plane_offset + y * c.plane_stride + x;
+            low_frequency(low, q, c.block_w, c.block_h, out, c.plane_stride);
+          }
+        }
+      }
+    }
+    // The interval must end where its data ends: reading past it is truncated data, whole bytes
+    // left over are extraneous data (libjpeg warns about both).
+    const std::size_t used = r.consumed(start);
+    if (r.overrun || used > length * 8 || (used + 7) / 8 != length) return scaled_jpeg_status::corrupt;
+  }
+  return scaled_jpeg_status::decoded;
+}
+
+// Triangle upsampling by 2 of one row pair position, as libjpeg's "fancy" upsampling: each output
+// sample is 3/4 of its nearest input sample and 1/4 of the next nearest, in each direction.
+void to_pixels(const std::vector<component>& comps, const scaled_jpeg_scratch& s, std::uint32_t width,
+               std::uint32_t height, std::uint8_t* out) {
+  const component& yc = comps[0];
+  const std::uint8_t* y_plane = s.planes.data() + yc.plane_offset;
+  if (comps.size() == 1) {
+    for (std::uint32_t row = 0; row < height; ++row)
+      std::memcpy(out + std::size_t{row} * width, y_plane + row * yc.plane_stride, width);
+    return;
+  }
+  // How many output pixels each chroma pixel covers (1 or 2) after the scaled decoding.
+  const int hs = (yc.h * yc.block_w) / comps[1].block_w;
+  const int vs = (yc.v * yc.block_h) / comps[1].block_h;
+  std::vector<int> cb_row(width);
+  std::vector<int> cr_row(width);
+  for (std::uint32_t row = 0; row < height; ++row) {
+    for (int ci = 1; ci < 3; ++ci) {
+      const component& c = comps[static_cast<std::size_t>(ci)];
+      const std::uint8_t* plane = s.planes.data() + c.plane_offset;
+      std::vector<int>& dst = ci == 1 ? cb_row : cr_row;
+      // vertical: 4 x the value (3 near + 1 far, or 4 near)
+      const std::size_t cy = row / static_cast<std::uint32_t>(vs);
+      std::size_t far_y = cy;
+      if (vs == 2) {
+        far_y = (row & 1U) != 0 ? std::min(cy + 1, c.plane_rows - 1) : (cy > 0 ? cy - 1 : 0);
+      }
+      const std::uint8_t* near_line = plane + cy * c.plane_stride;
+      const std::uint8_t* far_line = plane + far_y * c.plane_stride;
+      const std::size_t chroma_w =
+          (width + static_cast<std::uint32_t>(hs) - 1) / static_cast<std::uint32_t>(hs);
+      auto column = [&](std::size_t x) {
+        const std::size_t cx = std::min(x, c.plane_stride - 1);
+        return vs == 2 ? 3 * near_line[cx] + far_line[cx] : 4 * near_line[cx];
+      };
+      if (hs == 1) {
+        for (std::size_t x = 0; x < width; ++x) dst[x] = (column(x) * 4 + 8) >> 4;
+      } else {
+        for (std::size_t x = 0; x < chroma_w; ++x) {
+          const int here = column(x);
+          const int left = x > 0 ? column(x - 1) : here;
+          const int right = column(x + 1 < c.plane_stride ? x + 1 : x);
+          dst[2 * x] = (3 * here + left + 8) >> 4;
+          if (2 * x + 1 < width) dst[2 * x + 1] = (3 * here + right + 7) >> 4;
+        }
+      }
+    }
+    // JFIF YCbCr -> RGB, 16 fraction bits.
+    const std::uint8_t* yl = y_plane + row * yc.plane_stride;
+    std::uint8_t* o = out + std::size_t{row} * width * 3;
+    for (std::size_t x = 0; x < width; ++x) {
+      const int luma = yl[x];
+      const int cb = cb_row[x] - 128;
+      const int cr = cr_row[x] - 128;
+      o[3 * x] = clamp_sample(luma + ((91881 * cr + 32768) >> 16));
+      o[3 * x + 1] = clamp_sample(luma + ((-22554 * cb - 46802 * cr + 32768) >> 16));
+      o[3 * x + 2] = clamp_sample(luma + ((116130 * cb + 32768) >> 16));
+    }
+  }
+}
+
+}  // namespace
+
+struct scaled_jpeg_frame : frame {};
+void scaled_jpeg_frame_deleter::operator()(scaled_jpeg_frame* f) const noexcept {
+  delete f;
+}
+
+scaled_jpeg_status decode_scaled_jpeg(std::span<const std::uint8_t> jpeg, int shrink,
+                                      std::vector<std::uint8_t>& pixels, scaled_jpeg_image* image,
+                                      scaled_jpeg_scratch& scratch) {
+  if (shrink != 4 && shrink != 8) return scaled_jpeg_status::unsupported;
+  if (!scratch.frame) scratch.frame.reset(new scaled_jpeg_frame);
+  frame* f = scratch.frame.get();
+  reset(*f);
+  if (auto status = parse_markers(jpeg, *f); status != scaled_jpeg_status::decoded) return status;
+  if (auto status = unstuff_scan(jpeg, f->scan_start, scratch); status != scaled_jpeg_status::decoded)
+    return status;
+  std::vector<component> comps(f->components.begin(), f->components.begin() + f->count);
+  if (auto status = decode_scan(*f, shrink, scratch, comps); status != scaled_jpeg_status::decoded)
+    return status;
+  const auto s = static_cast<std::uint32_t>(shrink);
+  image->width = (f->width + s - 1) / s;
+  image->height = (f->height + s - 1) / s;
+  image->bands = f->count == 1 ? 1 : 3;
+  pixels.resize(std::size_t{image->width} * image->height * static_cast<std::size_t>(image->bands));
+  to_pixels(comps, scratch, image->width, image->height, pixels.data());
+  return scaled_jpeg_status::decoded;
+}
+
+}  // namespace ximup

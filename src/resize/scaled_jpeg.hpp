@@ -1,0 +1,56 @@
+#pragma once
+// scaled_jpeg: decodes a baseline JPEG straight to 1/4 or 1/8 of its size (issue 7, docs/resize.md).
+//
+// Why our own: at those scales libjpeg-turbo spends most of its time in its Huffman decoder, which
+// must still read every coefficient of every block; ours reads a code and its magnitude bits with
+// one table look-up (most symbols), from a copy of the scan with the 0xFF00 stuffing removed, and
+// keeps only the coefficients the scaled IDCT needs. The pixels are the same picture: the scaled
+// output of each 8x8 block is the mean of its 4x4 (1/4) or 8x8 (1/8) pixels, as libjpeg's
+// reduced-size IDCTs compute it; chroma is upsampled with the same triangle filter as libjpeg's
+// "fancy" upsampling.
+//
+// Scope: 8-bit baseline (SOF0/SOF1) Huffman JPEGs with one scan, greyscale or YCbCr with chroma
+// subsampled 4:4:4, 4:2:2, 4:2:0 or 4:4:0, restart markers allowed. Everything else (progressive,
+// arithmetic, 12-bit, CMYK, RGB, multi-scan, missing tables) is `unsupported`; anything the file does
+// not say exactly right (truncated data, a bad Huffman code, bytes left over in a restart interval,
+// restart markers out of order) is `corrupt`. Either way the caller decodes the file another way,
+// whose rules then decide: this decoder never guesses where libjpeg would warn.
+//
+// Pure and thread-safe: no state outside the `scaled_jpeg_scratch` the caller passes (one per thread,
+// reused; it keeps a copy of the scan and the planes, about input size + output size).
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+namespace ximup {
+
+struct scaled_jpeg_frame;  ///< a file's tables and layout (scaled_jpeg.cpp; about 300 KiB)
+struct scaled_jpeg_frame_deleter {
+  void operator()(scaled_jpeg_frame* frame) const noexcept;
+};
+
+struct scaled_jpeg_scratch {
+  std::unique_ptr<scaled_jpeg_frame, scaled_jpeg_frame_deleter> frame;
+  std::vector<std::uint8_t> scan;     ///< entropy-coded data without byte stuffing, padded
+  std::vector<std::size_t> restarts;  ///< offsets in `scan` where each restart interval starts
+  std::vector<std::uint8_t> planes;   ///< one plane per component at the scaled size, block-padded
+};
+
+enum class scaled_jpeg_status { decoded, unsupported, corrupt };
+
+struct scaled_jpeg_image {
+  std::uint32_t width = 0;   ///< ceil(stored width / shrink), as libjpeg's scaled output
+  std::uint32_t height = 0;  ///< ceil(stored height / shrink)
+  int bands = 0;             ///< 1 (greyscale) or 3 (RGB)
+};
+
+/// Decodes `jpeg` at 1/`shrink` (4 or 8; other values are `unsupported`) into `pixels` (resized to
+/// width x height x bands, interleaved, rows packed). On anything but `decoded`, `pixels` and `*image`
+/// are unspecified. Never throws except std::bad_alloc; never reads outside `jpeg`.
+scaled_jpeg_status decode_scaled_jpeg(std::span<const std::uint8_t> jpeg, int shrink,
+                                      std::vector<std::uint8_t>& pixels, scaled_jpeg_image* image,
+                                      scaled_jpeg_scratch& scratch);
+
+}  // namespace ximup
