@@ -3,6 +3,8 @@
 //
 //   resize_bench generate DIR COUNT [WIDTH HEIGHT]   write COUNT photo-like JPEGs (default 4000x3000)
 //   resize_bench run DIR MODE [--threads N] [--target N] [--runs N] [--quality Q]
+//   resize_bench quality DIR [--target N]   PSNR of what ximup sends (scaled_jpeg, and the TurboJPEG
+//                                           path) against a full decode resized by libvips
 //
 // MODE: shrink  ximup::shrink_image as shipped: ximup's scaled JPEG decoder, libvips resizes and encodes
 //       turbojpeg ximup::shrink_image with TurboJPEG decoding instead (resize_options::scaled_jpeg = false)
@@ -16,8 +18,10 @@
 #include <vips/vips.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -325,6 +329,82 @@ int run(const std::string& dir, const std::string& mode, int threads, int runs, 
 
 }  // namespace
 
+// ---- quality ---------------------------------------------------------------------------------
+
+VipsImage* decode_image(const bytes& jpeg) {
+  VipsImage* img = vips_image_new_from_buffer(jpeg.data(), jpeg.size(), "", nullptr);
+  if (img == nullptr) fail("decode output");
+  return img;
+}
+
+// PSNR (dB) of `image` against `reference`, both 8-bit with the same size and bands.
+double psnr(VipsImage* image, VipsImage* reference) {
+  VipsImage *difference = nullptr, *squared = nullptr;
+  double mse = 0;
+  if (vips_subtract(image, reference, &difference, nullptr) != 0 ||
+      vips_multiply(difference, difference, &squared, nullptr) != 0 || vips_avg(squared, &mse, nullptr) != 0)
+    fail("psnr");
+  g_object_unref(squared);
+  g_object_unref(difference);
+  return mse == 0 ? 99.0 : 10.0 * std::log10(255.0 * 255.0 / mse);
+}
+
+// For every JPEG in DIR: the image ximup sends (our scaled decoder) and the one the TurboJPEG path
+// sends, each against a reference made from every pixel (full decode, rotated, vips_resize's
+// lanczos3 to the same size, not encoded). Prints PSNR per file and the medians.
+int quality(const std::string& dir, const options& o) {
+  if (auto e = ximup::resize_init()) fail(*e);
+  std::vector<double> ours, theirs;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    if (e.path().extension() != ".jpg") continue;
+    std::ifstream f(e.path(), std::ios::binary);
+    const bytes in((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    VipsImage* full = decode_image(in);
+    VipsImage* rotated = nullptr;
+    if (vips_autorot(full, &rotated, nullptr) != 0) fail("autorot");
+    const dims d = planned(vips_image_get_width(rotated), vips_image_get_height(rotated), o.target);
+    VipsImage* reference = nullptr;
+    if (vips_resize(rotated, &reference, static_cast<double>(d.w) / vips_image_get_width(rotated), "vscale",
+                    static_cast<double>(d.h) / vips_image_get_height(rotated), nullptr) != 0)
+      fail("resize");
+    std::array<double, 2> db{};
+    std::array<std::string, 2> who;
+    for (int i = 0; i < 2; ++i) {
+      ximup::resize_options ro;
+      ro.target = o.target;
+      ro.jpeg_quality = o.quality;
+      ro.scaled_jpeg = i == 0;
+      bytes out;
+      const auto r = ximup::shrink_image(in, ro, out);
+      if (!r.resized()) fail("not resized: " + e.path().string());
+      who[static_cast<std::size_t>(i)] = r.decoder;
+      VipsImage* sent = decode_image(out);
+      if (vips_image_get_width(sent) != vips_image_get_width(reference) ||
+          vips_image_get_height(sent) != vips_image_get_height(reference))
+        fail("size differs from the reference: " + e.path().string());
+      db[static_cast<std::size_t>(i)] = psnr(sent, reference);
+      g_object_unref(sent);
+    }
+    std::printf("%-60s %-11s %.2f dB  %-9s %.2f dB\n", e.path().filename().c_str(), who[0].c_str(), db[0],
+                who[1].c_str(), db[1]);
+    if (who[0] == "scaled_jpeg") {
+      ours.push_back(db[0]);
+      theirs.push_back(db[1]);
+    }
+    for (VipsImage* img : {reference, rotated, full}) g_object_unref(img);
+  }
+  if (ours.empty()) fail("no JPEG in " + dir + " went through scaled_jpeg");
+  const auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+  };
+  std::printf(
+      "median PSNR against the full decode, %zu files scaled_jpeg decoded: scaled_jpeg %.2f dB, "
+      "turbojpeg %.2f dB\n",
+      ours.size(), median(ours), median(theirs));
+  return 0;
+}
+
 int main(int argc, char** argv) {
   ximup::set_resize_module_fallback(XIMUP_RESIZE_MODULE_PATH);
   const std::vector<std::string> args(argv + 1, argv + argc);
@@ -352,9 +432,15 @@ int main(int argc, char** argv) {
     }
     return run(args[1], args[2], threads, runs, o);
   }
+  if (args.size() >= 2 && args[0] == "quality") {
+    options o;
+    if (args.size() >= 4 && args[2] == "--target") o.target = static_cast<std::uint32_t>(std::stoul(args[3]));
+    return quality(args[1], o);
+  }
   std::fprintf(stderr,
                "usage: resize_bench generate DIR COUNT [WIDTH HEIGHT]\n"
-               "       resize_bench run DIR shrink|libvips|full|turbo [--threads N] [--runs N] [--target N] "
-               "[--quality Q]\n");
+               "       resize_bench run DIR shrink|turbojpeg|libvips|full|turbo [--threads N] [--runs N] "
+               "[--target N] [--quality Q]\n"
+               "       resize_bench quality DIR [--target N]\n");
   return 2;
 }

@@ -22,13 +22,17 @@ constexpr std::array<std::uint8_t, 80> natural_order = {
     29, 22, 15, 23, 30, 37, 44, 51, 58, 59, 52, 45, 38, 31, 39, 46, 53, 60, 61, 54,
     47, 55, 62, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63};
 
-constexpr int lookahead_bits = 12;
+// Look-ahead bits of the tables: values (DC, the first AC coefficients) and skipped AC symbols.
+// Sized so that a luma and a chroma table set stay in a 32 KiB L1 data cache.
+constexpr int value_bits = 9;
+constexpr int skip_bits = 12;
 
 // One decoded symbol, packed: bits 0-4 how many bits it takes (Huffman code plus magnitude bits;
 // 0 = not in the table, decode slowly), bits 5-8 the zero run before it, bit 9 end of block, bits
-// 16-31 the coefficient (signed).
+// 16-31 the coefficient (signed); or, with bit 10, only the code's length and the magnitude's size.
 using symbol = std::uint32_t;
 constexpr symbol end_of_block = 1U << 9;
+constexpr symbol magnitude_follows = 1U << 10;  ///< bits 16-19 hold the magnitude's size, not a value
 constexpr symbol pack(int length, int run, int value) {
   return static_cast<symbol>(length) | (static_cast<symbol>(run) << 5) |
          (static_cast<symbol>(static_cast<std::uint16_t>(static_cast<std::int16_t>(value))) << 16);
@@ -51,8 +55,8 @@ constexpr int extend(std::uint32_t bits, int size) {
 // Several AC symbols read only to be skipped, packed: bits 0-4 how many bits they take (0 = none fits
 // the look-up), bits 5-11 how far they advance in the block (runs plus one per coefficient), bit 12
 // the last one ends the block.
-using skip_step = std::uint32_t;
-constexpr skip_step skip_end_of_block = 1U << 12;
+using skip_step = std::uint16_t;
+constexpr unsigned skip_end_of_block = 1U << 12;
 constexpr int skip_length(skip_step s) {
   return static_cast<int>(s & 31U);
 }
@@ -65,8 +69,8 @@ constexpr bool skip_ends_block(skip_step s) {
 
 struct huffman_table {
   bool defined = false;
-  std::array<symbol, 1U << lookahead_bits> fast{};
-  std::array<skip_step, 1U << lookahead_bits> skip{};  ///< AC tables only
+  std::array<symbol, 1U << value_bits> fast{};
+  std::array<skip_step, 1U << skip_bits> skip{};  ///< AC tables only
   // Canonical decoding for codes the table does not hold: per length, the largest code (-1: none)
   // and where its symbols start in `values`, offset by the first code.
   std::array<std::int32_t, 18> max_code{};
@@ -121,11 +125,39 @@ std::uint32_t be16(const std::uint8_t* p) {
   return (std::uint32_t{p[0]} << 8) | p[1];
 }
 
-// Builds the look-up table and the canonical decoding data; false for a table no code can be built
+// The symbol a Huffman code of `length` bits (code `code`, symbol `sym`) gives for each `bits`-bit
+// look-ahead that starts with it: with its magnitude bits when they are in the look-ahead too.
+void fill_lookup(symbol* table, int bits, std::uint32_t code, int length, int sym, bool dc) {
+  const int run = dc ? 0 : sym >> 4;
+  const int size = sym & 15;
+  const int spare = bits - length;
+  const std::uint32_t first = code << spare;
+  for (std::uint32_t low = 0; low < (1U << spare); ++low) {
+    symbol s = 0;
+    if (size == 0) {
+      // DC: a difference of 0. AC: run 15 is sixteen zeros (15 skipped, then a 0 stored);
+      // any other run with size 0 ends the block, as libjpeg reads it.
+      s = dc || run == 15 ? pack(length, run, 0) : (static_cast<symbol>(length) | end_of_block);
+    } else if (length + size <= bits) {
+      const std::uint32_t magnitude = (low >> (spare - size)) & ((1U << size) - 1);
+      s = pack(length + size, run, extend(magnitude, size));
+    } else {
+      // The code fits, its magnitude bits do not: read them after the look-up.
+      s = static_cast<symbol>(length) | (static_cast<symbol>(run) << 5) | magnitude_follows |
+          (static_cast<symbol>(size) << 16);
+    }
+    table[first | low] = s;
+  }
+}
+
+// Builds the look-up tables and the canonical decoding data; false for a table no code can be built
 // from (over-full code space, DC symbols above 15).
 bool build_table(huffman_table& t, const std::uint8_t* counts, const std::uint8_t* values, int n, bool dc) {
-  t = huffman_table{};
+  t.fast.fill(0);
+  t.max_code.fill(0);
+  t.value_offset.fill(0);
   std::copy(values, values + n, t.values.begin());
+  std::array<symbol, 1U << skip_bits> single{};  // one symbol per skip_bits look-ahead
   std::int32_t code = 0;
   int k = 0;
   for (int length = 1; length <= 16; ++length) {
@@ -135,23 +167,9 @@ bool build_table(huffman_table& t, const std::uint8_t* counts, const std::uint8_
       if (code >= (1 << length)) return false;  // more codes than this length has
       const int sym = values[k];
       if (dc && sym > 15) return false;
-      if (length > lookahead_bits) continue;
-      const int run = dc ? 0 : sym >> 4;
-      const int size = sym & 15;
-      const int spare = lookahead_bits - length;
-      const auto first = static_cast<std::uint32_t>(code) << spare;
-      for (std::uint32_t low = 0; low < (1U << spare); ++low) {
-        symbol s = 0;
-        if (size == 0) {
-          // DC: a difference of 0. AC: run 15 is sixteen zeros (15 skipped, then a 0 stored);
-          // any other run with size 0 ends the block, as libjpeg reads it.
-          s = dc || run == 15 ? pack(length, run, 0) : (static_cast<symbol>(length) | end_of_block);
-        } else if (length + size <= lookahead_bits) {
-          const std::uint32_t magnitude = (low >> (spare - size)) & ((1U << size) - 1);
-          s = pack(length + size, run, extend(magnitude, size));
-        }
-        t.fast[first | low] = s;
-      }
+      const auto c = static_cast<std::uint32_t>(code);
+      if (length <= value_bits) fill_lookup(t.fast.data(), value_bits, c, length, sym, dc);
+      if (!dc && length <= skip_bits) fill_lookup(single.data(), skip_bits, c, length, sym, dc);
     }
     if (code >= (1 << length)) return false;  // all-ones codes are not allowed (libjpeg refuses them)
     t.max_code[static_cast<std::size_t>(length)] = count > 0 ? code - 1 : -1;
@@ -160,15 +178,15 @@ bool build_table(huffman_table& t, const std::uint8_t* counts, const std::uint8_
   t.max_code[17] = 0x7fffffff;  // sentinel: a code longer than 16 bits is corrupt
   t.defined = true;
   if (!dc) {
-    constexpr std::uint32_t mask = (1U << lookahead_bits) - 1;
+    constexpr std::uint32_t mask = (1U << skip_bits) - 1;
     for (std::uint32_t bits = 0; bits <= mask; ++bits) {
       int used = 0;
       int advance = 0;
       skip_step step = 0;
       for (;;) {
-        const symbol next = t.fast[(bits << used) & mask];
+        const symbol next = single[(bits << used) & mask];
         const int length = symbol_length(next);
-        if (length == 0 || used + length > lookahead_bits) break;
+        if (length == 0 || (next & magnitude_follows) != 0 || used + length > skip_bits) break;
         used += length;
         if ((next & end_of_block) != 0) {
           step = skip_end_of_block;
@@ -177,8 +195,8 @@ bool build_table(huffman_table& t, const std::uint8_t* counts, const std::uint8_
         advance += symbol_run(next) + 1;
         if (advance > 64) break;
       }
-      t.skip[bits] =
-          used == 0 ? 0 : step | static_cast<skip_step>(used) | (static_cast<skip_step>(advance) << 5);
+      t.skip[bits] = static_cast<skip_step>(
+          used == 0 ? 0U : step | static_cast<unsigned>(used) | (static_cast<unsigned>(advance) << 5));
     }
   }
   return true;
@@ -409,22 +427,35 @@ symbol decode_slow(const huffman_table& t, const bit_reader& r, bool dc) {
   return pack(length + size, run, extend(magnitude, size));
 }
 
+// The next symbol: the look-up, then the magnitude bits it could not hold, or canonical decoding for a
+// code longer than the look-up. Returns 0 for a bit pattern that is no code of the table. Needs 32
+// bits in the reader.
+symbol decode_symbol(const huffman_table& t, const bit_reader& r, bool dc) {
+  const symbol s = t.fast[r.peek(value_bits)];
+  if (symbol_length(s) == 0) return decode_slow(t, r, dc);
+  if ((s & magnitude_follows) == 0) return s;
+  const int length = symbol_length(s);
+  const int size = static_cast<int>((s >> 16) & 15U);
+  const auto magnitude = static_cast<std::uint32_t>(r.bits << length >> (64 - size));
+  return pack(length + size, symbol_run(s), extend(magnitude, size));
+}
+
 // Decodes one block: the DC difference (applied to `dc`), the values of the first `keep` coefficients
 // in zigzag order into `low` (zigzag index; those not coded are set to 0), and every other
 // coefficient only as far as to know where the block ends. Returns false for an invalid code.
 bool decode_block(bit_reader& r, const huffman_table& dc_table, const huffman_table& ac_table, int keep,
                   int& dc, std::array<int, 5>& low) {
   if (r.count < 32) r.refill();
-  symbol s = dc_table.fast[r.peek(lookahead_bits)];
-  if (symbol_length(s) == 0 && (s = decode_slow(dc_table, r, true)) == 0) return false;
+  symbol s = decode_symbol(dc_table, r, true);
+  if (s == 0) return false;
   r.skip(symbol_length(s));
   dc += symbol_value(s);
   low = {dc, 0, 0, 0, 0};
   int k = 1;
   while (k < keep) {
     if (r.count < 32) r.refill();
-    s = ac_table.fast[r.peek(lookahead_bits)];
-    if (symbol_length(s) == 0 && (s = decode_slow(ac_table, r, false)) == 0) return false;
+    s = decode_symbol(ac_table, r, false);
+    if (s == 0) return false;
     r.skip(symbol_length(s));
     if ((s & end_of_block) != 0) return true;
     k += symbol_run(s);
@@ -433,8 +464,8 @@ bool decode_block(bit_reader& r, const huffman_table& dc_table, const huffman_ta
   }
   // The rest is only skipped: one look-up reads as many whole symbols as the look-up's bits hold.
   while (k < 64) {
-    if (r.count < 32) r.refill();
-    const skip_step step = ac_table.skip[r.peek(lookahead_bits)];
+    r.refill();  // unconditionally: cheaper than a branch the bit count makes unpredictable
+    const skip_step step = ac_table.skip[r.peek(skip_bits)];
     const int advance = skip_advance(step);
     // (The steps must leave the block unfinished before an end-of-block: a block whose last
     // coefficient is its 64th has no end-of-block code, and the bits after it are the next block's.)
@@ -445,8 +476,8 @@ bool decode_block(bit_reader& r, const huffman_table& dc_table, const huffman_ta
       continue;
     }
     // A long code, or steps that would run past the block's last coefficient: one symbol.
-    s = ac_table.fast[r.peek(lookahead_bits)];
-    if (symbol_length(s) == 0 && (s = decode_slow(ac_table, r, false)) == 0) return false;
+    s = decode_symbol(ac_table, r, false);
+    if (s == 0) return false;
     r.skip(symbol_length(s));
     if ((s & end_of_block) != 0) return true;
     k += symbol_run(s) + 1;
