@@ -77,6 +77,9 @@ threads = int(sys.argv[2])
 first = next(iter(rows.values()))
 print(f"\n{first['images']} JPEGs, {int(first['in_bytes']) / 1e6:.1f} MB, {threads} threads, "
       f"median of {first['runs']} runs")
+if int(rows.get("shrink", {}).get("turbojpeg_fallbacks_per_run", 0)):
+    print(f"(the shipped path gave {rows['shrink']['turbojpeg_fallbacks_per_run']} of them to TurboJPEG: "
+          "progressive files, or scales scaled_jpeg does not do)")
 print("| path | images/s | MB/s of input | CPU-ms/image | images/s on %d idle cores | MB out | saved | extra peak RSS |" % threads)
 print("|---|---:|---:|---:|---:|---:|---:|---:|")
 label = {"shrink": "shrink-on-load (ximup: scaled_jpeg decode, libvips resize and encode)",

@@ -6,7 +6,8 @@
 /// 1/4 or 1/8, chosen here; WebP), applies the EXIF orientation, converts an embedded colour profile
 /// (or CMYK) to sRGB, resizes to exactly the planned size (vips_thumbnail), and saves the result
 /// without metadata: as PNG when it has an alpha channel, as JPEG (`jpeg_quality`) otherwise.
-/// JPEGs (YCbCr or greyscale) are decoded by TurboJPEG instead of libvips's loader, at the same DCT
+/// JPEGs (YCbCr or greyscale) are decoded by our scaled decoder (baseline files at 1/4 or 1/8,
+/// src/resize/scaled_jpeg.hpp) or else by TurboJPEG instead of libvips's loader, at the same DCT
 /// scaling; rotation, colour conversion, resize and save are libvips's either way. CMYK JPEGs and
 /// files TurboJPEG refuses (any warning: truncated, extraneous bytes) go through libvips's loader.
 ///
@@ -16,18 +17,19 @@
 /// across its workers, not inside one image), with its operation cache off.
 ///
 /// What blocks: shrink_image() is CPU-bound and blocks the caller for the whole decode, resize and
-/// encode: about 85-100 CPU-ms for a 4 MB 12-megapixel JPEG on our EPYC VM, most of it libjpeg's
-/// entropy decoding, which no scaling avoids (docs/resize.md). It does no I/O and holds no lock
+/// encode: about 72-77 CPU-ms for a 4 MB 12-megapixel JPEG on our EPYC VM, half of it entropy
+/// decoding, which no scaling avoids (docs/resize.md). It does no I/O and holds no lock
 /// for longer than copying an error message. Files under min_bytes return at once, undecoded.
 ///
 /// Memory per call, outside the caller's buffers: one decoded image at shrink-on-load size at most
 /// (width x height x bands: 1000 x 750 x 3 = 2.2 MiB for a 4000 x 3000 JPEG resized to 600; JPEGs
-/// are decoded whole at that size (each thread keeps its TurboJPEG pixel buffer, up to 16 MiB, for
-/// its next call), other formats stream a few strips), plus
+/// are decoded whole at that size (each thread keeps its pixel buffer, and the scaled decoder's copy
+/// of the scan, each up to 16 MiB, for its next call), other formats stream a few strips), plus
 /// libvips's encoded output while it is copied into `out`. Formats without shrink-on-load (PNG,
-/// GIF, TIFF) stream at full width. Measured (bench/resize.sh, 12 MP JPEGs, 2 threads), the process
-/// peak grows by about 16 MiB per resizing thread (26 with libvips's JPEG loader): per-thread decoder
-/// and libvips buffers, malloc arenas.
+/// GIF, TIFF) stream at full width; progressive JPEGs (TurboJPEG) hold full-size coefficient arrays.
+/// Measured (bench/resize.sh, 12 MP JPEGs, 2 threads), the process peak grows by about 24 MiB per
+/// resizing thread (16 with TurboJPEG, 26 with libvips's JPEG loader): per-thread decoder and libvips
+/// buffers, malloc arenas; a 17.9 MP progressive JPEG took about 100 MiB more.
 /// `out` is always smaller than the input when it is filled, so a budget lease taken for the
 /// file's bytes also covers what is sent.
 ///
