@@ -209,7 +209,7 @@ scaled_jpeg_status parse_markers(std::span<const std::uint8_t> in, frame& f) {
   if (in.size() < 4 || p[0] != 0xFF || p[1] != 0xD8) return scaled_jpeg_status::corrupt;
   p += 2;
   bool have_frame = false;
-  bool adobe_rgb = false;
+  bool adobe_not_ycbcr = false;
   for (;;) {
     if (end - p < 4) return scaled_jpeg_status::corrupt;
     if (p[0] != 0xFF) return scaled_jpeg_status::corrupt;  // libjpeg would warn: extraneous bytes
@@ -282,8 +282,12 @@ scaled_jpeg_status parse_markers(std::span<const std::uint8_t> in, frame& f) {
         if (length != 4) return scaled_jpeg_status::corrupt;
         f.restart_interval = be16(s);
         break;
-      case 0xEE:  // APP14 "Adobe": transform 0 means the three components are RGB, not YCbCr
-        if (length >= 14 && std::memcmp(s, "Adobe", 5) == 0 && s[11] == 0) adobe_rgb = true;
+      case 0xEE:  // APP14 "Adobe": transform 1 is YCbCr; 0 is RGB, others libjpeg warns about
+        if (length >= 14 && std::memcmp(s, "Adobe", 5) == 0 && s[11] != 1) adobe_not_ycbcr = true;
+        break;
+      case 0xE0:  // APP0 "JFIF": libjpeg warns about a major version other than 1
+        if (length >= 9 && std::memcmp(s, "JFIF\0", 5) == 0 && s[5] != 1)
+          return scaled_jpeg_status::unsupported;
         break;
       case 0xDA: {  // SOS: the one scan we decode must hold every component, in frame order
         if (!have_frame) return scaled_jpeg_status::corrupt;
@@ -304,7 +308,7 @@ scaled_jpeg_status parse_markers(std::span<const std::uint8_t> in, frame& f) {
         const std::uint8_t* tail = s + 1 + 2 * static_cast<std::ptrdiff_t>(n);
         if (tail[0] != 0 || tail[1] != 63 || tail[2] != 0) return scaled_jpeg_status::unsupported;
         if (f.count == 3) {
-          if (adobe_rgb ||
+          if (adobe_not_ycbcr ||
               (f.components[0].id == 'R' && f.components[1].id == 'G' && f.components[2].id == 'B'))
             return scaled_jpeg_status::unsupported;
           // Luma may be subsampled 1 or 2 each way; chroma is never sampled more than luma.

@@ -36,6 +36,7 @@ struct encoding {
   unsigned restart_interval = 0;  ///< in MCUs
   bool progressive = false;
   bool smooth = false;  ///< gradients only: no edges or texture
+  bool rgb = false;     ///< stored as RGB (Adobe transform 0), not YCbCr
 };
 
 // Photo-like content: smooth gradients, a few sharp edges, and some deterministic texture, so every
@@ -66,6 +67,7 @@ bytes encode(const encoding& e) {
     cinfo.comp_info[0].h_samp_factor = e.h;
     cinfo.comp_info[0].v_samp_factor = e.v;
   }
+  if (e.rgb) jpeg_set_colorspace(&cinfo, JCS_RGB);
   cinfo.restart_interval = e.restart_interval;
   if (e.progressive) jpeg_simple_progression(&cinfo);
   jpeg_start_compress(&cinfo, TRUE);
@@ -226,6 +228,14 @@ TEST(ScaledJpeg, OtherScalesAndFormatsAreLeftToTurboJpeg) {
   for (int shrink : {1, 2, 3, 16})
     EXPECT_EQ(decode(baseline, shrink, pixels, image), scaled_jpeg_status::unsupported);
   EXPECT_EQ(decode(encode({.progressive = true}), 4, pixels, image), scaled_jpeg_status::unsupported);
+  EXPECT_EQ(decode(encode({.rgb = true}), 4, pixels, image), scaled_jpeg_status::unsupported);
+  // A JFIF major version other than 1: libjpeg warns, so TurboJPEG (and libvips) decide.
+  bytes jfif2 = baseline;
+  ASSERT_EQ(std::string(jfif2.begin() + 6, jfif2.begin() + 11), std::string("JFIF\0", 5));
+  jfif2[11] = 2;
+  EXPECT_EQ(decode(jfif2, 4, pixels, image), scaled_jpeg_status::unsupported);
+  jfif2[11] = 1;
+  EXPECT_EQ(decode(jfif2, 4, pixels, image), scaled_jpeg_status::decoded);
 }
 
 // Every way of cutting the file short is refused: the header, inside the scan, and just the EOI.
