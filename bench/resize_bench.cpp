@@ -3,11 +3,13 @@
 //
 //   resize_bench generate DIR COUNT [WIDTH HEIGHT]   write COUNT photo-like JPEGs (default 4000x3000)
 //   resize_bench run DIR MODE [--threads N] [--target N] [--runs N] [--quality Q]
-//   resize_bench quality DIR [--target N]   PSNR of what ximup sends (scaled_jpeg, and the TurboJPEG
-//                                           path) against a full decode resized by libvips
+//   resize_bench quality DIR [--target N]   PSNR of what ximup sends (as shipped, with libvips's reduce,
+//                                           and the TurboJPEG path) against a full decode resized by libvips
 //
-// MODE: shrink  ximup::shrink_image as shipped: ximup's scaled JPEG decoder, libvips resizes and encodes
-//       turbojpeg ximup::shrink_image with TurboJPEG decoding instead (resize_options::scaled_jpeg = false)
+// MODE: shrink  ximup::shrink_image as shipped: ximup's scaled JPEG decoder and Lanczos-3, libvips
+//               rotates, converts colour and encodes
+//       vipsreduce the same with libvips's reduce instead of ours (resize_options::resample = false)
+//       turbojpeg ximup::shrink_image with TurboJPEG decoding and libvips's reduce (sessions 4-7)
 //       libvips ximup::shrink_image with libvips's own JPEG loader (resize_options::turbojpeg = false)
 //       full    libvips without shrink-on-load: decode every pixel, vips_resize, encode
 //       turbo   libjpeg-turbo directly: TurboJPEG DCT-scaled decode, our area filter, TurboJPEG encode
@@ -103,12 +105,13 @@ dims planned(int w, int h, std::uint32_t target) {
 
 std::atomic<std::size_t> turbojpeg_fallbacks{0};  ///< images the shipped path gave to TurboJPEG
 
-std::size_t shrink_with(const bytes& in, const options& o, bytes& out, const char* decoder) {
+std::size_t shrink_with(const bytes& in, const options& o, bytes& out, const char* decoder, bool resample) {
   ximup::resize_options ro;
   ro.target = o.target;
   ro.jpeg_quality = o.quality;
   ro.turbojpeg = std::string_view(decoder) != "libvips";
   ro.scaled_jpeg = std::string_view(decoder) == "scaled_jpeg";
+  ro.resample = resample;
   const auto r = ximup::shrink_image(in, ro, out);
   if (!r.resized())
     fail("shrink_image did not resize: " + std::string(ximup::to_string(r.action)) + " " + r.note);
@@ -121,17 +124,21 @@ std::size_t shrink_with(const bytes& in, const options& o, bytes& out, const cha
   }
   return out.size();
 }
-// ximup as shipped: our scaled decoder (sessions 8-), libvips resizes and encodes.
+// ximup as shipped: our scaled decoder and Lanczos-3 (session 8), libvips rotates, converts, encodes.
 std::size_t run_shrink(const bytes& in, const options& o, bytes& out) {
-  return shrink_with(in, o, out, "scaled_jpeg");
+  return shrink_with(in, o, out, "scaled_jpeg", true);
 }
-// ximup with TurboJPEG decoding (resize_options::scaled_jpeg = false): sessions 4-7's path.
+// Our scaled decoder, libvips's reduce (resize_options::resample = false): session 8's first step.
+std::size_t run_vipsreduce(const bytes& in, const options& o, bytes& out) {
+  return shrink_with(in, o, out, "scaled_jpeg", false);
+}
+// TurboJPEG decoding and libvips's reduce (scaled_jpeg = false, resample = false): sessions 4-7.
 std::size_t run_turbojpeg(const bytes& in, const options& o, bytes& out) {
-  return shrink_with(in, o, out, "turbojpeg");
+  return shrink_with(in, o, out, "turbojpeg", false);
 }
-// ximup with libvips's own JPEG loader (resize_options::turbojpeg = false): sessions 1-3's path.
+// libvips's own JPEG loader (resize_options::turbojpeg = false): sessions 1-3's path.
 std::size_t run_libvips(const bytes& in, const options& o, bytes& out) {
-  return shrink_with(in, o, out, "libvips");
+  return shrink_with(in, o, out, "libvips", false);
 }
 
 // Every pixel decoded: no shrink-on-load hint (vips_image_new_from_buffer, not thumbnail).
@@ -285,6 +292,8 @@ int run(const std::string& dir, const std::string& mode, int threads, int runs, 
   std::size_t (*fn)(const bytes&, const options&, bytes&) = nullptr;
   if (mode == "shrink")
     fn = run_shrink;
+  else if (mode == "vipsreduce")
+    fn = run_vipsreduce;
   else if (mode == "turbojpeg")
     fn = run_turbojpeg;
   else if (mode == "libvips")
@@ -362,7 +371,7 @@ double psnr(VipsImage* image, VipsImage* reference) {
 // lanczos3 to the same size, not encoded). Prints PSNR per file and the medians.
 int quality(const std::string& dir, const options& o) {
   if (auto e = ximup::resize_init()) fail(*e);
-  std::vector<double> ours, theirs;
+  std::vector<double> ours, ours_vips, theirs;
   for (const auto& e : std::filesystem::directory_iterator(dir)) {
     if (e.path().extension() != ".jpg") continue;
     std::ifstream f(e.path(), std::ios::binary);
@@ -375,13 +384,14 @@ int quality(const std::string& dir, const options& o) {
     if (vips_resize(rotated, &reference, static_cast<double>(d.w) / vips_image_get_width(rotated), "vscale",
                     static_cast<double>(d.h) / vips_image_get_height(rotated), nullptr) != 0)
       fail("resize");
-    std::array<double, 2> db{};
-    std::array<std::string, 2> who;
-    for (int i = 0; i < 2; ++i) {
+    std::array<double, 3> db{};
+    std::array<std::string, 3> who;
+    for (int i = 0; i < 3; ++i) {  // shipped; libvips's reduce; TurboJPEG and libvips's reduce
       ximup::resize_options ro;
       ro.target = o.target;
       ro.jpeg_quality = o.quality;
-      ro.scaled_jpeg = i == 0;
+      ro.scaled_jpeg = i < 2;
+      ro.resample = i == 0;
       bytes out;
       const auto r = ximup::shrink_image(in, ro, out);
       if (!r.resized()) fail("not resized: " + e.path().string());
@@ -393,11 +403,12 @@ int quality(const std::string& dir, const options& o) {
       db[static_cast<std::size_t>(i)] = psnr(sent, reference);
       g_object_unref(sent);
     }
-    std::printf("%-60s %-11s %.2f dB  %-9s %.2f dB\n", e.path().filename().c_str(), who[0].c_str(), db[0],
-                who[1].c_str(), db[1]);
+    std::printf("%-60s %-11s %.2f dB  +vips reduce %.2f dB  %-9s+vips reduce %.2f dB\n",
+                e.path().filename().c_str(), who[0].c_str(), db[0], db[1], who[2].c_str(), db[2]);
     if (who[0] == "scaled_jpeg") {
       ours.push_back(db[0]);
-      theirs.push_back(db[1]);
+      ours_vips.push_back(db[1]);
+      theirs.push_back(db[2]);
     }
     for (VipsImage* img : {reference, rotated, full}) g_object_unref(img);
   }
@@ -407,9 +418,10 @@ int quality(const std::string& dir, const options& o) {
     return v[v.size() / 2];
   };
   std::printf(
-      "median PSNR against the full decode, %zu files scaled_jpeg decoded: scaled_jpeg %.2f dB, "
-      "turbojpeg %.2f dB\n",
-      ours.size(), median(ours), median(theirs));
+      "median PSNR against the full decode, %zu files scaled_jpeg decoded: shipped (scaled_jpeg, "
+      "our Lanczos-3) %.2f dB, scaled_jpeg and libvips's reduce %.2f dB, TurboJPEG and libvips's "
+      "reduce %.2f dB\n",
+      ours.size(), median(ours), median(ours_vips), median(theirs));
   return 0;
 }
 
@@ -445,10 +457,11 @@ int main(int argc, char** argv) {
     if (args.size() >= 4 && args[2] == "--target") o.target = static_cast<std::uint32_t>(std::stoul(args[3]));
     return quality(args[1], o);
   }
-  std::fprintf(stderr,
-               "usage: resize_bench generate DIR COUNT [WIDTH HEIGHT]\n"
-               "       resize_bench run DIR shrink|turbojpeg|libvips|full|turbo [--threads N] [--runs N] "
-               "[--target N] [--quality Q]\n"
-               "       resize_bench quality DIR [--target N]\n");
+  std::fprintf(
+      stderr,
+      "usage: resize_bench generate DIR COUNT [WIDTH HEIGHT]\n"
+      "       resize_bench run DIR shrink|vipsreduce|turbojpeg|libvips|full|turbo [--threads N] [--runs N] "
+      "[--target N] [--quality Q]\n"
+      "       resize_bench quality DIR [--target N]\n");
   return 2;
 }

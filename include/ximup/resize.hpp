@@ -76,6 +76,10 @@ struct resize_options {
   /// TurboJPEG for such files; anything else still goes to TurboJPEG. false: TurboJPEG for every JPEG
   /// (comparisons in tests and benchmarks). Only with `turbojpeg`.
   bool scaled_jpeg = true;
+  /// After a JPEG is decoded by scaled_jpeg or TurboJPEG, do the remaining reduction (by less than 2)
+  /// with ximup's Lanczos-3 (resample.hpp) instead of libvips's reduce, which then gets an image at
+  /// the planned size. false: libvips resizes (comparisons in tests and benchmarks).
+  bool resample = true;
 };
 
 /// Pure decision core. `source` is the size as displayed, i.e. after the EXIF orientation. Returns the

@@ -530,6 +530,11 @@ scaled_jpeg_status decode_scan(const frame& f, int shrink, scaled_jpeg_scratch& 
   const std::size_t total = std::size_t{mcus_x} * mcus_y;
   const std::size_t interval = f.restart_interval == 0 ? total : f.restart_interval;
   if (s.restarts.size() - 1 != (total + interval - 1) / interval) return scaled_jpeg_status::corrupt;
+  // Every block takes at least two bits (a DC code and an end of block): a header that announces more
+  // blocks than the data can hold is a truncated file, refused before the planes are allocated.
+  std::size_t blocks_per_mcu = 0;
+  for (const component& c : comps) blocks_per_mcu += interleaved ? static_cast<std::size_t>(c.h * c.v) : 1;
+  if (total * blocks_per_mcu * 2 > (s.restarts.back() + 1) * 8) return scaled_jpeg_status::corrupt;
 
   std::size_t plane_bytes = 0;
   for (component& c : comps) {
@@ -555,6 +560,7 @@ scaled_jpeg_status decode_scan(const frame& f, int shrink, scaled_jpeg_scratch& 
     dc.fill(0);
     const std::size_t last = std::min(total, mcu + interval);
     for (; mcu < last; ++mcu) {
+      if (r.overrun) return scaled_jpeg_status::corrupt;  // the data ended: no need to decode zeros
       const std::size_t mx = mcu % mcus_x;
       const std::size_t my = mcu / mcus_x;
       for (std::size_t ci = 0; ci < comps.size(); ++ci) {
@@ -657,6 +663,7 @@ scaled_jpeg_status decode_scaled_jpeg(std::span<const std::uint8_t> jpeg, int sh
                                       std::vector<std::uint8_t>& pixels, scaled_jpeg_image* image,
                                       scaled_jpeg_scratch& scratch) {
   if (shrink != 4 && shrink != 8) return scaled_jpeg_status::unsupported;
+  if (jpeg.size() > (std::size_t{1} << 31)) return scaled_jpeg_status::unsupported;  // offsets stay small
   if (!scratch.frame) scratch.frame.reset(new scaled_jpeg_frame);
   frame* f = scratch.frame.get();
   reset(*f);

@@ -10,6 +10,7 @@
 #include <mutex>
 #include <utility>
 
+#include "resample.hpp"
 #include "resize_module.hpp"
 #include "scaled_jpeg.hpp"
 #include "ximup/resize.hpp"
@@ -118,6 +119,8 @@ struct turbo_decoder {
   tjhandle handle = tjInitDecompress();
   scaled_jpeg_scratch scratch;
   std::vector<unsigned char> pixels;
+  resample_scratch resample;
+  std::vector<unsigned char> resized;  ///< `pixels` at the planned size
   turbo_decoder() = default;
   turbo_decoder(const turbo_decoder&) = delete;
   turbo_decoder& operator=(const turbo_decoder&) = delete;
@@ -137,13 +140,18 @@ struct pixel_buffer_trim {
     if (pixels.capacity() > (std::size_t{16} << 20)) std::vector<unsigned char>().swap(pixels);
   }
 };
+// The same for the decoder's other per-thread buffers (the scan copy, the resampler's rows and the
+// resized pixels), released after the call that grew them past 16 MiB.
 struct scratch_trim {
-  scaled_jpeg_scratch& scratch;
-  explicit scratch_trim(scaled_jpeg_scratch& s) noexcept : scratch(s) {}
+  turbo_decoder& decoder;
+  explicit scratch_trim(turbo_decoder& d) noexcept : decoder(d) {}
   scratch_trim(const scratch_trim&) = delete;
   scratch_trim& operator=(const scratch_trim&) = delete;
   ~scratch_trim() {
-    if (scratch.scan.capacity() + scratch.planes.capacity() > (std::size_t{16} << 20)) scratch = {};
+    constexpr std::size_t limit = std::size_t{16} << 20;
+    if (decoder.scratch.scan.capacity() + decoder.scratch.planes.capacity() > limit) decoder.scratch = {};
+    if (decoder.resample.rows.capacity() > limit) decoder.resample = {};
+    if (decoder.resized.capacity() > limit) std::vector<unsigned char>().swap(decoder.resized);
   }
 };
 
@@ -157,7 +165,7 @@ struct scratch_trim {
 // the caller then takes libvips's path, whose rules decide. On true, *out reads decoder.pixels.
 bool thumbnail_jpeg_turbo(std::span<const unsigned char> input, dimensions stored, bool swap, int orientation,
                           dimensions plan, std::span<const unsigned char> profile, bool try_scaled,
-                          turbo_decoder& decoder, VipsImage** out, std::string_view* who) {
+                          bool resample, turbo_decoder& decoder, VipsImage** out, std::string_view* who) {
   if (decoder.handle == nullptr) return false;
   int width = 0;
   int height = 0;
@@ -172,8 +180,8 @@ bool thumbnail_jpeg_turbo(std::span<const unsigned char> input, dimensions store
   if (static_cast<std::uint32_t>(width) != stored.width ||
       static_cast<std::uint32_t>(height) != stored.height)
     return false;
-  const tjscalingfactor factor{1,
-                               jpeg_shrink_factor(stored, swap ? dimensions{plan.height, plan.width} : plan)};
+  const dimensions need = swap ? dimensions{plan.height, plan.width} : plan;  // in stored orientation
+  const tjscalingfactor factor{1, jpeg_shrink_factor(stored, need)};
   const int scaled_width = TJSCALED(width, factor);
   const int scaled_height = TJSCALED(height, factor);
   const int bands = grey ? 1 : 3;
@@ -182,7 +190,6 @@ bool thumbnail_jpeg_turbo(std::span<const unsigned char> input, dimensions store
   // Our decoder first (baseline files at 1/4 or 1/8); whatever it does not decode exactly as
   // announced goes to TurboJPEG, whose rules (and libvips's after it) then decide.
   scaled_jpeg_image scaled;
-  const scratch_trim trim{decoder.scratch};
   if (try_scaled &&
       decode_scaled_jpeg(input, factor.denom, decoder.pixels, &scaled, decoder.scratch) ==
           scaled_jpeg_status::decoded &&
@@ -197,8 +204,25 @@ bool thumbnail_jpeg_turbo(std::span<const unsigned char> input, dimensions store
     }
     *who = "turbojpeg";
   }
-  image_ref pixels(vips_image_new_from_memory(decoder.pixels.data(), size, scaled_width, scaled_height, bands,
-                                              VIPS_FORMAT_UCHAR));
+  // What is left is a reduction by less than 2: our Lanczos-3 (resample.hpp) does it, and libvips gets
+  // an image already at the planned size (it then only rotates and converts colour).
+  const unsigned char* data = decoder.pixels.data();
+  std::size_t data_size = size;
+  int data_width = scaled_width;
+  int data_height = scaled_height;
+  if (resample && (static_cast<std::uint32_t>(scaled_width) != need.width ||
+                   static_cast<std::uint32_t>(scaled_height) != need.height)) {
+    decoder.resized.resize(std::size_t{need.width} * need.height * static_cast<std::size_t>(bands));
+    lanczos3_resample(decoder.pixels.data(), static_cast<std::uint32_t>(scaled_width),
+                      static_cast<std::uint32_t>(scaled_height), bands, decoder.resized.data(), need.width,
+                      need.height, decoder.resample);
+    data = decoder.resized.data();
+    data_size = decoder.resized.size();
+    data_width = static_cast<int>(need.width);
+    data_height = static_cast<int>(need.height);
+  }
+  image_ref pixels(
+      vips_image_new_from_memory(data, data_size, data_width, data_height, bands, VIPS_FORMAT_UCHAR));
   if (pixels.image == nullptr) return false;
   if (orientation > 1) vips_image_set_int(pixels.image, VIPS_META_ORIENTATION, orientation);
   if (!profile.empty())
@@ -311,13 +335,14 @@ resize_report shrink(std::span<const unsigned char> input, const resize_options&
   // size (size=force: both sides given, so libvips does not round our plan again).
   static thread_local turbo_decoder decoder;
   const pixel_buffer_trim trim{decoder.pixels};  // declared before `thumb`, which reads the pixels
+  const scratch_trim scratch_trim{decoder};
   VipsImage* thumb_raw = nullptr;
   int thumb_failed = 0;
   const bool profile_read = !has_profile || !profile.empty();
   std::string_view who;
   if (format == "jpeg" && options.turbojpeg && profile_read &&
-      thumbnail_jpeg_turbo(input, stored, swap, orientation, *plan, profile, options.scaled_jpeg, decoder,
-                           &thumb_raw, &who)) {
+      thumbnail_jpeg_turbo(input, stored, swap, orientation, *plan, profile, options.scaled_jpeg,
+                           options.resample, decoder, &thumb_raw, &who)) {
     r.decoder = who;
   } else {
     r.decoder = "libvips";

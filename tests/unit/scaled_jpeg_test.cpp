@@ -299,6 +299,29 @@ TEST(ScaledJpeg, DamagedScansNeverReadOutsideTheFile) {
   EXPECT_GT(refused, 100);  // most damage is noticed
 }
 
+// A header that announces far more blocks than the file's data can hold (40000 x 40000 in a 64 x 64
+// file) is refused before anything that size is allocated or decoded (the fuzzer's slowest input
+// took two minutes and 880 MB before this check).
+TEST(ScaledJpeg, AHeaderLargerThanItsDataIsCorrupt) {
+  bytes jpeg = encode({.width = 64, .height = 64});
+  std::size_t sof = 0;
+  for (std::size_t i = 0; i + 1 < jpeg.size(); ++i) {
+    if (jpeg[i] == 0xFF && jpeg[i + 1] == 0xC0) {
+      sof = i;
+      break;
+    }
+  }
+  ASSERT_GT(sof, 0U);
+  for (std::size_t at : {sof + 5, sof + 7}) {  // height, width: 40000 = 0x9C40
+    jpeg[at] = 0x9C;
+    jpeg[at + 1] = 0x40;
+  }
+  bytes pixels;
+  scaled_jpeg_image image;
+  EXPECT_EQ(decode(jpeg, 4, pixels, image), scaled_jpeg_status::corrupt);
+  EXPECT_EQ(decode(jpeg, 8, pixels, image), scaled_jpeg_status::corrupt);
+}
+
 TEST(ScaledJpeg, NotAJpegIsCorrupt) {
   const std::string text = "GIF89a this is not a JPEG at all";
   const bytes data(text.begin(), text.end());
