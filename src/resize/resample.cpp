@@ -5,6 +5,10 @@
 #include <cmath>
 #include <numbers>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 namespace ximup {
 namespace {
 
@@ -59,8 +63,43 @@ std::size_t plan_axis(std::uint32_t from, std::uint32_t to, resample_scratch& s)
   return taps;
 }
 
+// sum of p[i] * w[i] for i < n (n = 16, or more when the filter is wider).
+std::int32_t dot(const std::int16_t* p, const std::int16_t* w, std::size_t n) {
+#if defined(__SSE2__)
+  if (n == 16) {
+    const __m128i lo = _mm_madd_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)),
+                                      _mm_loadu_si128(reinterpret_cast<const __m128i*>(w)));
+    const __m128i hi = _mm_madd_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 8)),
+                                      _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 8)));
+    __m128i sum = _mm_add_epi32(lo, hi);
+    sum = _mm_add_epi32(sum, _mm_shuffle_epi32(sum, 0x4E));  // + the other 64-bit half
+    sum = _mm_add_epi32(sum, _mm_shuffle_epi32(sum, 0xB1));  // + the neighbour
+    return _mm_cvtsi128_si32(sum);
+  }
+#endif
+  std::int32_t sum = 0;
+  for (std::size_t i = 0; i < n; ++i) sum += std::int32_t{p[i]} * w[i];
+  return sum;
+}
+
 std::uint8_t to_sample(std::int32_t sum) {
   return static_cast<std::uint8_t>(std::clamp(sum >> fraction_bits, 0, 255));
+}
+
+// to_sample over a row; with SSE2 the shifts and the saturating packs do 16 at a time.
+void narrow(const std::int32_t* sums, std::uint8_t* out, std::size_t n) {
+  std::size_t j = 0;
+#if defined(__SSE2__)
+  for (; j + 16 <= n; j += 16) {
+    const auto* v = reinterpret_cast<const __m128i*>(sums + j);
+    const __m128i a = _mm_packs_epi32(_mm_srai_epi32(_mm_loadu_si128(v), fraction_bits),
+                                      _mm_srai_epi32(_mm_loadu_si128(v + 1), fraction_bits));
+    const __m128i b = _mm_packs_epi32(_mm_srai_epi32(_mm_loadu_si128(v + 2), fraction_bits),
+                                      _mm_srai_epi32(_mm_loadu_si128(v + 3), fraction_bits));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + j), _mm_packus_epi16(a, b));
+  }
+#endif
+  for (; j < n; ++j) out[j] = to_sample(sums[j]);
 }
 
 }  // namespace
@@ -83,24 +122,32 @@ void lanczos3_resample(const std::uint8_t* src, std::uint32_t width, std::uint32
       if (weight == 0) continue;
       const std::uint8_t* in = src + (s.starts[y] + t) * row;
       std::int32_t* sums = s.sums.data();
-      for (std::size_t j = 0; j < row; ++j) sums[j] += weight * in[j];
+      for (std::size_t j = 0; j < row; ++j) sums[j] += weight * in[j];  // vectorised at -O3
     }
-    std::uint8_t* out = s.rows.data() + std::size_t{y} * row;
-    for (std::size_t j = 0; j < row; ++j) out[j] = to_sample(s.sums[j]);
+    narrow(s.sums.data(), s.rows.data() + std::size_t{y} * row, row);
   }
-  // Columns, on the shorter image.
+  // Columns, on the shorter image, one band at a time: each row's band is copied out as 16-bit samples
+  // with its last sample repeated `taps` times after it, so that every output sample is `taps`
+  // multiply-adds over contiguous memory with no edge case (the weights past the end are 0). With SSE2
+  // and at most 16 taps (a reduction by up to 2.5), two madd instructions do them.
   taps = plan_axis(width, out_width, s);
+  const std::size_t lanes = taps <= 16 ? 16 : taps;  // weights per output, zero-padded
+  s.padded_weights.assign(std::size_t{out_width} * lanes, 0);
+  for (std::size_t x = 0; x < out_width; ++x) {
+    std::copy_n(s.weights.data() + x * taps, taps, s.padded_weights.data() + x * lanes);
+  }
+  s.band.resize(std::size_t{width} + lanes);
   for (std::uint32_t y = 0; y < out_height; ++y) {
     const std::uint8_t* in = s.rows.data() + std::size_t{y} * row;
     std::uint8_t* out = dst + std::size_t{y} * out_width * b;
-    for (std::uint32_t x = 0; x < out_width; ++x) {
-      const std::int16_t* w = s.weights.data() + std::size_t{x} * taps;
-      const std::size_t count = std::min<std::size_t>(taps, width - s.starts[x]);
-      const std::uint8_t* p = in + std::size_t{s.starts[x]} * b;
-      for (std::size_t c = 0; c < b; ++c) {
-        std::int32_t sum = half;
-        for (std::size_t t = 0; t < count; ++t) sum += w[t] * p[t * b + c];
-        out[std::size_t{x} * b + c] = to_sample(sum);
+    for (std::size_t c = 0; c < b; ++c) {
+      std::int16_t* band = s.band.data();
+      for (std::size_t x = 0; x < width; ++x) band[x] = in[x * b + c];
+      std::fill(band + width, band + width + lanes, band[width - 1]);
+      for (std::uint32_t x = 0; x < out_width; ++x) {
+        const std::int16_t* w = s.padded_weights.data() + std::size_t{x} * lanes;
+        const std::int16_t* p = band + s.starts[x];
+        out[std::size_t{x} * b + c] = to_sample(dot(p, w, lanes) + half);
       }
     }
   }
