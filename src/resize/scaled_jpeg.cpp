@@ -453,7 +453,8 @@ bool decode_block(bit_reader& r, const huffman_table& dc_table, const huffman_ta
   symbol s = decode_symbol(dc_table, r, true);
   if (s == 0) return false;
   r.skip(symbol_length(s));
-  dc += symbol_value(s);
+  // Kept to 16 bits as libjpeg stores it: a corrupt stream of large differences must not overflow.
+  dc = static_cast<std::int16_t>(dc + symbol_value(s));
   low = {dc, 0, 0, 0, 0};
   int k = 1;
   while (k < keep) {
@@ -503,19 +504,26 @@ std::uint8_t clamp_sample(int v) {
 // 1x1 is the block's mean, rounded as libjpeg's 1x1 IDCT does.
 void low_frequency(const std::array<int, 5>& low, const std::uint16_t* q, int w, int h, std::uint8_t* out,
                    std::size_t stride) {
+  // 64-bit: coefficients are 16-bit and so are quantisation steps in an extended (SOF1) file.
+  const auto term = [&](std::size_t zigzag, std::size_t natural, std::int64_t weight) {
+    return std::int64_t{low[zigzag]} * q[natural] * weight;
+  };
+  const auto sample = [](std::int64_t v) {
+    return clamp_sample(static_cast<int>(std::clamp<std::int64_t>(v, -1, 256)));
+  };
   if (w == 1 && h == 1) {
-    *out = clamp_sample(((low[0] * q[0] + 4) >> 3) + 128);
+    *out = sample(((std::int64_t{low[0]} * q[0] + 4) >> 3) + 128);
     return;
   }
-  const int dc = low[0] * q[0] * 1024 + 4096 + (128 << 13);         // 1/8, rounding, level shift
-  const int across = w == 2 ? low[1] * q[1] * 928 : 0;              // zigzag 1 = row 0, column 1
-  const int down = h == 2 ? low[2] * q[8] * 928 : 0;                // zigzag 2 = row 1, column 0
-  const int diagonal = w == 2 && h == 2 ? low[4] * q[9] * 841 : 0;  // zigzag 4 = row 1, column 1
-  out[0] = clamp_sample((dc + across + down + diagonal) >> 13);
-  if (w == 2) out[1] = clamp_sample((dc - across + down - diagonal) >> 13);
+  const std::int64_t dc = term(0, 0, 1024) + 4096 + (128 << 13);         // 1/8, rounding, level shift
+  const std::int64_t across = w == 2 ? term(1, 1, 928) : 0;              // zigzag 1 = row 0, column 1
+  const std::int64_t down = h == 2 ? term(2, 8, 928) : 0;                // zigzag 2 = row 1, column 0
+  const std::int64_t diagonal = w == 2 && h == 2 ? term(4, 9, 841) : 0;  // zigzag 4 = row 1, column 1
+  out[0] = sample((dc + across + down + diagonal) >> 13);
+  if (w == 2) out[1] = sample((dc - across + down - diagonal) >> 13);
   if (h == 2) {
-    out[stride] = clamp_sample((dc + across - down - diagonal) >> 13);
-    if (w == 2) out[stride + 1] = clamp_sample((dc - across - down + diagonal) >> 13);
+    out[stride] = sample((dc + across - down - diagonal) >> 13);
+    if (w == 2) out[stride + 1] = sample((dc - across - down + diagonal) >> 13);
   }
 }
 

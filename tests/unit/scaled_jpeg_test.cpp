@@ -35,8 +35,9 @@ struct encoding {
   int quality = 90;
   unsigned restart_interval = 0;  ///< in MCUs
   bool progressive = false;
-  bool smooth = false;  ///< gradients only: no edges or texture
-  bool rgb = false;     ///< stored as RGB (Adobe transform 0), not YCbCr
+  bool smooth = false;   ///< gradients only: no edges or texture
+  bool rgb = false;      ///< stored as RGB (Adobe transform 0), not YCbCr
+  bool baseline = true;  ///< false: quantisation steps above 255 in 16-bit tables (an SOF1 file)
 };
 
 // Photo-like content: smooth gradients, a few sharp edges, and some deterministic texture, so every
@@ -62,7 +63,7 @@ bytes encode(const encoding& e) {
   cinfo.input_components = e.components;
   cinfo.in_color_space = e.components == 1 ? JCS_GRAYSCALE : JCS_RGB;
   jpeg_set_defaults(&cinfo);
-  jpeg_set_quality(&cinfo, e.quality, TRUE);
+  jpeg_set_quality(&cinfo, e.quality, e.baseline ? TRUE : FALSE);
   if (e.components == 3) {
     cinfo.comp_info[0].h_samp_factor = e.h;
     cinfo.comp_info[0].v_samp_factor = e.v;
@@ -208,7 +209,8 @@ INSTANTIATE_TEST_SUITE_P(
                       layout{"grey", {.components = 1}}, layout{"odd_size", {.width = 1001, .height = 777}},
                       layout{"tiny", {.width = 9, .height = 5}}, layout{"restarts", {.restart_interval = 7}},
                       layout{"restart_every_mcu", {.width = 200, .height = 120, .restart_interval = 1}},
-                      layout{"quality_100", {.quality = 100}}),
+                      layout{"quality_100", {.quality = 100}},
+                      layout{"extended_16bit_tables", {.quality = 1, .baseline = false}}),
     [](const ::testing::TestParamInfo<layout>& p) { return std::string(p.param.name); });
 
 TEST(ScaledJpeg, RestartMarkersDoNotChangeThePixels) {
