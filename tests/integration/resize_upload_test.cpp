@@ -57,6 +57,10 @@ TEST(ResizeUpload, TheServerReceivesTheResizedImageAndResultsSaySo) {
   write_text(dir / "img" / "big.jpg", big);
   const std::string small = noisy_jpeg(64, 48);
   write_text(dir / "img" / "small.jpg", small);
+  // 12 MP: decoded at 1/4 by scaled_jpeg and reduced by our Lanczos-3 (1600 x 1200 above is decoded at
+  // 1/2 by TurboJPEG): both JPEG paths through the real binary.
+  const std::string camera = noisy_jpeg(4000, 3000);
+  write_text(dir / "img" / "camera.jpg", camera);
 
   mock_server mock(dir.path(), token);
   const int rc = run({XIMUP_BIN, "upload", (dir / "img").string(), "--endpoint", "tagging", "--api-base",
@@ -70,7 +74,9 @@ TEST(ResizeUpload, TheServerReceivesTheResizedImageAndResultsSaySo) {
   const auto hashes = accepted_hashes(mock.ledger());
   ASSERT_EQ(hashes.count("big.jpg"), 1U);
   ASSERT_EQ(hashes.count("small.jpg"), 1U);
-  EXPECT_NE(hashes.find("big.jpg")->second, sha256_hex(big));      // the resized bytes arrived
+  ASSERT_EQ(hashes.count("camera.jpg"), 1U);
+  EXPECT_NE(hashes.find("big.jpg")->second, sha256_hex(big));  // the resized bytes arrived
+  EXPECT_NE(hashes.find("camera.jpg")->second, sha256_hex(camera));
   EXPECT_EQ(hashes.find("small.jpg")->second, sha256_hex(small));  // untouched, byte for byte
 
   simdjson::dom::parser parser;
@@ -82,9 +88,9 @@ TEST(ResizeUpload, TheServerReceivesTheResizedImageAndResultsSaySo) {
     const std::string_view id = doc["_id"];
     const auto resize = doc["resize"];
     ASSERT_FALSE(resize.error()) << line;
-    if (id == "big.jpg") {
+    if (id == "big.jpg" || id == "camera.jpg") {
       EXPECT_EQ(std::string_view(resize["action"]), "resized");
-      EXPECT_EQ(uint64_t(resize["original_width"]), 1600U);
+      EXPECT_EQ(uint64_t(resize["original_width"]), id == "big.jpg" ? 1600U : 4000U);
       EXPECT_EQ(uint64_t(resize["sent_width"]), 800U);
       EXPECT_EQ(uint64_t(resize["sent_height"]), 600U);
       EXPECT_LT(uint64_t(resize["sent_bytes"]), uint64_t(resize["original_bytes"]));
@@ -95,7 +101,7 @@ TEST(ResizeUpload, TheServerReceivesTheResizedImageAndResultsSaySo) {
       EXPECT_EQ(std::string_view(resize["action"]), "unchanged_small_file") << line;
     }
   }
-  EXPECT_EQ(lines, 2);
+  EXPECT_EQ(lines, 3);
 }
 
 // --resize auto takes the preset's size (512 px for recognition); with a URL endpoint it is a
