@@ -613,37 +613,41 @@ void to_pixels(const std::vector<component>& comps, const scaled_jpeg_scratch& s
   // How many output pixels each chroma pixel covers (1 or 2) after the scaled decoding.
   const int hs = (yc.h * yc.block_w) / comps[1].block_w;
   const int vs = (yc.v * yc.block_h) / comps[1].block_h;
-  std::vector<int> cb_row(width);
-  std::vector<int> cr_row(width);
+  const std::size_t chroma_w = comps[1].plane_stride;  // both chroma planes have this layout
+  // One chroma row blended vertically (4 x the value: 3 near + 1 far, or 4 near), with its first and
+  // last sample repeated once outside it, so that the horizontal pass has no edge case.
+  std::vector<int> blended(chroma_w + 2);
+  std::vector<std::uint8_t> cb_row(width);
+  std::vector<std::uint8_t> cr_row(width);
   for (std::uint32_t row = 0; row < height; ++row) {
     for (int ci = 1; ci < 3; ++ci) {
       const component& c = comps[static_cast<std::size_t>(ci)];
       const std::uint8_t* plane = s.planes.data() + c.plane_offset;
-      std::vector<int>& dst = ci == 1 ? cb_row : cr_row;
-      // vertical: 4 x the value (3 near + 1 far, or 4 near)
       const std::size_t cy = row / static_cast<std::uint32_t>(vs);
-      std::size_t far_y = cy;
-      if (vs == 2) {
-        far_y = (row & 1U) != 0 ? std::min(cy + 1, c.plane_rows - 1) : (cy > 0 ? cy - 1 : 0);
-      }
       const std::uint8_t* near_line = plane + cy * c.plane_stride;
-      const std::uint8_t* far_line = plane + far_y * c.plane_stride;
-      const std::size_t chroma_w =
-          (width + static_cast<std::uint32_t>(hs) - 1) / static_cast<std::uint32_t>(hs);
-      auto column = [&](std::size_t x) {
-        const std::size_t cx = std::min(x, c.plane_stride - 1);
-        return vs == 2 ? 3 * near_line[cx] + far_line[cx] : 4 * near_line[cx];
-      };
-      if (hs == 1) {
-        for (std::size_t x = 0; x < width; ++x) dst[x] = (column(x) * 4 + 8) >> 4;
+      int* col = blended.data() + 1;
+      if (vs == 2) {
+        const std::size_t far_y =
+            (row & 1U) != 0 ? std::min(cy + 1, c.plane_rows - 1) : (cy > 0 ? cy - 1 : 0);
+        const std::uint8_t* far_line = plane + far_y * c.plane_stride;
+        for (std::size_t x = 0; x < chroma_w; ++x) col[x] = 3 * near_line[x] + far_line[x];
       } else {
-        for (std::size_t x = 0; x < chroma_w; ++x) {
-          const int here = column(x);
-          const int left = x > 0 ? column(x - 1) : here;
-          const int right = column(x + 1 < c.plane_stride ? x + 1 : x);
-          dst[2 * x] = (3 * here + left + 8) >> 4;
-          if (2 * x + 1 < width) dst[2 * x + 1] = (3 * here + right + 7) >> 4;
+        for (std::size_t x = 0; x < chroma_w; ++x) col[x] = 4 * near_line[x];
+      }
+      col[-1] = col[0];
+      col[chroma_w] = col[chroma_w - 1];
+      std::uint8_t* dst = ci == 1 ? cb_row.data() : cr_row.data();
+      if (hs == 1) {
+        for (std::size_t x = 0; x < width; ++x) dst[x] = static_cast<std::uint8_t>((col[x] * 4 + 8) >> 4);
+      } else {
+        // Signed indices: col[-1] is the repeated first sample.
+        const auto pairs = static_cast<std::ptrdiff_t>(width / 2);
+        for (std::ptrdiff_t x = 0; x < pairs; ++x) {
+          dst[2 * x] = static_cast<std::uint8_t>((3 * col[x] + col[x - 1] + 8) >> 4);
+          dst[2 * x + 1] = static_cast<std::uint8_t>((3 * col[x] + col[x + 1] + 7) >> 4);
         }
+        if ((width & 1U) != 0)
+          dst[width - 1] = static_cast<std::uint8_t>((3 * col[pairs] + col[pairs - 1] + 8) >> 4);
       }
     }
     // JFIF YCbCr -> RGB, 16 fraction bits.
