@@ -5,14 +5,9 @@
 # Needs tests/CMakeLists.txt to hold add_subdirectory(fuzz).
 set -euo pipefail
 
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-build=${XIMUP_FUZZ_BUILD:-$root/build-fuzz}
 seconds=${1:-60}
-
-cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
-  -DXIMUP_FUZZ=ON -DXIMUP_SANITIZE="address;undefined" -DXIMUP_BUILD_BENCH=OFF >/dev/null
-ninja -C "$build" -j2 base64_fuzz
+# shellcheck source=scripts/fuzz-build.sh
+source "$(dirname "${BASH_SOURCE[0]}")/fuzz-build.sh" base64_fuzz
 
 corpus=$build/base64-corpus
 mkdir -p "$corpus"

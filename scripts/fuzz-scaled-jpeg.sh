@@ -6,14 +6,9 @@
 # shared with scripts/fuzz-base64.sh: run them one after the other, not at once)
 set -euo pipefail
 
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-build=${XIMUP_FUZZ_BUILD:-$root/build-fuzz}
 seconds=${1:-60}
-
-cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
-  -DXIMUP_FUZZ=ON -DXIMUP_SANITIZE="address;undefined" -DXIMUP_BUILD_BENCH=OFF >/dev/null
-ninja -C "$build" -j2 scaled_jpeg_fuzz
+# shellcheck source=scripts/fuzz-build.sh
+source "$(dirname "${BASH_SOURCE[0]}")/fuzz-build.sh" scaled_jpeg_fuzz
 
 corpus=$build/scaled-jpeg-corpus
 mkdir -p "$corpus"

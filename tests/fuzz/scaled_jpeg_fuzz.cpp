@@ -3,8 +3,9 @@
 // are AddressSanitizer reports; a decoded image whose pixels are not width x height x bands aborts.
 //
 // Seeds: with XIMUP_FUZZ_SEEDS=DIR, LLVMFuzzerInitialize first writes small JPEGs that libjpeg
-// encodes (4:2:0, 4:4:4, 4:2:2, greyscale, restart markers, progressive) into DIR; pass DIR as the
-// corpus (scripts/fuzz-scaled-jpeg.sh does both).
+// encodes (tests/support/jpeg_writer.hpp: 4:2:0, 4:4:4, 4:2:2, 4:4:0, greyscale, restart markers,
+// progressive, 16-bit tables) into DIR; pass DIR as the corpus (scripts/fuzz-scaled-jpeg.sh does
+// both).
 
 #include <cstddef>
 #include <cstdint>
@@ -14,58 +15,20 @@
 #include <string>
 #include <vector>
 
-// jpeglib.h uses size_t and FILE without including their headers.
-#include <jpeglib.h>
-
 #include "scaled_jpeg.hpp"
+#include "support/jpeg_writer.hpp"
 
 namespace {
 
 struct seed {
   const char* name;
-  int width;
-  int height;
-  int components;
-  int h;
-  int v;
-  unsigned restart_interval;
-  bool progressive;
+  ximup::test::jpeg_layout layout;
 };
 
 void write_seed(const std::string& dir, const seed& s) {
-  jpeg_compress_struct cinfo{};
-  jpeg_error_mgr jerr{};
-  cinfo.err = jpeg_std_error(&jerr);
-  jpeg_create_compress(&cinfo);
-  unsigned char* out = nullptr;
-  unsigned long size = 0;  // NOLINT(google-runtime-int): libjpeg's type
-  jpeg_mem_dest(&cinfo, &out, &size);
-  cinfo.image_width = static_cast<JDIMENSION>(s.width);
-  cinfo.image_height = static_cast<JDIMENSION>(s.height);
-  cinfo.input_components = s.components;
-  cinfo.in_color_space = s.components == 1 ? JCS_GRAYSCALE : JCS_RGB;
-  jpeg_set_defaults(&cinfo);
-  jpeg_set_quality(&cinfo, 85, TRUE);
-  if (s.components == 3) {
-    cinfo.comp_info[0].h_samp_factor = s.h;
-    cinfo.comp_info[0].v_samp_factor = s.v;
-  }
-  cinfo.restart_interval = s.restart_interval;
-  if (s.progressive) jpeg_simple_progression(&cinfo);
-  jpeg_start_compress(&cinfo, TRUE);
-  std::vector<unsigned char> row(static_cast<std::size_t>(s.width) * static_cast<std::size_t>(s.components));
-  while (cinfo.next_scanline < cinfo.image_height) {
-    for (std::size_t i = 0; i < row.size(); ++i)
-      row[i] = static_cast<unsigned char>(
-          (i * 7 + cinfo.next_scanline * 13 + (i * cinfo.next_scanline) % 29) & 255U);
-    JSAMPROW rows[1] = {row.data()};
-    jpeg_write_scanlines(&cinfo, rows, 1);
-  }
-  jpeg_finish_compress(&cinfo);
-  jpeg_destroy_compress(&cinfo);
+  const std::vector<std::uint8_t> jpeg = ximup::test::write_jpeg(s.layout);
   std::ofstream(dir + "/" + s.name + ".jpg", std::ios::binary)
-      .write(reinterpret_cast<const char*>(out), static_cast<std::streamsize>(size));
-  std::free(out);  // NOLINT(cppcoreguidelines-no-malloc): jpeg_mem_dest's buffer
+      .write(reinterpret_cast<const char*>(jpeg.data()), static_cast<std::streamsize>(jpeg.size()));
 }
 
 }  // namespace
@@ -73,10 +36,15 @@ void write_seed(const std::string& dir, const seed& s) {
 extern "C" int LLVMFuzzerInitialize(int* /*argc*/, char*** /*argv*/) {
   if (const char* dir = std::getenv("XIMUP_FUZZ_SEEDS")) {
     for (const seed& s :
-         {seed{"yuv420", 48, 32, 3, 2, 2, 0, false}, seed{"yuv444", 40, 24, 3, 1, 1, 0, false},
-          seed{"yuv422", 33, 17, 3, 2, 1, 0, false}, seed{"yuv440", 32, 33, 3, 1, 2, 0, false},
-          seed{"grey", 41, 23, 1, 1, 1, 0, false}, seed{"restarts", 64, 48, 3, 2, 2, 1, false},
-          seed{"restarts3", 80, 40, 3, 1, 1, 3, false}, seed{"progressive", 32, 32, 3, 2, 2, 0, true}})
+         {seed{"yuv420", {.width = 48, .height = 32}},
+          seed{"yuv444", {.width = 40, .height = 24, .h = 1, .v = 1}},
+          seed{"yuv422", {.width = 33, .height = 17, .v = 1}},
+          seed{"yuv440", {.width = 32, .height = 33, .h = 1}},
+          seed{"grey", {.width = 41, .height = 23, .components = 1}},
+          seed{"restarts", {.width = 64, .height = 48, .restart_interval = 1}},
+          seed{"restarts3", {.width = 80, .height = 40, .h = 1, .v = 1, .restart_interval = 3}},
+          seed{"progressive", {.width = 32, .height = 32, .progressive = true}},
+          seed{"extended", {.width = 32, .height = 16, .quality = 1, .baseline = false}}})
       write_seed(dir, s);
   }
   return 0;

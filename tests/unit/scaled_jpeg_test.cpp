@@ -10,13 +10,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
-#include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <vector>
 
-// jpeglib.h uses size_t and FILE without including their headers.
-#include <jpeglib.h>
+#include "support/jpeg_writer.hpp"
 
 namespace {
 
@@ -26,68 +24,10 @@ using ximup::scaled_jpeg_scratch;
 using ximup::scaled_jpeg_status;
 using bytes = std::vector<std::uint8_t>;
 
-struct encoding {
-  int width = 640;
-  int height = 480;
-  int components = 3;
-  int h = 2;  ///< luma sampling factors; chroma is 1x1
-  int v = 2;
-  int quality = 90;
-  unsigned restart_interval = 0;  ///< in MCUs
-  bool progressive = false;
-  bool smooth = false;   ///< gradients only: no edges or texture
-  bool rgb = false;      ///< stored as RGB (Adobe transform 0), not YCbCr
-  bool baseline = true;  ///< false: quantisation steps above 255 in 16-bit tables (an SOF1 file)
-};
-
-// Photo-like content: smooth gradients, a few sharp edges, and some deterministic texture, so every
-// block has AC coefficients and edges cross blocks.
-std::uint8_t sample(int x, int y, int c, bool smooth) {
-  const double base = 128 + 90 * std::sin((x * (c + 1)) / 47.0) * std::cos(y / 31.0);
-  if (smooth) return static_cast<std::uint8_t>(std::lround(base));
-  const double edge = ((x / 37 + y / 23) % 3 == 0) ? 40 : -20;
-  const double texture = static_cast<double>((x * 7919 + y * 104729 + c * 31) % 23) - 11;
-  return static_cast<std::uint8_t>(std::clamp(base + edge + texture, 0.0, 255.0));
-}
+using encoding = ximup::test::jpeg_layout;
 
 bytes encode(const encoding& e) {
-  jpeg_compress_struct cinfo{};
-  jpeg_error_mgr jerr{};
-  cinfo.err = jpeg_std_error(&jerr);
-  jpeg_create_compress(&cinfo);
-  unsigned char* out = nullptr;
-  unsigned long size = 0;  // NOLINT(google-runtime-int): libjpeg's type
-  jpeg_mem_dest(&cinfo, &out, &size);
-  cinfo.image_width = static_cast<JDIMENSION>(e.width);
-  cinfo.image_height = static_cast<JDIMENSION>(e.height);
-  cinfo.input_components = e.components;
-  cinfo.in_color_space = e.components == 1 ? JCS_GRAYSCALE : JCS_RGB;
-  jpeg_set_defaults(&cinfo);
-  jpeg_set_quality(&cinfo, e.quality, e.baseline ? TRUE : FALSE);
-  if (e.components == 3) {
-    cinfo.comp_info[0].h_samp_factor = e.h;
-    cinfo.comp_info[0].v_samp_factor = e.v;
-  }
-  if (e.rgb) jpeg_set_colorspace(&cinfo, JCS_RGB);
-  cinfo.restart_interval = e.restart_interval;
-  if (e.progressive) jpeg_simple_progression(&cinfo);
-  jpeg_start_compress(&cinfo, TRUE);
-  std::vector<std::uint8_t> row(static_cast<std::size_t>(e.width * e.components));
-  while (cinfo.next_scanline < cinfo.image_height) {
-    const int y = static_cast<int>(cinfo.next_scanline);
-    for (int x = 0; x < e.width; ++x) {
-      for (int c = 0; c < e.components; ++c)
-        row[(static_cast<std::size_t>(x) * static_cast<std::size_t>(e.components)) +
-            static_cast<std::size_t>(c)] = sample(x, y, c, e.smooth);
-    }
-    JSAMPROW rows[1] = {row.data()};
-    jpeg_write_scanlines(&cinfo, rows, 1);
-  }
-  jpeg_finish_compress(&cinfo);
-  jpeg_destroy_compress(&cinfo);
-  bytes result(out, out + size);
-  std::free(out);  // NOLINT(cppcoreguidelines-no-malloc): jpeg_mem_dest's buffer
-  return result;
+  return ximup::test::write_jpeg(e);
 }
 
 // TurboJPEG's decoding at the same scale: DCT-scaled IDCT over every coefficient.
