@@ -2,6 +2,7 @@
 #include "resample.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <numbers>
 
@@ -82,6 +83,30 @@ std::int32_t dot(const std::int16_t* p, const std::int16_t* w, std::size_t n) {
   return sum;
 }
 
+#if defined(__SSE2__)
+// dot() of 16 lanes for four outputs: band + starts[i] against weights + 16 i, into sums[0..3].
+void dot4(const std::int16_t* band, const std::uint32_t* starts, const std::int16_t* weights,
+          std::int32_t* sums) {
+  const auto partial = [&](std::size_t i) {  // four lanes whose sum is output i's
+    const std::int16_t* p = band + starts[i];
+    const std::int16_t* w = weights + 16 * i;
+    return _mm_add_epi32(_mm_madd_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)),
+                                        _mm_loadu_si128(reinterpret_cast<const __m128i*>(w))),
+                         _mm_madd_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 8)),
+                                        _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 8))));
+  };
+  const __m128i p0 = partial(0);
+  const __m128i p1 = partial(1);
+  const __m128i p2 = partial(2);
+  const __m128i p3 = partial(3);
+  // Transpose-and-add: lane i of the result is the sum of output i's four lanes.
+  const __m128i a = _mm_add_epi32(_mm_unpacklo_epi32(p0, p1), _mm_unpackhi_epi32(p0, p1));
+  const __m128i c = _mm_add_epi32(_mm_unpacklo_epi32(p2, p3), _mm_unpackhi_epi32(p2, p3));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(sums),
+                   _mm_add_epi32(_mm_unpacklo_epi64(a, c), _mm_unpackhi_epi64(a, c)));
+}
+#endif
+
 std::uint8_t to_sample(std::int32_t sum) {
   return static_cast<std::uint8_t>(std::clamp(sum >> fraction_bits, 0, 255));
 }
@@ -157,7 +182,19 @@ void lanczos3_resample(const std::uint8_t* src, std::uint32_t width, std::uint32
       std::int16_t* band = s.band.data();
       for (std::size_t x = 0; x < width; ++x) band[x] = in[x * b + c];
       std::fill(band + width, band + width + lanes, band[width - 1]);
-      for (std::uint32_t x = 0; x < out_width; ++x) {
+      std::uint32_t x = 0;
+#if defined(__SSE2__)
+      // Four output samples at a time when the filter has 16 lanes: their four partial sums are
+      // transposed and added in registers, then shifted and packed to bytes together.
+      if (lanes == 16) {
+        for (; x + 4 <= out_width; x += 4) {
+          std::array<std::int32_t, 4> sums{};
+          dot4(band, s.starts.data() + x, s.padded_weights.data() + std::size_t{x} * 16, sums.data());
+          for (std::size_t i = 0; i < 4; ++i) out[(std::size_t{x} + i) * b + c] = to_sample(sums[i] + half);
+        }
+      }
+#endif
+      for (; x < out_width; ++x) {
         const std::int16_t* w = s.padded_weights.data() + std::size_t{x} * lanes;
         const std::int16_t* p = band + s.starts[x];
         out[std::size_t{x} * b + c] = to_sample(dot(p, w, lanes) + half);
