@@ -17,7 +17,7 @@
 /// across its workers, not inside one image), with its operation cache off.
 ///
 /// What blocks: shrink_image() is CPU-bound and blocks the caller for the whole decode, resize and
-/// encode: about 72-77 CPU-ms for a 4 MB 12-megapixel JPEG on our EPYC VM, half of it entropy
+/// encode: about 60-65 CPU-ms for a 4 MB 12-megapixel JPEG on our EPYC VM, more than half of it entropy
 /// decoding, which no scaling avoids (docs/resize.md). It does no I/O and holds no lock
 /// for longer than copying an error message. Files under min_bytes return at once, undecoded.
 ///
