@@ -129,26 +129,18 @@ struct turbo_decoder {
   }
 };
 
-// Releases a large pixel buffer once the image that reads it is gone (declare it before that image);
-// buffers up to 16 MiB (a 12 MP photo to 600 px needs 2.2 MiB) stay for the thread's next call.
-struct pixel_buffer_trim {
-  std::vector<unsigned char>& pixels;
-  explicit pixel_buffer_trim(std::vector<unsigned char>& buffer) noexcept : pixels(buffer) {}
-  pixel_buffer_trim(const pixel_buffer_trim&) = delete;
-  pixel_buffer_trim& operator=(const pixel_buffer_trim&) = delete;
-  ~pixel_buffer_trim() {
-    if (pixels.capacity() > (std::size_t{16} << 20)) std::vector<unsigned char>().swap(pixels);
-  }
-};
-// The same for the decoder's other per-thread buffers (the scan copy, the resampler's rows and the
-// resized pixels), released after the call that grew them past 16 MiB.
-struct scratch_trim {
+// Releases the thread's decoder buffers that one call grew past 16 MiB (the pixels, the scan copy,
+// the resampler's rows, the resized pixels), once the image that reads them is gone: declare it
+// before that image. Smaller ones (a 12 MP photo to 600 px needs 2.2 MiB of pixels) stay for the
+// thread's next call.
+struct decoder_trim {
   turbo_decoder& decoder;
-  explicit scratch_trim(turbo_decoder& d) noexcept : decoder(d) {}
-  scratch_trim(const scratch_trim&) = delete;
-  scratch_trim& operator=(const scratch_trim&) = delete;
-  ~scratch_trim() {
+  explicit decoder_trim(turbo_decoder& d) noexcept : decoder(d) {}
+  decoder_trim(const decoder_trim&) = delete;
+  decoder_trim& operator=(const decoder_trim&) = delete;
+  ~decoder_trim() {
     constexpr std::size_t limit = std::size_t{16} << 20;
+    if (decoder.pixels.capacity() > limit) std::vector<unsigned char>().swap(decoder.pixels);
     if (decoder.scratch.scan.capacity() + decoder.scratch.planes.capacity() > limit) decoder.scratch = {};
     if (decoder.resample.rows.capacity() > limit) decoder.resample = {};
     if (decoder.resized.capacity() > limit) std::vector<unsigned char>().swap(decoder.resized);
@@ -334,8 +326,7 @@ resize_report shrink(std::span<const unsigned char> input, const resize_options&
   // thumbnail: auto-rotate, embedded profile (or CMYK) to sRGB, then an exact resize to the planned
   // size (size=force: both sides given, so libvips does not round our plan again).
   static thread_local turbo_decoder decoder;
-  const pixel_buffer_trim trim{decoder.pixels};  // declared before `thumb`, which reads the pixels
-  const scratch_trim scratch_trim{decoder};
+  const decoder_trim trim{decoder};  // declared before `thumb`, which reads the pixels
   VipsImage* thumb_raw = nullptr;
   int thumb_failed = 0;
   const bool profile_read = !has_profile || !profile.empty();
