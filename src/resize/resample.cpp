@@ -64,20 +64,9 @@ std::size_t plan_axis(std::uint32_t from, std::uint32_t to, resample_scratch& s)
   return taps;
 }
 
-// sum of p[i] * w[i] for i < n (n = 16, or more when the filter is wider).
+// sum of p[i] * w[i] for i < n: the last columns of a row (dot4 does the rest with SSE2), filters
+// wider than 16 lanes, and everything without SSE2.
 std::int32_t dot(const std::int16_t* p, const std::int16_t* w, std::size_t n) {
-#if defined(__SSE2__)
-  if (n == 16) {
-    const __m128i lo = _mm_madd_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)),
-                                      _mm_loadu_si128(reinterpret_cast<const __m128i*>(w)));
-    const __m128i hi = _mm_madd_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 8)),
-                                      _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 8)));
-    __m128i sum = _mm_add_epi32(lo, hi);
-    sum = _mm_add_epi32(sum, _mm_shuffle_epi32(sum, 0x4E));  // + the other 64-bit half
-    sum = _mm_add_epi32(sum, _mm_shuffle_epi32(sum, 0xB1));  // + the neighbour
-    return _mm_cvtsi128_si32(sum);
-  }
-#endif
   std::int32_t sum = 0;
   for (std::size_t i = 0; i < n; ++i) sum += std::int32_t{p[i]} * w[i];
   return sum;
@@ -117,7 +106,7 @@ void lanczos3_resample(const std::uint8_t* src, std::uint32_t width, std::uint32
                        std::uint8_t* dst, std::uint32_t out_width, std::uint32_t out_height,
                        resample_scratch& s) {
   const auto b = static_cast<std::size_t>(bands);
-  // Rows: each output row is a weighted sum of whole input rows (contiguous, vectorisable).
+  // Rows: each output row is a weighted sum of whole input rows.
   const std::size_t row = std::size_t{width} * b;
   std::size_t taps = plan_axis(height, out_height, s);
   s.rows.resize(row * out_height);
@@ -167,7 +156,7 @@ void lanczos3_resample(const std::uint8_t* src, std::uint32_t width, std::uint32
   // Columns, on the shorter image, one band at a time: each row's band is copied out as 16-bit samples
   // with its last sample repeated `taps` times after it, so that every output sample is `taps`
   // multiply-adds over contiguous memory with no edge case (the weights past the end are 0). With SSE2
-  // and at most 16 taps (a reduction by up to 2.5), two madd instructions do them.
+  // and at most 16 taps (a reduction by up to 2.5), two madd instructions do them (dot4).
   taps = plan_axis(width, out_width, s);
   const std::size_t lanes = taps <= 16 ? 16 : taps;  // weights per output, zero-padded
   s.padded_weights.assign(std::size_t{out_width} * lanes, 0);

@@ -2,10 +2,10 @@
 // resample: Lanczos-3 resizing of 8-bit interleaved pixels (issue 7, docs/resize.md).
 //
 // Why our own: after a JPEG is decoded at 1/4 or 1/8, what is left is a reduction by less than 2
-// (1000 x 750 -> 800 x 600 for a 12 MP photo to 600 px). libvips's horizontal Lanczos-3 reduce took
-// about 14 CPU-ms of that, a fifth of the image's time; this one computes the same filter in fixed
-// point, rows first (a multiply-add over whole contiguous rows, which the compiler vectorises), then
-// columns on the already shorter image.
+// (1000 x 750 -> 800 x 600 for a 12 MP photo to 600 px). libvips's horizontal Lanczos-3 reduce was
+// about a fifth of the image's time in perf; this one computes the same filter in fixed point, rows
+// first, then columns on the already shorter image, both with SSE2 madds (docs/resize.md; the same
+// arithmetic in scalar code without SSE2).
 //
 // The filter: for each output pixel, the input pixels within 3 x scale of its centre (pixel centres
 // at i + 0.5 in both grids), weighted by lanczos3(distance / scale), normalised to sum 1 (scale = input

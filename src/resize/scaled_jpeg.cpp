@@ -509,7 +509,7 @@ void low_frequency(const std::array<int, 5>& low, const std::uint16_t* q, int w,
     return std::int64_t{low[zigzag]} * q[natural] * weight;
   };
   const auto sample = [](std::int64_t v) {
-    return clamp_sample(static_cast<int>(std::clamp<std::int64_t>(v, -1, 256)));
+    return static_cast<std::uint8_t>(std::clamp<std::int64_t>(v, 0, 255));
   };
   if (w == 1 && h == 1) {
     *out = sample(((std::int64_t{low[0]} * q[0] + 4) >> 3) + 128);
@@ -599,8 +599,9 @@ scaled_jpeg_status decode_scan(const frame& f, int shrink, scaled_jpeg_scratch& 
   return scaled_jpeg_status::decoded;
 }
 
-// Triangle upsampling by 2 of one row pair position, as libjpeg's "fancy" upsampling: each output
-// sample is 3/4 of its nearest input sample and 1/4 of the next nearest, in each direction.
+// The planes to interleaved pixels: greyscale is copied; chroma planes at half the luma's resolution
+// are upsampled as libjpeg's "fancy" upsampling does (each output sample is 3/4 of its nearest chroma
+// sample and 1/4 of the next nearest, in each direction), then YCbCr becomes RGB.
 void to_pixels(const std::vector<component>& comps, const scaled_jpeg_scratch& s, std::uint32_t width,
                std::uint32_t height, std::uint8_t* out) {
   const component& yc = comps[0];

@@ -1,6 +1,7 @@
 // The resize module (ximup-resize.so, see resize_module.hpp): shrink_image() with libvips: header first
 // (cheap, lazy), the pure plan, then vips_thumbnail_buffer (shrink-on-load, orientation, sRGB) and one save;
-// plain JPEGs are decoded by TurboJPEG instead. See include/ximup/resize.hpp for the contract.
+// plain JPEGs are decoded by scaled_jpeg or TurboJPEG and reduced by our Lanczos-3 instead. See
+// include/ximup/resize.hpp for the contract.
 #include <turbojpeg.h>
 #include <vips/vips.h>
 
@@ -147,14 +148,16 @@ struct decoder_trim {
   }
 };
 
-// The JPEG fast path: TurboJPEG decodes the whole buffer at the same DCT scaling as
-// thumbnail_jpeg, then libvips rotates, converts and resizes those pixels as it would have: the
-// orientation and the colour profile read from the header are set on the decoded image.
+// The JPEG fast path: scaled_jpeg (baseline files at 1/4 and 1/8) or else TurboJPEG decodes the
+// whole buffer at the same DCT scaling as thumbnail_jpeg, our Lanczos-3 reduces it to the planned
+// size, then libvips rotates and converts those pixels as it would have: the orientation and the
+// colour profile read from the header are set on the image.
 // libjpeg-turbo's fast Huffman decoder runs only while enough input is buffered, which TurboJPEG's
 // in-memory source always is and libvips's streaming source often is not (docs/resize.md).
 // YCbCr, RGB and greyscale JPEGs only (CMYK needs libvips's conversion). Returns false when the file
 // is not one of those or TurboJPEG refuses it, warnings included (truncated data, extraneous bytes):
-// the caller then takes libvips's path, whose rules decide. On true, *out reads decoder.pixels.
+// the caller then takes libvips's path, whose rules decide. On true, *out reads decoder.pixels or
+// decoder.resized, and *who names the decoder.
 bool thumbnail_jpeg_turbo(std::span<const unsigned char> input, dimensions stored, bool swap, int orientation,
                           dimensions plan, std::span<const unsigned char> profile, bool try_scaled,
                           bool resample, turbo_decoder& decoder, VipsImage** out, std::string_view* who) {
