@@ -17,6 +17,7 @@
 #
 # Usage: bench/resize.sh            env: RUNS (5), THREADS (2), TARGET (600), IMAGES (24), PAIRS (0),
 #   MODES (which paths, default "shrink vipsreduce turbojpeg libvips full turbo"),
+#   PROGRESSIVE=1 (the same JPEGs made progressive without loss, in <tree>-progressive),
 #   RESIZE_TREE (where the JPEGs are generated once; default <build dir>/resize-tree),
 #   XIMUP_BENCH_BUILD (build dir, default build-bench, Release), RESIZE_BENCH_BIN (use this binary, no build)
 set -euo pipefail
@@ -46,8 +47,16 @@ if ((have < images)); then
   "$bin" generate "$tree" "$images" 4000 3000
 fi
 
+if [[ ${PROGRESSIVE:-0} == 1 ]]; then
+  if [[ ! -d $tree-progressive ]] || (($(find "$tree-progressive" -maxdepth 1 -name '*.jpg' | wc -l) < images)); then
+    rm -rf "$tree-progressive"
+    "$bin" progressive "$tree" "$tree-progressive"
+  fi
+  tree=$tree-progressive
+fi
+
 echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) CPUs; load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "command: RUNS=$runs THREADS=$threads TARGET=$target IMAGES=$images bench/resize.sh"
+echo "command: RUNS=$runs THREADS=$threads TARGET=$target IMAGES=$images PROGRESSIVE=${PROGRESSIVE:-0} bench/resize.sh"
 echo "binary:  $bin ($(basename "$(dirname "$(dirname "$bin")")"))"
 
 pairs=${PAIRS:-0}

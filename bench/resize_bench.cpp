@@ -2,6 +2,7 @@
 // is a whole tree pushed through N threads, which is what the pipeline's workers do.
 //
 //   resize_bench generate DIR COUNT [WIDTH HEIGHT]   write COUNT photo-like JPEGs (default 4000x3000)
+//   resize_bench progressive FROM_DIR TO_DIR          the same JPEGs made progressive, losslessly
 //   resize_bench run DIR MODE [--threads N] [--target N] [--runs N] [--quality Q]
 //   resize_bench quality DIR [--target N]   PSNR of what ximup sends (as shipped, with libvips's reduce,
 //                                           and the TurboJPEG path) against a full decode resized by libvips
@@ -83,6 +84,32 @@ void generate(const std::string& dir, int count, int width, int height) {
     std::fprintf(stderr, "\rgenerated %d/%d", i + 1, count);
   }
   std::fprintf(stderr, "\n");
+}
+
+// The same JPEGs made progressive without loss (TurboJPEG's transform: the coefficients are kept,
+// only the scans change: libjpeg's standard progressive script), so that the two trees are the same
+// pictures and differ only in how their data is ordered.
+void make_progressive(const std::string& from, const std::string& to) {
+  std::filesystem::create_directories(to);
+  tjhandle h = tjInitTransform();
+  if (h == nullptr) fail("tjInitTransform");
+  for (const auto& entry : std::filesystem::directory_iterator(from)) {
+    if (entry.path().extension() != ".jpg") continue;
+    std::ifstream f(entry.path(), std::ios::binary);
+    const bytes in((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    unsigned char* out = nullptr;
+    unsigned long out_size = 0;  // NOLINT(google-runtime-int): TurboJPEG's type
+    tjtransform t{};
+    t.op = TJXOP_NONE;
+    t.options = TJXOPT_PROGRESSIVE;
+    if (tjTransform(h, in.data(), in.size(), 1, &out, &out_size, &t, 0) != 0)
+      fail(std::string("tjTransform: ") + tjGetErrorStr2(h));
+    std::ofstream o(to + "/" + entry.path().filename().string(), std::ios::binary);
+    o.write(reinterpret_cast<const char*>(out), static_cast<std::streamsize>(out_size));
+    tjFree(out);
+    if (!o) fail("write " + to);
+  }
+  tjDestroy(h);
 }
 
 // ---- the three paths -------------------------------------------------------------------------
@@ -435,6 +462,10 @@ int main(int argc, char** argv) {
     generate(args[1], std::stoi(args[2]), w, h);
     return 0;
   }
+  if (args.size() == 3 && args[0] == "progressive") {
+    make_progressive(args[1], args[2]);
+    return 0;
+  }
   if (args.size() >= 3 && args[0] == "run") {
     int threads = 2, runs = 5;
     options o;
@@ -460,6 +491,7 @@ int main(int argc, char** argv) {
   std::fprintf(
       stderr,
       "usage: resize_bench generate DIR COUNT [WIDTH HEIGHT]\n"
+      "       resize_bench progressive FROM_DIR TO_DIR\n"
       "       resize_bench run DIR shrink|vipsreduce|turbojpeg|libvips|full|turbo [--threads N] [--runs N] "
       "[--target N] [--quality Q]\n"
       "       resize_bench quality DIR [--target N]\n");

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cstring>
 #include <memory>
 
@@ -71,6 +72,9 @@ struct huffman_table {
   bool defined = false;
   std::array<symbol, 1U << value_bits> fast{};
   std::array<skip_step, 1U << skip_bits> skip{};  ///< AC tables only
+  /// AC tables only, for progressive scans: the code's length | its symbol byte (run, size) << 8,
+  /// 0 = longer than the look-up.
+  std::array<std::uint16_t, 1U << value_bits> rs_fast{};
   // Canonical decoding for codes the table does not hold: per length, the largest code (-1: none)
   // and where its symbols start in `values`, offset by the first code.
   std::array<std::int32_t, 18> max_code{};
@@ -91,25 +95,49 @@ struct component {
   int keep = 1;                  ///< coefficients whose values are read (zigzag order)
   std::size_t plane_stride = 0;  ///< scaled pixels per plane row
   std::size_t plane_rows = 0;
+  // Multi-scan files (scaled_jpeg_scratch::blocks): the component's blocks, MCU-padded, and those
+  // that cover its pixels (a non-interleaved scan codes only these).
+  std::size_t blocks_offset = 0;
+  std::size_t blocks_w = 0;
+  std::size_t blocks_h = 0;
+  std::size_t used_w = 0;
+  std::size_t used_h = 0;
+};
+
+// One scan's header (SOS): its components (indices into the frame's) and the part of each block it
+// codes: zigzag positions ss..se, bits from al (ah: the bit position of the scan before; 0 = first).
+struct scan_header {
+  int count = 0;
+  std::array<int, 3> components{};
+  int ss = 0;
+  int se = 63;
+  int ah = 0;
+  int al = 0;
 };
 
 struct frame {
   std::uint32_t width = 0;
   std::uint32_t height = 0;
-  int count = 0;  ///< components in the frame (and in the one scan)
+  bool have_frame = false;
+  bool progressive = false;  ///< SOF2
+  bool adobe_not_ycbcr = false;
+  bool layout_checked = false;  ///< at the first scan: the layout is one we decode
+  int count = 0;                ///< components in the frame
   std::array<component, 3> components{};
   std::array<std::array<std::uint16_t, 64>, 4> quant{};  ///< natural order
   std::array<bool, 4> quant_defined{};
   std::array<huffman_table, 4> dc{};
   std::array<huffman_table, 4> ac{};
   std::uint32_t restart_interval = 0;
-  std::size_t scan_start = 0;  ///< offset of the entropy-coded data in the file
+  scan_header scan;            ///< the scan parse_markers stopped at
+  std::size_t scan_start = 0;  ///< offset of its entropy-coded data in the file
   int h_max = 1;
   int v_max = 1;
 };
 
 // What parse_markers fills in, with the tables kept from the last file (only `defined` is reset).
 void reset(frame& f) {
+  f.have_frame = f.progressive = f.adobe_not_ycbcr = f.layout_checked = false;
   f.width = f.height = 0;
   f.count = 0;
   f.components = {};
@@ -117,6 +145,7 @@ void reset(frame& f) {
   for (auto& t : f.dc) t.defined = false;
   for (auto& t : f.ac) t.defined = false;
   f.restart_interval = 0;
+  f.scan = {};
   f.scan_start = 0;
   f.h_max = f.v_max = 1;
 }
@@ -154,6 +183,7 @@ void fill_lookup(symbol* table, int bits, std::uint32_t code, int length, int sy
 // from (over-full code space, DC symbols above 15).
 bool build_table(huffman_table& t, const std::uint8_t* counts, const std::uint8_t* values, int n, bool dc) {
   t.fast.fill(0);
+  t.rs_fast.fill(0);
   t.max_code.fill(0);
   t.value_offset.fill(0);
   std::copy(values, values + n, t.values.begin());
@@ -169,6 +199,11 @@ bool build_table(huffman_table& t, const std::uint8_t* counts, const std::uint8_
       if (dc && sym > 15) return false;
       const auto c = static_cast<std::uint32_t>(code);
       if (length <= value_bits) fill_lookup(t.fast.data(), value_bits, c, length, sym, dc);
+      if (!dc && length <= value_bits) {
+        const int spare = value_bits - length;
+        std::fill_n(t.rs_fast.begin() + (c << spare), 1U << spare,
+                    static_cast<std::uint16_t>(length | (sym << 8)));
+      }
       if (!dc && length <= skip_bits) fill_lookup(single.data(), skip_bits, c, length, sym, dc);
     }
     if (code >= (1 << length)) return false;  // all-ones codes are not allowed (libjpeg refuses them)
@@ -202,22 +237,54 @@ bool build_table(huffman_table& t, const std::uint8_t* counts, const std::uint8_
   return true;
 }
 
-// Reads the markers up to the first scan. Returns `decoded` when the frame is one we decode.
-scaled_jpeg_status parse_markers(std::span<const std::uint8_t> in, frame& f) {
-  const std::uint8_t* p = in.data();
-  const std::uint8_t* end = p + in.size();
-  if (in.size() < 4 || p[0] != 0xFF || p[1] != 0xD8) return scaled_jpeg_status::corrupt;
-  p += 2;
-  bool have_frame = false;
-  bool adobe_not_ycbcr = false;
+// The checks of the first scan: the frame's layout is one we decode. Greyscale, or YCbCr with luma
+// sampled 1 or 2 each way and chroma never more than luma.
+scaled_jpeg_status check_layout(frame& f) {
+  f.layout_checked = true;
+  if (f.count == 3) {
+    if (f.adobe_not_ycbcr ||
+        (f.components[0].id == 'R' && f.components[1].id == 'G' && f.components[2].id == 'B'))
+      return scaled_jpeg_status::unsupported;
+    const component& y = f.components[0];
+    if (y.h > 2 || y.v > 2) return scaled_jpeg_status::unsupported;
+    for (int i = 1; i < 3; ++i) {
+      const component& c = f.components[static_cast<std::size_t>(i)];
+      if (c.h != 1 || c.v != 1) return scaled_jpeg_status::unsupported;
+    }
+    f.h_max = y.h;
+    f.v_max = y.v;
+  } else {
+    // One component: scans are non-interleaved, one block per MCU whatever its sampling factors.
+    f.components[0].h = f.components[0].v = 1;
+  }
+  return scaled_jpeg_status::decoded;
+}
+
+// Reads markers from `from` (0: the start of the file; else where a scan ended) up to the next scan,
+// whose header it leaves in f.scan, or up to the end of the image (`end_of_image`, only after a
+// scan). Returns `decoded` when all it read is something we decode.
+scaled_jpeg_status parse_markers(std::span<const std::uint8_t> in, std::size_t from, frame& f,
+                                 bool& end_of_image) {
+  end_of_image = false;
+  const std::uint8_t* p = in.data() + from;
+  const std::uint8_t* end = in.data() + in.size();
+  if (from == 0) {
+    if (in.size() < 4 || p[0] != 0xFF || p[1] != 0xD8) return scaled_jpeg_status::corrupt;
+    p += 2;
+  }
   for (;;) {
-    if (end - p < 4) return scaled_jpeg_status::corrupt;
+    if (end - p < 2) return scaled_jpeg_status::corrupt;
     if (p[0] != 0xFF) return scaled_jpeg_status::corrupt;  // libjpeg would warn: extraneous bytes
     const std::uint8_t marker = p[1];
     if (marker == 0xFF) {  // fill byte
       ++p;
       continue;
     }
+    if (marker == 0xD9 && f.layout_checked) {
+      end_of_image = true;
+      return scaled_jpeg_status::decoded;
+    }
+    if (end - p < 4) return scaled_jpeg_status::corrupt;
     if (marker == 0xD8 || marker == 0xD9 || (marker >= 0xD0 && marker <= 0xD7) || marker == 0x01)
       return scaled_jpeg_status::corrupt;
     const std::uint32_t length = be16(p + 2);
@@ -227,9 +294,11 @@ scaled_jpeg_status parse_markers(std::span<const std::uint8_t> in, frame& f) {
     p = s_end;
     switch (marker) {
       case 0xC0:
-      case 0xC1: {
-        if (have_frame || length < 8) return scaled_jpeg_status::corrupt;
-        have_frame = true;
+      case 0xC1:
+      case 0xC2: {
+        if (f.have_frame || length < 8) return scaled_jpeg_status::corrupt;
+        f.have_frame = true;
+        f.progressive = marker == 0xC2;
         if (s[0] != 8) return scaled_jpeg_status::unsupported;
         f.height = be16(s + 1);
         f.width = be16(s + 3);
@@ -247,7 +316,7 @@ scaled_jpeg_status parse_markers(std::span<const std::uint8_t> in, frame& f) {
         }
         break;
       }
-      case 0xC4: {  // DHT: one or more tables
+      case 0xC4: {  // DHT: one or more tables (progressive files often send new ones between scans)
         while (s < s_end) {
           if (s_end - s < 17) return scaled_jpeg_status::corrupt;
           const int table_class = s[0] >> 4;
@@ -264,6 +333,8 @@ scaled_jpeg_status parse_markers(std::span<const std::uint8_t> in, frame& f) {
         break;
       }
       case 0xDB: {  // DQT
+        // After the first scan libjpeg keeps the tables each component started with: not followed here.
+        if (f.layout_checked) return scaled_jpeg_status::unsupported;
         while (s < s_end) {
           const int precision = s[0] >> 4;
           const int id = s[0] & 15;
@@ -283,53 +354,45 @@ scaled_jpeg_status parse_markers(std::span<const std::uint8_t> in, frame& f) {
         f.restart_interval = be16(s);
         break;
       case 0xEE:  // APP14 "Adobe": transform 1 is YCbCr; 0 is RGB, others libjpeg warns about
-        if (length >= 14 && std::memcmp(s, "Adobe", 5) == 0 && s[11] != 1) adobe_not_ycbcr = true;
+        if (length >= 14 && std::memcmp(s, "Adobe", 5) == 0 && s[11] != 1) f.adobe_not_ycbcr = true;
         break;
       case 0xE0:  // APP0 "JFIF": libjpeg warns about a major version other than 1
         if (length >= 9 && std::memcmp(s, "JFIF\0", 5) == 0 && s[5] != 1)
           return scaled_jpeg_status::unsupported;
         break;
-      case 0xDA: {  // SOS: the one scan we decode must hold every component, in frame order
-        if (!have_frame) return scaled_jpeg_status::corrupt;
+      case 0xDA: {  // SOS
+        if (!f.have_frame) return scaled_jpeg_status::corrupt;
         const int n = length >= 3 ? s[0] : 0;
-        if (n != f.count) return scaled_jpeg_status::unsupported;  // a multi-scan (non-interleaved) file
-        if (length != 6U + 2U * static_cast<std::uint32_t>(n)) return scaled_jpeg_status::corrupt;
+        if (n < 1 || n > f.count || length != 6U + 2U * static_cast<std::uint32_t>(n))
+          return scaled_jpeg_status::corrupt;
+        scan_header& scan = f.scan;
+        scan.count = n;
+        unsigned seen = 0;
         for (int i = 0; i < n; ++i) {
-          component& c = f.components[static_cast<std::size_t>(i)];
-          if (s[1 + 2 * i] != c.id) return scaled_jpeg_status::unsupported;
+          int index = 0;
+          while (index < f.count && f.components[static_cast<std::size_t>(index)].id != s[1 + 2 * i]) ++index;
+          if (index == f.count || (seen & (1U << index)) != 0) return scaled_jpeg_status::corrupt;
+          seen |= 1U << index;
+          scan.components[static_cast<std::size_t>(i)] = index;
+          component& c = f.components[static_cast<std::size_t>(index)];
           c.dc_table = s[2 + 2 * i] >> 4;
           c.ac_table = s[2 + 2 * i] & 15;
           if (c.dc_table > 3 || c.ac_table > 3) return scaled_jpeg_status::corrupt;
-          if (!f.dc[static_cast<std::size_t>(c.dc_table)].defined ||
-              !f.ac[static_cast<std::size_t>(c.ac_table)].defined ||
-              !f.quant_defined[static_cast<std::size_t>(c.quant)])
-            return scaled_jpeg_status::unsupported;  // libjpeg-turbo has default tables for MJPEG
         }
         const std::uint8_t* tail = s + 1 + 2 * static_cast<std::ptrdiff_t>(n);
-        if (tail[0] != 0 || tail[1] != 63 || tail[2] != 0) return scaled_jpeg_status::unsupported;
-        if (f.count == 3) {
-          if (adobe_not_ycbcr ||
-              (f.components[0].id == 'R' && f.components[1].id == 'G' && f.components[2].id == 'B'))
-            return scaled_jpeg_status::unsupported;
-          // Luma may be subsampled 1 or 2 each way; chroma is never sampled more than luma.
-          const component& y = f.components[0];
-          if (y.h > 2 || y.v > 2) return scaled_jpeg_status::unsupported;
-          for (int i = 1; i < 3; ++i) {
-            const component& c = f.components[static_cast<std::size_t>(i)];
-            if (c.h != 1 || c.v != 1) return scaled_jpeg_status::unsupported;
-          }
-          f.h_max = y.h;
-          f.v_max = y.v;
-        } else {
-          // One component: a non-interleaved scan, one block per MCU whatever its sampling factors.
-          f.components[0].h = f.components[0].v = 1;
-        }
+        scan.ss = tail[0];
+        scan.se = tail[1];
+        scan.ah = tail[2] >> 4;
+        scan.al = tail[2] & 15;
         f.scan_start = static_cast<std::size_t>(s_end - in.data());
+        if (!f.layout_checked) return check_layout(f);
         return scaled_jpeg_status::decoded;
       }
+      case 0xDC:  // DNL: a height given after the first scan
+        return scaled_jpeg_status::unsupported;
       default:
-        // Other frame types: progressive, lossless, arithmetic, hierarchical.
-        if ((marker >= 0xC2 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC) ||
+        // Other frame types: lossless, arithmetic, hierarchical.
+        if ((marker >= 0xC3 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC) ||
             marker == 0xDE)
           return scaled_jpeg_status::unsupported;
         break;  // APPn, COM, DAC (arithmetic tables, with no arithmetic frame) and the like
@@ -337,10 +400,26 @@ scaled_jpeg_status parse_markers(std::span<const std::uint8_t> in, frame& f) {
   }
 }
 
-// Copies the entropy-coded data without stuffing (0xFF00 -> 0xFF), records where restart intervals
-// start, and checks what follows the scan: the file must end there (EOI). Fill bytes (0xFF 0xFF...)
-// before a marker are dropped, as every decoder does.
-scaled_jpeg_status unstuff_scan(std::span<const std::uint8_t> in, std::size_t start, scaled_jpeg_scratch& s) {
+// The tables a scan needs are defined (libjpeg-turbo has default Huffman tables for MJPEG; we leave
+// such files to it). DC refinement scans need no table; AC scans of a progressive file no DC table.
+bool scan_tables_defined(const frame& f, const scan_header& scan) {
+  for (int i = 0; i < scan.count; ++i) {
+    const component& c = f.components[static_cast<std::size_t>(scan.components[static_cast<std::size_t>(i)])];
+    if (!f.quant_defined[static_cast<std::size_t>(c.quant)]) return false;
+    const bool dc_needed = !f.progressive || (scan.ss == 0 && scan.ah == 0);
+    const bool ac_needed = !f.progressive || scan.ss > 0;
+    if (dc_needed && !f.dc[static_cast<std::size_t>(c.dc_table)].defined) return false;
+    if (ac_needed && !f.ac[static_cast<std::size_t>(c.ac_table)].defined) return false;
+  }
+  return true;
+}
+
+// Copies the entropy-coded data without stuffing (0xFF00 -> 0xFF) and records where restart intervals
+// start, up to the marker that ends the scan: the end of the image (`end_of_image`) or another marker,
+// whose offset in the file goes to `next`. Fill bytes (0xFF 0xFF...) before a marker are dropped, as
+// every decoder does.
+scaled_jpeg_status unstuff_scan(std::span<const std::uint8_t> in, std::size_t start, scaled_jpeg_scratch& s,
+                                std::size_t& next, bool& end_of_image) {
   s.scan.resize(in.size() - start + 16);
   s.restarts.clear();
   s.restarts.push_back(0);
@@ -364,10 +443,10 @@ scaled_jpeg_status unstuff_scan(std::span<const std::uint8_t> in, std::size_t st
       if (marker - 0xD0 != expected_restart) return scaled_jpeg_status::corrupt;
       expected_restart = (expected_restart + 1) & 7;
       s.restarts.push_back(static_cast<std::size_t>(out - s.scan.data()));
-    } else if (marker == 0xD9) {
-      break;
     } else {
-      return scaled_jpeg_status::unsupported;  // another scan, DNL, tables after the scan...
+      end_of_image = marker == 0xD9;
+      next = static_cast<std::size_t>(p - 2 - in.data());
+      break;
     }
   }
   const auto used = static_cast<std::size_t>(out - s.scan.data());
@@ -412,23 +491,40 @@ struct bit_reader {
   }
 };
 
-// A symbol whose code (or code and magnitude) is longer than the look-up: canonical decoding.
-// Returns 0 for a bit pattern that is no code of the table.
-symbol decode_slow(const huffman_table& t, const bit_reader& r, bool dc) {
-  int length = 1;
+// Canonical decoding of the code at the reader's position: its symbol byte, and its length in
+// `length`; -1 for a bit pattern that is no code of the table.
+int decode_canonical(const huffman_table& t, const bit_reader& r, int& length) {
+  length = 1;
   std::int32_t code = 0;
   for (;; ++length) {
     code = static_cast<std::int32_t>(r.peek(length));
     if (code <= t.max_code[static_cast<std::size_t>(length)]) break;
   }
-  if (length > 16) return 0;
-  const int sym =
-      t.values[static_cast<std::size_t>(code + t.value_offset[static_cast<std::size_t>(length)]) & 255U];
+  if (length > 16) return -1;
+  return t.values[static_cast<std::size_t>(code + t.value_offset[static_cast<std::size_t>(length)]) & 255U];
+}
+
+// A symbol whose code (or code and magnitude) is longer than the look-up: canonical decoding.
+// Returns 0 for a bit pattern that is no code of the table.
+symbol decode_slow(const huffman_table& t, const bit_reader& r, bool dc) {
+  int length = 0;
+  const int sym = decode_canonical(t, r, length);
+  if (sym < 0) return 0;
   const int run = dc ? 0 : sym >> 4;
   const int size = sym & 15;
   if (size == 0) return dc || run == 15 ? pack(length, run, 0) : (static_cast<symbol>(length) | end_of_block);
   const std::uint32_t magnitude = static_cast<std::uint32_t>(r.bits << length >> (64 - size));
   return pack(length + size, run, extend(magnitude, size));
+}
+
+// The next AC code of a progressive scan, undecoded: its length | its symbol byte << 8 (the run in
+// the high four bits, the size or, with size 0, the end-of-band run's bit count); -1 for no code.
+int decode_code(const huffman_table& t, const bit_reader& r) {
+  const std::uint16_t e = t.rs_fast[r.peek(value_bits)];
+  if (e != 0) return e;
+  int length = 0;
+  const int sym = decode_canonical(t, r, length);
+  return sym < 0 ? -1 : length | (sym << 8);
 }
 
 // The next symbol: the look-up, then the magnitude bits it could not hold, or canonical decoding for a
@@ -527,15 +623,59 @@ void low_frequency(const std::array<int, 5>& low, const std::uint16_t* q, int w,
   }
 }
 
-scaled_jpeg_status decode_scan(const frame& f, int shrink, scaled_jpeg_scratch& s,
-                               std::vector<component>& comps) {
-  const int size = 8 / shrink;  // scaled pixels per luma block side
-  const bool interleaved = f.count > 1;
+// The frame's MCU grid.
+struct mcu_grid {
+  std::uint32_t w = 0;  ///< MCUs across
+  std::uint32_t h = 0;
+  [[nodiscard]] std::size_t total() const { return std::size_t{w} * h; }
+};
+mcu_grid grid_of(const frame& f) {
   const std::uint32_t mcu_w = 8U * static_cast<std::uint32_t>(f.h_max);
   const std::uint32_t mcu_h = 8U * static_cast<std::uint32_t>(f.v_max);
-  const std::uint32_t mcus_x = (f.width + mcu_w - 1) / mcu_w;
-  const std::uint32_t mcus_y = (f.height + mcu_h - 1) / mcu_h;
-  const std::size_t total = std::size_t{mcus_x} * mcus_y;
+  return {(f.width + mcu_w - 1) / mcu_w, (f.height + mcu_h - 1) / mcu_h};
+}
+
+// Each component's plane at 1/`shrink` (and its blocks, for multi-scan files); returns the planes'
+// total size.
+std::size_t plan_planes(const frame& f, int shrink, std::vector<component>& comps) {
+  const int size = 8 / shrink;  // scaled pixels per luma block side
+  const mcu_grid grid = grid_of(f);
+  std::size_t plane_bytes = 0;
+  std::size_t blocks = 0;
+  for (component& c : comps) {
+    // A subsampled component covers more pixels per block: at 1/8 it gives 2 pixels per block in
+    // that direction (then needs no upsampling); at 1/4 it would need 4, and gives 2 (upsampled).
+    c.block_w = std::min(2, size * f.h_max / c.h);
+    c.block_h = std::min(2, size * f.v_max / c.v);
+    c.keep = c.block_w == 2 || c.block_h == 2 ? 5 : 1;
+    c.blocks_w = std::size_t{grid.w} * static_cast<std::size_t>(c.h);
+    c.blocks_h = std::size_t{grid.h} * static_cast<std::size_t>(c.v);
+    // The component's own samples (ceil(width * h / h_max)), in blocks.
+    const std::size_t samples_w =
+        (std::size_t{f.width} * static_cast<std::size_t>(c.h) + static_cast<std::size_t>(f.h_max) - 1) /
+        static_cast<std::size_t>(f.h_max);
+    const std::size_t samples_h =
+        (std::size_t{f.height} * static_cast<std::size_t>(c.v) + static_cast<std::size_t>(f.v_max) - 1) /
+        static_cast<std::size_t>(f.v_max);
+    c.used_w = (samples_w + 7) / 8;
+    c.used_h = (samples_h + 7) / 8;
+    c.blocks_offset = blocks;
+    blocks += c.blocks_w * c.blocks_h;
+    c.plane_stride = c.blocks_w * static_cast<std::size_t>(c.block_w);
+    c.plane_rows = c.blocks_h * static_cast<std::size_t>(c.block_h);
+    c.plane_offset = plane_bytes;
+    plane_bytes += c.plane_stride * c.plane_rows;
+  }
+  return plane_bytes;
+}
+
+// A baseline file's one interleaved scan, straight to the planes.
+scaled_jpeg_status decode_scan(const frame& f, int shrink, scaled_jpeg_scratch& s,
+                               std::vector<component>& comps) {
+  const bool interleaved = f.count > 1;
+  const mcu_grid grid = grid_of(f);
+  const std::uint32_t mcus_x = grid.w;
+  const std::size_t total = grid.total();
   const std::size_t interval = f.restart_interval == 0 ? total : f.restart_interval;
   if (s.restarts.size() - 1 != (total + interval - 1) / interval) return scaled_jpeg_status::corrupt;
   // Every block takes at least two bits (a DC code and an end of block): a header that announces more
@@ -543,20 +683,7 @@ scaled_jpeg_status decode_scan(const frame& f, int shrink, scaled_jpeg_scratch& 
   std::size_t blocks_per_mcu = 0;
   for (const component& c : comps) blocks_per_mcu += interleaved ? static_cast<std::size_t>(c.h * c.v) : 1;
   if (total * blocks_per_mcu * 2 > (s.restarts.back() + 1) * 8) return scaled_jpeg_status::corrupt;
-
-  std::size_t plane_bytes = 0;
-  for (component& c : comps) {
-    // A subsampled component covers more pixels per block: at 1/8 it gives 2 pixels per block in
-    // that direction (then needs no upsampling); at 1/4 it would need 4, and gives 2 (upsampled).
-    c.block_w = std::min(2, size * f.h_max / c.h);
-    c.block_h = std::min(2, size * f.v_max / c.v);
-    c.keep = c.block_w == 2 || c.block_h == 2 ? 5 : 1;
-    c.plane_stride = std::size_t{mcus_x} * static_cast<std::size_t>(c.h * c.block_w);
-    c.plane_rows = std::size_t{mcus_y} * static_cast<std::size_t>(c.v * c.block_h);
-    c.plane_offset = plane_bytes;
-    plane_bytes += c.plane_stride * c.plane_rows;
-  }
-  s.planes.resize(plane_bytes);
+  s.planes.resize(plan_planes(f, shrink, comps));
 
   std::array<int, 3> dc{};
   std::array<int, 5> low{};
@@ -596,6 +723,351 @@ scaled_jpeg_status decode_scan(const frame& f, int shrink, scaled_jpeg_scratch& 
     const std::size_t used = r.consumed(start);
     if (r.overrun || used > length * 8 || (used + 7) / 8 != length) return scaled_jpeg_status::corrupt;
   }
+  return scaled_jpeg_status::decoded;
+}
+
+// ---- Multi-scan files: progressive (SOF2), or baseline with a scan per component ----
+// Each scan adds to the blocks (scaled_jpeg_scratch::blocks: the values of zigzag positions 0-4 and
+// which positions are nonzero so far); the planes are made from them after the last scan.
+
+enum class scan_kind { sequential, dc_first, dc_refine, ac_first, ac_refine };
+
+scan_kind kind_of(const frame& f, const scan_header& scan) {
+  if (!f.progressive) return scan_kind::sequential;
+  if (scan.ss == 0) return scan.ah == 0 ? scan_kind::dc_first : scan_kind::dc_refine;
+  return scan.ah == 0 ? scan_kind::ac_first : scan_kind::ac_refine;
+}
+
+// What each component has had so far, per zigzag position: the bit position of the last scan that
+// coded it (-1: none yet), as libjpeg tracks it (its coef_bits) to check a progression.
+using progression = std::array<std::array<int, 64>, 3>;
+
+// A scan that libjpeg refuses or warns about is `corrupt`: a progressive scan that is not DC-only or
+// one component's AC, bit positions out of order, AC before DC; a sequential scan that is not the
+// whole block, a component coded twice.
+scaled_jpeg_status check_progression(const frame& f, const scan_header& scan, progression& bits) {
+  if (!f.progressive) {
+    if (scan.ss != 0 || scan.se != 63 || scan.ah != 0 || scan.al != 0) return scaled_jpeg_status::corrupt;
+    for (int i = 0; i < scan.count; ++i) {
+      auto& b = bits[static_cast<std::size_t>(scan.components[static_cast<std::size_t>(i)])];
+      if (b[0] == 0) return scaled_jpeg_status::corrupt;
+      b.fill(0);
+    }
+    return scaled_jpeg_status::decoded;
+  }
+  const bool bad = scan.ss == 0 ? scan.se != 0 : (scan.se < scan.ss || scan.se > 63 || scan.count != 1);
+  if (bad || (scan.ah != 0 && scan.al != scan.ah - 1) || scan.al > 13) return scaled_jpeg_status::corrupt;
+  for (int i = 0; i < scan.count; ++i) {
+    auto& b = bits[static_cast<std::size_t>(scan.components[static_cast<std::size_t>(i)])];
+    if (scan.ss > 0 && b[0] < 0) return scaled_jpeg_status::corrupt;
+    for (int k = scan.ss; k <= scan.se; ++k) {
+      if (scan.ah != std::max(b[static_cast<std::size_t>(k)], 0)) return scaled_jpeg_status::corrupt;
+      b[static_cast<std::size_t>(k)] = scan.al;
+    }
+  }
+  return scaled_jpeg_status::decoded;
+}
+
+// One block of a DC scan's first pass: the difference from the component's last DC (`dc`).
+bool dc_first(bit_reader& r, const huffman_table& t, int al, int& dc, scaled_jpeg_block& b) {
+  if (r.count < 32) r.refill();
+  const symbol s = decode_symbol(t, r, true);
+  if (s == 0) return false;
+  r.skip(symbol_length(s));
+  if (__builtin_add_overflow(dc, symbol_value(s), &dc)) return false;  // libjpeg-turbo's error too
+  b.low[0] = static_cast<std::int16_t>(static_cast<std::uint32_t>(dc) << al);
+  return true;
+}
+
+// Zigzag positions from..to-1 as bits (to at most 64).
+std::uint64_t positions(int from, int to) {
+  if (from >= to) return 0;
+  const std::uint64_t below_to = to >= 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << to) - 1;
+  return below_to & ~((std::uint64_t{1} << from) - 1);
+}
+
+// The correction bits of a refinement scan for the nonzero coefficients at the zigzag positions of
+// `nonzero`, one bit each in order: a kept coefficient (positions 1-4) whose bit is set gains bit `al`
+// of its magnitude; the others' bits are only skipped, all at once.
+[[gnu::always_inline]] inline void correct(bit_reader& r, std::uint64_t nonzero, int al,
+                                           scaled_jpeg_block& b) {
+  constexpr std::uint64_t kept = 0x1E;  // positions 1-4
+  while ((nonzero & kept) != 0) {
+    const auto k = static_cast<std::size_t>(std::countr_zero(nonzero));
+    nonzero &= nonzero - 1;
+    if (r.count < 32) r.refill();
+    const bool set = r.peek(1) != 0;
+    r.skip(1);
+    const int p1 = 1 << al;
+    const int v = b.low[k];
+    if (set && (v & p1) == 0) b.low[k] = static_cast<std::int16_t>(v >= 0 ? v + p1 : v - p1);
+  }
+  for (int n = std::popcount(nonzero); n > 0; n -= 32) {
+    if (r.count < 32) r.refill();
+    r.skip(std::min(n, 32));
+  }
+}
+
+// One block of an AC scan's first pass over zigzag positions ss..se. `eob_run`: blocks left in the
+// current run of blocks with nothing more in this band.
+bool ac_first(bit_reader& r, const huffman_table& t, const scan_header& scan, int& eob_run,
+              scaled_jpeg_block& b) {
+  if (eob_run > 0) {
+    --eob_run;
+    return true;
+  }
+  for (int k = scan.ss; k <= scan.se; ++k) {
+    if (r.count < 32) r.refill();
+    const int code = decode_code(t, r);
+    if (code < 0) return false;
+    r.skip(code & 31);
+    const int run = code >> 12;
+    const int size = (code >> 8) & 15;
+    if (size != 0) {
+      k += run;
+      // (libjpeg stores a coefficient that runs past the band beyond it, silently: not followed)
+      if (k > scan.se) return false;
+      const int value = extend(r.peek(size), size);
+      r.skip(size);
+      b.nonzero |= std::uint64_t{1} << k;
+      if (k < 5)
+        b.low[static_cast<std::size_t>(k)] =
+            static_cast<std::int16_t>(static_cast<std::uint32_t>(value) << scan.al);
+    } else if (run == 15) {
+      k += 15;  // sixteen zeros
+    } else {
+      eob_run = (1 << run) - 1;  // this block and (1 << run) - 1 + extra bits more
+      if (run != 0) {
+        eob_run += static_cast<int>(r.peek(run));
+        r.skip(run);
+      }
+      break;
+    }
+  }
+  return true;
+}
+
+// One block of an AC refinement scan: a correction bit for each coefficient already nonzero in the
+// band, and the coefficients that become nonzero now (+-1 << al), as libjpeg's decode_mcu_AC_refine.
+[[gnu::always_inline]] inline bool ac_refine(bit_reader& r, const huffman_table& t, const scan_header& scan,
+                                             int& eob_run, scaled_jpeg_block& b) {
+  const int p1 = 1 << scan.al;
+  std::uint64_t ahead = positions(scan.ss, scan.se + 1);  // the band's positions not passed yet
+  if (eob_run == 0) {
+    while (ahead != 0) {
+      if (r.count < 32) r.refill();
+      const int code = decode_code(t, r);
+      if (code < 0) return false;
+      r.skip(code & 31);
+      int run = code >> 12;
+      const int size = (code >> 8) & 15;
+      int value = 0;
+      if (size != 0) {
+        if (size != 1) return false;  // libjpeg warns
+        value = r.peek(1) != 0 ? p1 : -p1;
+        r.skip(1);
+      } else if (run != 15) {
+        eob_run = 1 << run;
+        if (run != 0) {
+          eob_run += static_cast<int>(r.peek(run));
+          r.skip(run);
+        }
+        break;
+      }
+      // Past `run` coefficients still zero (correcting the nonzero ones on the way) to the new one
+      // (or, if the band has no more zeros, to its end).
+      std::uint64_t zeros = ~b.nonzero & ahead;
+      for (; run > 0 && zeros != 0; --run) zeros &= zeros - 1;
+      const std::uint64_t target = zeros & (~zeros + 1);  // its lowest bit; 0: past the band
+      correct(r, b.nonzero & ahead & (target - 1), scan.al, b);
+      if (value != 0) {
+        if (target == 0) return false;  // (libjpeg would store it past the band)
+        b.nonzero |= target;
+        const auto k = static_cast<std::size_t>(std::countr_zero(target));
+        if (k < 5) b.low[k] = static_cast<std::int16_t>(value);
+      }
+      ahead &= ~((target << 1) - 1);  // (target 0 or bit 63: nothing is left)
+    }
+  }
+  if (eob_run > 0) {
+    correct(r, b.nonzero & ahead, scan.al, b);
+    --eob_run;
+  }
+  return true;
+}
+
+// Refinement scans count bits with popcount: where the CPU has the instruction, a copy compiled to use
+// it (chosen once, when the library loads) instead of a call to libgcc's __popcountdi2.
+#if defined(__x86_64__)
+#define XIMUP_POPCNT_CLONES __attribute__((target_clones("popcnt", "default")))
+#else
+#define XIMUP_POPCNT_CLONES
+#endif
+
+// One scan of a multi-scan file into the blocks. An interleaved scan (several components) goes MCU by
+// MCU over the frame's grid; a scan of one component goes block by block over the blocks that cover
+// its samples, and then a restart interval counts blocks.
+XIMUP_POPCNT_CLONES scaled_jpeg_status decode_into_blocks(const frame& f, const scan_header& scan,
+                                                          const std::vector<component>& comps,
+                                                          scaled_jpeg_scratch& s) {
+  const scan_kind kind = kind_of(f, scan);
+  const bool interleaved = scan.count > 1;
+  const mcu_grid grid = grid_of(f);
+  const component& first = comps[static_cast<std::size_t>(scan.components[0])];
+  const std::size_t total = interleaved ? grid.total() : first.used_w * first.used_h;
+  const std::size_t interval = f.restart_interval == 0 ? total : f.restart_interval;
+  if (s.restarts.size() - 1 != (total + interval - 1) / interval) return scaled_jpeg_status::corrupt;
+
+  std::array<int, 3> dc{};
+  std::array<int, 5> low{};
+  int eob_run = 0;
+  const auto block = [&](int ci, scaled_jpeg_block& b, bit_reader& r) __attribute__((always_inline)) {
+    const component& c = comps[static_cast<std::size_t>(ci)];
+    switch (kind) {
+      case scan_kind::sequential: {
+        if (!decode_block(r, f.dc[static_cast<std::size_t>(c.dc_table)],
+                          f.ac[static_cast<std::size_t>(c.ac_table)], c.keep,
+                          dc[static_cast<std::size_t>(ci)], low))
+          return false;
+        for (std::size_t k = 0; k < 5; ++k) b.low[k] = static_cast<std::int16_t>(low[k]);
+        return true;
+      }
+      case scan_kind::dc_first:
+        return dc_first(r, f.dc[static_cast<std::size_t>(c.dc_table)], scan.al,
+                        dc[static_cast<std::size_t>(ci)], b);
+      case scan_kind::dc_refine:
+        if (r.count < 32) r.refill();
+        if (r.peek(1) != 0) b.low[0] = static_cast<std::int16_t>(b.low[0] | (1 << scan.al));
+        r.skip(1);
+        return true;
+      case scan_kind::ac_first:
+        return ac_first(r, f.ac[static_cast<std::size_t>(c.ac_table)], scan, eob_run, b);
+      case scan_kind::ac_refine:
+        return ac_refine(r, f.ac[static_cast<std::size_t>(c.ac_table)], scan, eob_run, b);
+    }
+    return false;
+  };
+
+  std::size_t unit = 0;
+  for (std::size_t i = 0; i + 1 < s.restarts.size(); ++i) {
+    const std::uint8_t* start = s.scan.data() + s.restarts[i];
+    const std::size_t length = s.restarts[i + 1] - s.restarts[i];
+    bit_reader r(start, s.scan.data() + s.restarts.back() + 8);
+    dc.fill(0);
+    eob_run = 0;
+    const std::size_t last = std::min(total, unit + interval);
+    for (; unit < last; ++unit) {
+      if (r.overrun) return scaled_jpeg_status::corrupt;
+      if (!interleaved) {
+        const std::size_t at =
+            first.blocks_offset + (unit / first.used_w) * first.blocks_w + unit % first.used_w;
+        if (!block(scan.components[0], s.blocks[at], r)) return scaled_jpeg_status::corrupt;
+        continue;
+      }
+      const std::size_t mx = unit % grid.w;
+      const std::size_t my = unit / grid.w;
+      for (int i_c = 0; i_c < scan.count; ++i_c) {
+        const int ci = scan.components[static_cast<std::size_t>(i_c)];
+        const component& c = comps[static_cast<std::size_t>(ci)];
+        for (int by = 0; by < c.v; ++by) {
+          for (int bx = 0; bx < c.h; ++bx) {
+            const std::size_t row = my * static_cast<std::size_t>(c.v) + static_cast<std::size_t>(by);
+            const std::size_t col = mx * static_cast<std::size_t>(c.h) + static_cast<std::size_t>(bx);
+            if (!block(ci, s.blocks[c.blocks_offset + row * c.blocks_w + col], r))
+              return scaled_jpeg_status::corrupt;
+          }
+        }
+      }
+    }
+    const std::size_t used = r.consumed(start);
+    if (r.overrun || used > length * 8 || (used + 7) / 8 != length) return scaled_jpeg_status::corrupt;
+  }
+  return scaled_jpeg_status::decoded;
+}
+
+// The planes from the blocks; then each plane's pixels past its component's own samples (blocks that
+// only pad the MCUs, which a non-interleaved scan does not code) repeat its last column and row, as
+// libjpeg's upsampling repeats its edge.
+void blocks_to_planes(const frame& f, const std::vector<component>& comps, scaled_jpeg_scratch& s) {
+  std::array<int, 5> low{};
+  for (const component& c : comps) {
+    const std::uint16_t* q = f.quant[static_cast<std::size_t>(c.quant)].data();
+    std::uint8_t* plane = s.planes.data() + c.plane_offset;
+    for (std::size_t by = 0; by < c.blocks_h; ++by) {
+      for (std::size_t bx = 0; bx < c.blocks_w; ++bx) {
+        const scaled_jpeg_block& b = s.blocks[c.blocks_offset + by * c.blocks_w + bx];
+        for (std::size_t k = 0; k < 5; ++k) low[k] = b.low[k];
+        std::uint8_t* out = plane + by * static_cast<std::size_t>(c.block_h) * c.plane_stride +
+                            bx * static_cast<std::size_t>(c.block_w);
+        low_frequency(low, q, c.block_w, c.block_h, out, c.plane_stride);
+      }
+    }
+    const std::size_t width = c.used_w * static_cast<std::size_t>(c.block_w);
+    const std::size_t height = c.used_h * static_cast<std::size_t>(c.block_h);
+    for (std::size_t y = 0; y < height; ++y) {
+      std::uint8_t* line = plane + y * c.plane_stride;
+      std::fill(line + width, line + c.plane_stride, line[width - 1]);
+    }
+    for (std::size_t y = height; y < c.plane_rows; ++y)
+      std::memcpy(plane + y * c.plane_stride, plane + (height - 1) * c.plane_stride, c.plane_stride);
+  }
+}
+
+// More scans than this are refused (left to TurboJPEG): each scan walks every block, and a file
+// of many tiny scans would otherwise cost far more time than its size suggests. libjpeg's progressive
+// script has 10; libjpeg-turbo's TJFLAG_LIMITSCANS allows 500.
+constexpr int max_scans = 100;
+
+// A multi-scan file from its first scan (already copied to the scratch) to its end.
+scaled_jpeg_status decode_scans(std::span<const std::uint8_t> in, frame& f, int shrink,
+                                scaled_jpeg_scratch& s, std::vector<component>& comps, std::size_t next,
+                                bool end_of_image) {
+  const std::size_t plane_bytes = plan_planes(f, shrink, comps);
+  // Every block's DC is coded in some scan in at least one bit: a header that announces more blocks
+  // than the file can hold is refused before the blocks are allocated.
+  std::size_t used_blocks = 0;
+  for (const component& c : comps) used_blocks += c.used_w * c.used_h;
+  if (used_blocks > in.size() * 8) return scaled_jpeg_status::corrupt;
+  const component& last = comps.back();
+  s.blocks.assign(last.blocks_offset + last.blocks_w * last.blocks_h, scaled_jpeg_block{});
+  progression bits;
+  for (auto& b : bits) b.fill(-1);
+  for (int scans = 1;; ++scans) {
+    if (scans > max_scans) return scaled_jpeg_status::unsupported;
+    if (!scan_tables_defined(f, f.scan)) return scaled_jpeg_status::unsupported;
+    if (auto status = check_progression(f, f.scan, bits); status != scaled_jpeg_status::decoded)
+      return status;
+    for (int i = 0; i < f.scan.count; ++i) {
+      component& c = comps[static_cast<std::size_t>(f.scan.components[static_cast<std::size_t>(i)])];
+      const component& latest =
+          f.components[static_cast<std::size_t>(f.scan.components[static_cast<std::size_t>(i)])];
+      c.dc_table = latest.dc_table;
+      c.ac_table = latest.ac_table;
+    }
+    // A component of which only DC values are used (luma at 1/8): its AC scans are not decoded.
+    const bool unused =
+        f.progressive && f.scan.ss > 0 && comps[static_cast<std::size_t>(f.scan.components[0])].keep == 1;
+    if (!unused) {
+      if (auto status = decode_into_blocks(f, f.scan, comps, s); status != scaled_jpeg_status::decoded)
+        return status;
+    }
+    if (end_of_image) break;
+    if (auto status = parse_markers(in, next, f, end_of_image); status != scaled_jpeg_status::decoded)
+      return status;
+    if (end_of_image) break;
+    if (auto status = unstuff_scan(in, f.scan_start, s, next, end_of_image);
+        status != scaled_jpeg_status::decoded)
+      return status;
+  }
+  // Every component complete. (libjpeg smooths the blocks of a progressive image whose lowest
+  // frequencies (zigzag 1-9) were not all coded to their last bit: left to it.)
+  for (std::size_t ci = 0; ci < comps.size(); ++ci) {
+    for (std::size_t k = 0; k < (f.progressive ? 10U : 1U); ++k) {
+      if (bits[ci][k] != 0) return scaled_jpeg_status::unsupported;
+    }
+  }
+  s.planes.resize(plane_bytes);
+  blocks_to_planes(f, comps, s);
   return scaled_jpeg_status::decoded;
 }
 
@@ -680,12 +1152,29 @@ scaled_jpeg_status decode_scaled_jpeg(std::span<const std::uint8_t> jpeg, int sh
   if (!scratch.frame) scratch.frame.reset(new scaled_jpeg_frame);
   frame* f = scratch.frame.get();
   reset(*f);
-  if (auto status = parse_markers(jpeg, *f); status != scaled_jpeg_status::decoded) return status;
-  if (auto status = unstuff_scan(jpeg, f->scan_start, scratch); status != scaled_jpeg_status::decoded)
+  bool end_of_image = false;
+  if (auto status = parse_markers(jpeg, 0, *f, end_of_image); status != scaled_jpeg_status::decoded)
+    return status;
+  std::size_t next = 0;
+  if (auto status = unstuff_scan(jpeg, f->scan_start, scratch, next, end_of_image);
+      status != scaled_jpeg_status::decoded)
     return status;
   std::vector<component> comps(f->components.begin(), f->components.begin() + f->count);
-  if (auto status = decode_scan(*f, shrink, scratch, comps); status != scaled_jpeg_status::decoded)
+  // A baseline file whose one scan holds every component in frame order: straight to the planes.
+  // Anything else (progressive, a scan per component) goes scan by scan through the blocks.
+  bool single_scan = !f->progressive && end_of_image && f->scan.count == f->count;
+  for (int i = 0; i < f->scan.count; ++i)
+    single_scan = single_scan && f->scan.components[static_cast<std::size_t>(i)] == i;
+  if (single_scan) {
+    if (f->scan.ss != 0 || f->scan.se != 63 || f->scan.ah != 0 || f->scan.al != 0)
+      return scaled_jpeg_status::unsupported;
+    if (!scan_tables_defined(*f, f->scan)) return scaled_jpeg_status::unsupported;
+    if (auto status = decode_scan(*f, shrink, scratch, comps); status != scaled_jpeg_status::decoded)
+      return status;
+  } else if (auto status = decode_scans(jpeg, *f, shrink, scratch, comps, next, end_of_image);
+             status != scaled_jpeg_status::decoded) {
     return status;
+  }
   const auto s = static_cast<std::uint32_t>(shrink);
   image->width = (f->width + s - 1) / s;
   image->height = (f->height + s - 1) / s;

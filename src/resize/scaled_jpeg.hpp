@@ -18,6 +18,7 @@
 //
 // Pure and thread-safe: no state outside the `scaled_jpeg_scratch` the caller passes (one per thread,
 // reused; it keeps a copy of the scan and the planes, about input size + output size).
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -31,11 +32,18 @@ struct scaled_jpeg_frame_deleter {
   void operator()(scaled_jpeg_frame* frame) const noexcept;
 };
 
+/// One block of a multi-scan (progressive) file while its scans are decoded.
+struct scaled_jpeg_block {
+  std::uint64_t nonzero = 0;          ///< zigzag positions coded nonzero so far (refinement scans need them)
+  std::array<std::int16_t, 5> low{};  ///< the values of zigzag positions 0-4
+};
+
 struct scaled_jpeg_scratch {
   std::unique_ptr<scaled_jpeg_frame, scaled_jpeg_frame_deleter> frame;
-  std::vector<std::uint8_t> scan;     ///< entropy-coded data without byte stuffing, padded
-  std::vector<std::size_t> restarts;  ///< offsets in `scan` where each restart interval starts
-  std::vector<std::uint8_t> planes;   ///< one plane per component at the scaled size, block-padded
+  std::vector<std::uint8_t> scan;         ///< entropy-coded data without byte stuffing, padded
+  std::vector<std::size_t> restarts;      ///< offsets in `scan` where each restart interval starts
+  std::vector<std::uint8_t> planes;       ///< one plane per component at the scaled size, block-padded
+  std::vector<scaled_jpeg_block> blocks;  ///< multi-scan files only: every block of every component
 };
 
 enum class scaled_jpeg_status { decoded, unsupported, corrupt };

@@ -130,9 +130,9 @@ struct turbo_decoder {
   }
 };
 
-// Releases the thread's decoder buffers that one call grew past 16 MiB (the pixels, the scan copy,
-// the resampler's rows, the resized pixels), once the image that reads them is gone: declare it
-// before that image. Smaller ones (a 12 MP photo to 600 px needs 2.2 MiB of pixels) stay for the
+// Releases the thread's decoder buffers that one call grew past 16 MiB (the pixels, the scan copy and
+// blocks, the resampler's rows, the resized pixels), once the image that reads them is gone: declare
+// it before that image. Smaller ones (a 12 MP photo to 600 px needs 2.2 MiB of pixels) stay for the
 // thread's next call.
 struct decoder_trim {
   turbo_decoder& decoder;
@@ -142,20 +142,22 @@ struct decoder_trim {
   ~decoder_trim() {
     constexpr std::size_t limit = std::size_t{16} << 20;
     if (decoder.pixels.capacity() > limit) std::vector<unsigned char>().swap(decoder.pixels);
-    if (decoder.scratch.scan.capacity() + decoder.scratch.planes.capacity() > limit) decoder.scratch = {};
+    if (decoder.scratch.scan.capacity() + decoder.scratch.planes.capacity() +
+            decoder.scratch.blocks.capacity() * sizeof(scaled_jpeg_block) >
+        limit)
+      decoder.scratch = {};
     if (decoder.resample.rows.capacity() > limit) decoder.resample = {};
     if (decoder.resized.capacity() > limit) std::vector<unsigned char>().swap(decoder.resized);
   }
 };
 
-// The JPEG fast path: scaled_jpeg (baseline files at 1/4 and 1/8) or else TurboJPEG decodes the
-// whole buffer at the same DCT scaling as thumbnail_jpeg, our Lanczos-3 reduces it to the planned
-// size, then libvips rotates and converts those pixels as it would have: the orientation and the
-// colour profile read from the header are set on the image.
-// libjpeg-turbo's fast Huffman decoder runs only while enough input is buffered, which TurboJPEG's
-// in-memory source always is and libvips's streaming source often is not (docs/resize.md).
-// YCbCr, RGB and greyscale JPEGs only (CMYK needs libvips's conversion). Returns false when the file
-// is not one of those or TurboJPEG refuses it, warnings included (truncated data, extraneous bytes):
+// The JPEG fast path: scaled_jpeg (baseline and progressive files at 1/4 and 1/8) or else TurboJPEG decodes
+// the whole buffer at the same DCT scaling as thumbnail_jpeg, our Lanczos-3 reduces it to the planned size,
+// then libvips rotates and converts those pixels as it would have: the orientation and the colour profile
+// read from the header are set on the image. libjpeg-turbo's fast Huffman decoder runs only while enough
+// input is buffered, which TurboJPEG's in-memory source always is and libvips's streaming source often is not
+// (docs/resize.md). YCbCr, RGB and greyscale JPEGs only (CMYK needs libvips's conversion). Returns false when
+// the file is not one of those or TurboJPEG refuses it, warnings included (truncated data, extraneous bytes):
 // the caller then takes libvips's path, whose rules decide. On true, *out reads decoder.pixels or
 // decoder.resized, and *who names the decoder.
 bool thumbnail_jpeg_turbo(std::span<const unsigned char> input, dimensions stored, bool swap, int orientation,

@@ -4,7 +4,8 @@
 //
 // Seeds: with XIMUP_FUZZ_SEEDS=DIR, LLVMFuzzerInitialize first writes small JPEGs that libjpeg
 // encodes (tests/support/jpeg_writer.hpp: 4:2:0, 4:4:4, 4:2:2, 4:4:0, greyscale, restart markers,
-// progressive, 16-bit tables) into DIR; pass DIR as the corpus (scripts/fuzz-scaled-jpeg.sh does
+// progressive (libjpeg's script, restarts, a fine script of 34 scans), a sequential scan per
+// component, 16-bit tables) into DIR; pass DIR as the corpus (scripts/fuzz-scaled-jpeg.sh does
 // both).
 
 #include <cstddef>
@@ -44,6 +45,13 @@ extern "C" int LLVMFuzzerInitialize(int* /*argc*/, char*** /*argv*/) {
           seed{"restarts", {.width = 64, .height = 48, .restart_interval = 1}},
           seed{"restarts3", {.width = 80, .height = 40, .h = 1, .v = 1, .restart_interval = 3}},
           seed{"progressive", {.width = 32, .height = 32, .progressive = true}},
+          seed{"progressive_restarts",
+               {.width = 48, .height = 32, .restart_interval = 2, .progressive = true}},
+          seed{"progressive_grey", {.width = 41, .height = 23, .components = 1, .progressive = true}},
+          seed{"progressive_fine",
+               {.width = 40, .height = 24, .scans = ximup::test::jpeg_layout::script::fine}},
+          seed{"scan_per_component",
+               {.width = 40, .height = 24, .scans = ximup::test::jpeg_layout::script::per_component}},
           seed{"extended", {.width = 32, .height = 16, .quality = 1, .baseline = false}}})
       write_seed(dir, s);
   }

@@ -23,7 +23,7 @@ namespace {
 const std::string token = "resize-token-55e1";
 
 // A noisy RGB JPEG of width x height (noise keeps it large, like a photo).
-std::string noisy_jpeg(int width, int height) {
+std::string noisy_jpeg(int width, int height, bool progressive = false) {
   VipsImage* noise = nullptr;
   VipsImage* rgb = nullptr;
   VipsImage* bytes = nullptr;
@@ -35,7 +35,7 @@ std::string noisy_jpeg(int width, int height) {
   }
   if (vips_bandjoin(bands, &noise, 3, nullptr) == 0 && vips_cast_uchar(noise, &bytes, nullptr) == 0 &&
       vips_copy(bytes, &rgb, "interpretation", VIPS_INTERPRETATION_sRGB, nullptr) == 0) {
-    vips_jpegsave_buffer(rgb, &buf, &len, "Q", 90, nullptr);
+    vips_jpegsave_buffer(rgb, &buf, &len, "Q", 90, "interlace", progressive ? TRUE : FALSE, nullptr);
   }
   for (auto* p : {noise, rgb, bytes, bands[0], bands[1], bands[2]}) {
     if (p != nullptr) g_object_unref(p);
@@ -61,6 +61,9 @@ TEST(ResizeUpload, TheServerReceivesTheResizedImageAndResultsSaySo) {
   // 1/2 by TurboJPEG): both JPEG paths through the real binary.
   const std::string camera = noisy_jpeg(4000, 3000);
   write_text(dir / "img" / "camera.jpg", camera);
+  // Progressive, 3200 x 2400: scaled_jpeg's scan-by-scan path at 1/4.
+  const std::string progressive = noisy_jpeg(3200, 2400, true);
+  write_text(dir / "img" / "progressive.jpg", progressive);
 
   mock_server mock(dir.path(), token);
   const int rc = run({XIMUP_BIN, "upload", (dir / "img").string(), "--endpoint", "tagging", "--api-base",
@@ -75,8 +78,10 @@ TEST(ResizeUpload, TheServerReceivesTheResizedImageAndResultsSaySo) {
   ASSERT_EQ(hashes.count("big.jpg"), 1U);
   ASSERT_EQ(hashes.count("small.jpg"), 1U);
   ASSERT_EQ(hashes.count("camera.jpg"), 1U);
+  ASSERT_EQ(hashes.count("progressive.jpg"), 1U);
   EXPECT_NE(hashes.find("big.jpg")->second, sha256_hex(big));  // the resized bytes arrived
   EXPECT_NE(hashes.find("camera.jpg")->second, sha256_hex(camera));
+  EXPECT_NE(hashes.find("progressive.jpg")->second, sha256_hex(progressive));
   EXPECT_EQ(hashes.find("small.jpg")->second, sha256_hex(small));  // untouched, byte for byte
 
   simdjson::dom::parser parser;
@@ -88,9 +93,11 @@ TEST(ResizeUpload, TheServerReceivesTheResizedImageAndResultsSaySo) {
     const std::string_view id = doc["_id"];
     const auto resize = doc["resize"];
     ASSERT_FALSE(resize.error()) << line;
-    if (id == "big.jpg" || id == "camera.jpg") {
+    if (id == "big.jpg" || id == "camera.jpg" || id == "progressive.jpg") {
       EXPECT_EQ(std::string_view(resize["action"]), "resized");
-      EXPECT_EQ(uint64_t(resize["original_width"]), id == "big.jpg" ? 1600U : 4000U);
+      EXPECT_EQ(uint64_t(resize["original_width"]), id == "big.jpg"      ? 1600U
+                                                    : id == "camera.jpg" ? 4000U
+                                                                         : 3200U);
       EXPECT_EQ(uint64_t(resize["sent_width"]), 800U);
       EXPECT_EQ(uint64_t(resize["sent_height"]), 600U);
       EXPECT_LT(uint64_t(resize["sent_bytes"]), uint64_t(resize["original_bytes"]));
@@ -101,7 +108,7 @@ TEST(ResizeUpload, TheServerReceivesTheResizedImageAndResultsSaySo) {
       EXPECT_EQ(std::string_view(resize["action"]), "unchanged_small_file") << line;
     }
   }
-  EXPECT_EQ(lines, 3);
+  EXPECT_EQ(lines, 4);
 }
 
 // --resize auto takes the preset's size (512 px for recognition); with a URL endpoint it is a

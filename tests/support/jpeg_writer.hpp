@@ -27,7 +27,50 @@ struct jpeg_layout {
   bool smooth = false;   ///< gradients only: no edges or texture
   bool rgb = false;      ///< stored as RGB (Adobe transform 0), not YCbCr
   bool baseline = true;  ///< false: quantisation steps above 255 in 16-bit tables (an SOF1 file)
+  /// Scans other than libjpeg's defaults (3-component files only): a sequential scan per component
+  /// (`per_component`), or progressive scripts of 34 scans (`fine`: DC in three bit steps, bands of
+  /// single coefficients) or of 190 (`one_per_coefficient`).
+  enum class script { standard, per_component, fine, one_per_coefficient } scans = script::standard;
 };
+
+// The scan script of jpeg_layout::scans.
+inline std::vector<jpeg_scan_info> jpeg_script(jpeg_layout::script which) {
+  std::vector<jpeg_scan_info> scans;
+  const auto add = [&](int component, int ss, int se, int ah, int al) {
+    jpeg_scan_info s{};
+    s.comps_in_scan = component < 0 ? 3 : 1;
+    for (int i = 0; i < s.comps_in_scan; ++i) s.component_index[i] = component < 0 ? i : component;
+    s.Ss = ss;
+    s.Se = se;
+    s.Ah = ah;
+    s.Al = al;
+    scans.push_back(s);
+  };
+  switch (which) {
+    case jpeg_layout::script::standard:
+      break;
+    case jpeg_layout::script::per_component:
+      for (int c : {2, 0, 1}) add(c, 0, 63, 0, 0);  // not even in frame order
+      break;
+    case jpeg_layout::script::fine:
+      add(-1, 0, 0, 0, 2);
+      for (int c = 0; c < 3; ++c) {
+        for (int k = 1; k <= 9; ++k) add(c, k, k, 0, 1);
+        add(c, 10, 63, 0, 1);
+      }
+      add(-1, 0, 0, 2, 1);
+      add(-1, 0, 0, 1, 0);
+      for (int c : {1, 0, 2}) add(c, 1, 63, 1, 0);
+      break;
+    case jpeg_layout::script::one_per_coefficient:
+      add(-1, 0, 0, 0, 0);
+      for (int c = 0; c < 3; ++c) {
+        for (int k = 1; k <= 63; ++k) add(c, k, k, 0, 0);
+      }
+      break;
+  }
+  return scans;
+}
 
 // Photo-like content: smooth gradients, a few sharp edges, and some deterministic texture, so every
 // block has AC coefficients and edges cross blocks.
@@ -61,6 +104,11 @@ inline std::vector<std::uint8_t> write_jpeg(const jpeg_layout& e) {
   if (e.rgb) jpeg_set_colorspace(&cinfo, JCS_RGB);
   cinfo.restart_interval = e.restart_interval;
   if (e.progressive) jpeg_simple_progression(&cinfo);
+  const std::vector<jpeg_scan_info> script = jpeg_script(e.scans);
+  if (!script.empty()) {
+    cinfo.scan_info = script.data();
+    cinfo.num_scans = static_cast<int>(script.size());
+  }
   jpeg_start_compress(&cinfo, TRUE);
   const auto bands = static_cast<std::size_t>(e.components);
   std::vector<std::uint8_t> row(static_cast<std::size_t>(e.width) * bands);

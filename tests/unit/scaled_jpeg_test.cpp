@@ -25,6 +25,7 @@ using ximup::scaled_jpeg_status;
 using bytes = std::vector<std::uint8_t>;
 
 using encoding = ximup::test::jpeg_layout;
+using script = encoding::script;
 
 bytes encode(const encoding& e) {
   return ximup::test::write_jpeg(e);
@@ -150,7 +151,18 @@ INSTANTIATE_TEST_SUITE_P(
                       layout{"tiny", {.width = 9, .height = 5}}, layout{"restarts", {.restart_interval = 7}},
                       layout{"restart_every_mcu", {.width = 200, .height = 120, .restart_interval = 1}},
                       layout{"quality_100", {.quality = 100}},
-                      layout{"extended_16bit_tables", {.quality = 1, .baseline = false}}),
+                      layout{"extended_16bit_tables", {.quality = 1, .baseline = false}},
+                      layout{"progressive", {.progressive = true}},
+                      layout{"progressive_yuv444", {.h = 1, .v = 1, .progressive = true}},
+                      layout{"progressive_yuv422", {.h = 2, .v = 1, .progressive = true}},
+                      layout{"progressive_grey", {.components = 1, .progressive = true}},
+                      layout{"progressive_odd_size", {.width = 1001, .height = 777, .progressive = true}},
+                      layout{"progressive_tiny", {.width = 9, .height = 5, .progressive = true}},
+                      layout{"progressive_restarts", {.restart_interval = 5, .progressive = true}},
+                      layout{"progressive_quality_100", {.quality = 100, .progressive = true}},
+                      layout{"progressive_fine_script", {.width = 333, .height = 251, .scans = script::fine}},
+                      layout{"scan_per_component",
+                             {.width = 333, .height = 251, .scans = script::per_component}}),
     [](const ::testing::TestParamInfo<layout>& p) { return std::string(p.param.name); });
 
 TEST(ScaledJpeg, RestartMarkersDoNotChangeThePixels) {
@@ -169,7 +181,6 @@ TEST(ScaledJpeg, OtherScalesAndFormatsAreLeftToTurboJpeg) {
   scaled_jpeg_image image;
   for (int shrink : {1, 2, 3, 16})
     EXPECT_EQ(decode(baseline, shrink, pixels, image), scaled_jpeg_status::unsupported);
-  EXPECT_EQ(decode(encode({.progressive = true}), 4, pixels, image), scaled_jpeg_status::unsupported);
   EXPECT_EQ(decode(encode({.rgb = true}), 4, pixels, image), scaled_jpeg_status::unsupported);
   // A JFIF major version other than 1: libjpeg warns, so TurboJPEG (and libvips) decide.
   bytes jfif2 = baseline;
@@ -178,6 +189,79 @@ TEST(ScaledJpeg, OtherScalesAndFormatsAreLeftToTurboJpeg) {
   EXPECT_EQ(decode(jfif2, 4, pixels, image), scaled_jpeg_status::unsupported);
   jfif2[11] = 1;
   EXPECT_EQ(decode(jfif2, 4, pixels, image), scaled_jpeg_status::decoded);
+}
+
+// A progressive file holds the same quantised coefficients as a baseline one of the same image and
+// quality (its scans only order their bits differently), so it decodes to exactly the same pixels; so
+// does a file with a sequential scan per component. (Sizes whole in MCUs: at the edges of other sizes
+// the blocks that only pad an MCU differ, which chroma upsampling can reach.)
+TEST(ScaledJpeg, ProgressiveAndMultiScanFilesGiveTheBaselinePixels) {
+  for (const encoding& e : {encoding{}, encoding{.h = 1, .v = 1}, encoding{.h = 2, .v = 1},
+                            encoding{.width = 200, .height = 120, .components = 1}}) {
+    std::vector<encoding> others = {e, e, e};
+    others[0].progressive = true;
+    others[1].progressive = true;
+    others[1].restart_interval = 3;
+    others[2].scans = e.components == 3 ? script::fine : script::standard;
+    others[2].progressive = e.components == 1;
+    if (e.components == 3) others.push_back(e), others.back().scans = script::per_component;
+    const bytes baseline = encode(e);
+    for (int shrink : {4, 8}) {
+      bytes expected;
+      scaled_jpeg_image a;
+      ASSERT_EQ(decode(baseline, shrink, expected, a), scaled_jpeg_status::decoded);
+      for (std::size_t i = 0; i < others.size(); ++i) {
+        SCOPED_TRACE("variant " + std::to_string(i) + ", shrink " + std::to_string(shrink) + ", components " +
+                     std::to_string(e.components) + ", h " + std::to_string(e.h) + ", v " +
+                     std::to_string(e.v));
+        bytes mine;
+        scaled_jpeg_image b;
+        ASSERT_EQ(decode(encode(others[i]), shrink, mine, b), scaled_jpeg_status::decoded);
+        EXPECT_EQ(b.width, a.width);
+        EXPECT_EQ(b.height, a.height);
+        EXPECT_EQ(mine, expected);
+      }
+    }
+  }
+}
+
+// A progressive file's scans must follow libjpeg's rules; what it would warn about or decode in some
+// other way is refused: scans cut off (with or without the end of image), a file whose lowest
+// frequencies never get their last bit (libjpeg smooths those blocks), bad scan headers, more scans
+// than we decode.
+TEST(ScaledJpeg, IncompleteOrUnusualProgressionsAreRefused) {
+  const bytes jpeg = encode({.width = 320, .height = 240, .progressive = true});
+  std::vector<std::size_t> scans;
+  for (std::size_t i = 0; i + 1 < jpeg.size(); ++i) {
+    if (jpeg[i] == 0xFF && jpeg[i + 1] == 0xDA) scans.push_back(i);
+  }
+  ASSERT_EQ(scans.size(), 10U);  // libjpeg's progressive script
+  bytes pixels;
+  scaled_jpeg_image image;
+  for (std::size_t cut : {scans[1], scans[5], scans[9]}) {
+    bytes truncated(jpeg.begin(), jpeg.begin() + static_cast<std::ptrdiff_t>(cut) + 30);
+    EXPECT_EQ(decode(truncated, 4, pixels, image), scaled_jpeg_status::corrupt) << "cut at " << cut;
+    // Scans left out, the file ended properly: the coefficients are not all complete.
+    bytes ended(jpeg.begin(), jpeg.begin() + static_cast<std::ptrdiff_t>(cut));
+    ended.insert(ended.end(), {0xFF, 0xD9});
+    EXPECT_EQ(decode(ended, 4, pixels, image), scaled_jpeg_status::unsupported) << "ended at " << cut;
+  }
+  // Scan headers libjpeg refuses or warns about: a DC scan that also claims AC coefficients; an AC
+  // scan that refines bits no scan sent (Ah 3, Al 2 where the first pass is due).
+  const auto with = [&](std::size_t at, std::uint8_t value) {
+    bytes changed = jpeg;
+    changed[at] = value;
+    return changed;
+  };
+  ASSERT_EQ(jpeg[scans[1] + 4], 1);     // one component
+  EXPECT_EQ(jpeg[scans[1] + 9], 0x02);  // Ah 0, Al 2: luma 1-5's first pass
+  EXPECT_EQ(decode(with(scans[0] + 2 + 2 + 1 + 6 + 1, 5), 4, pixels, image),  // DC scan: Se 5
+            scaled_jpeg_status::corrupt);
+  EXPECT_EQ(decode(with(scans[1] + 9, 0x32), 4, pixels, image), scaled_jpeg_status::corrupt);
+  // 190 scans: more than we walk (TurboJPEG decodes it).
+  EXPECT_EQ(
+      decode(encode({.width = 64, .height = 48, .scans = script::one_per_coefficient}), 4, pixels, image),
+      scaled_jpeg_status::unsupported);
 }
 
 // Every way of cutting the file short is refused: the header, inside the scan, and just the EOI.
@@ -213,11 +297,13 @@ TEST(ScaledJpeg, ExtraneousBytesAndMisnumberedRestartsAreCorrupt) {
 
 // Damaged scan bytes: every outcome is allowed except a crash or a read outside the file
 // (AddressSanitizer in CI), and a decoded image has the announced size.
-TEST(ScaledJpeg, DamagedScansNeverReadOutsideTheFile) {
-  const bytes jpeg = encode({.width = 160, .height = 120, .restart_interval = 4});
+class ScaledJpegDamage : public ::testing::TestWithParam<layout> {};
+
+TEST_P(ScaledJpegDamage, NeverReadsOutsideTheFile) {
+  const bytes jpeg = encode(GetParam().e);
   std::size_t scan = 0;
   for (std::size_t i = 0; i + 1 < jpeg.size(); ++i) {
-    if (jpeg[i] == 0xFF && jpeg[i + 1] == 0xDA) scan = i;
+    if (jpeg[i] == 0xFF && jpeg[i + 1] == 0xDA && scan == 0) scan = i;
   }
   ASSERT_GT(scan, 0U);
   unsigned seed = 12345;
@@ -231,7 +317,7 @@ TEST(ScaledJpeg, DamagedScansNeverReadOutsideTheFile) {
     }
     bytes pixels;
     scaled_jpeg_image image;
-    const auto status = decode(damaged, 4, pixels, image);
+    const auto status = decode(damaged, 4 << (round % 2), pixels, image);
     if (status == scaled_jpeg_status::decoded) {
       EXPECT_EQ(pixels.size(), std::size_t{image.width} * image.height * 3);
     } else {
@@ -240,6 +326,17 @@ TEST(ScaledJpeg, DamagedScansNeverReadOutsideTheFile) {
   }
   EXPECT_GT(refused, 100);  // most damage is noticed
 }
+
+// From the first scan to the end: headers of later scans and tables between scans are damaged too.
+INSTANTIATE_TEST_SUITE_P(
+    Files, ScaledJpegDamage,
+    ::testing::Values(layout{"baseline_restarts", {.width = 160, .height = 120, .restart_interval = 4}},
+                      layout{"progressive", {.width = 160, .height = 120, .progressive = true}},
+                      layout{"progressive_restarts",
+                             {.width = 160, .height = 120, .restart_interval = 4, .progressive = true}},
+                      layout{"scan_per_component",
+                             {.width = 160, .height = 120, .scans = script::per_component}}),
+    [](const ::testing::TestParamInfo<layout>& p) { return std::string(p.param.name); });
 
 // A header that announces far more blocks than the file's data can hold (40000 x 40000 in a 64 x 64
 // file) is refused before anything that size is allocated or decoded (the fuzzer's slowest input
@@ -277,8 +374,9 @@ TEST(ScaledJpeg, NotAJpegIsCorrupt) {
 TEST(ScaledJpeg, OneScratchDecodesManyFiles) {
   scaled_jpeg_scratch scratch;
   for (const encoding& e :
-       {encoding{.components = 1}, encoding{}, encoding{.h = 1, .v = 1, .restart_interval = 5},
-        encoding{.width = 33, .height = 17}}) {
+       {encoding{.components = 1}, encoding{.progressive = true}, encoding{},
+        encoding{.h = 1, .v = 1, .restart_interval = 5}, encoding{.width = 33, .height = 17},
+        encoding{.width = 33, .height = 17, .scans = script::fine}}) {
     const bytes jpeg = encode(e);
     bytes reused;
     bytes fresh;
