@@ -6,8 +6,13 @@
 // YCbCr to RGB, cropped).
 #include "scaled_jpeg.hpp"
 
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
+
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <bit>
 #include <cstring>
 #include <memory>
@@ -779,6 +784,40 @@ bool dc_first(bit_reader& r, const huffman_table& t, int al, int& dc, scaled_jpe
   return true;
 }
 
+// Where the CPU has a fast PDEP (BMI2: Intel since Haswell, AMD since Zen 3; Zen 1 and 2 run it in
+// microcode, tens to hundreds of cycles), a refinement scan finds the next zero-history coefficient
+// with one instruction instead of clearing bits in a loop: 1.28x less CPU per progressive 12 MP
+// image (docs/resize.md). Inline assembly, so that the rest of the file needs no BMI2 target.
+#if defined(__x86_64__)
+bool cpu_has_fast_pdep() {
+  unsigned a = 0;
+  unsigned b = 0;
+  unsigned c = 0;
+  unsigned d = 0;
+  if (__get_cpuid(0, &a, &b, &c, &d) == 0 || a < 7) return false;
+  const bool intel = b == 0x756e6547 && d == 0x49656e69 && c == 0x6c65746e;  // "GenuineIntel"
+  const bool amd = b == 0x68747541 && d == 0x69746e65 && c == 0x444d4163;    // "AuthenticAMD"
+  __get_cpuid(1, &a, &b, &c, &d);
+  const unsigned family = ((a >> 8) & 15U) == 15U ? 15U + ((a >> 20) & 255U) : (a >> 8) & 15U;
+  __cpuid_count(7, 0, a, b, c, d);
+  const bool bmi2 = (b & (1U << 8)) != 0;
+  return bmi2 && (intel || (amd && family >= 0x19));
+}
+const bool fast_pdep_available = cpu_has_fast_pdep();
+std::atomic<bool> use_pdep{fast_pdep_available};
+std::uint64_t pdep(std::uint64_t source, std::uint64_t mask) {
+  std::uint64_t out = 0;
+  asm("pdepq %2, %1, %0" : "=r"(out) : "r"(source), "rm"(mask));
+  return out;
+}
+#else
+constexpr bool fast_pdep_available = false;
+std::atomic<bool> use_pdep{false};
+std::uint64_t pdep(std::uint64_t, std::uint64_t) {
+  return 0;
+}
+#endif
+
 // Zigzag positions from..to-1 as bits (to at most 64).
 std::uint64_t positions(int from, int to) {
   if (from >= to) return 0;
@@ -850,7 +889,7 @@ bool ac_first(bit_reader& r, const huffman_table& t, const scan_header& scan, in
 // One block of an AC refinement scan: a correction bit for each coefficient already nonzero in the
 // band, and the coefficients that become nonzero now (+-1 << al), as libjpeg's decode_mcu_AC_refine.
 [[gnu::always_inline]] inline bool ac_refine(bit_reader& r, const huffman_table& t, const scan_header& scan,
-                                             int& eob_run, scaled_jpeg_block& b) {
+                                             int& eob_run, scaled_jpeg_block& b, bool fast_pdep) {
   const int p1 = 1 << scan.al;
   std::uint64_t ahead = positions(scan.ss, scan.se + 1);  // the band's positions not passed yet
   if (eob_run == 0) {
@@ -877,8 +916,13 @@ bool ac_first(bit_reader& r, const huffman_table& t, const scan_header& scan, in
       // Past `run` coefficients still zero (correcting the nonzero ones on the way) to the new one
       // (or, if the band has no more zeros, to its end).
       std::uint64_t zeros = ~b.nonzero & ahead;
-      for (; run > 0 && zeros != 0; --run) zeros &= zeros - 1;
-      const std::uint64_t target = zeros & (~zeros + 1);  // its lowest bit; 0: past the band
+      std::uint64_t target = 0;  // the new coefficient's position as a bit; 0: past the band
+      if (fast_pdep) {
+        target = pdep(std::uint64_t{1} << run, zeros);  // the (run + 1)th lowest bit of zeros
+      } else {
+        for (; run > 0 && zeros != 0; --run) zeros &= zeros - 1;
+        target = zeros & (~zeros + 1);
+      }
       correct(r, b.nonzero & ahead & (target - 1), scan.al, b);
       if (value != 0) {
         if (target == 0) return false;  // (libjpeg would store it past the band)
@@ -921,6 +965,7 @@ XIMUP_POPCNT_CLONES scaled_jpeg_status decode_into_blocks(const frame& f, const 
   std::array<int, 3> dc{};
   std::array<int, 5> low{};
   int eob_run = 0;
+  const bool fast_pdep = use_pdep.load(std::memory_order_relaxed);
   const auto block = [&](int ci, scaled_jpeg_block& b, bit_reader& r) __attribute__((always_inline)) {
     const component& c = comps[static_cast<std::size_t>(ci)];
     switch (kind) {
@@ -943,7 +988,7 @@ XIMUP_POPCNT_CLONES scaled_jpeg_status decode_into_blocks(const frame& f, const 
       case scan_kind::ac_first:
         return ac_first(r, f.ac[static_cast<std::size_t>(c.ac_table)], scan, eob_run, b);
       case scan_kind::ac_refine:
-        return ac_refine(r, f.ac[static_cast<std::size_t>(c.ac_table)], scan, eob_run, b);
+        return ac_refine(r, f.ac[static_cast<std::size_t>(c.ac_table)], scan, eob_run, b, fast_pdep);
     }
     return false;
   };
@@ -1138,6 +1183,12 @@ void to_pixels(const std::vector<component>& comps, const scaled_jpeg_scratch& s
 }
 
 }  // namespace
+
+bool scaled_jpeg_use_pdep(bool wanted) {
+  if (wanted && !fast_pdep_available) return false;
+  use_pdep.store(wanted, std::memory_order_relaxed);
+  return wanted;
+}
 
 struct scaled_jpeg_frame : frame {};
 void scaled_jpeg_frame_deleter::operator()(scaled_jpeg_frame* f) const noexcept {

@@ -61,4 +61,9 @@ scaled_jpeg_status decode_scaled_jpeg(std::span<const std::uint8_t> jpeg, int sh
                                       std::vector<std::uint8_t>& pixels, scaled_jpeg_image* image,
                                       scaled_jpeg_scratch& scratch);
 
+/// Tests and benchmarks: refinement scans of progressive files find coefficients with the PDEP
+/// instruction where the CPU runs it fast (Intel since Haswell, AMD since Zen 3), else with a loop.
+/// false turns PDEP off, true back on if the CPU has it. Returns whether it is now on. Process-wide.
+bool scaled_jpeg_use_pdep(bool wanted);
+
 }  // namespace ximup

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <vector>
@@ -223,6 +224,28 @@ TEST(ScaledJpeg, ProgressiveAndMultiScanFilesGiveTheBaselinePixels) {
       }
     }
   }
+}
+
+// Refinement scans find each new coefficient with PDEP where the CPU runs it fast, else with a loop:
+// the same pixels either way.
+TEST(ScaledJpeg, RefinementWithAndWithoutPdepGiveTheSamePixels) {
+  const bool had = ximup::scaled_jpeg_use_pdep(true);
+  std::printf("PDEP on this CPU: %s\n", had ? "yes" : "no (both runs take the loop)");
+  for (const encoding& e :
+       {encoding{.progressive = true}, encoding{.width = 333, .height = 251, .scans = script::fine},
+        encoding{.components = 1, .progressive = true}}) {
+    const bytes jpeg = encode(e);
+    bytes with;
+    bytes without;
+    scaled_jpeg_image a;
+    scaled_jpeg_image b;
+    ximup::scaled_jpeg_use_pdep(true);
+    ASSERT_EQ(decode(jpeg, 4, with, a), scaled_jpeg_status::decoded);
+    EXPECT_FALSE(ximup::scaled_jpeg_use_pdep(false));
+    ASSERT_EQ(decode(jpeg, 4, without, b), scaled_jpeg_status::decoded);
+    EXPECT_EQ(with, without);
+  }
+  ximup::scaled_jpeg_use_pdep(had);
 }
 
 // A progressive file's scans must follow libjpeg's rules; what it would warn about or decode in some
