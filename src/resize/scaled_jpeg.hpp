@@ -9,15 +9,20 @@
 // reduced-size IDCTs compute it; chroma is upsampled with the same triangle filter as libjpeg's
 // "fancy" upsampling.
 //
-// Scope: 8-bit baseline (SOF0/SOF1) Huffman JPEGs with one scan, greyscale or YCbCr with chroma
-// subsampled 4:4:4, 4:2:2, 4:2:0 or 4:4:0, restart markers allowed. Everything else (progressive,
-// arithmetic, 12-bit, CMYK, RGB, multi-scan, missing tables) is `unsupported`; anything the file does
-// not say exactly right (truncated data, a bad Huffman code, bytes left over in a restart interval,
-// restart markers out of order) is `corrupt`. Either way the caller decodes the file another way,
-// whose rules then decide: this decoder never guesses where libjpeg would warn.
+// Scope: 8-bit Huffman JPEGs, baseline/extended (SOF0/SOF1) or progressive (SOF2), greyscale or
+// YCbCr with chroma subsampled 4:4:4, 4:2:2, 4:2:0 or 4:4:0, restart markers allowed. A baseline file
+// with one interleaved scan is decoded straight to the planes; progressive files and baseline files
+// with a scan per component go scan by scan through a store of each block's first coefficients
+// (`scaled_jpeg_block`). Everything else (arithmetic, 12-bit, CMYK, RGB, missing tables, a progressive
+// file whose low frequencies are not refined to their last bit, which libjpeg would smooth) is
+// `unsupported`; anything the file does not say exactly right (truncated data, a bad Huffman code,
+// bytes left over in a restart interval, restart markers out of order, a progression libjpeg warns
+// about) is `corrupt`. Either way the caller decodes the file another way, whose rules then decide:
+// this decoder never guesses where libjpeg would warn.
 //
 // Pure and thread-safe: no state outside the `scaled_jpeg_scratch` the caller passes (one per thread,
-// reused; it keeps a copy of the scan and the planes, about input size + output size).
+// reused; it keeps a copy of one scan and the planes, about input size + output size, and for
+// multi-scan files 24 bytes per block) and the process-wide PDEP switch below.
 #include <array>
 #include <cstddef>
 #include <cstdint>
