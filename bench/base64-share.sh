@@ -35,7 +35,7 @@ port=$(cat "$work/port")
 
 echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "tree: $tree ($(du -sh "$tree" | cut -f1)); ximup-mock --discard over TLS; $runs runs per variant"
-best=$(XIMUP_SIMD= "$ximup" version | sed -n 's/^base64: //p')
+best=$(XIMUP_SIMD='' "$ximup" version | sed -n 's/^base64: //p')
 for variant in scalar "$best"; do
   shares=()
   for i in $(seq "$runs"); do

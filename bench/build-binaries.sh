@@ -1,3 +1,5 @@
+# shellcheck shell=bash
+# shellcheck disable=SC2034  # $ximup and $mock are for the scripts that source this file
 # Sourced by the bench scripts from the repo top: sets $build, $ximup and $mock.
 #   BUILD_DIR unset: installs packages and configures a Release tree in build-release;
 #   BUILD_DIR=dir: uses that tree as configured; NO_BUILD=1: uses the binaries as they are.

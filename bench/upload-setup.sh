@@ -1,3 +1,5 @@
+# shellcheck shell=bash
+# shellcheck disable=SC2154,SC2034  # the settings come from, and $port goes to, the sourcing script
 # Sourced by bench/upload.sh and bench/compare.sh, after bench/build-binaries.sh ($mock): makes the
 # benchmark trees under $bench_dir (big: $big_count JPEGs of 200 KiB; small: $small_count files of
 # 1 KiB; each made once), a certificate and a token, and starts `ximup-mock --discard` over TLS on

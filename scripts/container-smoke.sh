@@ -154,8 +154,8 @@ Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 EOF
   # As the official images: no .deb cache kept, no recommends.
   printf 'APT::Install-Recommends "false";\n' >"$rootfs/etc/apt/apt.conf.d/00-no-recommends"
-  rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/log/* \
-    "$rootfs"/dev/* "$rootfs"/proc/* "$rootfs"/sys/* "$rootfs"/run/* "$rootfs"/tmp/*
+  rm -rf "${rootfs:?}"/var/cache/apt/archives/*.deb "${rootfs:?}"/var/lib/apt/lists/* "${rootfs:?}"/var/log/* \
+    "${rootfs:?}"/dev/* "${rootfs:?}"/proc/* "${rootfs:?}"/sys/* "${rootfs:?}"/run/* "${rootfs:?}"/tmp/*
   step "importing debian:bookworm"
   tar --numeric-owner -C "$rootfs" -c . | "${podman[@]}" import --change 'CMD ["bash"]' \
     --message "debootstrap --variant=minbase bookworm $mirror" - localhost/debian:bookworm >/dev/null

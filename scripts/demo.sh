@@ -13,6 +13,7 @@ ninja -C build-release ximup ximup-mock
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/ximup-demo.XXXXXX")
 mock_pid=""
+# shellcheck disable=SC2317  # called by the EXIT trap
 cleanup() {
   [[ -n "$mock_pid" ]] && kill "$mock_pid" 2>/dev/null && wait "$mock_pid" 2>/dev/null
   rm -rf "$work"

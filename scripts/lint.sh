@@ -2,6 +2,7 @@
 # Style and static checks (scripts/test.sh runs the format check and clang-tidy in CI).
 #   scripts/lint.sh --format          clang-format: fail on any file that is not formatted (.clang-format)
 #   scripts/lint.sh --fix             clang-format: rewrite the files in place
+#   scripts/lint.sh --shell           shellcheck over every shell script (warnings and errors)
 #   scripts/lint.sh --tidy BUILD_DIR  clang-tidy (.clang-tidy) over src/ with BUILD_DIR's compile_commands.json
 #                                     (LINT_JOBS: parallel jobs, default the core count)
 set -euo pipefail
@@ -27,6 +28,11 @@ case "${1:-}" in
   --fix)
     sources | xargs -0 clang-format -i
     ;;
+  --shell)
+    mapfile -t scripts < <({ git ls-files -- '*.sh' .ci/run 2>/dev/null || find . -name '*.sh'; } | sort -u)
+    shellcheck --severity=warning --external-sources "${scripts[@]}"
+    echo "lint: shellcheck: ${#scripts[@]} scripts clean"
+    ;;
   --tidy)
     build=${2:?usage: scripts/lint.sh --tidy BUILD_DIR}
     [[ -f $build/compile_commands.json ]] || { echo "lint: no $build/compile_commands.json" >&2; exit 2; }
@@ -38,7 +44,7 @@ case "${1:-}" in
     echo "lint: clang-tidy: ${#files[@]} translation units clean"
     ;;
   *)
-    echo "usage: scripts/lint.sh --format | --fix | --tidy BUILD_DIR" >&2
+    echo "usage: scripts/lint.sh --format | --fix | --shell | --tidy BUILD_DIR" >&2
     exit 2
     ;;
 esac

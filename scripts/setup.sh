@@ -27,7 +27,7 @@ packages=(
   # base64 on ARM64: cross compiler and qemu-user for the NEON self-check
   g++-aarch64-linux-gnu qemu-user
   # tools used by the demo, tests and benchmarks
-  openssl python3 procps time python3-yaml
+  openssl python3 procps time python3-yaml shellcheck
 )
 
 # Not needed to build the binaries: compilers for the other checks, test and benchmark
@@ -35,7 +35,7 @@ packages=(
 # list, so a library added above reaches the container build too.
 not_for_build=(
   ccache clang clang-tidy clang-format libclang-rt-14-dev libgtest-dev libgmock-dev
-  libbenchmark-dev g++-aarch64-linux-gnu qemu-user openssl python3 procps time python3-yaml
+  libbenchmark-dev g++-aarch64-linux-gnu qemu-user openssl python3 procps time python3-yaml shellcheck
 )
 # Only for scripts/container-smoke.sh (never installed by the default run).
 container_packages=(

@@ -4,7 +4,7 @@
 # AddressSanitizer + UndefinedBehaviorSanitizer (a plain build of the same tests would only repeat
 # them more slowly to compile: the sanitizers find what a plain run finds and more); then the
 # base64 NEON (qemu) and fuzz checks; then a second build runs the pipeline, network and process
-# tests under ThreadSanitizer. clang-format and clang-tidy (scripts/lint.sh) run too.
+# tests under ThreadSanitizer. clang-format, shellcheck and clang-tidy (scripts/lint.sh) run too.
 #   scripts/test.sh           everything above (CI)
 #   scripts/test.sh --quick   a plain RelWithDebInfo build and its tests, for quick local runs
 set -euo pipefail
@@ -39,8 +39,9 @@ if ((quick)); then
   exit 0
 fi
 
-phase "clang-format"
+phase "clang-format, shellcheck"
 scripts/lint.sh --format
+scripts/lint.sh --shell
 
 # The benchmarks are built here too, so they keep compiling; none of them runs in CI.
 phase "build under AddressSanitizer + UndefinedBehaviorSanitizer"
