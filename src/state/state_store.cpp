@@ -593,6 +593,23 @@ state_result<state_store> state_store::open(const std::string& path, std::string
     }
   }
 
+  // A run writes the lock, the journal and (the first time) the file itself beside the state: a
+  // directory it cannot write to is named here, where SQLite would only say "unable to open
+  // database file" with an errno from its own probing (ENOENT for a read-only directory).
+  if (mode == open_mode::create) {
+    const std::filesystem::path parent = std::filesystem::path(path).parent_path();
+    const std::string dir = parent.empty() ? "." : parent.string();
+    if (::faccessat(AT_FDCWD, dir.c_str(), W_OK | X_OK, AT_EACCESS) != 0) {
+      const int err = errno;
+      result.status = {state_errc::io,
+                       "cannot write the state file '" + path + "': its directory '" + dir + "' " +
+                           (err == ENOENT ? std::string("does not exist")
+                                          : std::string("is not writable (") + std::strerror(err) + ")") +
+                           "; give --state a path in a writable directory, or --no-state"};
+      return result;
+    }
+  }
+
   const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE |
                     (mode == open_mode::create ? SQLITE_OPEN_CREATE : 0);
   if (const int rc = sqlite3_open_v2(path.c_str(), &im->db, flags, nullptr); rc != SQLITE_OK) {

@@ -36,10 +36,12 @@ class tmpfs_mount {
   tmpfs_mount(const tmpfs_mount&) = delete;
   tmpfs_mount& operator=(const tmpfs_mount&) = delete;
 
-  /// Mounts a tmpfs of `size` (mount(8) syntax: 512k, 64m); the error text when that fails.
-  std::string mount(const std::string& size) {
+  /// Mounts a tmpfs of `size` (mount(8) syntax: 512k, 64m), read-only if asked; the error text when
+  /// that fails.
+  std::string mount(const std::string& size, bool read_only = false) {
     const std::string options = "size=" + size + ",mode=0755";
-    if (::mount("tmpfs", dir_.c_str(), "tmpfs", 0, options.c_str()) != 0) return std::strerror(errno);
+    if (::mount("tmpfs", dir_.c_str(), "tmpfs", read_only ? MS_RDONLY : 0, options.c_str()) != 0)
+      return std::strerror(errno);
     mounted_ = true;
     return {};
   }
@@ -178,4 +180,30 @@ TEST_F(DiskFull, StateFileOnAFullDiskIsExitSevenThenTheRerunCompletes) {
   EXPECT_EQ(rerun.exit_code, 0) << rerun.err;
   mock.stop();
   expect_everything_delivered(mock, state);
+}
+
+// A state file in a directory the run cannot write to (a read-only file system: as root, which CI
+// is, permission bits would not stop it): exit 7 before anything is sent, and the message names the
+// directory, the reason and what to do, where SQLite alone said "unable to open database file (No
+// such file or directory)".
+TEST(ReadOnlyStateDirectory, IsNamedWithWhatToDoAndNothingIsSent) {
+  temp_dir dir;
+  tmpfs_mount read_only(dir / "ro");
+  if (const std::string error = read_only.mount("1m", true); !error.empty()) {
+    GTEST_SKIP() << "cannot mount a tmpfs here (needs root or CAP_SYS_ADMIN): " << error;
+  }
+  const fs::path tree = dir / "tree";
+  generate_images(tree, {"--count", "3", "--size-kib", "1", "--seed", "5"});
+  mock_server mock(dir.path(), token);
+  const auto state = read_only.path() / "state.sqlite";
+  const auto result = run_ximup(
+      dir.path(), mock.upload_args(tree, dir / "results.jsonl", {"--state", state.string()}), token, 60s);
+  mock.stop();
+  EXPECT_EQ(result.exit_code, exit_io_error) << result.err;
+  EXPECT_NE(result.err.find("cannot write the state file '" + state.string() + "': its directory '" +
+                            read_only.path().string() + "' is not writable (Read-only file system)"),
+            std::string::npos)
+      << result.err;
+  EXPECT_NE(result.err.find("--no-state"), std::string::npos) << result.err;
+  EXPECT_TRUE(accepted_hashes(mock.ledger()).empty());
 }
