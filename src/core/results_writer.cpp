@@ -16,10 +16,10 @@ namespace ximup {
 namespace {
 
 // Cuts a last line that has no newline off the end of `path`: a result line (it starts with
-// `{"path":`) that a killed run left half written. Returns the bytes cut: 0 when the file ends with a
-// newline, is empty, does not exist yet or is not a regular file; -1 with errno on failure. A tail
-// that is not the start of a result line is not ours to cut: a newline is added after it instead,
-// so the next line still starts on a line of its own.
+// `{"path":`, or is a start of that) that a killed run left half written. Returns the bytes cut: 0 when the
+// file ends with a newline, is empty, does not exist yet or is not a regular file; -1 with errno on failure.
+// A tail that is not the start of a result line is not ours to cut: a newline is added after it instead, so
+// the next line still starts on a line of its own.
 std::int64_t cut_torn_tail(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
   if (fd < 0) return errno == ENOENT ? 0 : -1;
@@ -46,11 +46,14 @@ std::int64_t cut_torn_tail(const std::string& path) {
       end = start;
     }
     if (result == 0 && keep < info.st_size) {
+      // A kill can cut a write at any page boundary, even one byte into a line: a tail shorter than
+      // the line start is ours when it is the start of one.
       constexpr std::string_view line_start = R"({"path":)";
       std::array<char, line_start.size()> head{};
-      const bool ours = info.st_size - keep >= static_cast<off_t>(head.size()) &&
-                        ::pread(fd, head.data(), head.size(), keep) == static_cast<ssize_t>(head.size()) &&
-                        std::string_view(head.data(), head.size()) == line_start;
+      const auto head_size =
+          static_cast<std::size_t>(std::min<off_t>(info.st_size - keep, static_cast<off_t>(head.size())));
+      const bool ours = ::pread(fd, head.data(), head_size, keep) == static_cast<ssize_t>(head_size) &&
+                        std::string_view(head.data(), head_size) == line_start.substr(0, head_size);
       if (ours) {
         result = ::ftruncate(fd, keep) == 0 ? info.st_size - keep : -1;
       } else {

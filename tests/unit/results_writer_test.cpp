@@ -62,6 +62,20 @@ TEST_F(ResultsWriter, ATornFirstLineIsCutToAnEmptyFile) {
   EXPECT_EQ(contents(), next_line);
 }
 
+// A kill cuts a write at a page boundary, which can fall a byte into a line (the crash-loop test
+// found a lone `{"` kept and ended with a newline: a torn line for good).
+TEST_F(ResultsWriter, ATornLineOfOnlyAFewBytesIsCutToo) {
+  for (const std::string torn : {"{", R"({"pa)", R"({"path")"}) {
+    put(first_line + torn);
+    results_writer w;
+    ASSERT_TRUE(w.open(path(), true)) << w.error();
+    EXPECT_EQ(w.cut_bytes(), torn.size()) << torn;
+    ASSERT_TRUE(w.write(next_line));
+    ASSERT_TRUE(w.close());
+    EXPECT_EQ(contents(), first_line + next_line) << torn;
+  }
+}
+
 TEST_F(ResultsWriter, ATornLineLongerThanOneReadBlockIsCutWhole) {
   const std::string torn = R"({"path":")" + std::string(10000, 'x');  // the search crosses blocks
   put(first_line + torn);
@@ -73,6 +87,14 @@ TEST_F(ResultsWriter, ATornLineLongerThanOneReadBlockIsCutWhole) {
 }
 
 TEST_F(ResultsWriter, ATailThatIsNotAResultLineIsKeptAndEndedWithANewline) {
+  for (const std::string other : {"x", R"({"x)"}) {  // short tails that start no result line
+    put(first_line + other);
+    results_writer w;
+    ASSERT_TRUE(w.open(path(), true)) << w.error();
+    EXPECT_EQ(w.cut_bytes(), 0U) << other;
+    ASSERT_TRUE(w.close());
+    EXPECT_EQ(contents(), first_line + other + "\n");
+  }
   put(first_line + "someone else's notes");
   results_writer w;
   ASSERT_TRUE(w.open(path(), true)) << w.error();
