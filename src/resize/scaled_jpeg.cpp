@@ -786,7 +786,7 @@ bool dc_first(bit_reader& r, const huffman_table& t, int al, int& dc, scaled_jpe
 
 // Where the CPU has a fast PDEP (BMI2: Intel since Haswell, AMD since Zen 3; Zen 1 and 2 run it in
 // microcode, tens to hundreds of cycles), a refinement scan finds the next zero-history coefficient
-// with one instruction instead of clearing bits in a loop: 1.28x less CPU per progressive 12 MP
+// with one instruction instead of clearing bits in a loop: 1.24x less CPU per progressive 12 MP
 // image (docs/resize.md). Inline assembly, so that the rest of the file needs no BMI2 target.
 #if defined(__x86_64__)
 bool cpu_has_fast_pdep() {
