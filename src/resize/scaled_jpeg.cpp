@@ -603,28 +603,45 @@ std::uint8_t clamp_sample(int v) {
 // quarter's mean is F00 / 8 +- F01 m / (4 sqrt 2) +- F10 m / (4 sqrt 2) +- F11 m^2 / 4 (dequantized);
 // a half's drops the terms of the direction it is not split in. Weights in 13-bit fixed point.
 // 1x1 is the block's mean, rounded as libjpeg's 1x1 IDCT does.
-void low_frequency(const std::array<int, 5>& low, const std::uint16_t* q, int w, int h, std::uint8_t* out,
-                   std::size_t stride) {
-  // 64-bit: coefficients are 16-bit and so are quantisation steps in an extended (SOF1) file.
-  const auto term = [&](std::size_t zigzag, std::size_t natural, std::int64_t weight) {
-    return std::int64_t{low[zigzag]} * q[natural] * weight;
-  };
+// A component's dequantised weights for low_frequency, computed once per scan. 64-bit: coefficients
+// are 16-bit and so are quantisation steps in an extended (SOF1) file.
+struct block_weights {
+  int w = 1;
+  int h = 1;
+  std::int64_t dc = 0;        ///< F00 / 8 in 13-bit fixed point (x 1024)
+  std::int64_t across = 0;    ///< zigzag 1 = row 0, column 1 (0 when the block is not split across)
+  std::int64_t down = 0;      ///< zigzag 2 = row 1, column 0 (0 when not split down)
+  std::int64_t diagonal = 0;  ///< zigzag 4 = row 1, column 1
+};
+block_weights weights_of(const std::uint16_t* q, int w, int h) {
+  block_weights b;
+  b.w = w;
+  b.h = h;
+  b.dc = std::int64_t{q[0]} * 1024;
+  if (w == 2) b.across = std::int64_t{q[1]} * 928;
+  if (h == 2) b.down = std::int64_t{q[8]} * 928;
+  if (w == 2 && h == 2) b.diagonal = std::int64_t{q[9]} * 841;
+  return b;
+}
+
+inline void low_frequency(const std::array<int, 5>& low, const block_weights& b, std::uint8_t* out,
+                          std::size_t stride) {
   const auto sample = [](std::int64_t v) {
     return static_cast<std::uint8_t>(std::clamp<std::int64_t>(v, 0, 255));
   };
-  if (w == 1 && h == 1) {
-    *out = sample(((std::int64_t{low[0]} * q[0] + 4) >> 3) + 128);
+  if (b.w == 1 && b.h == 1) {  // the block's mean, rounded as libjpeg's 1x1 IDCT does
+    *out = sample(((std::int64_t{low[0]} * (b.dc >> 10) + 4) >> 3) + 128);
     return;
   }
-  const std::int64_t dc = term(0, 0, 1024) + 4096 + (128 << 13);         // 1/8, rounding, level shift
-  const std::int64_t across = w == 2 ? term(1, 1, 928) : 0;              // zigzag 1 = row 0, column 1
-  const std::int64_t down = h == 2 ? term(2, 8, 928) : 0;                // zigzag 2 = row 1, column 0
-  const std::int64_t diagonal = w == 2 && h == 2 ? term(4, 9, 841) : 0;  // zigzag 4 = row 1, column 1
+  const std::int64_t dc = low[0] * b.dc + 4096 + (128 << 13);  // 1/8, rounding, level shift
+  const std::int64_t across = low[1] * b.across;
+  const std::int64_t down = low[2] * b.down;
+  const std::int64_t diagonal = low[4] * b.diagonal;
   out[0] = sample((dc + across + down + diagonal) >> 13);
-  if (w == 2) out[1] = sample((dc - across + down - diagonal) >> 13);
-  if (h == 2) {
+  if (b.w == 2) out[1] = sample((dc - across + down - diagonal) >> 13);
+  if (b.h == 2) {
     out[stride] = sample((dc + across - down - diagonal) >> 13);
-    if (w == 2) out[stride + 1] = sample((dc - across - down + diagonal) >> 13);
+    if (b.w == 2) out[stride + 1] = sample((dc - across - down + diagonal) >> 13);
   }
 }
 
@@ -689,6 +706,11 @@ scaled_jpeg_status decode_scan(const frame& f, int shrink, scaled_jpeg_scratch& 
   for (const component& c : comps) blocks_per_mcu += interleaved ? static_cast<std::size_t>(c.h * c.v) : 1;
   if (total * blocks_per_mcu * 2 > (s.restarts.back() + 1) * 8) return scaled_jpeg_status::corrupt;
   s.planes.resize(plan_planes(f, shrink, comps));
+  std::array<block_weights, 3> weights{};
+  for (std::size_t ci = 0; ci < comps.size(); ++ci) {
+    const component& c = comps[ci];
+    weights[ci] = weights_of(f.quant[static_cast<std::size_t>(c.quant)].data(), c.block_w, c.block_h);
+  }
 
   std::array<int, 3> dc{};
   std::array<int, 5> low{};
@@ -707,7 +729,6 @@ scaled_jpeg_status decode_scan(const frame& f, int shrink, scaled_jpeg_scratch& 
         const component& c = comps[ci];
         const huffman_table& dct = f.dc[static_cast<std::size_t>(c.dc_table)];
         const huffman_table& act = f.ac[static_cast<std::size_t>(c.ac_table)];
-        const std::uint16_t* q = f.quant[static_cast<std::size_t>(c.quant)].data();
         const int bw = interleaved ? c.h : 1;
         const int bh = interleaved ? c.v : 1;
         for (int by = 0; by < bh; ++by) {
@@ -718,7 +739,7 @@ scaled_jpeg_status decode_scan(const frame& f, int shrink, scaled_jpeg_scratch& 
             const std::size_t y = (my * static_cast<std::size_t>(bh) + static_cast<std::size_t>(by)) *
                                   static_cast<std::size_t>(c.block_h);
             std::uint8_t* out = s.planes.data() + c.plane_offset + y * c.plane_stride + x;
-            low_frequency(low, q, c.block_w, c.block_h, out, c.plane_stride);
+            low_frequency(low, weights[ci], out, c.plane_stride);
           }
         }
       }
@@ -1036,7 +1057,8 @@ XIMUP_POPCNT_CLONES scaled_jpeg_status decode_into_blocks(const frame& f, const 
 void blocks_to_planes(const frame& f, const std::vector<component>& comps, scaled_jpeg_scratch& s) {
   std::array<int, 5> low{};
   for (const component& c : comps) {
-    const std::uint16_t* q = f.quant[static_cast<std::size_t>(c.quant)].data();
+    const block_weights weights =
+        weights_of(f.quant[static_cast<std::size_t>(c.quant)].data(), c.block_w, c.block_h);
     std::uint8_t* plane = s.planes.data() + c.plane_offset;
     for (std::size_t by = 0; by < c.blocks_h; ++by) {
       for (std::size_t bx = 0; bx < c.blocks_w; ++bx) {
@@ -1044,7 +1066,7 @@ void blocks_to_planes(const frame& f, const std::vector<component>& comps, scale
         for (std::size_t k = 0; k < 5; ++k) low[k] = b.low[k];
         std::uint8_t* out = plane + by * static_cast<std::size_t>(c.block_h) * c.plane_stride +
                             bx * static_cast<std::size_t>(c.block_w);
-        low_frequency(low, q, c.block_w, c.block_h, out, c.plane_stride);
+        low_frequency(low, weights, out, c.plane_stride);
       }
     }
     const std::size_t width = c.used_w * static_cast<std::size_t>(c.block_w);
