@@ -66,6 +66,13 @@ scaled_jpeg_status decode_scaled_jpeg(std::span<const std::uint8_t> jpeg, int sh
                                       std::vector<std::uint8_t>& pixels, scaled_jpeg_image* image,
                                       scaled_jpeg_scratch& scratch);
 
+/// JFIF YCbCr -> RGB of `n` pixels (planar in, interleaved out), as libjpeg rounds it; SSE2 where the
+/// build has it. The scalar version is the reference the tests hold it to.
+void ycbcr_to_rgb(const std::uint8_t* y, const std::uint8_t* cb, const std::uint8_t* cr, std::uint8_t* out,
+                  std::size_t n);
+void ycbcr_to_rgb_scalar(const std::uint8_t* y, const std::uint8_t* cb, const std::uint8_t* cr,
+                         std::uint8_t* out, std::size_t n);
+
 /// Tests and benchmarks: refinement scans of progressive files find coefficients with the PDEP
 /// instruction where the CPU runs it fast (Intel since Haswell, AMD since Zen 3), else with a loop.
 /// false turns PDEP off, true back on if the CPU has it. Returns whether it is now on. Process-wide.

@@ -248,6 +248,38 @@ TEST(ScaledJpeg, RefinementWithAndWithoutPdepGiveTheSamePixels) {
   ximup::scaled_jpeg_use_pdep(had);
 }
 
+// The SSE2 colour conversion gives the scalar formulas' bytes for every Y, Cb and Cr (16.7 million
+// pixels), including the odd tail after the last 16.
+TEST(ScaledJpeg, ColourConversionIsExactForEveryInput) {
+  constexpr std::size_t n = 65536 + 5;
+  bytes cb(n);
+  bytes cr(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    cb[i] = static_cast<std::uint8_t>(i & 255U);
+    cr[i] = static_cast<std::uint8_t>((i >> 8) & 255U);
+  }
+  bytes y(n);
+  bytes fast(3 * n);
+  bytes reference(3 * n);
+  std::size_t differ = 0;
+  for (int luma = 0; luma < 256; ++luma) {
+    std::fill(y.begin(), y.end(), static_cast<std::uint8_t>(luma));
+    ximup::ycbcr_to_rgb(y.data(), cb.data(), cr.data(), fast.data(), n);
+    ximup::ycbcr_to_rgb_scalar(y.data(), cb.data(), cr.data(), reference.data(), n);
+    if (fast != reference) ++differ;
+  }
+  EXPECT_EQ(differ, 0U) << "luma values whose rows differ";
+  // Spot checks of the formula itself: grey stays grey, full red-difference saturates.
+  const std::uint8_t grey_y = 77;
+  const std::uint8_t mid = 128;
+  bytes rgb(3);
+  ximup::ycbcr_to_rgb(&grey_y, &mid, &mid, rgb.data(), 1);
+  EXPECT_EQ(rgb, (bytes{77, 77, 77}));
+  const std::uint8_t top = 255;
+  ximup::ycbcr_to_rgb(&top, &mid, &top, rgb.data(), 1);
+  EXPECT_EQ(rgb[0], 255);
+}
+
 // A progressive file's scans must follow libjpeg's rules; what it would warn about or decode in some
 // other way is refused: scans cut off (with or without the end of image), a file whose lowest
 // frequencies never get their last bit (libjpeg smooths those blocks), bad scan headers, more scans
