@@ -4,6 +4,8 @@
 // include/ximup/resize.hpp for the contract.
 #include <turbojpeg.h>
 #include <vips/vips.h>
+// (not included by vips.h: vips_vector_set_enabled / vips_vector_isenabled)
+#include <vips/vector.h>
 
 #include <algorithm>
 #include <atomic>
@@ -94,6 +96,13 @@ void init_vips(vips_setup& s) {
   vips_cache_set_max_mem(0);
   vips_cache_set_max_files(0);
   vips_block_untrusted_set(TRUE);  // defence in depth; formats are also filtered by sniffing
+  // No run-time generated SIMD (liborc): libvips compiles ORC programs for operations such as its
+  // reduce and frees them after, and ORC 0.4.33 (Debian 12) splits and merges its code-memory chunk
+  // list outside its lock, so workers resizing at the same time can corrupt it: a benchmark process
+  // crashed in orc_code_allocate_codemem after a few thousand images. libvips's C paths take over:
+  // its reduce (PNG, WebP, TIFF, CMYK JPEG) costs about 15% more CPU (docs/resize.md); ximup's own
+  // JPEG path uses none of them.
+  vips_vector_set_enabled(FALSE);
   s.ready.store(true);
   g_log_set_handler("VIPS",
                     static_cast<GLogLevelFlags>(G_LOG_LEVEL_WARNING | G_LOG_LEVEL_MESSAGE | G_LOG_LEVEL_INFO |

@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 #include <vips/vips.h>
+// (not included by vips.h: vips_vector_set_enabled / vips_vector_isenabled)
+#include <vips/vector.h>
 
 #include <algorithm>
 #include <array>
@@ -238,6 +240,12 @@ class Resize : public ::testing::Test {
 
   static inline std::filesystem::path dir_;
 };
+
+// libvips must not generate ORC code: ORC's code memory is not safe across threads (shrink_image.cpp
+// says why), and ximup's workers resize at the same time.
+TEST_F(Resize, LibvipsGeneratesNoOrcCode) {
+  EXPECT_FALSE(vips_vector_isenabled());
+}
 
 }  // namespace
 
