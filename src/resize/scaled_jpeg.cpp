@@ -695,6 +695,31 @@ std::size_t plan_planes(const frame& f, int shrink, std::vector<component>& comp
   return plane_bytes;
 }
 
+// Walks a scan's restart intervals: at each, a fresh bit reader and `restart()` (predictors and end-of-
+// band runs start over), then `unit(reader, index)` for each of its units (MCUs, or blocks in a scan
+// of one component), then the check that the interval's data ended where its last unit did: reading
+// past it is truncated data, whole bytes left over are extraneous data (libjpeg warns about both).
+// `corrupt` when any of that fails.
+template <typename Restart, typename Unit>
+[[gnu::always_inline]] inline scaled_jpeg_status walk_intervals(const scaled_jpeg_scratch& s,
+                                                                std::size_t total, std::size_t interval,
+                                                                Restart&& restart, Unit&& unit) {
+  std::size_t index = 0;
+  for (std::size_t i = 0; i + 1 < s.restarts.size(); ++i) {
+    const std::uint8_t* start = s.scan.data() + s.restarts[i];
+    const std::size_t length = s.restarts[i + 1] - s.restarts[i];
+    bit_reader r(start, s.scan.data() + s.restarts.back() + 8);
+    restart();
+    for (const std::size_t last = std::min(total, index + interval); index < last; ++index) {
+      if (r.overrun) return scaled_jpeg_status::corrupt;  // the data ended: no need to decode zeros
+      if (!unit(r, index)) return scaled_jpeg_status::corrupt;
+    }
+    const std::size_t used = r.consumed(start);
+    if (r.overrun || used > length * 8 || (used + 7) / 8 != length) return scaled_jpeg_status::corrupt;
+  }
+  return scaled_jpeg_status::decoded;
+}
+
 // A baseline file's one interleaved scan, straight to the planes.
 scaled_jpeg_status decode_scan(const frame& f, int shrink, scaled_jpeg_scratch& s,
                                std::vector<component>& comps) {
@@ -718,42 +743,33 @@ scaled_jpeg_status decode_scan(const frame& f, int shrink, scaled_jpeg_scratch& 
 
   std::array<int, 3> dc{};
   std::array<int, 5> low{};
-  std::size_t mcu = 0;
-  for (std::size_t i = 0; i + 1 < s.restarts.size(); ++i) {
-    const std::uint8_t* start = s.scan.data() + s.restarts[i];
-    const std::size_t length = s.restarts[i + 1] - s.restarts[i];
-    bit_reader r(start, s.scan.data() + s.restarts.back() + 8);
+  const auto restart = [&dc]() __attribute__((always_inline)) {
     dc.fill(0);
-    const std::size_t last = std::min(total, mcu + interval);
-    for (; mcu < last; ++mcu) {
-      if (r.overrun) return scaled_jpeg_status::corrupt;  // the data ended: no need to decode zeros
-      const std::size_t mx = mcu % mcus_x;
-      const std::size_t my = mcu / mcus_x;
-      for (std::size_t ci = 0; ci < comps.size(); ++ci) {
-        const component& c = comps[ci];
-        const huffman_table& dct = f.dc[static_cast<std::size_t>(c.dc_table)];
-        const huffman_table& act = f.ac[static_cast<std::size_t>(c.ac_table)];
-        const int bw = interleaved ? c.h : 1;
-        const int bh = interleaved ? c.v : 1;
-        for (int by = 0; by < bh; ++by) {
-          for (int bx = 0; bx < bw; ++bx) {
-            if (!decode_block(r, dct, act, c.keep, dc[ci], low)) return scaled_jpeg_status::corrupt;
-            const std::size_t x = (mx * static_cast<std::size_t>(bw) + static_cast<std::size_t>(bx)) *
-                                  static_cast<std::size_t>(c.block_w);
-            const std::size_t y = (my * static_cast<std::size_t>(bh) + static_cast<std::size_t>(by)) *
-                                  static_cast<std::size_t>(c.block_h);
-            std::uint8_t* out = s.planes.data() + c.plane_offset + y * c.plane_stride + x;
-            low_frequency(low, weights[ci], out, c.plane_stride);
-          }
+  };
+  const auto mcu = [&](bit_reader & r, std::size_t index) __attribute__((always_inline)) {
+    const std::size_t mx = index % mcus_x;
+    const std::size_t my = index / mcus_x;
+    for (std::size_t ci = 0; ci < comps.size(); ++ci) {
+      const component& c = comps[ci];
+      const huffman_table& dct = f.dc[static_cast<std::size_t>(c.dc_table)];
+      const huffman_table& act = f.ac[static_cast<std::size_t>(c.ac_table)];
+      const int bw = interleaved ? c.h : 1;
+      const int bh = interleaved ? c.v : 1;
+      for (int by = 0; by < bh; ++by) {
+        for (int bx = 0; bx < bw; ++bx) {
+          if (!decode_block(r, dct, act, c.keep, dc[ci], low)) return false;
+          const std::size_t x = (mx * static_cast<std::size_t>(bw) + static_cast<std::size_t>(bx)) *
+                                static_cast<std::size_t>(c.block_w);
+          const std::size_t y = (my * static_cast<std::size_t>(bh) + static_cast<std::size_t>(by)) *
+                                static_cast<std::size_t>(c.block_h);
+          std::uint8_t* out = s.planes.data() + c.plane_offset + y * c.plane_stride + x;
+          low_frequency(low, weights[ci], out, c.plane_stride);
         }
       }
     }
-    // The interval must end where its data ends: reading past it is truncated data, whole bytes
-    // left over are extraneous data (libjpeg warns about both).
-    const std::size_t used = r.consumed(start);
-    if (r.overrun || used > length * 8 || (used + 7) / 8 != length) return scaled_jpeg_status::corrupt;
-  }
-  return scaled_jpeg_status::decoded;
+    return true;
+  };
+  return walk_intervals(s, total, interval, restart, mcu);
 }
 
 // ---- Multi-scan files: progressive (SOF2), or baseline with a scan per component ----
@@ -1018,41 +1034,33 @@ XIMUP_POPCNT_CLONES scaled_jpeg_status decode_into_blocks(const frame& f, const 
     return false;
   };
 
-  std::size_t unit = 0;
-  for (std::size_t i = 0; i + 1 < s.restarts.size(); ++i) {
-    const std::uint8_t* start = s.scan.data() + s.restarts[i];
-    const std::size_t length = s.restarts[i + 1] - s.restarts[i];
-    bit_reader r(start, s.scan.data() + s.restarts.back() + 8);
+  // (Inlined, as `block` is: the refinement's popcount must be compiled into each clone.)
+  const auto restart = [&]() __attribute__((always_inline)) {
     dc.fill(0);
     eob_run = 0;
-    const std::size_t last = std::min(total, unit + interval);
-    for (; unit < last; ++unit) {
-      if (r.overrun) return scaled_jpeg_status::corrupt;
-      if (!interleaved) {
-        const std::size_t at =
-            first.blocks_offset + (unit / first.used_w) * first.blocks_w + unit % first.used_w;
-        if (!block(scan.components[0], s.blocks[at], r)) return scaled_jpeg_status::corrupt;
-        continue;
-      }
-      const std::size_t mx = unit % grid.w;
-      const std::size_t my = unit / grid.w;
-      for (int i_c = 0; i_c < scan.count; ++i_c) {
-        const int ci = scan.components[static_cast<std::size_t>(i_c)];
-        const component& c = comps[static_cast<std::size_t>(ci)];
-        for (int by = 0; by < c.v; ++by) {
-          for (int bx = 0; bx < c.h; ++bx) {
-            const std::size_t row = my * static_cast<std::size_t>(c.v) + static_cast<std::size_t>(by);
-            const std::size_t col = mx * static_cast<std::size_t>(c.h) + static_cast<std::size_t>(bx);
-            if (!block(ci, s.blocks[c.blocks_offset + row * c.blocks_w + col], r))
-              return scaled_jpeg_status::corrupt;
-          }
+  };
+  const auto unit = [&](bit_reader & r, std::size_t index) __attribute__((always_inline)) {
+    if (!interleaved) {
+      return block(
+          scan.components[0],
+          s.blocks[first.blocks_offset + (index / first.used_w) * first.blocks_w + index % first.used_w], r);
+    }
+    const std::size_t mx = index % grid.w;
+    const std::size_t my = index / grid.w;
+    for (int i_c = 0; i_c < scan.count; ++i_c) {
+      const int ci = scan.components[static_cast<std::size_t>(i_c)];
+      const component& c = comps[static_cast<std::size_t>(ci)];
+      for (int by = 0; by < c.v; ++by) {
+        for (int bx = 0; bx < c.h; ++bx) {
+          const std::size_t row = my * static_cast<std::size_t>(c.v) + static_cast<std::size_t>(by);
+          const std::size_t col = mx * static_cast<std::size_t>(c.h) + static_cast<std::size_t>(bx);
+          if (!block(ci, s.blocks[c.blocks_offset + row * c.blocks_w + col], r)) return false;
         }
       }
     }
-    const std::size_t used = r.consumed(start);
-    if (r.overrun || used > length * 8 || (used + 7) / 8 != length) return scaled_jpeg_status::corrupt;
-  }
-  return scaled_jpeg_status::decoded;
+    return true;
+  };
+  return walk_intervals(s, total, interval, restart, unit);
 }
 
 // The planes from the blocks; then each plane's pixels past its component's own samples (blocks that
