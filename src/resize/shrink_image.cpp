@@ -98,8 +98,9 @@ void init_vips(vips_setup& s) {
   vips_block_untrusted_set(TRUE);  // defence in depth; formats are also filtered by sniffing
   // No run-time generated SIMD (liborc): libvips compiles ORC programs for operations such as its
   // reduce and frees them after, and ORC 0.4.33 (Debian 12) splits and merges its code-memory chunk
-  // list outside its lock, so workers resizing at the same time can corrupt it: a benchmark process
-  // crashed in orc_code_allocate_codemem after a few thousand images. libvips's C paths take over:
+  // list outside its lock, so workers resizing at the same time can corrupt it: a two-thread
+  // benchmark process crashed in orc_code_allocate_codemem (once, in some thousands of images).
+  // libvips's C paths take over:
   // its reduce (PNG, WebP, TIFF, CMYK JPEG) costs about 15% more CPU (docs/resize.md); ximup's own
   // JPEG path uses none of them.
   vips_vector_set_enabled(FALSE);
