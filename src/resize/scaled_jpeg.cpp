@@ -695,15 +695,19 @@ std::size_t plan_planes(const frame& f, int shrink, std::vector<component>& comp
   return plane_bytes;
 }
 
-// Walks a scan's restart intervals: at each, a fresh bit reader and `restart()` (predictors and end-of-
+// Walks a scan's restart intervals (of `restart_interval` units; 0: one interval), which must be as
+// many as the scan's restart markers say: at each, a fresh bit reader and `restart()` (predictors and end-of-
 // band runs start over), then `unit(reader, index)` for each of its units (MCUs, or blocks in a scan
 // of one component), then the check that the interval's data ended where its last unit did: reading
 // past it is truncated data, whole bytes left over are extraneous data (libjpeg warns about both).
 // `corrupt` when any of that fails.
 template <typename Restart, typename Unit>
 [[gnu::always_inline]] inline scaled_jpeg_status walk_intervals(const scaled_jpeg_scratch& s,
-                                                                std::size_t total, std::size_t interval,
+                                                                std::size_t total,
+                                                                std::size_t restart_interval,
                                                                 Restart&& restart, Unit&& unit) {
+  const std::size_t interval = restart_interval == 0 ? total : restart_interval;
+  if (s.restarts.size() - 1 != (total + interval - 1) / interval) return scaled_jpeg_status::corrupt;
   std::size_t index = 0;
   for (std::size_t i = 0; i + 1 < s.restarts.size(); ++i) {
     const std::uint8_t* start = s.scan.data() + s.restarts[i];
@@ -727,8 +731,6 @@ scaled_jpeg_status decode_scan(const frame& f, int shrink, scaled_jpeg_scratch& 
   const mcu_grid grid = grid_of(f);
   const std::uint32_t mcus_x = grid.w;
   const std::size_t total = grid.total();
-  const std::size_t interval = f.restart_interval == 0 ? total : f.restart_interval;
-  if (s.restarts.size() - 1 != (total + interval - 1) / interval) return scaled_jpeg_status::corrupt;
   // Every block takes at least two bits (a DC code and an end of block): a header that announces more
   // blocks than the data can hold is a truncated file, refused before the planes are allocated.
   std::size_t blocks_per_mcu = 0;
@@ -769,7 +771,7 @@ scaled_jpeg_status decode_scan(const frame& f, int shrink, scaled_jpeg_scratch& 
     }
     return true;
   };
-  return walk_intervals(s, total, interval, restart, mcu);
+  return walk_intervals(s, total, f.restart_interval, restart, mcu);
 }
 
 // ---- Multi-scan files: progressive (SOF2), or baseline with a scan per component ----
@@ -1000,8 +1002,6 @@ XIMUP_POPCNT_CLONES scaled_jpeg_status decode_into_blocks(const frame& f, const 
   const mcu_grid grid = grid_of(f);
   const component& first = comps[static_cast<std::size_t>(scan.components[0])];
   const std::size_t total = interleaved ? grid.total() : first.used_w * first.used_h;
-  const std::size_t interval = f.restart_interval == 0 ? total : f.restart_interval;
-  if (s.restarts.size() - 1 != (total + interval - 1) / interval) return scaled_jpeg_status::corrupt;
 
   std::array<int, 3> dc{};
   std::array<int, 5> low{};
@@ -1060,7 +1060,7 @@ XIMUP_POPCNT_CLONES scaled_jpeg_status decode_into_blocks(const frame& f, const 
     }
     return true;
   };
-  return walk_intervals(s, total, interval, restart, unit);
+  return walk_intervals(s, total, f.restart_interval, restart, unit);
 }
 
 // The planes from the blocks; then each plane's pixels past its component's own samples (blocks that
