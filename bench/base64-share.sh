@@ -4,6 +4,7 @@
 # it uploads a tree of JPEGs to ximup-mock --discard over TLS on loopback.
 #   bench/base64-share.sh                  # builds build-release; 24 JPEGs of ~4 MB; RUNS=3
 #   TREE=/data/jpegs BUILD_DIR=build RUNS=5 bench/base64-share.sh
+#   VARIANTS="scalar avx2 avx512" bench/base64-share.sh   # default: scalar and the CPU's best
 # Needs perf (linux-perf; installed here when missing) and a kernel that allows sampling.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,7 +37,8 @@ port=$(cat "$work/port")
 echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "tree: $tree ($(du -sh "$tree" | cut -f1)); ximup-mock --discard over TLS; $runs runs per variant"
 best=$(XIMUP_SIMD='' "$ximup" version | sed -n 's/^base64: //p')
-for variant in scalar "$best"; do
+read -r -a variants <<<"${VARIANTS:-scalar $best}"
+for variant in "${variants[@]}"; do
   shares=()
   for i in $(seq "$runs"); do
     XIMUP_SIMD=$variant XIMILAR_API_TOKEN=$(cat "$work/token") perf record -q -o "$work/perf.data" \

@@ -30,7 +30,8 @@ for b in report["benchmarks"]:
 order = ["scalar", "ssse3", "avx2", "avx512", "neon", "encode", "openssl", "memcpy"]
 impls = [i for i in order if i in medians]
 sizes = sorted({s for m in medians.values() for s in m})
-label = {1 << 10: "1 KiB", 64 << 10: "64 KiB", 1 << 20: "1 MiB", 8 << 20: "8 MiB"}
+label = {1 << 10: "1 KiB", 16 << 10: "16 KiB", 64 << 10: "64 KiB", 256 << 10: "256 KiB", 1 << 20: "1 MiB",
+         8 << 20: "8 MiB"}
 ctx = report["context"]
 print(f"base64 encoding, GB/s of input, median of {sys.argv[2]} repetitions "
       f"(encode() dispatches to {ctx.get('base64_active_variant', '?')})")
