@@ -7,10 +7,11 @@
 #   bench/compare.sh OLD_XIMUP NEW_XIMUP            # e.g. a copy of build-bench/src/cli/ximup from before
 #   A_ARGS="--io-threads 1" B_ARGS="--io-threads 2" bench/compare.sh X X
 #   PAIRS=11 TREES=small BUILD_DIR=build-bench NO_BUILD=1 bench/compare.sh A B   # mock: BUILD_DIR
+#   TREES=large bench/compare.sh A B     # 100 JPEGs of 4 MiB instead of 2000 of 200 KiB
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [[ $# -ne 2 ]]; then
-  sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 fi
 a_bin=$(realpath "$1")

@@ -2,7 +2,7 @@
 # shellcheck disable=SC2154,SC2034  # the settings come from, and $port goes to, the sourcing script
 # Sourced by bench/upload.sh and bench/compare.sh, after bench/build-binaries.sh ($mock): makes the
 # benchmark trees under $bench_dir (big: $big_count JPEGs of 200 KiB; small: $small_count files of
-# 1 KiB; each made once), a certificate and a token, and starts `ximup-mock --discard` over TLS on
+# 1 KiB; large: $LARGE_COUNT (100) camera-sized JPEGs of 4 MiB; each made once), a certificate and a token, and starts `ximup-mock --discard` over TLS on
 # loopback with $mock_threads threads ($mock_pid, $port; killed on exit). Also defines
 # mock_cpu_ticks and median.
 mkdir -p "$bench_dir"
@@ -18,7 +18,8 @@ for tree in $trees; do
   case $tree in
     big) make_tree big "$big_count" 200 ;;
     small) make_tree small "$small_count" 1 ;;
-    *) echo "unknown tree '$tree' (big, small)" >&2; exit 2 ;;
+    large) make_tree large "${LARGE_COUNT:-100}" 4096 ;;
+    *) echo "unknown tree '$tree' (big, small, large)" >&2; exit 2 ;;
   esac
 done
 

@@ -3,6 +3,8 @@
 /// budget). Thread-safe (no shared state). Errors name the cause and what the user can do.
 
 #include <cstdint>
+#include <functional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -18,5 +20,13 @@ struct read_status {
 /// when it grows past that while being read). Pass the same buffer for file after file: its
 /// memory is reused. After a failure the buffer's content is unspecified.
 read_status read_file(const std::string& path, std::vector<unsigned char>& buffer, std::uint64_t max_bytes);
+
+/// Reads the regular file at `path` piece by piece through `buffer` (not empty), calling `piece`
+/// for each: every piece but the last fills the buffer, so with a buffer of a multiple of 3 bytes
+/// the base64 of the pieces, one after another, is the base64 of the file. An empty file gives no
+/// piece. Checks and errors as read_file's; after a failure, what the pieces given so far were used
+/// for is the caller's to undo. (The pipeline encodes each piece while it is still in cache.)
+read_status stream_file(const std::string& path, std::span<unsigned char> buffer, std::uint64_t max_bytes,
+                        const std::function<void(std::span<const unsigned char>)>& piece);
 
 }  // namespace ximup

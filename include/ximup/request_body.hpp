@@ -47,6 +47,9 @@ class body_writer {
   void push_back(char c) { *claim(1) = c; }
   /// Bytes written so far.
   [[nodiscard]] std::size_t size() const noexcept { return at_; }
+  /// Moves the cursor back to `size` (<= size()): drops what was written after it, e.g. a record
+  /// whose file failed halfway through.
+  void rewind(std::size_t size) noexcept { at_ = size < at_ ? size : at_; }
   /// Cuts the string to the bytes written (request_body::finish calls it).
   void close();
 
@@ -72,6 +75,12 @@ class request_body {
   /// Appends one record and fills slot.offset/length.
   void append_record(body_writer& body, std::span<const unsigned char> data, record_slot& slot,
                      std::string_view extra_fields = {}) const;
+  /// append_record in steps, for data read piece by piece: open_data_record, append_data for each
+  /// piece (every piece but the last a multiple of 3 bytes long, so that base64 needs no padding
+  /// between them), close_data_record with the total. body.rewind(offset before open) undoes it.
+  void open_data_record(body_writer& body, record_slot& slot, std::string_view extra_fields = {}) const;
+  static void append_data(body_writer& body, std::span<const unsigned char> piece);
+  static void close_data_record(body_writer& body, record_slot& slot, std::uint64_t bytes);
   /// Appends a `{"_id":..,"_url":..}` record (the server fetches the image) and fills the slot.
   void append_url_record(body_writer& body, std::string_view url, record_slot& slot,
                          std::string_view extra_fields = {}) const;

@@ -6,6 +6,8 @@
 
 #include <cerrno>
 #include <cstring>
+#include <functional>
+#include <span>
 
 namespace ximup {
 namespace {
@@ -35,41 +37,85 @@ struct fd_guard {
   }
 };
 
+// Reads into [p, p + n) until it is full or the file ends; the bytes read, or -1 with errno set.
+ssize_t fill(int fd, unsigned char* p, std::size_t n) {
+  std::size_t got = 0;
+  while (got < n) {
+    const ssize_t r = ::read(fd, p + got, n - got);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      return -1;
+    }
+    if (r == 0) break;
+    got += static_cast<std::size_t>(r);
+  }
+  return static_cast<ssize_t>(got);
+}
+
+// Opens `path` as a regular file of at most `max_bytes` (by fstat); its size in `size`.
+read_status open_input(const std::string& path, std::uint64_t max_bytes, fd_guard& file,
+                       std::uint64_t& size) {
+  file.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  if (file.fd < 0) return {false, "cannot open: " + errno_hint(errno)};
+  struct stat st {};
+  if (::fstat(file.fd, &st) != 0) return {false, "cannot stat: " + errno_hint(errno)};
+  if (!S_ISREG(st.st_mode)) return {false, "not a regular file"};
+  size = static_cast<std::uint64_t>(st.st_size);
+  if (size > max_bytes) {
+    return {false, "file is " + std::to_string(size) + " bytes, over the limit of " +
+                       std::to_string(max_bytes) + " (raise --max-body-bytes)"};
+  }
+  return {true, {}};
+}
+
+read_status read_failed() {
+  return {false, "cannot read: " + errno_hint(errno)};
+}
+
+read_status grew_past(std::uint64_t max_bytes) {
+  return {false, "file grew past the limit of " + std::to_string(max_bytes) + " bytes while being read"};
+}
+
 }  // namespace
 
 read_status read_file(const std::string& path, std::vector<unsigned char>& buffer, std::uint64_t max_bytes) {
   // The buffer is reused from file to file and is not cleared first: resize() zero-fills only what
   // it adds beyond the current size (zero-filling every file before reading it took 0.5% of
   // ximup's CPU in perf of bench/upload.sh).
-  fd_guard file{::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY)};
-  if (file.fd < 0) return {false, "cannot open: " + errno_hint(errno)};
-  struct stat st {};
-  if (::fstat(file.fd, &st) != 0) return {false, "cannot stat: " + errno_hint(errno)};
-  if (!S_ISREG(st.st_mode)) return {false, "not a regular file"};
-  const auto expected = static_cast<std::uint64_t>(st.st_size);
-  if (expected > max_bytes) {
-    return {false, "file is " + std::to_string(expected) + " bytes, over the limit of " +
-                       std::to_string(max_bytes) + " (raise --max-body-bytes)"};
-  }
+  fd_guard file{-1};
+  std::uint64_t expected = 0;
+  if (auto opened = open_input(path, max_bytes, file, expected); !opened.ok) return opened;
   // Read to EOF: a file that grows or shrinks while we read is taken as it is at EOF.
   if (buffer.size() < expected + 1) buffer.resize(static_cast<std::size_t>(expected) + 1);
   std::size_t got = 0;
   for (;;) {
-    if (got > max_bytes) break;
+    if (got > max_bytes) return grew_past(max_bytes);
     if (got == buffer.size()) buffer.resize(buffer.size() * 2);
-    const ssize_t n = ::read(file.fd, buffer.data() + got, buffer.size() - got);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return {false, "cannot read: " + errno_hint(errno)};
-    }
-    if (n == 0) break;
+    const ssize_t n = fill(file.fd, buffer.data() + got, buffer.size() - got);
+    if (n < 0) return read_failed();
     got += static_cast<std::size_t>(n);
+    if (got < buffer.size()) break;  // the file ended before the buffer did
   }
-  if (got > max_bytes) {
-    return {false, "file grew past the limit of " + std::to_string(max_bytes) + " bytes while being read"};
-  }
+  if (got > max_bytes) return grew_past(max_bytes);
   buffer.resize(got);
   return {true, {}};
+}
+
+read_status stream_file(const std::string& path, std::span<unsigned char> buffer, std::uint64_t max_bytes,
+                        const std::function<void(std::span<const unsigned char>)>& piece) {
+  fd_guard file{-1};
+  std::uint64_t expected = 0;
+  if (auto opened = open_input(path, max_bytes, file, expected); !opened.ok) return opened;
+  std::uint64_t total = 0;
+  for (;;) {
+    const ssize_t n = fill(file.fd, buffer.data(), buffer.size());
+    if (n < 0) return read_failed();
+    const auto got = static_cast<std::size_t>(n);
+    total += got;
+    if (total > max_bytes) return grew_past(max_bytes);
+    if (got > 0) piece(buffer.first(got));
+    if (got < buffer.size()) return {true, {}};  // the file ended
+  }
 }
 
 }  // namespace ximup

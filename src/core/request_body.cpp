@@ -70,12 +70,25 @@ void request_body::open_record(body_writer& body, record_slot& slot, std::string
 
 void request_body::append_record(body_writer& body, std::span<const unsigned char> data, record_slot& slot,
                                  std::string_view extra_fields) const {
+  open_data_record(body, slot, extra_fields);
+  append_data(body, data);
+  close_data_record(body, slot, data.size());
+}
+
+void request_body::open_data_record(body_writer& body, record_slot& slot,
+                                    std::string_view extra_fields) const {
   open_record(body, slot, extra_fields);
   body.append(data_prefix);
-  base64::encode(body.claim(base64::encoded_size(data.size())), data.data(), data.size());
+}
+
+void request_body::append_data(body_writer& body, std::span<const unsigned char> piece) {
+  base64::encode(body.claim(base64::encoded_size(piece.size())), piece.data(), piece.size());
+}
+
+void request_body::close_data_record(body_writer& body, record_slot& slot, std::uint64_t bytes) {
   body.append(record_suffix);
   slot.length = body.size() - slot.offset;
-  slot.bytes = data.size();
+  slot.bytes = bytes;
 }
 
 void request_body::append_url_record(body_writer& body, std::string_view url, record_slot& slot,

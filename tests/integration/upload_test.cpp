@@ -172,6 +172,42 @@ TEST_F(Upload, BodiesLargerThanTheSocketBuffersReachASlowReaderIntact) {
   }
 }
 
+// Files sent as they are go into the body piece by piece, so a file can fail after its record was
+// opened there. Here /proc/self/smaps stands in for a file that grows past --max-body-bytes while it
+// is read (fstat says 0 bytes, reading gives far more than 64 KiB). Its half-written record is taken
+// back out: the other records of its request reach the mock intact, and it has its own failed line.
+TEST_F(Upload, AFileThatFailsHalfwayIsTakenOutOfItsRequest) {
+  const fs::path tree = dir / "tree";
+  generate_images(tree, {"--count", "5", "--size-kib", "20", "--seed", "9"});
+  const auto files = input_files(tree);
+  ASSERT_EQ(files.size(), 5U);
+  fs::create_symlink("/proc/self/smaps", tree / "grows.jpg");
+
+  mock_server mock(dir.path(), token);
+  const auto run =
+      run_ximup(dir.path(),
+                mock.upload_args(tree, dir / "results.jsonl",
+                                 {"--follow-symlinks", "--max-body-bytes", "64KiB", "--workers", "1"}),
+                token);
+  mock.stop();
+  EXPECT_EQ(run.exit_code, 1) << run.err;
+  const auto results = read_results(dir / "results.jsonl");
+  EXPECT_EQ(results.size(), files.size() + 1);
+  const auto ledger = accepted_hashes(mock.ledger());
+  for (const auto& r : results) {
+    if (r.id == "grows.jpg") {
+      EXPECT_EQ(r.outcome, "failed");
+      EXPECT_NE(r.error.find("grew past the limit of 65536 bytes"), std::string::npos) << r.error;
+      EXPECT_EQ(ledger.count(r.id), 0U);
+      continue;
+    }
+    EXPECT_EQ(r.outcome, "ok") << r.id << ": " << r.error;
+    const auto [first, last] = ledger.equal_range(r.id);
+    ASSERT_NE(first, last) << "the mock never accepted " << r.id;
+    EXPECT_EQ(first->second, sha256_hex(files.at(r.id))) << r.id;
+  }
+}
+
 TEST_F(Upload, MissingDirectoryIsExitFour) {
   mock_server mock(dir.path(), token);
   const auto run = run_ximup(dir.path(), mock.upload_args(dir / "nope", dir / "r.jsonl"), token);

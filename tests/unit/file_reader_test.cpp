@@ -1,4 +1,5 @@
-// read_file: whole files into a reused buffer, with limits and clear errors.
+// read_file: whole files into a reused buffer, with limits and clear errors; stream_file: the same
+// files piece by piece.
 #include "ximup/file_reader.hpp"
 
 #include <fcntl.h>
@@ -16,6 +17,8 @@
 namespace {
 
 using ximup::read_file;
+using ximup::read_status;
+using ximup::stream_file;
 using ximup::test::temp_dir;
 
 std::vector<unsigned char> random_bytes(std::size_t n, unsigned seed) {
@@ -28,6 +31,22 @@ std::vector<unsigned char> random_bytes(std::size_t n, unsigned seed) {
 void write(const std::string& path, const std::vector<unsigned char>& bytes) {
   std::ofstream(path, std::ios::binary)
       .write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+}
+
+// Streams `path` through a buffer of `piece` bytes: the pieces, joined, and their sizes.
+struct streamed {
+  read_status status;
+  std::vector<unsigned char> bytes;
+  std::vector<std::size_t> sizes;
+};
+streamed stream(const std::string& path, std::size_t piece, std::uint64_t max_bytes) {
+  streamed out;
+  std::vector<unsigned char> buffer(piece);
+  out.status = stream_file(path, buffer, max_bytes, [&](std::span<const unsigned char> p) {
+    out.bytes.insert(out.bytes.end(), p.begin(), p.end());
+    out.sizes.push_back(p.size());
+  });
+  return out;
 }
 
 // One buffer for many files of different sizes, larger and smaller in turn, as a worker uses it:
@@ -45,6 +64,54 @@ TEST(FileReader, OneBufferReadsFilesOfEverySizeExactly) {
     ASSERT_TRUE(status.ok) << n << ": " << status.error;
     EXPECT_EQ(buffer, content) << "file of " << n << " bytes";
   }
+}
+
+// Pieces of files of every size around the piece size join to the file, and every piece but the
+// last fills the buffer (what lets the pipeline base64-encode them one after another).
+TEST(FileReader, StreamGivesFullPiecesThenTheRest) {
+  temp_dir dir;
+  constexpr std::size_t piece = 3 * 1024;
+  const std::size_t sizes[] = {0, 1, 2, 3, piece - 1, piece, piece + 1, 2 * piece, 5 * piece + 2, 300000};
+  unsigned seed = 20;
+  for (const std::size_t n : sizes) {
+    const auto content = random_bytes(n, seed++);
+    const std::string path = dir / ("s" + std::to_string(n));
+    write(path, content);
+    const streamed got = stream(path, piece, 1U << 20U);
+    ASSERT_TRUE(got.status.ok) << n << ": " << got.status.error;
+    EXPECT_EQ(got.bytes, content) << "file of " << n << " bytes";
+    EXPECT_EQ(got.sizes.size(), (n + piece - 1) / piece) << n;
+    for (std::size_t i = 0; i + 1 < got.sizes.size(); ++i)
+      EXPECT_EQ(got.sizes[i], piece) << n << " piece " << i;
+  }
+}
+
+// stream_file refuses what read_file refuses, with the same words, before giving any piece.
+TEST(FileReader, StreamRefusesWhatReadRefuses) {
+  temp_dir dir;
+  const std::string big = dir / "big";
+  write(big, random_bytes(1001, 7));
+  std::vector<unsigned char> buffer;
+  for (const std::string& path : std::vector<std::string>{big, dir / "nope", dir.path().string()}) {
+    const read_status whole = read_file(path, buffer, 1000);
+    const streamed got = stream(path, 300, 1000);
+    EXPECT_FALSE(whole.ok) << path;
+    EXPECT_FALSE(got.status.ok) << path;
+    EXPECT_EQ(got.status.error, whole.error) << path;
+    EXPECT_TRUE(got.sizes.empty()) << path;
+  }
+  EXPECT_TRUE(stream(big, 300, 1001).status.ok);
+}
+
+// A file that grows past the limit while it is read (its size was within it when opened) is refused.
+// A /proc file stands in for one: it is regular, fstat says it is empty, and then it gives bytes.
+TEST(FileReader, StreamRefusesAFileThatGrowsPastTheLimit) {
+  const streamed got = stream("/proc/self/status", 16, 10);
+  EXPECT_FALSE(got.status.ok);
+  EXPECT_NE(got.status.error.find("grew past the limit of 10 bytes"), std::string::npos) << got.status.error;
+  std::vector<unsigned char> buffer;
+  const read_status whole = read_file("/proc/self/status", buffer, 10);
+  EXPECT_EQ(got.status.error, whole.error);
 }
 
 TEST(FileReader, FileOverTheLimitIsRefusedWithTheFlagToRaise) {

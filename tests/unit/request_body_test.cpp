@@ -88,6 +88,47 @@ TEST(RequestBody, RecordsOfEverySizeEncodeInPlaceWithoutRegrowing) {
   }
 }
 
+// A record written piece by piece (pieces of a multiple of 3 bytes, then the rest) is the record
+// append_record writes; one rewound after a failure leaves the body as if it had never been opened.
+TEST(RequestBody, RecordInPiecesEqualsTheWholeRecordAndRewindsAway) {
+  request_body rb(R"(,"lang":"en")");
+  std::vector<unsigned char> data(10000);
+  std::uint32_t x = 7;
+  for (auto& c : data) c = static_cast<unsigned char>((x = x * 1664525U + 1013904223U) >> 24U);
+  for (const std::size_t piece : {std::size_t{3}, std::size_t{48}, std::size_t{999}, std::size_t{9999}}) {
+    std::string whole;
+    std::string pieces;
+    body_writer w1(whole);
+    body_writer w2(pieces);
+    rb.begin(w1);
+    rb.begin(w2);
+    for (int record = 0; record < 2; ++record) {
+      record_slot a;
+      record_slot b;
+      a.id = b.id = "r" + std::to_string(record);
+      rb.append_record(w1, data, a);
+      rb.open_data_record(w2, b);
+      for (std::size_t at = 0; at < data.size(); at += piece) {
+        request_body::append_data(w2, std::span(data).subspan(at, std::min(piece, data.size() - at)));
+      }
+      request_body::close_data_record(w2, b, data.size());
+      EXPECT_EQ(b.offset, a.offset);
+      EXPECT_EQ(b.length, a.length);
+      EXPECT_EQ(b.bytes, a.bytes);
+      // A third record fails halfway: rewound, it leaves no trace.
+      const std::size_t before = w2.size();
+      record_slot failed;
+      failed.id = "failed";
+      rb.open_data_record(w2, failed);
+      request_body::append_data(w2, std::span(data).first(piece));
+      w2.rewind(before);
+    }
+    rb.finish(w1);
+    rb.finish(w2);
+    EXPECT_EQ(pieces, whole) << "pieces of " << piece;
+  }
+}
+
 // A pooled string comes back holding an old body: the writer overwrites it and cuts it to the new
 // body, whether the old one was longer or shorter, and grows past a plan that was too small (a
 // file that grew after the scan).
