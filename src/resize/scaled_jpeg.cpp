@@ -35,7 +35,7 @@ constexpr std::array<std::uint8_t, 80> natural_order = {
 // Look-ahead bits of the tables: values (DC, the first AC coefficients) and skipped AC symbols.
 // Sized so that a luma and a chroma table set stay in a 32 KiB L1 data cache.
 constexpr int value_bits = 9;
-constexpr int skip_bits = 12;
+constexpr int skip_bits = 13;
 
 // One decoded symbol, packed: bits 0-4 how many bits it takes (Huffman code plus magnitude bits;
 // 0 = not in the table, decode slowly), bits 5-8 the zero run before it, bit 9 end of block, bits
