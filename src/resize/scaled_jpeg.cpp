@@ -500,13 +500,21 @@ struct bit_reader {
   }
 };
 
-// Canonical decoding of the code at the reader's position: its symbol byte, and its length in
+// The decoders below take the reader's bits (bit_reader::bits: the next bits at the top, at least 32
+// valid) by value rather than the reader: a reader whose address is taken by a call that is not
+// inlined lives in memory, and its bit count then went through a store and a load on every step of
+// decode_block's loop, which is one long dependency chain.
+constexpr std::uint32_t peek(std::uint64_t bits, int n) {
+  return static_cast<std::uint32_t>(bits >> (64 - n));
+}
+
+// Canonical decoding of the code at the top of `bits`: its symbol byte, and its length in
 // `length`; -1 for a bit pattern that is no code of the table.
-int decode_canonical(const huffman_table& t, const bit_reader& r, int& length) {
+int decode_canonical(const huffman_table& t, std::uint64_t bits, int& length) {
   length = 1;
   std::int32_t code = 0;
   for (;; ++length) {
-    code = static_cast<std::int32_t>(r.peek(length));
+    code = static_cast<std::int32_t>(peek(bits, length));
     if (code <= t.max_code[static_cast<std::size_t>(length)]) break;
   }
   if (length > 16) return -1;
@@ -515,47 +523,48 @@ int decode_canonical(const huffman_table& t, const bit_reader& r, int& length) {
 
 // A symbol whose code (or code and magnitude) is longer than the look-up: canonical decoding.
 // Returns 0 for a bit pattern that is no code of the table.
-symbol decode_slow(const huffman_table& t, const bit_reader& r, bool dc) {
+symbol decode_slow(const huffman_table& t, std::uint64_t bits, bool dc) {
   int length = 0;
-  const int sym = decode_canonical(t, r, length);
+  const int sym = decode_canonical(t, bits, length);
   if (sym < 0) return 0;
   const int run = dc ? 0 : sym >> 4;
   const int size = sym & 15;
   if (size == 0) return dc || run == 15 ? pack(length, run, 0) : (static_cast<symbol>(length) | end_of_block);
-  const std::uint32_t magnitude = static_cast<std::uint32_t>(r.bits << length >> (64 - size));
+  const std::uint32_t magnitude = static_cast<std::uint32_t>(bits << length >> (64 - size));
   return pack(length + size, run, extend(magnitude, size));
 }
 
 // The next AC code of a progressive scan, undecoded: its length | its symbol byte << 8 (the run in
 // the high four bits, the size or, with size 0, the end-of-band run's bit count); -1 for no code.
-int decode_code(const huffman_table& t, const bit_reader& r) {
-  const std::uint16_t e = t.rs_fast[r.peek(value_bits)];
+int decode_code(const huffman_table& t, std::uint64_t bits) {
+  const std::uint16_t e = t.rs_fast[peek(bits, value_bits)];
   if (e != 0) return e;
   int length = 0;
-  const int sym = decode_canonical(t, r, length);
+  const int sym = decode_canonical(t, bits, length);
   return sym < 0 ? -1 : length | (sym << 8);
 }
 
 // The next symbol: the look-up, then the magnitude bits it could not hold, or canonical decoding for a
-// code longer than the look-up. Returns 0 for a bit pattern that is no code of the table. Needs 32
-// bits in the reader.
-symbol decode_symbol(const huffman_table& t, const bit_reader& r, bool dc) {
-  const symbol s = t.fast[r.peek(value_bits)];
-  if (symbol_length(s) == 0) return decode_slow(t, r, dc);
+// code longer than the look-up. Returns 0 for a bit pattern that is no code of the table.
+symbol decode_symbol(const huffman_table& t, std::uint64_t bits, bool dc) {
+  const symbol s = t.fast[peek(bits, value_bits)];
+  if (symbol_length(s) == 0) return decode_slow(t, bits, dc);
   if ((s & magnitude_follows) == 0) return s;
   const int length = symbol_length(s);
   const int size = static_cast<int>((s >> 16) & 15U);
-  const auto magnitude = static_cast<std::uint32_t>(r.bits << length >> (64 - size));
+  const auto magnitude = static_cast<std::uint32_t>(bits << length >> (64 - size));
   return pack(length + size, symbol_run(s), extend(magnitude, size));
 }
 
 // Decodes one block: the DC difference (applied to `dc`), the values of the first `keep` coefficients
 // in zigzag order into `low` (zigzag index; those not coded are set to 0), and every other
 // coefficient only as far as to know where the block ends. Returns false for an invalid code.
-bool decode_block(bit_reader& r, const huffman_table& dc_table, const huffman_table& ac_table, int keep,
-                  int& dc, std::array<int, 5>& low) {
+// (Works on a copy of the reader, which the compiler keeps in registers; decode_block writes it back.)
+[[gnu::always_inline]] inline bool decode_block_in(bit_reader& r, const huffman_table& dc_table,
+                                                   const huffman_table& ac_table, int keep, int& dc,
+                                                   std::array<int, 5>& low) {
   if (r.count < 32) r.refill();
-  symbol s = decode_symbol(dc_table, r, true);
+  symbol s = decode_symbol(dc_table, r.bits, true);
   if (s == 0) return false;
   r.skip(symbol_length(s));
   // Kept to 16 bits as libjpeg stores it: a corrupt stream of large differences must not overflow.
@@ -564,7 +573,7 @@ bool decode_block(bit_reader& r, const huffman_table& dc_table, const huffman_ta
   int k = 1;
   while (k < keep) {
     if (r.count < 32) r.refill();
-    s = decode_symbol(ac_table, r, false);
+    s = decode_symbol(ac_table, r.bits, false);
     if (s == 0) return false;
     r.skip(symbol_length(s));
     if ((s & end_of_block) != 0) return true;
@@ -586,13 +595,21 @@ bool decode_block(bit_reader& r, const huffman_table& dc_table, const huffman_ta
       continue;
     }
     // A long code, or steps that would run past the block's last coefficient: one symbol.
-    s = decode_symbol(ac_table, r, false);
+    s = decode_symbol(ac_table, r.bits, false);
     if (s == 0) return false;
     r.skip(symbol_length(s));
     if ((s & end_of_block) != 0) return true;
     k += symbol_run(s) + 1;
   }
   return true;
+}
+
+bool decode_block(bit_reader& reader, const huffman_table& dc_table, const huffman_table& ac_table, int keep,
+                  int& dc, std::array<int, 5>& low) {
+  bit_reader r = reader;
+  const bool ok = decode_block_in(r, dc_table, ac_table, keep, dc, low);
+  reader = r;
+  return ok;
 }
 
 std::uint8_t clamp_sample(int v) {
@@ -819,7 +836,7 @@ scaled_jpeg_status check_progression(const frame& f, const scan_header& scan, pr
 // One block of a DC scan's first pass: the difference from the component's last DC (`dc`).
 bool dc_first(bit_reader& r, const huffman_table& t, int al, int& dc, scaled_jpeg_block& b) {
   if (r.count < 32) r.refill();
-  const symbol s = decode_symbol(t, r, true);
+  const symbol s = decode_symbol(t, r.bits, true);
   if (s == 0) return false;
   r.skip(symbol_length(s));
   if (__builtin_add_overflow(dc, symbol_value(s), &dc)) return false;  // libjpeg-turbo's error too
@@ -900,7 +917,7 @@ bool ac_first(bit_reader& r, const huffman_table& t, const scan_header& scan, in
   }
   for (int k = scan.ss; k <= scan.se; ++k) {
     if (r.count < 32) r.refill();
-    const int code = decode_code(t, r);
+    const int code = decode_code(t, r.bits);
     if (code < 0) return false;
     r.skip(code & 31);
     const int run = code >> 12;
@@ -938,7 +955,7 @@ bool ac_first(bit_reader& r, const huffman_table& t, const scan_header& scan, in
   if (eob_run == 0) {
     while (ahead != 0) {
       if (r.count < 32) r.refill();
-      const int code = decode_code(t, r);
+      const int code = decode_code(t, r.bits);
       if (code < 0) return false;
       r.skip(code & 31);
       int run = code >> 12;
