@@ -523,7 +523,7 @@ int decode_canonical(const huffman_table& t, std::uint64_t bits, int& length) {
 
 // A symbol whose code (or code and magnitude) is longer than the look-up: canonical decoding.
 // Returns 0 for a bit pattern that is no code of the table.
-symbol decode_slow(const huffman_table& t, std::uint64_t bits, bool dc) {
+[[gnu::noinline]] symbol decode_slow(const huffman_table& t, std::uint64_t bits, bool dc) {
   int length = 0;
   const int sym = decode_canonical(t, bits, length);
   if (sym < 0) return 0;
@@ -546,7 +546,7 @@ int decode_code(const huffman_table& t, std::uint64_t bits) {
 
 // The next symbol: the look-up, then the magnitude bits it could not hold, or canonical decoding for a
 // code longer than the look-up. Returns 0 for a bit pattern that is no code of the table.
-symbol decode_symbol(const huffman_table& t, std::uint64_t bits, bool dc) {
+[[gnu::always_inline]] inline symbol decode_symbol(const huffman_table& t, std::uint64_t bits, bool dc) {
   const symbol s = t.fast[peek(bits, value_bits)];
   if (symbol_length(s) == 0) return decode_slow(t, bits, dc);
   if ((s & magnitude_follows) == 0) return s;
