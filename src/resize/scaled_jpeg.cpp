@@ -604,8 +604,9 @@ int decode_code(const huffman_table& t, std::uint64_t bits) {
   return true;
 }
 
-bool decode_block(bit_reader& reader, const huffman_table& dc_table, const huffman_table& ac_table, int keep,
-                  int& dc, std::array<int, 5>& low) {
+[[gnu::always_inline]] inline bool decode_block(bit_reader& reader, const huffman_table& dc_table,
+                                                const huffman_table& ac_table, int keep, int& dc,
+                                                std::array<int, 5>& low) {
   bit_reader r = reader;
   const bool ok = decode_block_in(r, dc_table, ac_table, keep, dc, low);
   reader = r;
