@@ -556,10 +556,20 @@ int decode_code(const huffman_table& t, std::uint64_t bits) {
   return pack(length + size, symbol_run(s), extend(magnitude, size));
 }
 
+// Runs `decode(r)` on a copy of `reader` and writes the copy back: the copy's address is never
+// taken, so the compiler keeps it in registers, where the caller's reader (whose address is passed
+// on) would be reloaded after every store that might alias it, such as a block's 64-bit mask.
+template <typename Decode>
+[[gnu::always_inline]] inline bool in_registers(bit_reader& reader, Decode&& decode) {
+  bit_reader r = reader;
+  const bool ok = decode(r);
+  reader = r;
+  return ok;
+}
+
 // Decodes one block: the DC difference (applied to `dc`), the values of the first `keep` coefficients
 // in zigzag order into `low` (zigzag index; those not coded are set to 0), and every other
 // coefficient only as far as to know where the block ends. Returns false for an invalid code.
-// (Works on a copy of the reader, which the compiler keeps in registers; decode_block writes it back.)
 [[gnu::always_inline]] inline bool decode_block_in(bit_reader& r, const huffman_table& dc_table,
                                                    const huffman_table& ac_table, int keep, int& dc,
                                                    std::array<int, 5>& low) {
@@ -607,10 +617,10 @@ int decode_code(const huffman_table& t, std::uint64_t bits) {
 [[gnu::always_inline]] inline bool decode_block(bit_reader& reader, const huffman_table& dc_table,
                                                 const huffman_table& ac_table, int keep, int& dc,
                                                 std::array<int, 5>& low) {
-  bit_reader r = reader;
-  const bool ok = decode_block_in(r, dc_table, ac_table, keep, dc, low);
-  reader = r;
-  return ok;
+  return in_registers(
+      reader, [&](bit_reader & r) __attribute__((always_inline)) {
+        return decode_block_in(r, dc_table, ac_table, keep, dc, low);
+      });
 }
 
 std::uint8_t clamp_sample(int v) {
@@ -910,8 +920,8 @@ std::uint64_t positions(int from, int to) {
 
 // One block of an AC scan's first pass over zigzag positions ss..se. `eob_run`: blocks left in the
 // current run of blocks with nothing more in this band.
-bool ac_first(bit_reader& r, const huffman_table& t, const scan_header& scan, int& eob_run,
-              scaled_jpeg_block& b) {
+[[gnu::always_inline]] inline bool ac_first_in(bit_reader& r, const huffman_table& t, const scan_header& scan,
+                                               int& eob_run, scaled_jpeg_block& b) {
   if (eob_run > 0) {
     --eob_run;
     return true;
@@ -947,10 +957,18 @@ bool ac_first(bit_reader& r, const huffman_table& t, const scan_header& scan, in
   return true;
 }
 
+bool ac_first(bit_reader& reader, const huffman_table& t, const scan_header& scan, int& eob_run,
+              scaled_jpeg_block& b) {
+  return in_registers(
+      reader, [&](bit_reader & r)
+                  __attribute__((always_inline)) { return ac_first_in(r, t, scan, eob_run, b); });
+}
+
 // One block of an AC refinement scan: a correction bit for each coefficient already nonzero in the
 // band, and the coefficients that become nonzero now (+-1 << al), as libjpeg's decode_mcu_AC_refine.
-[[gnu::always_inline]] inline bool ac_refine(bit_reader& r, const huffman_table& t, const scan_header& scan,
-                                             int& eob_run, scaled_jpeg_block& b, bool fast_pdep) {
+[[gnu::always_inline]] inline bool ac_refine_in(bit_reader& r, const huffman_table& t,
+                                                const scan_header& scan, int& eob_run, scaled_jpeg_block& b,
+                                                bool fast_pdep) {
   const int p1 = 1 << scan.al;
   std::uint64_t ahead = positions(scan.ss, scan.se + 1);  // the band's positions not passed yet
   if (eob_run == 0) {
@@ -999,6 +1017,14 @@ bool ac_first(bit_reader& r, const huffman_table& t, const scan_header& scan, in
     --eob_run;
   }
   return true;
+}
+
+[[gnu::always_inline]] inline bool ac_refine(bit_reader& reader, const huffman_table& t,
+                                             const scan_header& scan, int& eob_run, scaled_jpeg_block& b,
+                                             bool fast_pdep) {
+  return in_registers(
+      reader, [&](bit_reader & r)
+                  __attribute__((always_inline)) { return ac_refine_in(r, t, scan, eob_run, b, fast_pdep); });
 }
 
 // Refinement scans count bits with popcount: where the CPU has the instruction, a copy compiled to use
