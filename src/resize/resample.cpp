@@ -73,9 +73,9 @@ std::int32_t dot(const std::int16_t* p, const std::int16_t* w, std::size_t n) {
 }
 
 #if defined(__SSE2__)
-// dot() of 16 lanes for four outputs: band + starts[i] against weights + 16 i, into sums[0..3].
-void dot4(const std::int16_t* band, const std::uint32_t* starts, const std::int16_t* weights,
-          std::int32_t* sums) {
+// dot() of 16 lanes for four outputs: band + starts[i] against weights + 16 i; lane i of the result
+// is output i's sum.
+__m128i dot4(const std::int16_t* band, const std::uint32_t* starts, const std::int16_t* weights) {
   const auto partial = [&](std::size_t i) {  // four lanes whose sum is output i's
     const std::int16_t* p = band + starts[i];
     const std::int16_t* w = weights + 16 * i;
@@ -91,8 +91,14 @@ void dot4(const std::int16_t* band, const std::uint32_t* starts, const std::int1
   // Transpose-and-add: lane i of the result is the sum of output i's four lanes.
   const __m128i a = _mm_add_epi32(_mm_unpacklo_epi32(p0, p1), _mm_unpackhi_epi32(p0, p1));
   const __m128i c = _mm_add_epi32(_mm_unpacklo_epi32(p2, p3), _mm_unpackhi_epi32(p2, p3));
-  _mm_storeu_si128(reinterpret_cast<__m128i*>(sums),
-                   _mm_add_epi32(_mm_unpacklo_epi64(a, c), _mm_unpackhi_epi64(a, c)));
+  return _mm_add_epi32(_mm_unpacklo_epi64(a, c), _mm_unpackhi_epi64(a, c));
+}
+
+// to_sample() of four sums at once (rounding added): the saturating packs clamp to 0..255 as it does.
+std::uint32_t to_samples4(__m128i sums) {
+  const __m128i shifted = _mm_srai_epi32(_mm_add_epi32(sums, _mm_set1_epi32(half)), fraction_bits);
+  const __m128i words = _mm_packs_epi32(shifted, shifted);
+  return static_cast<std::uint32_t>(_mm_cvtsi128_si32(_mm_packus_epi16(words, words)));
 }
 #endif
 
@@ -163,13 +169,30 @@ void lanczos3_resample(const std::uint8_t* src, std::uint32_t width, std::uint32
   for (std::size_t x = 0; x < out_width; ++x) {
     std::copy_n(s.weights.data() + x * taps, taps, s.padded_weights.data() + x * lanes);
   }
-  s.band.resize(std::size_t{width} + lanes);
+  // All bands of a row are taken apart in one pass over it; each band is followed by `lanes` copies of
+  // its last sample.
+  const std::size_t band_stride = std::size_t{width} + lanes;
+  s.band.resize(band_stride * b);
   for (std::uint32_t y = 0; y < out_height; ++y) {
     const std::uint8_t* in = s.rows.data() + std::size_t{y} * row;
     std::uint8_t* out = dst + std::size_t{y} * out_width * b;
+    std::int16_t* bands_start = s.band.data();
+    if (b == 3) {
+      std::int16_t* b0 = bands_start;
+      std::int16_t* b1 = b0 + band_stride;
+      std::int16_t* b2 = b1 + band_stride;
+      for (std::size_t x = 0; x < width; ++x) {
+        b0[x] = in[3 * x];
+        b1[x] = in[3 * x + 1];
+        b2[x] = in[3 * x + 2];
+      }
+    } else {
+      for (std::size_t x = 0; x < width; ++x) {
+        for (std::size_t c = 0; c < b; ++c) bands_start[c * band_stride + x] = in[x * b + c];
+      }
+    }
     for (std::size_t c = 0; c < b; ++c) {
-      std::int16_t* band = s.band.data();
-      for (std::size_t x = 0; x < width; ++x) band[x] = in[x * b + c];
+      std::int16_t* band = bands_start + c * band_stride;
       std::fill(band + width, band + width + lanes, band[width - 1]);
       std::uint32_t x = 0;
 #if defined(__SSE2__)
@@ -177,9 +200,13 @@ void lanczos3_resample(const std::uint8_t* src, std::uint32_t width, std::uint32
       // transposed and added in registers, then shifted and packed to bytes together.
       if (lanes == 16) {
         for (; x + 4 <= out_width; x += 4) {
-          std::array<std::int32_t, 4> sums{};
-          dot4(band, s.starts.data() + x, s.padded_weights.data() + std::size_t{x} * 16, sums.data());
-          for (std::size_t i = 0; i < 4; ++i) out[(std::size_t{x} + i) * b + c] = to_sample(sums[i] + half);
+          const std::uint32_t four =
+              to_samples4(dot4(band, s.starts.data() + x, s.padded_weights.data() + std::size_t{x} * 16));
+          std::uint8_t* o = out + std::size_t{x} * b + c;
+          o[0] = static_cast<std::uint8_t>(four);
+          o[b] = static_cast<std::uint8_t>(four >> 8U);
+          o[2 * b] = static_cast<std::uint8_t>(four >> 16U);
+          o[3 * b] = static_cast<std::uint8_t>(four >> 24U);
         }
       }
 #endif

@@ -21,7 +21,7 @@ namespace ximup {
 
 struct resample_scratch {
   std::vector<std::uint8_t> rows;            ///< the image after the vertical pass
-  std::vector<std::int16_t> band;            ///< one band of one row, its last sample repeated after it
+  std::vector<std::int16_t> band;            ///< the bands of one row, each with its last sample repeated
   std::vector<std::int16_t> padded_weights;  ///< per output column, the weights zero-padded to 16
   std::vector<std::int16_t> weights;         ///< per output position, `taps` weights
   std::vector<std::uint32_t> starts;         ///< per output position, the first input position
