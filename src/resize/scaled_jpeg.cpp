@@ -752,9 +752,22 @@ template <typename Restart, typename Unit>
   return scaled_jpeg_status::decoded;
 }
 
+// The scan loops are compiled twice more for x86-64 CPUs that have them (chosen once, when the library
+// loads): for x86-64-v3 (Haswell, Zen 1 and later), whose BMI2 shifts by a register count (SHLX,
+// SHRX) take one cycle and one micro-op where SHL/SHR by CL take two on Intel, and the bit reader's
+// shifts are on the decoder's one long dependency chain; and for refinement scans, which count bits,
+// with POPCNT alone, instead of a call to libgcc's __popcountdi2.
+#if defined(__x86_64__)
+#define XIMUP_SCAN_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#define XIMUP_POPCNT_CLONES __attribute__((target_clones("arch=x86-64-v3", "popcnt", "default")))
+#else
+#define XIMUP_SCAN_CLONES
+#define XIMUP_POPCNT_CLONES
+#endif
+
 // A baseline file's one interleaved scan, straight to the planes.
-scaled_jpeg_status decode_scan(const frame& f, int shrink, scaled_jpeg_scratch& s,
-                               std::vector<component>& comps) {
+XIMUP_SCAN_CLONES scaled_jpeg_status decode_scan(const frame& f, int shrink, scaled_jpeg_scratch& s,
+                                                 std::vector<component>& comps) {
   const bool interleaved = f.count > 1;
   const mcu_grid grid = grid_of(f);
   const std::uint32_t mcus_x = grid.w;
@@ -1026,14 +1039,6 @@ bool ac_first(bit_reader& reader, const huffman_table& t, const scan_header& sca
       reader, [&](bit_reader & r)
                   __attribute__((always_inline)) { return ac_refine_in(r, t, scan, eob_run, b, fast_pdep); });
 }
-
-// Refinement scans count bits with popcount: where the CPU has the instruction, a copy compiled to use
-// it (chosen once, when the library loads) instead of a call to libgcc's __popcountdi2.
-#if defined(__x86_64__)
-#define XIMUP_POPCNT_CLONES __attribute__((target_clones("popcnt", "default")))
-#else
-#define XIMUP_POPCNT_CLONES
-#endif
 
 // One scan of a multi-scan file into the blocks. An interleaved scan (several components) goes MCU by
 // MCU over the frame's grid; a scan of one component goes block by block over the blocks that cover
