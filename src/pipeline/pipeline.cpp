@@ -493,8 +493,8 @@ struct upload_pipeline::impl {
   }
 
   // Files that are sent as they are go through the worker in pieces of this size, each encoded right
-  // after it is read, while it is still in the CPU's cache (reading a 4 MB file whole and then
-  // encoding it read every byte back from memory); a multiple of 3 (whole base64 groups).
+  // after it is read, so that a worker's file bytes in the budget are one piece, not its largest file
+  // (client CPU measured the same as reading whole files); a multiple of 3 (whole base64 groups).
   static constexpr std::size_t piece_bytes = std::size_t{3} << 16U;
 
   // Reads `path` piece by piece into a record of `out`; on failure the record is taken back out.

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "support/process.hpp"
@@ -31,6 +32,15 @@ std::vector<unsigned char> random_bytes(std::size_t n, unsigned seed) {
 void write(const std::string& path, const std::vector<unsigned char>& bytes) {
   std::ofstream(path, std::ios::binary)
       .write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+}
+
+// A file of `n` random bytes named `name` in `dir`: its path and its content.
+std::pair<std::string, std::vector<unsigned char>> random_file(const temp_dir& dir, const std::string& name,
+                                                               std::size_t n, unsigned seed) {
+  auto content = random_bytes(n, seed);
+  const std::string path = dir / name;
+  write(path, content);
+  return {path, std::move(content)};
 }
 
 // Streams `path` through a buffer of `piece` bytes: the pieces, joined, and their sizes.
@@ -57,9 +67,7 @@ TEST(FileReader, OneBufferReadsFilesOfEverySizeExactly) {
   const std::size_t sizes[] = {300000, 0, 1, 4096, 250000, 17, 300001, 65536, 2};
   unsigned seed = 1;
   for (const std::size_t n : sizes) {
-    const auto content = random_bytes(n, seed++);
-    const std::string path = dir / ("f" + std::to_string(n));
-    write(path, content);
+    const auto [path, content] = random_file(dir, "f" + std::to_string(n), n, seed++);
     const auto status = read_file(path, buffer, 1U << 20U);
     ASSERT_TRUE(status.ok) << n << ": " << status.error;
     EXPECT_EQ(buffer, content) << "file of " << n << " bytes";
@@ -74,9 +82,7 @@ TEST(FileReader, StreamGivesFullPiecesThenTheRest) {
   const std::size_t sizes[] = {0, 1, 2, 3, piece - 1, piece, piece + 1, 2 * piece, 5 * piece + 2, 300000};
   unsigned seed = 20;
   for (const std::size_t n : sizes) {
-    const auto content = random_bytes(n, seed++);
-    const std::string path = dir / ("s" + std::to_string(n));
-    write(path, content);
+    const auto [path, content] = random_file(dir, "s" + std::to_string(n), n, seed++);
     const streamed got = stream(path, piece, 1U << 20U);
     ASSERT_TRUE(got.status.ok) << n << ": " << got.status.error;
     EXPECT_EQ(got.bytes, content) << "file of " << n << " bytes";
