@@ -219,4 +219,37 @@ void lanczos3_resample(const std::uint8_t* src, std::uint32_t width, std::uint32
   }
 }
 
+void lanczos3_resample_scalar(const std::uint8_t* src, std::uint32_t width, std::uint32_t height, int bands,
+                              std::uint8_t* dst, std::uint32_t out_width, std::uint32_t out_height,
+                              resample_scratch& s) {
+  const auto b = static_cast<std::size_t>(bands);
+  const std::size_t row = std::size_t{width} * b;
+  std::size_t taps = plan_axis(height, out_height, s);
+  s.rows.resize(row * out_height);
+  for (std::uint32_t y = 0; y < out_height; ++y) {
+    const std::int16_t* w = s.weights.data() + std::size_t{y} * taps;
+    const std::size_t count = std::min<std::size_t>(taps, height - s.starts[y]);
+    for (std::size_t j = 0; j < row; ++j) {
+      std::int32_t sum = half;
+      for (std::size_t t = 0; t < count; ++t) sum += std::int32_t{w[t]} * src[(s.starts[y] + t) * row + j];
+      s.rows[std::size_t{y} * row + j] = to_sample(sum);
+    }
+  }
+  taps = plan_axis(width, out_width, s);
+  for (std::uint32_t y = 0; y < out_height; ++y) {
+    const std::uint8_t* in = s.rows.data() + std::size_t{y} * row;
+    for (std::uint32_t x = 0; x < out_width; ++x) {
+      const std::int16_t* w = s.weights.data() + std::size_t{x} * taps;
+      for (std::size_t c = 0; c < b; ++c) {
+        std::int32_t sum = half;
+        for (std::size_t t = 0; t < taps; ++t) {
+          const std::size_t at = std::min<std::size_t>(s.starts[x] + t, width - 1);  // the edge repeats
+          sum += std::int32_t{w[t]} * in[at * b + c];
+        }
+        dst[(std::size_t{y} * out_width + x) * b + c] = to_sample(sum);
+      }
+    }
+  }
+}
+
 }  // namespace ximup

@@ -34,4 +34,10 @@ void lanczos3_resample(const std::uint8_t* src, std::uint32_t width, std::uint32
                        std::uint8_t* dst, std::uint32_t out_width, std::uint32_t out_height,
                        resample_scratch& scratch);
 
+/// The same filter, weights and rounding without SIMD, one output sample at a time: the reference
+/// the tests hold lanczos3_resample to, bit for bit (its SSE2 passes are where mistakes would hide).
+void lanczos3_resample_scalar(const std::uint8_t* src, std::uint32_t width, std::uint32_t height, int bands,
+                              std::uint8_t* dst, std::uint32_t out_width, std::uint32_t out_height,
+                              resample_scratch& scratch);
+
 }  // namespace ximup
