@@ -107,6 +107,7 @@ struct upload_flags {
   std::string resize_side = "shorter";
   std::string resize_min_bytes = "100KiB";
   int jpeg_quality = 90;
+  bool no_jpeg_optimize = false;
 };
 
 // The state file's default place: beside the results file; a shard has its own.
@@ -311,6 +312,7 @@ upload_options build_options(const upload_flags& f) {
   o.resize.min_bytes = f.resize_min_bytes == "0" ? 0 : size_flag("--resize-min-bytes", f.resize_min_bytes);
   if (f.jpeg_quality < 1 || f.jpeg_quality > 100) throw usage_error{"--jpeg-quality must be 1..100"};
   o.resize.jpeg_quality = f.jpeg_quality;
+  o.resize.optimize_coding = !f.no_jpeg_optimize;
   if (o.resize.target > 0) {
     if (auto error = resize_init()) throw usage_error{"--resize: " + *error};
   }
@@ -834,6 +836,9 @@ std::function<int()> add_upload_command(CLI::App& app) {
       ->group(shrink);
   cmd->add_option("--jpeg-quality", f.jpeg_quality, "JPEG quality of resized images (1-100)")
       ->capture_default_str()
+      ->group(shrink);
+  cmd->add_flag("--no-jpeg-optimize", f.no_jpeg_optimize,
+                "Standard Huffman tables for resized JPEGs: ~13% less CPU, ~6% more bytes")
       ->group(shrink);
   auto* outg = "Output";
   cmd->add_option("--log-format", f.log_format, "text|json (JSON lines for log collectors)")

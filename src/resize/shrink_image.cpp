@@ -369,7 +369,7 @@ resize_report shrink(std::span<const unsigned char> input, const resize_options&
       alpha ? vips_pngsave_buffer(thumb.image, &encoded.data, &encoded.size, "strip", TRUE, nullptr)
             : vips_jpegsave_buffer(thumb.image, &encoded.data, &encoded.size, "Q",
                                    std::clamp(options.jpeg_quality, 1, 100), "strip", TRUE, "optimize_coding",
-                                   TRUE, nullptr);
+                                   options.optimize_coding ? TRUE : FALSE, nullptr);
   if (failed != 0 || encoded.data == nullptr) {
     return unchanged(
         std::move(r), resize_action::unchanged_undecodable,

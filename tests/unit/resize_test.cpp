@@ -620,6 +620,29 @@ TEST_F(Resize, ReencodingThatIsNotSmallerSendsTheOriginal) {
   EXPECT_FALSE(r.note.empty());
 }
 
+// --no-jpeg-optimize: libjpeg's standard Huffman tables instead of tables made for the image. The
+// pixels are the same (the tables are lossless); the bytes are more.
+TEST_F(Resize, StandardHuffmanTablesGiveTheSamePixelsInMoreBytes) {
+  const auto input = file(noise(1600, 1200, 3, 13), "tables.jpg", "[Q=90]");
+  resize_options o = options(400);
+  std::vector<unsigned char> optimised;
+  ASSERT_EQ(shrink_image(input, o, optimised).action, resize_action::resized);
+  o.optimize_coding = false;
+  std::vector<unsigned char> standard;
+  ASSERT_EQ(shrink_image(input, o, standard).action, resize_action::resized);
+  EXPECT_GT(standard.size(), optimised.size());
+  const auto pixels = [](const std::vector<unsigned char>& bytes) {
+    vimage img(vips_image_new_from_buffer(bytes.data(), bytes.size(), "", nullptr));
+    if (img.get() == nullptr) throw std::runtime_error("output does not decode");
+    std::size_t n = 0;
+    auto* memory = static_cast<unsigned char*>(vips_image_write_to_memory(img.get(), &n));
+    std::vector<unsigned char> out(memory, memory + n);
+    g_free(memory);
+    return out;
+  };
+  EXPECT_EQ(pixels(standard), pixels(optimised));
+}
+
 TEST_F(Resize, TooManyPixelsIsSentUnchanged) {
   const auto input = file(noise(1200, 900, 3, 12), "many.jpg", "[Q=90]");
   resize_options o = options(300);
