@@ -14,6 +14,7 @@
 #include <array>
 #include <atomic>
 #include <bit>
+#include <cassert>
 #include <cstring>
 #include <memory>
 
@@ -64,10 +65,11 @@ constexpr int extend(std::uint32_t bits, int size) {
 }
 
 // Several AC symbols read only to be skipped, packed: bits 0-4 how many bits they take (0 = none fits
-// the look-up), bits 5-11 how far they advance in the block (runs plus one per coefficient), bit 12
-// the last one ends the block.
+// the look-up: skip_none), bits 5-11 how far they advance in the block (runs plus one per coefficient), bit
+// 12 the last one ends the block.
 using skip_step = std::uint16_t;
 constexpr unsigned skip_end_of_block = 1U << 12;
+constexpr unsigned skip_none = 127U << 5;  ///< no whole symbol fits: length 0, advance 127
 constexpr int skip_length(skip_step s) {
   return static_cast<int>(s & 31U);
 }
@@ -240,8 +242,10 @@ bool build_table(huffman_table& t, const std::uint8_t* counts, const std::uint8_
         advance += symbol_run(next) + 1;
         if (advance > 64) break;
       }
+      // (None fits: advance 127, past any block's end, sends decode_block to its one-symbol path
+      // with the same test that catches a block's end.)
       t.skip[bits] = static_cast<skip_step>(
-          used == 0 ? 0U : step | static_cast<unsigned>(used) | (static_cast<unsigned>(advance) << 5));
+          used == 0 ? skip_none : step | static_cast<unsigned>(used) | (static_cast<unsigned>(advance) << 5));
     }
   }
   return true;
@@ -547,14 +551,36 @@ int decode_code(const huffman_table& t, std::uint64_t bits) {
 
 // The next symbol: the look-up, then the magnitude bits it could not hold, or canonical decoding for a
 // code longer than the look-up. Returns 0 for a bit pattern that is no code of the table.
-[[gnu::always_inline]] inline symbol decode_symbol(const huffman_table& t, std::uint64_t bits, bool dc) {
-  const symbol s = t.fast[peek(bits, value_bits)];
+[[gnu::always_inline]] inline symbol decode_symbol(const huffman_table& t, std::uint64_t bits, bool dc);
+
+// decode_symbol after its look-up `s` (of the same next bits as `bits`, which must hold 27 valid).
+[[gnu::always_inline]] inline symbol finish_symbol(const huffman_table& t, symbol s, std::uint64_t bits,
+                                                   bool dc) {
   if (symbol_length(s) == 0) return decode_slow(t, bits, dc);
   if ((s & magnitude_follows) == 0) return s;
   const int length = symbol_length(s);
   const int size = static_cast<int>((s >> 16) & 15U);
   const auto magnitude = static_cast<std::uint32_t>(bits << length >> (64 - size));
   return pack(length + size, symbol_run(s), extend(magnitude, size));
+}
+
+[[gnu::always_inline]] inline symbol decode_symbol(const huffman_table& t, std::uint64_t bits, bool dc) {
+  return finish_symbol(t, t.fast[peek(bits, value_bits)], bits, dc);
+}
+
+// The bits a symbol of decode_block may take: a 16-bit code and 11 magnitude bits.
+constexpr int longest_symbol = 27;
+static_assert(skip_bits <= 56 - longest_symbol && value_bits <= 56 - longest_symbol);
+
+// decode_symbol on a reader that holds at least value_bits bits, and is left refilled: the look-up
+// reads the bits already there, and the refill follows it, unconditionally. The refill's load
+// depends on the bit count, so refilling first put a second memory load on every symbol's
+// dependency chain; a conditional refill cost a branch the bit count makes unpredictable.
+[[gnu::always_inline]] inline symbol read_symbol(bit_reader& r, const huffman_table& t, bool dc) {
+  assert(r.count >= value_bits);
+  const symbol s = t.fast[r.peek(value_bits)];
+  r.refill();
+  return finish_symbol(t, s, r.bits, dc);
 }
 
 // Runs `decode(r)` on a copy of `reader` and writes the copy back: the copy's address is never
@@ -574,8 +600,12 @@ template <typename Decode>
 [[gnu::always_inline]] inline bool decode_block_in(bit_reader& r, const huffman_table& dc_table,
                                                    const huffman_table& ac_table, int keep, int& dc,
                                                    std::array<int, 5>& low) {
-  if (r.count < 32) r.refill();
-  symbol s = decode_symbol(dc_table, r.bits, true);
+  // Each symbol starts after a refill (56 bits) and at most one symbol: at least 29 bits, enough for
+  // read_symbol's and the skip steps' look-ups. (A block is the first thing a reader reads, or
+  // follows another.)
+  if (r.count < 56 - longest_symbol) [[unlikely]]
+    r.refill();
+  symbol s = read_symbol(r, dc_table, true);
   if (s == 0) return false;
   r.skip(symbol_length(s));
   // Kept to 16 bits as libjpeg stores it: a corrupt stream of large differences must not overflow.
@@ -583,8 +613,7 @@ template <typename Decode>
   low = {dc, 0, 0, 0, 0};
   int k = 1;
   while (k < keep) {
-    if (r.count < 32) r.refill();
-    s = decode_symbol(ac_table, r.bits, false);
+    s = read_symbol(r, ac_table, false);
     if (s == 0) return false;
     r.skip(symbol_length(s));
     if ((s & end_of_block) != 0) return true;
@@ -594,12 +623,14 @@ template <typename Decode>
   }
   // The rest is only skipped: one look-up reads as many whole symbols as the look-up's bits hold.
   while (k < 64) {
-    r.refill();  // unconditionally: cheaper than a branch the bit count makes unpredictable
+    // Looked up in the bits already there, then refilled, as read_symbol does.
+    assert(r.count >= skip_bits);
     const skip_step step = ac_table.skip[r.peek(skip_bits)];
+    r.refill();
     const int advance = skip_advance(step);
     // (The steps must leave the block unfinished before an end-of-block: a block whose last
     // coefficient is its 64th has no end-of-block code, and the bits after it are the next block's.)
-    if (skip_length(step) != 0 && k + advance < 64) {
+    if (k + advance < 64) {  // (false for skip_none)
       r.skip(skip_length(step));
       if (skip_ends_block(step)) return true;
       k += advance;
