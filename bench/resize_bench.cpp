@@ -3,7 +3,8 @@
 //
 //   resize_bench generate DIR COUNT [WIDTH HEIGHT]   write COUNT photo-like JPEGs (default 4000x3000)
 //   resize_bench progressive FROM_DIR TO_DIR          the same JPEGs made progressive, losslessly
-//   resize_bench run DIR MODE [--threads N] [--target N] [--runs N] [--quality Q]
+//   resize_bench run DIR MODE [--threads N] [--target N] [--runs N] [--quality Q] [--chroma 444|420]
+//                             [--optimize yes|no]   (the last two: --jpeg-chroma, --no-jpeg-optimize)
 //   resize_bench quality DIR [--target N]   PSNR of what ximup sends (as shipped, with libvips's reduce,
 //                                           and the TurboJPEG path) against a full decode resized by libvips
 //
@@ -117,6 +118,8 @@ void make_progressive(const std::string& from, const std::string& to) {
 struct options {
   std::uint32_t target = 600;
   int quality = 90;
+  ximup::jpeg_chroma chroma = ximup::jpeg_chroma::automatic;  ///< the shipped paths' JPEG output
+  bool optimize_coding = true;
 };
 
 struct dims {
@@ -136,6 +139,8 @@ std::size_t shrink_with(const bytes& in, const options& o, bytes& out, const cha
   ximup::resize_options ro;
   ro.target = o.target;
   ro.jpeg_quality = o.quality;
+  ro.chroma = o.chroma;
+  ro.optimize_coding = o.optimize_coding;
   ro.turbojpeg = std::string_view(decoder) != "libvips";
   ro.scaled_jpeg = std::string_view(decoder) == "scaled_jpeg";
   ro.resample = resample;
@@ -478,8 +483,12 @@ int main(int argc, char** argv) {
         o.target = static_cast<std::uint32_t>(std::stoul(args[i + 1]));
       else if (args[i] == "--quality")
         o.quality = std::stoi(args[i + 1]);
+      else if (args[i] == "--chroma" && (args[i + 1] == "444" || args[i + 1] == "420"))
+        o.chroma = args[i + 1] == "444" ? ximup::jpeg_chroma::full : ximup::jpeg_chroma::half;
+      else if (args[i] == "--optimize" && (args[i + 1] == "yes" || args[i + 1] == "no"))
+        o.optimize_coding = args[i + 1] == "yes";
       else
-        fail("unknown option " + args[i]);
+        fail("unknown option or value: " + args[i] + " " + args[i + 1]);
     }
     return run(args[1], args[2], threads, runs, o);
   }
@@ -493,7 +502,7 @@ int main(int argc, char** argv) {
       "usage: resize_bench generate DIR COUNT [WIDTH HEIGHT]\n"
       "       resize_bench progressive FROM_DIR TO_DIR\n"
       "       resize_bench run DIR shrink|vipsreduce|turbojpeg|libvips|full|turbo [--threads N] [--runs N] "
-      "[--target N] [--quality Q]\n"
+      "[--target N] [--quality Q] [--chroma 444|420] [--optimize yes|no]\n"
       "       resize_bench quality DIR [--target N]\n");
   return 2;
 }

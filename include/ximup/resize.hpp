@@ -59,6 +59,12 @@ struct dimensions {
 /// image then fits in an N x N box).
 enum class resize_side { shorter, longer };
 
+/// The chroma resolution of resized JPEGs. automatic: libvips's choice, full chroma (4:4:4) at quality
+/// 90 and above, halved each way (4:2:0) below. full: 4:4:4 at any quality. half: 4:2:0 at any
+/// quality, as OpenCV (and so Ximilar's official client) writes: fewer bytes and less CPU, softer colour
+/// edges.
+enum class jpeg_chroma { automatic, full, half };
+
 struct resize_options {
   std::uint32_t target = 0;  ///< N in pixels; 0 = resizing off
   resize_side side = resize_side::shorter;
@@ -69,6 +75,7 @@ struct resize_options {
   /// bytes than the standard tables (which take 7% more) for about 13% more CPU per image
   /// (docs/resize.md). false: the standard tables.
   bool optimize_coding = true;
+  jpeg_chroma chroma = jpeg_chroma::automatic;
   /// Images with more source pixels are sent untouched (a decompression bomb would cost seconds of CPU).
   std::uint64_t max_source_pixels = 250'000'000;
   /// Decode YCbCr and greyscale JPEGs with TurboJPEG from the whole buffer: about 1.1x less CPU per

@@ -267,6 +267,18 @@ int thumbnail_other(std::span<const unsigned char> input, dimensions plan, bool 
                                nullptr);
 }
 
+VipsForeignSubsample subsample_mode(jpeg_chroma chroma) {
+  switch (chroma) {
+    case jpeg_chroma::full:
+      return VIPS_FOREIGN_SUBSAMPLE_OFF;
+    case jpeg_chroma::half:
+      return VIPS_FOREIGN_SUBSAMPLE_ON;
+    case jpeg_chroma::automatic:
+      break;
+  }
+  return VIPS_FOREIGN_SUBSAMPLE_AUTO;
+}
+
 resize_report unchanged(resize_report r, resize_action action, std::string note = {}) {
   r.action = action;
   r.sent_bytes = r.original_bytes;
@@ -369,7 +381,8 @@ resize_report shrink(std::span<const unsigned char> input, const resize_options&
       alpha ? vips_pngsave_buffer(thumb.image, &encoded.data, &encoded.size, "strip", TRUE, nullptr)
             : vips_jpegsave_buffer(thumb.image, &encoded.data, &encoded.size, "Q",
                                    std::clamp(options.jpeg_quality, 1, 100), "strip", TRUE, "optimize_coding",
-                                   options.optimize_coding ? TRUE : FALSE, nullptr);
+                                   options.optimize_coding ? TRUE : FALSE, "subsample_mode",
+                                   subsample_mode(options.chroma), nullptr);
   if (failed != 0 || encoded.data == nullptr) {
     return unchanged(
         std::move(r), resize_action::unchanged_undecodable,

@@ -135,6 +135,21 @@ TEST(ResizeUpload, AutoTakesThePresetsSizeAndNeedsAPreset) {
   EXPECT_EQ(std::string_view(doc["resize"]["action"]), "resized") << line;
   EXPECT_EQ(uint64_t(doc["resize"]["sent_height"]), 512U) << line;
   EXPECT_EQ(uint64_t(doc["resize"]["sent_width"]), 683U) << line;
+  const std::uint64_t full_chroma_bytes = uint64_t(doc["resize"]["sent_bytes"]);
+
+  // --jpeg-chroma 420 reaches the encoder: the same image, 4:2:0 instead of 4:4:4 at quality 90, in
+  // fewer bytes.
+  const int half_rc =
+      run({XIMUP_BIN, "upload", (dir / "img").string(), "--endpoint", "classify", "--task-id", "t-1",
+           "--api-base", mock.base(), "--cacert", mock.cert().string(), "--no-state", "--results",
+           (dir / "h.jsonl").string(), "--resize", "auto", "--jpeg-chroma", "420"},
+          dir / "h.out", dir / "h.err", env);
+  ASSERT_EQ(half_rc, 0) << read_text(dir / "h.err");
+  const std::string half_line = read_text(dir / "h.jsonl");
+  simdjson::dom::element half;
+  ASSERT_EQ(parser.parse(lenient(half_line)).get(half), simdjson::SUCCESS) << half_line;
+  EXPECT_EQ(uint64_t(half["resize"]["sent_height"]), 512U) << half_line;
+  EXPECT_LT(uint64_t(half["resize"]["sent_bytes"]), full_chroma_bytes) << half_line;
 
   const int url_rc = run({XIMUP_BIN, "upload", (dir / "img").string(), "--endpoint",
                           mock.base() + "tagging/generic/v2/tags", "--cacert", mock.cert().string(),
@@ -151,6 +166,12 @@ TEST(ResizeUpload, AutoTakesThePresetsSizeAndNeedsAPreset) {
   EXPECT_EQ(bad_rc, 2);
   EXPECT_NE(read_text(dir / "b.err").find("--resize must be a size in pixels"), std::string::npos)
       << read_text(dir / "b.err");
+
+  const int chroma_rc = run({XIMUP_BIN, "upload", (dir / "img").string(), "--endpoint", "tagging", "--resize",
+                             "600", "--jpeg-chroma", "422"},
+                            dir / "c.out", dir / "c.err", env);
+  EXPECT_EQ(chroma_rc, 2);
+  EXPECT_NE(read_text(dir / "c.err").find("--jpeg-chroma"), std::string::npos) << read_text(dir / "c.err");
 }
 
 // libvips and its ~100 libraries live in the resize module, loaded only when --resize needs it:

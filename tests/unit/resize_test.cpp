@@ -643,6 +643,42 @@ TEST_F(Resize, StandardHuffmanTablesGiveTheSamePixelsInMoreBytes) {
   EXPECT_EQ(pixels(standard), pixels(optimised));
 }
 
+// The luma component's sampling factors in a JPEG's frame header (SOF0/1/2): 0x22 for 4:2:0 (chroma
+// halved each way), 0x11 for 4:4:4; 0 when there is no frame header.
+int luma_sampling(const std::vector<unsigned char>& jpeg) {
+  for (std::size_t i = 2; i + 12 < jpeg.size();) {
+    if (jpeg[i] != 0xFF) return 0;
+    const int marker = jpeg[i + 1];
+    if (marker >= 0xC0 && marker <= 0xC2) return jpeg[i + 11];
+    i += 2 + (std::size_t{jpeg[i + 2]} << 8 | jpeg[i + 3]);
+  }
+  return 0;
+}
+
+// --jpeg-chroma: auto leaves it to libvips (4:4:4 at quality 90 and above, 4:2:0 below); 444 and 420
+// hold at any quality, and 4:2:0 takes fewer bytes.
+TEST_F(Resize, ChromaSubsamplingFollowsTheOption) {
+  const auto input = file(noise(1600, 1200, 3, 14), "chroma.jpg", "[Q=95]");
+  const auto resized = [&](jpeg_chroma chroma, int quality) {
+    resize_options o = options(400);
+    o.chroma = chroma;
+    o.jpeg_quality = quality;
+    std::vector<unsigned char> out;
+    const resize_report r = shrink_image(input, o, out);
+    EXPECT_EQ(r.action, resize_action::resized) << r.note;
+    return out;
+  };
+  EXPECT_EQ(luma_sampling(resized(jpeg_chroma::automatic, 90)), 0x11);
+  EXPECT_EQ(luma_sampling(resized(jpeg_chroma::automatic, 80)), 0x22);
+  EXPECT_EQ(luma_sampling(resized(jpeg_chroma::full, 80)), 0x11);
+  const auto half = resized(jpeg_chroma::half, 90);
+  EXPECT_EQ(luma_sampling(half), 0x22);
+  const auto full = resized(jpeg_chroma::full, 90);
+  EXPECT_LT(half.size(), full.size());
+  EXPECT_EQ(decode(half).width, decode(full).width);
+  EXPECT_EQ(decode(half).height, 400);
+}
+
 TEST_F(Resize, TooManyPixelsIsSentUnchanged) {
   const auto input = file(noise(1200, 900, 3, 12), "many.jpg", "[Q=90]");
   resize_options o = options(300);
