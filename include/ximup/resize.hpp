@@ -8,8 +8,10 @@
 /// without metadata: as PNG when it has an alpha channel, as JPEG (`jpeg_quality`) otherwise.
 /// JPEGs (YCbCr or greyscale) are decoded by our scaled decoder (baseline files at 1/4 or 1/8,
 /// src/resize/scaled_jpeg.hpp) or else by TurboJPEG instead of libvips's loader, at the same DCT
-/// scaling; rotation, colour conversion, resize and save are libvips's either way. CMYK JPEGs and
-/// files TurboJPEG refuses (any warning: truncated, extraneous bytes) go through libvips's loader.
+/// scaling, and reduced by our Lanczos-3; rotation and colour conversion are libvips's, and when there
+/// is neither to do, libjpeg encodes the pixels directly with libvips's settings (the same bytes).
+/// CMYK JPEGs and files TurboJPEG refuses (any warning: truncated, extraneous bytes) go through
+/// libvips's loader.
 ///
 /// Thread safety: every function here may be called concurrently from any number of threads. No
 /// state is shared between calls except libvips's global setup (below). libvips itself runs each
@@ -25,8 +27,9 @@
 /// (width x height x bands: 1000 x 750 x 3 = 2.2 MiB for a 4000 x 3000 JPEG resized to 600; JPEGs
 /// are decoded whole at that size (each thread keeps its pixel buffer, and the scaled decoder's copy
 /// of the scan, each up to 16 MiB, for its next call), other formats stream a few strips), plus
-/// libvips's encoded output while it is copied into `out`. Formats without shrink-on-load (PNG,
-/// GIF, TIFF) stream at full width; progressive JPEGs (TurboJPEG) hold full-size coefficient arrays.
+/// libvips's encoded output while it is copied into `out` (libjpeg's direct encoding writes into
+/// `out`, doubling it as it fills, and keeps its capacity for the next call). Formats without shrink-on-load
+/// (PNG, GIF, TIFF) stream at full width; progressive JPEGs (TurboJPEG) hold full-size coefficient arrays.
 /// Measured (bench/resize.sh, 12 MP JPEGs, 2 threads), the process peak grows by about 24 MiB per
 /// resizing thread (16 with TurboJPEG, 26 with libvips's JPEG loader): per-thread decoder and libvips
 /// buffers, malloc arenas; a 17.9 MP progressive JPEG took about 100 MiB more.

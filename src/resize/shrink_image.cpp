@@ -1,6 +1,7 @@
 // The resize module (ximup-resize.so, see resize_module.hpp): shrink_image() with libvips: header first
 // (cheap, lazy), the pure plan, then vips_thumbnail_buffer (shrink-on-load, orientation, sRGB) and one save;
-// plain JPEGs are decoded by scaled_jpeg or TurboJPEG and reduced by our Lanczos-3 instead. See
+// plain JPEGs are decoded by scaled_jpeg or TurboJPEG and reduced by our Lanczos-3 instead, and encoded
+// by libjpeg directly when libvips has nothing left to do (jpeg_encode.hpp). See
 // include/ximup/resize.hpp for the contract.
 #include <turbojpeg.h>
 #include <vips/vips.h>
@@ -11,8 +12,10 @@
 #include <atomic>
 #include <exception>
 #include <mutex>
+#include <optional>
 #include <utility>
 
+#include "jpeg_encode.hpp"
 #include "resample.hpp"
 #include "resize_module.hpp"
 #include "scaled_jpeg.hpp"
@@ -161,18 +164,26 @@ struct decoder_trim {
   }
 };
 
+// What the JPEG fast path decoded, in the stored orientation: decoder.pixels or decoder.resized.
+struct decoded_pixels {
+  std::span<const unsigned char> data;
+  std::uint32_t width = 0;
+  std::uint32_t height = 0;
+  int bands = 0;
+};
+
 // The JPEG fast path: scaled_jpeg (baseline and progressive files at 1/4 and 1/8) or else TurboJPEG decodes
-// the whole buffer at the same DCT scaling as thumbnail_jpeg, our Lanczos-3 reduces it to the planned size,
-// then libvips rotates and converts those pixels as it would have: the orientation and the colour profile
-// read from the header are set on the image. libjpeg-turbo's fast Huffman decoder runs only while enough
-// input is buffered, which TurboJPEG's in-memory source always is and libvips's streaming source often is not
-// (docs/resize.md). YCbCr, RGB and greyscale JPEGs only (CMYK needs libvips's conversion). Returns false when
-// the file is not one of those or TurboJPEG refuses it, warnings included (truncated data, extraneous bytes):
-// the caller then takes libvips's path, whose rules decide. On true, *out reads decoder.pixels or
-// decoder.resized, and *who names the decoder.
-bool thumbnail_jpeg_turbo(std::span<const unsigned char> input, dimensions stored, bool swap, int orientation,
-                          dimensions plan, std::span<const unsigned char> profile, bool try_scaled,
-                          bool resample, turbo_decoder& decoder, VipsImage** out, std::string_view* who) {
+// the whole buffer at the same DCT scaling as thumbnail_jpeg, and our Lanczos-3 reduces it to the planned
+// size (in the stored orientation). Then either libjpeg encodes those pixels directly (encode_direct)
+// or libvips rotates and converts them as it would have (finish_in_vips). libjpeg-turbo's fast Huffman
+// decoder runs only while enough input is buffered, which TurboJPEG's in-memory source always is and
+// libvips's streaming source often is not (docs/resize.md). YCbCr, RGB and greyscale JPEGs only (CMYK
+// needs libvips's conversion). Returns false when the file is not one of those or TurboJPEG refuses it,
+// warnings included (truncated data, extraneous bytes): the caller then takes libvips's path, whose rules
+// decide. On true, *who names the decoder.
+bool decode_jpeg_turbo(std::span<const unsigned char> input, dimensions stored, bool swap, dimensions plan,
+                       bool try_scaled, bool resample, turbo_decoder& decoder, decoded_pixels& out,
+                       std::string_view* who) {
   if (decoder.handle == nullptr) return false;
   int width = 0;
   int height = 0;
@@ -228,8 +239,27 @@ bool thumbnail_jpeg_turbo(std::span<const unsigned char> input, dimensions store
     data_width = static_cast<int>(need.width);
     data_height = static_cast<int>(need.height);
   }
-  image_ref pixels(
-      vips_image_new_from_memory(data, data_size, data_width, data_height, bands, VIPS_FORMAT_UCHAR));
+  out = {{data, data_size},
+         static_cast<std::uint32_t>(data_width),
+         static_cast<std::uint32_t>(data_height),
+         bands};
+  return true;
+}
+
+// The fast path's pixels need nothing more from libvips: no orientation to apply, no profile to
+// convert, already at the planned size (without our resampler, libvips reduces them).
+bool encode_direct(const decoded_pixels& pixels, int orientation, std::span<const unsigned char> profile,
+                   dimensions plan) {
+  return orientation <= 1 && profile.empty() && pixels.width == plan.width && pixels.height == plan.height;
+}
+
+// libvips rotates and converts the fast path's pixels as it would have: the orientation and the colour
+// profile read from the header are set on the image. false when libvips fails (the caller then takes
+// libvips's own path); on true, *out reads the decoder's pixels.
+bool finish_in_vips(const decoded_pixels& p, int orientation, std::span<const unsigned char> profile,
+                    dimensions plan, VipsImage** out) {
+  image_ref pixels(vips_image_new_from_memory(p.data.data(), p.data.size(), static_cast<int>(p.width),
+                                              static_cast<int>(p.height), p.bands, VIPS_FORMAT_UCHAR));
   if (pixels.image == nullptr) return false;
   if (orientation > 1) vips_image_set_int(pixels.image, VIPS_META_ORIENTATION, orientation);
   if (!profile.empty())
@@ -358,9 +388,21 @@ resize_report shrink(std::span<const unsigned char> input, const resize_options&
   int thumb_failed = 0;
   const bool profile_read = !has_profile || !profile.empty();
   std::string_view who;
-  if (format == "jpeg" && options.turbojpeg && profile_read &&
-      thumbnail_jpeg_turbo(input, stored, swap, orientation, *plan, profile, options.scaled_jpeg,
-                           options.resample, decoder, &thumb_raw, &who)) {
+  bool fast_path = false;
+  std::optional<decoded_pixels> direct;  // the fast path's pixels, for libjpeg without libvips
+  if (format == "jpeg" && options.turbojpeg && profile_read) {
+    decoded_pixels pixels;
+    if (decode_jpeg_turbo(input, stored, swap, *plan, options.scaled_jpeg, options.resample, decoder, pixels,
+                          &who)) {
+      if (encode_direct(pixels, orientation, profile, *plan)) {
+        direct = pixels;
+        fast_path = true;
+      } else {
+        fast_path = finish_in_vips(pixels, orientation, profile, *plan, &thumb_raw);
+      }
+    }
+  }
+  if (fast_path) {
     r.decoder = who;
   } else {
     r.decoder = "libvips";
@@ -374,31 +416,47 @@ resize_report shrink(std::span<const unsigned char> input, const resize_options&
         with_detail("cannot decode this " + format + " file, sent unchanged", take_vips_error()));
   }
   image_ref thumb(thumb_raw);
-  const bool alpha = vips_image_hasalpha(thumb.image) != FALSE;
-  g_buffer encoded;
-  // The save runs the whole pipeline: decoding errors of the pixels surface here.
-  const int failed =
-      alpha ? vips_pngsave_buffer(thumb.image, &encoded.data, &encoded.size, "strip", TRUE, nullptr)
-            : vips_jpegsave_buffer(thumb.image, &encoded.data, &encoded.size, "Q",
-                                   std::clamp(options.jpeg_quality, 1, 100), "strip", TRUE, "optimize_coding",
-                                   options.optimize_coding ? TRUE : FALSE, "subsample_mode",
-                                   subsample_mode(options.chroma), nullptr);
-  if (failed != 0 || encoded.data == nullptr) {
-    return unchanged(
-        std::move(r), resize_action::unchanged_undecodable,
-        with_detail("cannot decode this " + format + " file, sent unchanged", take_vips_error()));
+  const int quality = std::clamp(options.jpeg_quality, 1, 100);
+  bool alpha = false;
+  dimensions sent;
+  if (direct) {
+    const jpeg_encode_options settings{
+        .quality = quality, .optimize_coding = options.optimize_coding, .chroma = options.chroma};
+    const std::string error =
+        encode_jpeg(direct->data, direct->width, direct->height, direct->bands, settings, out);
+    if (!error.empty()) {
+      return unchanged(std::move(r), resize_action::unchanged_error,
+                       "cannot encode the resized image (" + error + "): sent unchanged");
+    }
+    sent = {direct->width, direct->height};
+  } else {
+    alpha = vips_image_hasalpha(thumb.image) != FALSE;
+    g_buffer encoded;
+    // The save runs the whole pipeline: decoding errors of the pixels surface here.
+    const int failed =
+        alpha ? vips_pngsave_buffer(thumb.image, &encoded.data, &encoded.size, "strip", TRUE, nullptr)
+              : vips_jpegsave_buffer(thumb.image, &encoded.data, &encoded.size, "Q", quality, "strip", TRUE,
+                                     "optimize_coding", options.optimize_coding ? TRUE : FALSE,
+                                     "subsample_mode", subsample_mode(options.chroma), nullptr);
+    if (failed != 0 || encoded.data == nullptr) {
+      return unchanged(
+          std::move(r), resize_action::unchanged_undecodable,
+          with_detail("cannot decode this " + format + " file, sent unchanged", take_vips_error()));
+    }
+    const auto* bytes = static_cast<const unsigned char*>(encoded.data);
+    out.assign(bytes, bytes + encoded.size);
+    sent = {static_cast<std::uint32_t>(vips_image_get_width(thumb.image)),
+            static_cast<std::uint32_t>(vips_image_get_height(thumb.image))};
   }
-  const dimensions sent{static_cast<std::uint32_t>(vips_image_get_width(thumb.image)),
-                        static_cast<std::uint32_t>(vips_image_get_height(thumb.image))};
-  if (encoded.size >= input.size()) {
+  if (out.size() >= input.size()) {
+    const std::size_t size = out.size();
+    out.clear();
     return unchanged(std::move(r), resize_action::unchanged_not_smaller,
                      "resized to " + std::to_string(sent.width) + "x" + std::to_string(sent.height) +
-                         " it was " + std::to_string(encoded.size) + " bytes, not smaller: sent unchanged");
+                         " it was " + std::to_string(size) + " bytes, not smaller: sent unchanged");
   }
-  const auto* bytes = static_cast<const unsigned char*>(encoded.data);
-  out.assign(bytes, bytes + encoded.size);
   r.action = resize_action::resized;
-  r.sent_bytes = encoded.size;
+  r.sent_bytes = out.size();
   r.sent = sent;
   r.sent_format = alpha ? "png" : "jpeg";
   return r;

@@ -1,5 +1,6 @@
 #include "ximup/resize.hpp"
 
+#include "jpeg_encode.hpp"
 #include "resample.hpp"
 
 #include <gtest/gtest.h>
@@ -677,6 +678,54 @@ TEST_F(Resize, ChromaSubsamplingFollowsTheOption) {
   EXPECT_LT(half.size(), full.size());
   EXPECT_EQ(decode(half).width, decode(full).width);
   EXPECT_EQ(decode(half).height, 400);
+}
+
+// The JPEG fast path without an orientation or a profile encodes with libjpeg directly: the bytes
+// libvips's jpegsave writes for the same pixels and settings. Odd sizes (partial blocks and MCUs),
+// RGB and grey, qualities on both sides of jpegsave's automatic chroma, each table and chroma choice.
+TEST_F(Resize, DirectEncodeIsByteForByteLibvips) {
+  for (const int bands : {3, 1}) {
+    const vimage img = noise(301, 203, bands, 21);
+    std::size_t n = 0;
+    auto* memory = static_cast<unsigned char*>(vips_image_write_to_memory(img.get(), &n));
+    const std::vector<unsigned char> pixels(memory, memory + n);
+    g_free(memory);
+    for (const int quality : {90, 75}) {
+      for (const bool optimize : {true, false}) {
+        for (const auto& [chroma, mode] : {std::pair{jpeg_chroma::automatic, VIPS_FOREIGN_SUBSAMPLE_AUTO},
+                                           std::pair{jpeg_chroma::full, VIPS_FOREIGN_SUBSAMPLE_OFF},
+                                           std::pair{jpeg_chroma::half, VIPS_FOREIGN_SUBSAMPLE_ON}}) {
+          void* buf = nullptr;
+          std::size_t len = 0;
+          check(vips_jpegsave_buffer(img.get(), &buf, &len, "Q", quality, "strip", TRUE, "optimize_coding",
+                                     optimize ? TRUE : FALSE, "subsample_mode", mode, nullptr));
+          const std::vector<unsigned char> expected(static_cast<unsigned char*>(buf),
+                                                    static_cast<unsigned char*>(buf) + len);
+          g_free(buf);
+          std::vector<unsigned char> direct;
+          const std::string error = encode_jpeg(pixels, 301, 203, bands, {quality, optimize, chroma}, direct);
+          EXPECT_EQ(error, "");
+          EXPECT_TRUE(direct == expected)
+              << bands << " bands, Q" << quality << ", optimize " << optimize << ", chroma "
+              << static_cast<int>(chroma) << ": " << direct.size() << " bytes, libvips " << expected.size();
+        }
+      }
+    }
+  }
+}
+
+// libjpeg's fatal errors (its longjmp) come back as its message, with nothing in `out`.
+TEST(JpegEncode, LibjpegErrorsComeBackAsMessages) {
+  const std::vector<unsigned char> wide(65501, 128);  // past JPEG_MAX_DIMENSION (65500)
+  std::vector<unsigned char> out{1, 2, 3};
+  const std::string error = encode_jpeg(wide, 65501, 1, 1, {}, out);
+  EXPECT_NE(error.find("65500"), std::string::npos) << error;
+  EXPECT_TRUE(out.empty());
+  EXPECT_NE(encode_jpeg(std::span(wide).first(100), 65501, 1, 1, {}, out), "");  // fewer pixels than said
+  EXPECT_EQ(encode_jpeg(std::span(wide).first(100), 100, 1, 1, {}, out), "");
+  EXPECT_GT(out.size(), 100U);  // a valid (if small) JPEG: headers and one block
+  EXPECT_EQ(out[0], 0xFF);
+  EXPECT_EQ(out[1], 0xD8);
 }
 
 TEST_F(Resize, TooManyPixelsIsSentUnchanged) {
