@@ -26,8 +26,10 @@ double lanczos3(double x) {
 }
 
 // The weights of one axis: for output position i, `taps` weights starting at input starts[i] (the
-// positions past the input's end, which only the last outputs can reach, have weight 0).
-std::size_t plan_axis(std::uint32_t from, std::uint32_t to, resample_scratch& s) {
+// positions past the input's end, which only the last outputs can reach, have weight 0). Returns
+// false when `s` already holds them (the same sizes as the last call).
+bool plan_axis(std::uint32_t from, std::uint32_t to, resample_axis& s) {
+  if (s.from == from && s.to == to) return false;
   const double step = static_cast<double>(from) / to;
   const double scale = std::max(step, 1.0);
   const double support = 3.0 * scale;
@@ -61,7 +63,10 @@ std::size_t plan_axis(std::uint32_t from, std::uint32_t to, resample_scratch& s)
     fixed[largest] = static_cast<std::int16_t>(fixed[largest] + (one - total));
     s.starts[i] = static_cast<std::uint32_t>(start);
   }
-  return taps;
+  s.from = from;
+  s.to = to;
+  s.taps = taps;
+  return true;
 }
 
 // sum of p[i] * w[i] for i < n: the last columns of a row (dot4 does the rest with SSE2), filters
@@ -114,13 +119,14 @@ void lanczos3_resample(const std::uint8_t* src, std::uint32_t width, std::uint32
   const auto b = static_cast<std::size_t>(bands);
   // Rows: each output row is a weighted sum of whole input rows.
   const std::size_t row = std::size_t{width} * b;
-  std::size_t taps = plan_axis(height, out_height, s);
+  plan_axis(height, out_height, s.vertical);
+  const resample_axis& vertical = s.vertical;
   s.rows.resize(row * out_height);
-  std::vector<const std::uint8_t*> lines(taps + 1);
+  std::vector<const std::uint8_t*> lines(vertical.taps + 1);
   for (std::uint32_t y = 0; y < out_height; ++y) {
-    const std::int16_t* w = s.weights.data() + std::size_t{y} * taps;
-    const std::size_t count = std::min<std::size_t>(taps, height - s.starts[y]);
-    for (std::size_t t = 0; t < count; ++t) lines[t] = src + (s.starts[y] + t) * row;
+    const std::int16_t* w = vertical.weights.data() + std::size_t{y} * vertical.taps;
+    const std::size_t count = std::min<std::size_t>(vertical.taps, height - vertical.starts[y]);
+    for (std::size_t t = 0; t < count; ++t) lines[t] = src + (vertical.starts[y] + t) * row;
     std::uint8_t* out = s.rows.data() + std::size_t{y} * row;
     std::size_t j = 0;
 #if defined(__SSE2__)
@@ -163,11 +169,15 @@ void lanczos3_resample(const std::uint8_t* src, std::uint32_t width, std::uint32
   // with its last sample repeated `taps` times after it, so that every output sample is `taps`
   // multiply-adds over contiguous memory with no edge case (the weights past the end are 0). With SSE2
   // and at most 16 taps (a reduction by up to 2.5), two madd instructions do them (dot4).
-  taps = plan_axis(width, out_width, s);
-  const std::size_t lanes = taps <= 16 ? 16 : taps;  // weights per output, zero-padded
-  s.padded_weights.assign(std::size_t{out_width} * lanes, 0);
-  for (std::size_t x = 0; x < out_width; ++x) {
-    std::copy_n(s.weights.data() + x * taps, taps, s.padded_weights.data() + x * lanes);
+  const resample_axis& columns = s.columns;
+  const bool new_columns = plan_axis(width, out_width, s.columns);
+  const std::size_t lanes = columns.taps <= 16 ? 16 : columns.taps;  // weights per output, zero-padded
+  if (new_columns) {
+    s.padded_weights.assign(std::size_t{out_width} * lanes, 0);
+    for (std::size_t x = 0; x < out_width; ++x) {
+      std::copy_n(columns.weights.data() + x * columns.taps, columns.taps,
+                  s.padded_weights.data() + x * lanes);
+    }
   }
   // All bands of a row are taken apart in one pass over it; each band is followed by `lanes` copies of
   // its last sample.
@@ -200,8 +210,8 @@ void lanczos3_resample(const std::uint8_t* src, std::uint32_t width, std::uint32
       // transposed and added in registers, then shifted and packed to bytes together.
       if (lanes == 16) {
         for (; x + 4 <= out_width; x += 4) {
-          const std::uint32_t four =
-              to_samples4(dot4(band, s.starts.data() + x, s.padded_weights.data() + std::size_t{x} * 16));
+          const std::uint32_t four = to_samples4(
+              dot4(band, columns.starts.data() + x, s.padded_weights.data() + std::size_t{x} * 16));
           std::uint8_t* o = out + std::size_t{x} * b + c;
           o[0] = static_cast<std::uint8_t>(four);
           o[b] = static_cast<std::uint8_t>(four >> 8U);
@@ -212,7 +222,7 @@ void lanczos3_resample(const std::uint8_t* src, std::uint32_t width, std::uint32
 #endif
       for (; x < out_width; ++x) {
         const std::int16_t* w = s.padded_weights.data() + std::size_t{x} * lanes;
-        const std::int16_t* p = band + s.starts[x];
+        const std::int16_t* p = band + columns.starts[x];
         out[std::size_t{x} * b + c] = to_sample(dot(p, w, lanes) + half);
       }
     }
@@ -224,26 +234,29 @@ void lanczos3_resample_scalar(const std::uint8_t* src, std::uint32_t width, std:
                               resample_scratch& s) {
   const auto b = static_cast<std::size_t>(bands);
   const std::size_t row = std::size_t{width} * b;
-  std::size_t taps = plan_axis(height, out_height, s);
+  // Its own weights, not the scratch's kept ones: nothing of lanczos3_resample's state is reused.
+  resample_axis axis;
+  plan_axis(height, out_height, axis);
   s.rows.resize(row * out_height);
   for (std::uint32_t y = 0; y < out_height; ++y) {
-    const std::int16_t* w = s.weights.data() + std::size_t{y} * taps;
-    const std::size_t count = std::min<std::size_t>(taps, height - s.starts[y]);
+    const std::int16_t* w = axis.weights.data() + std::size_t{y} * axis.taps;
+    const std::size_t count = std::min<std::size_t>(axis.taps, height - axis.starts[y]);
     for (std::size_t j = 0; j < row; ++j) {
       std::int32_t sum = half;
-      for (std::size_t t = 0; t < count; ++t) sum += std::int32_t{w[t]} * src[(s.starts[y] + t) * row + j];
+      for (std::size_t t = 0; t < count; ++t) sum += std::int32_t{w[t]} * src[(axis.starts[y] + t) * row + j];
       s.rows[std::size_t{y} * row + j] = to_sample(sum);
     }
   }
-  taps = plan_axis(width, out_width, s);
+  axis = {};
+  plan_axis(width, out_width, axis);
   for (std::uint32_t y = 0; y < out_height; ++y) {
     const std::uint8_t* in = s.rows.data() + std::size_t{y} * row;
     for (std::uint32_t x = 0; x < out_width; ++x) {
-      const std::int16_t* w = s.weights.data() + std::size_t{x} * taps;
+      const std::int16_t* w = axis.weights.data() + std::size_t{x} * axis.taps;
       for (std::size_t c = 0; c < b; ++c) {
         std::int32_t sum = half;
-        for (std::size_t t = 0; t < taps; ++t) {
-          const std::size_t at = std::min<std::size_t>(s.starts[x] + t, width - 1);  // the edge repeats
+        for (std::size_t t = 0; t < axis.taps; ++t) {
+          const std::size_t at = std::min<std::size_t>(axis.starts[x] + t, width - 1);  // the edge repeats
           sum += std::int32_t{w[t]} * in[at * b + c];
         }
         dst[(std::size_t{y} * out_width + x) * b + c] = to_sample(sum);

@@ -19,12 +19,22 @@
 
 namespace ximup {
 
+/// The weights of one axis, from `from` to `to` positions; kept while the next image has the same
+/// sizes (a tree of photos from one camera computes them once per thread).
+struct resample_axis {
+  std::uint32_t from = 0;
+  std::uint32_t to = 0;
+  std::size_t taps = 0;
+  std::vector<std::int16_t> weights;  ///< per output position, `taps` weights
+  std::vector<std::uint32_t> starts;  ///< per output position, the first input position
+};
+
 struct resample_scratch {
   std::vector<std::uint8_t> rows;            ///< the image after the vertical pass
   std::vector<std::int16_t> band;            ///< the bands of one row, each with its last sample repeated
-  std::vector<std::int16_t> padded_weights;  ///< per output column, the weights zero-padded to 16
-  std::vector<std::int16_t> weights;         ///< per output position, `taps` weights
-  std::vector<std::uint32_t> starts;         ///< per output position, the first input position
+  std::vector<std::int16_t> padded_weights;  ///< `columns`' weights zero-padded to 16 (or more) lanes
+  resample_axis vertical;                    ///< rows: height -> out_height
+  resample_axis columns;                     ///< width -> out_width
 };
 
 /// Resizes `src` (width x height x bands, rows packed) to `dst` (out_width x out_height x bands).
