@@ -788,8 +788,9 @@ template <typename Restart, typename Unit>
 // loads): for x86-64-v3 (Haswell, Zen 1 and later), whose BMI2 shifts by a register count (SHLX,
 // SHRX) take one cycle and one micro-op where SHL/SHR by CL take two on Intel, and the bit reader's
 // shifts are on the decoder's one long dependency chain; and for refinement scans, which count bits,
-// with POPCNT alone, instead of a call to libgcc's __popcountdi2.
-#if defined(__x86_64__)
+// with POPCNT alone, instead of a call to libgcc's __popcountdi2. (XIMUP_SCALED_JPEG_NO_CLONES: only
+// the default code, which the tests check in a build of their own, scaled_jpeg_baseline_test.)
+#if defined(__x86_64__) && !defined(XIMUP_SCALED_JPEG_NO_CLONES)
 #define XIMUP_SCAN_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
 #define XIMUP_POPCNT_CLONES __attribute__((target_clones("arch=x86-64-v3", "popcnt", "default")))
 #else
