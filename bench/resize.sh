@@ -2,7 +2,8 @@
 # Resize throughput (issue 7, docs/resize.md): a tree of 12-megapixel JPEGs resized to 600 px (shorter
 # side) with 2 threads, four ways, each in its own process:
 #   shrink  ximup::shrink_image, the shipped path (ximup's scaled JPEG decoder at 1/4 or 1/8 and its
-#           Lanczos-3; libvips rotates, converts colour and encodes)
+#           Lanczos-3; libjpeg encodes, or libvips rotates, converts colour and encodes when the
+#           file has an orientation or a colour profile)
 #   vipsreduce the same with libvips's reduce instead of ours (resize_options::resample = false)
 #   turbojpeg ximup::shrink_image with TurboJPEG decoding and libvips's reduce (sessions 4-7's path)
 #   libvips ximup::shrink_image with libvips's own JPEG loader (resize_options::turbojpeg = false)
@@ -92,7 +93,7 @@ if int(rows.get("shrink", {}).get("turbojpeg_fallbacks_per_run", 0)):
           "progressive files, or scales scaled_jpeg does not do)")
 print("| path | images/s | MB/s of input | CPU-ms/image | images/s on %d idle cores | MB out | saved | extra peak RSS |" % threads)
 print("|---|---:|---:|---:|---:|---:|---:|---:|")
-label = {"shrink": "shrink-on-load (ximup: scaled_jpeg decode, our Lanczos-3, libvips encodes)",
+label = {"shrink": "shrink-on-load (ximup: scaled_jpeg decode, our Lanczos-3, libjpeg encodes)",
          "vipsreduce": "shrink-on-load, scaled_jpeg decode, libvips's reduce",
          "turbojpeg": "shrink-on-load, TurboJPEG decode, libvips's reduce (sessions 4-7)",
          "libvips": "shrink-on-load, libvips's JPEG loader", "full": "full decode, libvips",

@@ -8,8 +8,9 @@
 //   resize_bench quality DIR [--target N]   PSNR of what ximup sends (as shipped, with libvips's reduce,
 //                                           and the TurboJPEG path) against a full decode resized by libvips
 //
-// MODE: shrink  ximup::shrink_image as shipped: ximup's scaled JPEG decoder and Lanczos-3, libvips
-//               rotates, converts colour and encodes
+// MODE: shrink  ximup::shrink_image as shipped: ximup's scaled JPEG decoder and Lanczos-3, libjpeg
+//               encodes (libvips rotates, converts colour and encodes a file with an orientation
+//               or a profile)
 //       vipsreduce the same with libvips's reduce instead of ours (resize_options::resample = false)
 //       turbojpeg ximup::shrink_image with TurboJPEG decoding and libvips's reduce (sessions 4-7)
 //       libvips ximup::shrink_image with libvips's own JPEG loader (resize_options::turbojpeg = false)
@@ -156,7 +157,8 @@ std::size_t shrink_with(const bytes& in, const options& o, bytes& out, const cha
   }
   return out.size();
 }
-// ximup as shipped: our scaled decoder and Lanczos-3 (session 8), libvips rotates, converts, encodes.
+// ximup as shipped: our scaled decoder and Lanczos-3 (session 8), libjpeg encodes (session 11; libvips
+// rotates, converts and encodes files with an orientation or a profile).
 std::size_t run_shrink(const bytes& in, const options& o, bytes& out) {
   return shrink_with(in, o, out, "scaled_jpeg", true);
 }

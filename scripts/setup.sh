@@ -22,7 +22,8 @@ packages=(
   # libraries
   libboost1.81-dev libboost-url1.81-dev libssl-dev libsimdjson-dev libspdlog-dev
   libfmt-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev libsqlite3-dev
-  # --resize: libvips (shrink-on-load, orientation, colour, resize, encode); TurboJPEG (plain JPEGs)
+  # --resize: libvips (shrink-on-load, orientation, colour, resize, encode); TurboJPEG (plain JPEGs);
+  # libjpeg's own API (the direct encoder; the tests write restart markers with it)
   libvips-dev libturbojpeg0-dev libjpeg62-turbo-dev
   # base64 on ARM64: cross compiler and qemu-user for the NEON self-check
   g++-aarch64-linux-gnu qemu-user

@@ -19,8 +19,9 @@
 /// across its workers, not inside one image), with its operation cache off.
 ///
 /// What blocks: shrink_image() is CPU-bound and blocks the caller for the whole decode, resize and
-/// encode: about 60-65 CPU-ms for a 4 MB 12-megapixel JPEG on our EPYC VM, more than half of it entropy
-/// decoding, which no scaling avoids (docs/resize.md). It does no I/O and holds no lock
+/// encode: about 32 CPU-ms for a 4 MB 12-megapixel JPEG on the Intel Xeon VM of session 11 (60-65 on the
+/// AMD EPYC of earlier sessions), more than half of it entropy decoding, which no scaling avoids
+/// (docs/resize.md). It does no I/O and holds no lock
 /// for longer than copying an error message. Files under min_bytes return at once, undecoded.
 ///
 /// Memory per call, outside the caller's buffers: one decoded image at shrink-on-load size at most
