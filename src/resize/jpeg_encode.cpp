@@ -57,7 +57,8 @@ boolean empty_output_buffer(j_compress_ptr cinfo) {
     grown = false;
   }
   if (!grown) {
-    cinfo->err->msg_code = JERR_OUT_OF_MEMORY;
+    cinfo->err->msg_code = JERR_OUT_OF_MEMORY;  // "Insufficient memory (case %d)"
+    cinfo->err->msg_parm.i[0] = 0;
     (*cinfo->err->error_exit)(reinterpret_cast<j_common_ptr>(cinfo));  // NOLINT: libjpeg's cast
   }
   d->base.next_output_byte = d->out->data() + used;
