@@ -33,15 +33,26 @@ bool plan_axis(std::uint32_t from, std::uint32_t to, resample_axis& s) {
   const double step = static_cast<double>(from) / to;
   const double scale = std::max(step, 1.0);
   const double support = 3.0 * scale;
-  const auto taps = static_cast<std::size_t>(std::ceil(2.0 * support)) + 1;
+  // The input positions within `support` of an output's centre: at most 2 x support + 1, and one
+  // fewer when 2 x support is not whole (a reduction by 1.25 reaches 8 pixels, not 9: one madd of
+  // 8 lanes per output in the column pass). Counted rather than bounded.
+  const auto window = [&](std::uint32_t i) {
+    const double centre = (i + 0.5) * step;  // in input coordinates; input pixel k is centred at k + 0.5
+    return std::pair{static_cast<std::int64_t>(std::ceil(centre - support - 0.5)),
+                     static_cast<std::int64_t>(std::floor(centre + support - 0.5))};
+  };
+  std::size_t taps = 1;
+  for (std::uint32_t i = 0; i < to; ++i) {
+    const auto [first, last] = window(i);
+    taps = std::max(taps, static_cast<std::size_t>(last - first + 1));
+  }
   s.starts.assign(to, 0);
   s.weights.assign(std::size_t{to} * taps, 0);
   std::vector<double> w(taps);
   const auto last_input = static_cast<std::int64_t>(from) - 1;
   for (std::uint32_t i = 0; i < to; ++i) {
-    const double centre = (i + 0.5) * step;  // in input coordinates; input pixel k is centred at k + 0.5
-    const auto first = static_cast<std::int64_t>(std::ceil(centre - support - 0.5));
-    const auto last = static_cast<std::int64_t>(std::floor(centre + support - 0.5));
+    const double centre = (i + 0.5) * step;
+    const auto [first, last] = window(i);
     const std::int64_t start = std::clamp<std::int64_t>(first, 0, last_input);
     std::fill(w.begin(), w.end(), 0.0);
     double sum = 0;
@@ -78,16 +89,22 @@ std::int32_t dot(const std::int16_t* p, const std::int16_t* w, std::size_t n) {
 }
 
 #if defined(__SSE2__)
-// dot() of 16 lanes for four outputs: band + starts[i] against weights + 16 i; lane i of the result
-// is output i's sum.
+// dot() of `Lanes` lanes (8 or 16) for four outputs: band + starts[i] against weights + Lanes i; lane i
+// of the result is output i's sum.
+template <std::size_t Lanes>
 __m128i dot4(const std::int16_t* band, const std::uint32_t* starts, const std::int16_t* weights) {
+  static_assert(Lanes == 8 || Lanes == 16);
   const auto partial = [&](std::size_t i) {  // four lanes whose sum is output i's
     const std::int16_t* p = band + starts[i];
-    const std::int16_t* w = weights + 16 * i;
-    return _mm_add_epi32(_mm_madd_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)),
-                                        _mm_loadu_si128(reinterpret_cast<const __m128i*>(w))),
-                         _mm_madd_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 8)),
-                                        _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 8))));
+    const std::int16_t* w = weights + Lanes * i;
+    const __m128i low = _mm_madd_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)),
+                                       _mm_loadu_si128(reinterpret_cast<const __m128i*>(w)));
+    if constexpr (Lanes == 8) {
+      return low;
+    } else {
+      return _mm_add_epi32(low, _mm_madd_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 8)),
+                                               _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 8))));
+    }
   };
   const __m128i p0 = partial(0);
   const __m128i p1 = partial(1);
@@ -168,10 +185,13 @@ void lanczos3_resample(const std::uint8_t* src, std::uint32_t width, std::uint32
   // Columns, on the shorter image, one band at a time: each row's band is copied out as 16-bit samples
   // with its last sample repeated `taps` times after it, so that every output sample is `taps`
   // multiply-adds over contiguous memory with no edge case (the weights past the end are 0). With SSE2
-  // and at most 16 taps (a reduction by up to 2.5), two madd instructions do them (dot4).
+  // and at most 8 taps (a reduction by less than 4/3, as 1000 -> 800), one madd instruction does them;
+  // at most 16 (a reduction by up to 2.5), two (dot4).
   const resample_axis& columns = s.columns;
   const bool new_columns = plan_axis(width, out_width, s.columns);
-  const std::size_t lanes = columns.taps <= 16 ? 16 : columns.taps;  // weights per output, zero-padded
+  const std::size_t lanes = columns.taps <= 8    ? 8
+                            : columns.taps <= 16 ? 16
+                                                 : columns.taps;  // weights per output, zero-padded
   if (new_columns) {
     s.padded_weights.assign(std::size_t{out_width} * lanes, 0);
     for (std::size_t x = 0; x < out_width; ++x) {
@@ -206,19 +226,21 @@ void lanczos3_resample(const std::uint8_t* src, std::uint32_t width, std::uint32
       std::fill(band + width, band + width + lanes, band[width - 1]);
       std::uint32_t x = 0;
 #if defined(__SSE2__)
-      // Four output samples at a time when the filter has 16 lanes: their four partial sums are
+      // Four output samples at a time when the filter has 8 or 16 lanes: their four partial sums are
       // transposed and added in registers, then shifted and packed to bytes together.
-      if (lanes == 16) {
+      const auto four_at_a_time = [&]<std::size_t Lanes>() {
         for (; x + 4 <= out_width; x += 4) {
           const std::uint32_t four = to_samples4(
-              dot4(band, columns.starts.data() + x, s.padded_weights.data() + std::size_t{x} * 16));
+              dot4<Lanes>(band, columns.starts.data() + x, s.padded_weights.data() + std::size_t{x} * Lanes));
           std::uint8_t* o = out + std::size_t{x} * b + c;
           o[0] = static_cast<std::uint8_t>(four);
           o[b] = static_cast<std::uint8_t>(four >> 8U);
           o[2 * b] = static_cast<std::uint8_t>(four >> 16U);
           o[3 * b] = static_cast<std::uint8_t>(four >> 24U);
         }
-      }
+      };
+      if (lanes == 8) four_at_a_time.template operator()<8>();
+      if (lanes == 16) four_at_a_time.template operator()<16>();
 #endif
       for (; x < out_width; ++x) {
         const std::int16_t* w = s.padded_weights.data() + std::size_t{x} * lanes;

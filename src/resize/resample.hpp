@@ -32,7 +32,7 @@ struct resample_axis {
 struct resample_scratch {
   std::vector<std::uint8_t> rows;            ///< the image after the vertical pass
   std::vector<std::int16_t> band;            ///< the bands of one row, each with its last sample repeated
-  std::vector<std::int16_t> padded_weights;  ///< `columns`' weights zero-padded to 16 (or more) lanes
+  std::vector<std::int16_t> padded_weights;  ///< `columns`' weights zero-padded to 8, 16 (or taps) lanes
   resample_axis vertical;                    ///< rows: height -> out_height
   resample_axis columns;                     ///< width -> out_width
 };
