@@ -44,6 +44,11 @@ void lanczos3_resample(const std::uint8_t* src, std::uint32_t width, std::uint32
                        std::uint8_t* dst, std::uint32_t out_width, std::uint32_t out_height,
                        resample_scratch& scratch);
 
+/// Tests and benchmarks: the vertical pass runs 32 samples at a time with AVX2 where the CPU has it
+/// (x86-64), else 16 with SSE2. false turns AVX2 off, true back on if the CPU has it. Returns whether
+/// it is now on. Process-wide.
+bool resample_use_avx2(bool wanted);
+
 /// The same filter, weights and rounding without SIMD, one output sample at a time: the reference
 /// the tests hold lanczos3_resample to, bit for bit (its SSE2 passes are where mistakes would hide).
 void lanczos3_resample_scalar(const std::uint8_t* src, std::uint32_t width, std::uint32_t height, int bands,

@@ -26,11 +26,7 @@ bytes resample(const bytes& src, std::uint32_t w, std::uint32_t h, int bands, st
   return out;
 }
 
-// The SSE2 passes (rows 16 samples at a time, columns four outputs at a time with their packed
-// clamp, all bands of a row split in one pass) give exactly the scalar reference's bytes: random and
-// saturating pictures, every band count, reductions by 1 to 2.5 (16 lanes, the SIMD column path) and
-// beyond (wider filters), widths that leave 0-3 columns to the scalar tail, upscaling.
-TEST(Resample, SimdPassesMatchTheScalarReferenceExactly) {
+void simd_passes_match_the_scalar_reference() {
   std::mt19937 rng(7);
   const std::vector<std::array<std::uint32_t, 4>> sizes = {
       {1000, 750, 800, 600}, {750, 1000, 600, 800}, {37, 29, 20, 15}, {500, 500, 499, 497},
@@ -62,6 +58,22 @@ TEST(Resample, SimdPassesMatchTheScalarReferenceExactly) {
       }
     }
   }
+}
+
+// The SIMD passes (rows 32 samples at a time with AVX2 where the CPU has it, else and after it 16
+// with SSE2; columns four outputs at a time with their packed clamp, all bands of a row split in one
+// pass) give exactly the scalar reference's bytes: random and saturating pictures, every band count,
+// reductions by 1 to 4/3 (8 lanes), to 2.5 (16 lanes) and beyond (wider filters), widths that leave
+// 0-3 columns to the scalar tail, upscaling. With AVX2 and without it, when the CPU has it.
+TEST(Resample, SimdPassesMatchTheScalarReferenceExactly) {
+  const bool avx2 = ximup::resample_use_avx2(true);
+  for (const bool with_avx2 : {false, true}) {
+    if (with_avx2 && !avx2) continue;
+    ximup::resample_use_avx2(with_avx2);
+    SCOPED_TRACE(with_avx2 ? "AVX2" : "SSE2");
+    simd_passes_match_the_scalar_reference();
+  }
+  ximup::resample_use_avx2(true);
 }
 
 // Weights sum to one exactly: a flat picture stays flat, to the level, at every size and band count,
