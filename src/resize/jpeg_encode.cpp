@@ -2,7 +2,6 @@
 #include "jpeg_encode.hpp"
 
 // jpeglib.h needs size_t and FILE declared before it.
-#include <algorithm>
 #include <csetjmp>
 #include <cstddef>
 #include <cstdio>
@@ -40,8 +39,9 @@ constexpr std::size_t first_chunk = std::size_t{64} << 10;
 
 void init_destination(j_compress_ptr cinfo) {
   auto* d = reinterpret_cast<vector_destination*>(cinfo->dest);  // NOLINT: base is the first member
-  // All the capacity the vector has from an earlier call: a worker's buffer stops growing.
-  d->out->resize(std::max(first_chunk, d->out->capacity()));
+  // (Within the capacity an earlier call left, resizing reallocates nothing: a worker's buffer stops
+  // growing. Not resized to that capacity: it may be a large PNG's, and resizing zero-fills.)
+  d->out->resize(first_chunk);
   d->base.next_output_byte = d->out->data();
   d->base.free_in_buffer = d->out->size();
 }
