@@ -531,9 +531,14 @@ struct upload_pipeline::impl {
       }
       auto request = std::make_shared<upload_request>();
       std::vector<file_facts> facts;
-      request->body = bodies->take(plan->body_bytes);
+      // With --resize the plan's body size is the worst case (every file sent as it is), which the
+      // lease above keeps; the body itself starts from what the pool has and grows as records come,
+      // since a resized photo is a few per cent of it: sized to the worst case, it was zero-filled
+      // (tens of MB per request of 12 MP photos) before being written.
+      const std::size_t body_size = whole_files ? 0 : plan->body_bytes;
+      request->body = bodies->take(body_size);
       request->body_pool = bodies;
-      body_writer out(request->body, plan->body_bytes);
+      body_writer out(request->body, body_size);
       body.begin(out);
       for (auto& e : plan->entries) {
         record_slot slot;
