@@ -65,8 +65,8 @@ constexpr int extend(std::uint32_t bits, int size) {
 }
 
 // Several AC symbols read only to be skipped, packed: bits 0-4 how many bits they take (0 = none fits
-// the look-up: skip_none), bits 5-11 how far they advance in the block (runs plus one per coefficient), bit
-// 12 the last one ends the block.
+// the look-up: skip_none), bits 5-11 how far they advance in the block (runs plus one per coefficient;
+// one more when the last one ends the block), bit 12 the last one ends the block.
 using skip_step = std::uint16_t;
 constexpr unsigned skip_end_of_block = 1U << 12;
 constexpr unsigned skip_none = 127U << 5;  ///< no whole symbol fits: length 0, advance 127
@@ -236,7 +236,11 @@ bool build_table(huffman_table& t, const std::uint8_t* counts, const std::uint8_
         if (length == 0 || (next & magnitude_follows) != 0 || used + length > skip_bits) break;
         used += length;
         if ((next & end_of_block) != 0) {
+          // The end of block counts as a position: a step that ends a block must leave one free
+          // (decode_block_in's test below), since a block whose last coefficient is its 64th has no
+          // end-of-block code and the bits after it are the next block's.
           step = skip_end_of_block;
+          ++advance;
           break;
         }
         advance += symbol_run(next) + 1;
@@ -628,9 +632,9 @@ template <typename Decode>
     const skip_step step = ac_table.skip[r.peek(skip_bits)];
     r.refill();
     const int advance = skip_advance(step);
-    // (The steps must leave the block unfinished before an end-of-block: a block whose last
-    // coefficient is its 64th has no end-of-block code, and the bits after it are the next block's.)
-    if (k + advance < 64) {  // (false for skip_none)
+    // Steps up to the 64th coefficient: one that ends there finishes the block (the loop's test). One
+    // that ends in an end of block must stop before it, which its advance counts (build_table).
+    if (k + advance <= 64) {  // (false for skip_none)
       r.skip(skip_length(step));
       if (skip_ends_block(step)) return true;
       k += advance;
