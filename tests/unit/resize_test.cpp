@@ -715,10 +715,10 @@ TEST_F(Resize, DirectEncodeIsByteForByteLibvips) {
 }
 
 // The optimize pass's counts are ours (jpeg_encode.cpp): the same tables, so the same bytes, as
-// libjpeg's own counting pass, on images whose blocks end anywhere: flat (DC only), smooth, noise (most
-// coefficients nonzero), a one-pixel checkerboard (the largest high frequencies; at Q100 magnitudes
-// near libjpeg's limit), long zero runs (ZRL symbols), sizes that are no multiple of a block or MCU,
-// every chroma choice and greyscale.
+// libjpeg's own counting pass, on images whose blocks end anywhere: flat (DC only), smooth (long zero
+// runs: ZRL symbols), noise (most coefficients nonzero), a one-pixel checkerboard (the largest high
+// frequencies; at Q100 magnitudes near libjpeg's limit), one pixel; sizes that are no multiple of a
+// block or MCU, both chromas and greyscale, from Q100 to Q5.
 TEST(JpegEncode, OwnStatisticsGiveLibjpegsBytes) {
   struct image {
     const char* name;
@@ -743,7 +743,7 @@ TEST(JpegEncode, OwnStatisticsGiveLibjpegsBytes) {
        [](std::uint32_t x, std::uint32_t y, int) {
          return static_cast<std::uint8_t>((x + y) % 2 == 0 ? 0 : 255);
        }},
-      {"sparse", 1, 1,
+      {"one pixel", 1, 1,
        [](std::uint32_t, std::uint32_t, int b) { return static_cast<std::uint8_t>(200 - b); }},
   }};
   for (const image& img : images) {
