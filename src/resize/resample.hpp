@@ -33,6 +33,7 @@ struct resample_scratch {
   std::vector<std::uint8_t> rows;            ///< the image after the vertical pass
   std::vector<std::int16_t> band;            ///< the bands of one row, each with its last sample repeated
   std::vector<std::int16_t> padded_weights;  ///< `columns`' weights zero-padded to 8, 16 (or taps) lanes
+  std::vector<std::uint8_t> out_bands;       ///< one output row's bands, each contiguous (AVX2, RGB)
   resample_axis vertical;                    ///< rows: height -> out_height
   resample_axis columns;                     ///< width -> out_width
 };
@@ -45,8 +46,8 @@ void lanczos3_resample(const std::uint8_t* src, std::uint32_t width, std::uint32
                        resample_scratch& scratch);
 
 /// Tests and benchmarks: the vertical pass runs 32 samples at a time with AVX2 where the CPU has it
-/// (x86-64), else 16 with SSE2. false turns AVX2 off, true back on if the CPU has it. Returns whether
-/// it is now on. Process-wide.
+/// (x86-64), else 16 with SSE2, and the column pass splits and joins RGB rows with byte shuffles.
+/// false turns AVX2 off, true back on if the CPU has it. Returns whether it is now on. Process-wide.
 bool resample_use_avx2(bool wanted);
 
 /// The same filter, weights and rounding without SIMD, one output sample at a time: the reference
