@@ -36,9 +36,9 @@ struct error_manager {
 };
 
 [[noreturn]] void on_error(j_common_ptr cinfo) {
-  auto* e = reinterpret_cast<error_manager*>(cinfo->err);
+  auto* e = reinterpret_cast<error_manager*>(cinfo->err);  // NOLINT: base is the first member
   (*cinfo->err->format_message)(cinfo, e->message);
-  std::longjmp(e->jump, 1);
+  std::longjmp(e->jump, 1);  // NOLINT(cert-err52-cpp): libjpeg's error model
 }
 void on_message(j_common_ptr /*cinfo*/) {}
 
@@ -50,7 +50,7 @@ struct vector_destination {
 constexpr std::size_t first_chunk = std::size_t{64} << 10;
 
 void init_destination(j_compress_ptr cinfo) {
-  auto* d = reinterpret_cast<vector_destination*>(cinfo->dest);
+  auto* d = reinterpret_cast<vector_destination*>(cinfo->dest);  // NOLINT: base is the first member
   // (Within the capacity an earlier call left, resizing reallocates nothing: a worker's buffer stops
   // growing. Not resized to that capacity: it may be a large PNG's, and resizing zero-fills.)
   d->out->resize(first_chunk);
@@ -60,7 +60,7 @@ void init_destination(j_compress_ptr cinfo) {
 // Called when the buffer is full (all of it written): doubles it. A failed allocation becomes
 // libjpeg's out-of-memory error (an exception must not cross libjpeg's C frames).
 boolean empty_output_buffer(j_compress_ptr cinfo) {
-  auto* d = reinterpret_cast<vector_destination*>(cinfo->dest);
+  auto* d = reinterpret_cast<vector_destination*>(cinfo->dest);  // NOLINT: base is the first member
   const std::size_t used = d->out->size();
   bool grown = true;
   try {
@@ -71,14 +71,14 @@ boolean empty_output_buffer(j_compress_ptr cinfo) {
   if (!grown) {
     cinfo->err->msg_code = JERR_OUT_OF_MEMORY;  // "Insufficient memory (case %d)"
     cinfo->err->msg_parm.i[0] = 0;
-    (*cinfo->err->error_exit)(reinterpret_cast<j_common_ptr>(cinfo));
+    (*cinfo->err->error_exit)(reinterpret_cast<j_common_ptr>(cinfo));  // NOLINT: libjpeg's cast
   }
   d->base.next_output_byte = d->out->data() + used;
   d->base.free_in_buffer = d->out->size() - used;
   return TRUE;
 }
 void term_destination(j_compress_ptr cinfo) {
-  auto* d = reinterpret_cast<vector_destination*>(cinfo->dest);
+  auto* d = reinterpret_cast<vector_destination*>(cinfo->dest);  // NOLINT: base is the first member
   d->out->resize(d->out->size() - d->base.free_in_buffer);
 }
 
