@@ -59,7 +59,8 @@ struct scaled_jpeg_image {
   int bands = 0;             ///< 1 (greyscale) or 3 (RGB)
 };
 
-/// Decodes `jpeg` at 1/`shrink` (4 or 8; other values are `unsupported`) into `pixels` (resized to
+/// Decodes `jpeg` at 1/`shrink` (2, 4 or 8; 2 only for a baseline file of one scan; other values and
+/// files are `unsupported`) into `pixels` (resized to
 /// width x height x bands, interleaved, rows packed). On anything but `decoded`, `pixels` and `*image`
 /// are unspecified. Never throws except std::bad_alloc; never reads outside `jpeg`.
 scaled_jpeg_status decode_scaled_jpeg(std::span<const std::uint8_t> jpeg, int shrink,

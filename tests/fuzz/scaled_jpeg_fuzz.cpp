@@ -61,7 +61,7 @@ extern "C" int LLVMFuzzerInitialize(int* /*argc*/, char*** /*argv*/) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   static ximup::scaled_jpeg_scratch scratch;
   std::vector<std::uint8_t> pixels;
-  for (int shrink : {4, 8}) {
+  for (int shrink : {2, 4, 8}) {
     ximup::scaled_jpeg_image image;
     if (ximup::decode_scaled_jpeg({data, size}, shrink, pixels, &image, scratch) ==
             ximup::scaled_jpeg_status::decoded &&

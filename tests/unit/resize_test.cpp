@@ -226,7 +226,7 @@ class Resize : public ::testing::Test {
     o.min_bytes = min_bytes;
     return o;
   }
-  // shrink_image to `target` with JPEGs decoded by `decoder`: "scaled_jpeg" (ours, at 1/4 and 1/8),
+  // shrink_image to `target` with JPEGs decoded by `decoder`: "scaled_jpeg" (ours, at 1/2, 1/4, 1/8),
   // "turbojpeg" or "libvips" (its loader); checks that the asked decoder is the one that ran.
   static resize_report shrink_decoded_by(std::string_view decoder, const std::vector<unsigned char>& input,
                                          std::uint32_t target, std::vector<unsigned char>& out) {
@@ -262,7 +262,7 @@ TEST_F(Resize, LargeJpegIsResizedToThePlannedSize) {
   EXPECT_EQ(r.original, (dimensions{1200, 900}));
   EXPECT_EQ(r.original_bytes, input.size());
   EXPECT_EQ(r.original_format, "jpeg");
-  EXPECT_EQ(r.decoder, "turbojpeg");  // 1200 x 900 to 400 x 300: decoded at 1/2, not a scale of ours
+  EXPECT_EQ(r.decoder, "scaled_jpeg");  // 1200 x 900 to 400 x 300: decoded at 1/2
   EXPECT_EQ(r.sent, (dimensions{400, 300}));
   EXPECT_EQ(r.sent_format, "jpeg");
   EXPECT_EQ(r.sent_bytes, out.size());
@@ -300,7 +300,7 @@ TEST_F(Resize, ExifOrientationIsAppliedAndNotKept) {
   ASSERT_EQ(decode(input).orientation, 6);  // the file really carries the tag
   ASSERT_EQ(decode(input).width, 1200);
 
-  for (const char* decoder : {"turbojpeg", "libvips"}) {  // decoded at 1/2: not ours
+  for (const char* decoder : {"scaled_jpeg", "turbojpeg", "libvips"}) {  // decoded at 1/2
     SCOPED_TRACE(decoder_name(decoder));
     std::vector<unsigned char> out;
     const resize_report r = shrink_decoded_by(decoder, input, 300, out);
@@ -327,7 +327,7 @@ TEST_F(Resize, EmbeddedProfileIsConvertedToSrgb) {
   ASSERT_TRUE(decode(input).has_profile);
   ASSERT_GT(std::abs(mean_of(input, 0, 0, 800, 600, 0) - colour[0]), 8.0);  // really not sRGB values
 
-  for (const char* decoder : {"turbojpeg", "libvips"}) {  // decoded at 1/2: not ours
+  for (const char* decoder : {"scaled_jpeg", "turbojpeg", "libvips"}) {  // decoded at 1/2
     SCOPED_TRACE(decoder_name(decoder));
     std::vector<unsigned char> out;
     const resize_report r = shrink_decoded_by(decoder, input, 300, out);
@@ -435,7 +435,7 @@ TEST_F(Resize, PngWithoutAlphaBecomesJpeg) {
 
 TEST_F(Resize, GreyscaleStaysGreyscale) {
   const auto input = file(noise(800, 600, 1, 8), "grey.jpg", "[Q=90]");
-  for (const char* decoder : {"turbojpeg", "libvips"}) {  // decoded at 1/2: not ours
+  for (const char* decoder : {"scaled_jpeg", "turbojpeg", "libvips"}) {  // decoded at 1/2
     SCOPED_TRACE(decoder_name(decoder));
     std::vector<unsigned char> out;
     const resize_report r = shrink_decoded_by(decoder, input, 200, out);

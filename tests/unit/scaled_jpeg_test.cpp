@@ -120,10 +120,16 @@ TEST_P(ScaledJpegLayouts, AsCloseToTheFullDecodeAsTurboJpeg) {
     encoding e = GetParam().e;
     e.smooth = smooth;
     const bytes jpeg = encode(e);
-    for (int shrink : {4, 8}) {
+    for (int shrink : {2, 4, 8}) {
       SCOPED_TRACE(std::string(smooth ? "smooth" : "textured") + ", shrink " + std::to_string(shrink));
       bytes mine;
       scaled_jpeg_image image;
+      // 1/2: files of one baseline scan only (the blocks of the others keep 5 values).
+      const bool one_scan = !e.progressive && e.scans == script::standard;
+      if (shrink == 2 && !one_scan) {
+        EXPECT_EQ(decode(jpeg, shrink, mine, image), scaled_jpeg_status::unsupported);
+        continue;
+      }
       ASSERT_EQ(decode(jpeg, shrink, mine, image), scaled_jpeg_status::decoded);
       int width = 0;
       int height = 0;
@@ -136,6 +142,11 @@ TEST_P(ScaledJpegLayouts, AsCloseToTheFullDecodeAsTurboJpeg) {
       const difference theirs = compare(turbo, truth);
       if (smooth) {
         EXPECT_LT(ours.mean, 2.0) << "TurboJPEG: " << theirs.mean;
+      } else if (shrink == 2) {
+        // At 1/2 we keep frequencies 0-3 of the 0-3 and 5-7 that reach a 2 x 2 mean: on this texture
+        // (all detail, every pixel) 1.8 levels from the box filter on grey, TurboJPEG 0.15. On photos
+        // the final image is closer to the full-quality one than through TurboJPEG (docs/resize.md).
+        EXPECT_LT(ours.mean, std::max(theirs.mean + 1.5, 2.5)) << "TurboJPEG: " << theirs.mean;
       } else {
         EXPECT_LT(ours.mean, theirs.mean + 1.5) << "TurboJPEG: " << theirs.mean;
       }
@@ -180,7 +191,7 @@ TEST(ScaledJpeg, OtherScalesAndFormatsAreLeftToTurboJpeg) {
   const bytes baseline = encode({});
   bytes pixels;
   scaled_jpeg_image image;
-  for (int shrink : {1, 2, 3, 16})
+  for (int shrink : {1, 3, 16})
     EXPECT_EQ(decode(baseline, shrink, pixels, image), scaled_jpeg_status::unsupported);
   EXPECT_EQ(decode(encode({.rgb = true}), 4, pixels, image), scaled_jpeg_status::unsupported);
   // A JFIF major version other than 1: libjpeg warns, so TurboJPEG (and libvips) decide.
