@@ -1,19 +1,20 @@
 #pragma once
-// scaled_jpeg: decodes a baseline JPEG straight to 1/4 or 1/8 of its size (issue 7, docs/resize.md).
+// scaled_jpeg: decodes a baseline JPEG straight to 1/2, 1/4 or 1/8 of its size (issue 7,
+// docs/resize.md).
 //
 // Why our own: at those scales libjpeg-turbo spends most of its time in its Huffman decoder, which
 // must still read every coefficient of every block; ours reads a code and its magnitude bits with
 // one table look-up (most symbols), from a copy of the scan with the 0xFF00 stuffing removed, and
 // keeps only the coefficients the scaled IDCT needs. The pixels are the same picture: the scaled
 // output of each 8x8 block is the mean of its 4x4 (1/4) or 8x8 (1/8) pixels, as libjpeg's
-// reduced-size IDCTs compute it; chroma is upsampled with the same triangle filter as libjpeg's
-// "fancy" upsampling.
+// reduced-size IDCTs compute it (at 1/2: of each 2x2 square, from the 16 lowest frequencies); chroma
+// is upsampled with the same triangle filter as libjpeg's "fancy" upsampling.
 //
 // Scope: 8-bit Huffman JPEGs, baseline/extended (SOF0/SOF1) or progressive (SOF2), greyscale or
 // YCbCr with chroma subsampled 4:4:4, 4:2:2, 4:2:0 or 4:4:0, restart markers allowed. A baseline file
-// with one interleaved scan is decoded straight to the planes; progressive files and baseline files
-// with a scan per component go scan by scan through a store of each block's first coefficients
-// (`scaled_jpeg_block`). Everything else (arithmetic, 12-bit, CMYK, RGB, missing tables, a progressive
+// with one interleaved scan is decoded straight to the planes (at any of the three scales);
+// progressive files and baseline files with a scan per component go scan by scan through a store of
+// each block's first coefficients (`scaled_jpeg_block`; 1/4 and 1/8 only). Everything else (arithmetic, 12-bit, CMYK, RGB, missing tables, a progressive
 // file whose low frequencies are not refined to their last bit, which libjpeg would smooth) is
 // `unsupported`; anything the file does not say exactly right (truncated data, a bad Huffman code,
 // bytes left over in a restart interval, restart markers out of order, a progression libjpeg warns
