@@ -886,8 +886,11 @@ template <std::size_t N>
   std::array<block_weights4, 3> weights4{};
   for (std::size_t ci = 0; ci < comps.size(); ++ci) {
     const component& c = comps[ci];
-    weights[ci] = weights_of(f.quant[static_cast<std::size_t>(c.quant)].data(), c.block_w, c.block_h);
-    weights4[ci] = weights4_of(f.quant[static_cast<std::size_t>(c.quant)].data());
+    if constexpr (N == 25) {
+      weights4[ci] = weights4_of(f.quant[static_cast<std::size_t>(c.quant)].data());
+    } else {
+      weights[ci] = weights_of(f.quant[static_cast<std::size_t>(c.quant)].data(), c.block_w, c.block_h);
+    }
   }
 
   std::array<int, 3> dc{};

@@ -14,12 +14,12 @@
 // YCbCr with chroma subsampled 4:4:4, 4:2:2, 4:2:0 or 4:4:0, restart markers allowed. A baseline file
 // with one interleaved scan is decoded straight to the planes (at any of the three scales);
 // progressive files and baseline files with a scan per component go scan by scan through a store of
-// each block's first coefficients (`scaled_jpeg_block`; 1/4 and 1/8 only). Everything else (arithmetic, 12-bit, CMYK, RGB, missing tables, a progressive
-// file whose low frequencies are not refined to their last bit, which libjpeg would smooth) is
-// `unsupported`; anything the file does not say exactly right (truncated data, a bad Huffman code,
-// bytes left over in a restart interval, restart markers out of order, a progression libjpeg warns
-// about) is `corrupt`. Either way the caller decodes the file another way, whose rules then decide:
-// this decoder never guesses where libjpeg would warn.
+// each block's first coefficients (`scaled_jpeg_block`; 1/4 and 1/8 only). Everything else (arithmetic,
+// 12-bit, CMYK, RGB, missing tables, a progressive file whose low frequencies are not refined to their last
+// bit, which libjpeg would smooth) is `unsupported`; anything the file does not say exactly right (truncated
+// data, a bad Huffman code, bytes left over in a restart interval, restart markers out of order, a
+// progression libjpeg warns about) is `corrupt`. Either way the caller decodes the file another way, whose
+// rules then decide: this decoder never guesses where libjpeg would warn.
 //
 // Pure and thread-safe: no state outside the `scaled_jpeg_scratch` the caller passes (one per thread,
 // reused; it keeps a copy of one scan and the planes, about input size + output size, and for
