@@ -618,12 +618,8 @@ template <std::size_t N>
   r.skip(symbol_length(s));
   // Kept to 16 bits as libjpeg stores it: a corrupt stream of large differences must not overflow.
   dc = static_cast<std::int16_t>(dc + symbol_value(s));
-  if constexpr (N == 5) {
-    low = {dc, 0, 0, 0, 0};
-  } else {
-    low.fill(0);
-    low[0] = dc;
-  }
+  low.fill(0);
+  low[0] = dc;
   int k = 1;
   while (k < keep) {
     s = read_symbol(r, ac_table, false);
