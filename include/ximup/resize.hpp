@@ -6,12 +6,12 @@
 /// 1/4 or 1/8, chosen here; WebP), applies the EXIF orientation, converts an embedded colour profile
 /// (or CMYK) to sRGB, resizes to exactly the planned size (vips_thumbnail), and saves the result
 /// without metadata: as PNG when it has an alpha channel, as JPEG (`jpeg_quality`) otherwise.
-/// JPEGs (YCbCr or greyscale) are decoded by our scaled decoder (baseline files at 1/4 or 1/8,
-/// src/resize/scaled_jpeg.hpp) or else by TurboJPEG instead of libvips's loader, at the same DCT
-/// scaling, and reduced by our Lanczos-3; rotation and colour conversion are libvips's, and when there
-/// is neither to do, libjpeg encodes the pixels directly with libvips's settings (the same bytes).
-/// CMYK JPEGs and files TurboJPEG refuses (any warning: truncated, extraneous bytes) go through
-/// libvips's loader.
+/// JPEGs (YCbCr or greyscale) are decoded by our scaled decoder (baseline and progressive files at
+/// 1/4 and 1/8, baseline files of one scan at 1/2 too; src/resize/scaled_jpeg.hpp) or else by TurboJPEG
+/// instead of libvips's loader, at the same DCT scaling, and reduced by our Lanczos-3; rotation and colour
+/// conversion are libvips's, and when there is neither to do, libjpeg encodes the pixels directly with
+/// libvips's settings (the same bytes). CMYK JPEGs and files TurboJPEG refuses (any warning: truncated,
+/// extraneous bytes) go through libvips's loader.
 ///
 /// Thread safety: every function here may be called concurrently from any number of threads. No
 /// state is shared between calls except libvips's global setup (below). libvips itself runs each
@@ -19,7 +19,7 @@
 /// across its workers, not inside one image), with its operation cache off.
 ///
 /// What blocks: shrink_image() is CPU-bound and blocks the caller for the whole decode, resize and
-/// encode: about 32 CPU-ms for a 4 MB 12-megapixel JPEG on the Intel Xeon VM of session 11 (60-65 on the
+/// encode: about 27 CPU-ms for a 4 MB 12-megapixel JPEG on the Intel Xeon VM of session 12 (60-65 on the
 /// AMD EPYC of earlier sessions), more than half of it entropy decoding, which no scaling avoids
 /// (docs/resize.md). It does no I/O and holds no lock
 /// for longer than copying an error message. Files under min_bytes return at once, undecoded.
@@ -128,7 +128,7 @@ struct resize_report {
   dimensions sent;               ///< == original unless resized
   std::string sent_format;       ///< "jpeg" or "png" when resized, else original_format
   std::string note;              ///< human text for the results; empty when resized or unchanged as planned
-  /// Who decoded the pixels: "scaled_jpeg" (ximup's baseline JPEG decoder at 1/4 or 1/8), "turbojpeg"
+  /// Who decoded the pixels: "scaled_jpeg" (ximup's JPEG decoder at 1/2, 1/4 or 1/8), "turbojpeg"
   /// (other plain JPEGs), "libvips", or empty when the pixels were not decoded (a static string).
   std::string_view decoder;
 

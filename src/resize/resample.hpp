@@ -1,7 +1,7 @@
 #pragma once
 // resample: Lanczos-3 resizing of 8-bit interleaved pixels (issue 7, docs/resize.md).
 //
-// Why our own: after a JPEG is decoded at 1/4 or 1/8, what is left is a reduction by less than 2
+// Why our own: after a JPEG is decoded at 1/2, 1/4 or 1/8, what is left is a reduction by less than 2
 // (1000 x 750 -> 800 x 600 for a 12 MP photo to 600 px). libvips's horizontal Lanczos-3 reduce was
 // about a fifth of the image's time in perf; this one computes the same filter in fixed point, rows
 // first, then columns on the already shorter image, both with SSE2 madds (docs/resize.md; the same

@@ -1,4 +1,4 @@
-// scaled_jpeg: baseline JPEG straight to 1/4 or 1/8 scale; see scaled_jpeg.hpp for scope and why.
+// scaled_jpeg: JPEG straight to 1/2, 1/4 or 1/8 scale; see scaled_jpeg.hpp for scope and why.
 //
 // Stages: parse_markers (frame, tables, the scan's header) -> unstuff_scan (the entropy-coded bytes
 // without 0xFF00 stuffing, restart intervals located) -> decode_scan (Huffman, one block at a time,

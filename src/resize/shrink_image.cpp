@@ -198,15 +198,15 @@ struct decoded_pixels {
   int bands = 0;
 };
 
-// The JPEG fast path: scaled_jpeg (baseline and progressive files at 1/4 and 1/8) or else TurboJPEG decodes
-// the whole buffer at the same DCT scaling as thumbnail_jpeg, and our Lanczos-3 reduces it to the planned
-// size (in the stored orientation). Then either libjpeg encodes those pixels directly (encode_direct)
-// or libvips rotates and converts them as it would have (finish_in_vips). libjpeg-turbo's fast Huffman
-// decoder runs only while enough input is buffered, which TurboJPEG's in-memory source always is and
-// libvips's streaming source often is not (docs/resize.md). YCbCr, RGB and greyscale JPEGs only (CMYK
-// needs libvips's conversion). Returns false when the file is not one of those or TurboJPEG refuses it,
-// warnings included (truncated data, extraneous bytes): the caller then takes libvips's path, whose rules
-// decide. On true, *who names the decoder.
+// The JPEG fast path: scaled_jpeg (baseline and progressive files at 1/4 and 1/8, baseline ones at 1/2) or
+// else TurboJPEG decodes the whole buffer at the same DCT scaling as thumbnail_jpeg, and our Lanczos-3
+// reduces it to the planned size (in the stored orientation). Then either libjpeg encodes those pixels
+// directly (encode_direct) or libvips rotates and converts them as it would have (finish_in_vips).
+// libjpeg-turbo's fast Huffman decoder runs only while enough input is buffered, which TurboJPEG's in-memory
+// source always is and libvips's streaming source often is not (docs/resize.md). YCbCr, RGB and greyscale
+// JPEGs only (CMYK needs libvips's conversion). Returns false when the file is not one of those or TurboJPEG
+// refuses it, warnings included (truncated data, extraneous bytes): the caller then takes libvips's path,
+// whose rules decide. On true, *who names the decoder.
 bool decode_jpeg_turbo(std::span<const unsigned char> input, dimensions stored, bool swap, dimensions plan,
                        bool try_scaled, bool resample, turbo_decoder& decoder, decoded_pixels& out,
                        std::string_view* who) {
@@ -231,8 +231,8 @@ bool decode_jpeg_turbo(std::span<const unsigned char> input, dimensions stored, 
   const int bands = grey ? 1 : 3;
   const std::size_t size = static_cast<std::size_t>(scaled_width) * static_cast<std::size_t>(scaled_height) *
                            static_cast<std::size_t>(bands);
-  // Our decoder first (baseline files at 1/4 or 1/8); whatever it does not decode exactly as
-  // announced goes to TurboJPEG, whose rules (and libvips's after it) then decide.
+  // Our decoder first (at 1/4 and 1/8; at 1/2 baseline files of one scan); whatever it does not decode
+  // exactly as announced goes to TurboJPEG, whose rules (and libvips's after it) then decide.
   scaled_jpeg_image scaled;
   if (try_scaled &&
       decode_scaled_jpeg(input, factor.denom, decoder.pixels, &scaled, decoder.scratch) ==
