@@ -66,17 +66,19 @@ constexpr int extend(std::uint32_t bits, int size) {
   return bits < (1U << (size - 1)) ? static_cast<int>(bits) - (1 << size) + 1 : static_cast<int>(bits);
 }
 
-// Several AC symbols read only to be skipped, packed: bits 0-4 how many bits they take (0 = none fits
-// the look-up: skip_none), bits 5-11 how far they advance in the block (runs plus one per coefficient;
-// one more when the last one ends the block), bit 12 the last one ends the block.
+// Several AC symbols read only to be skipped, packed: bits 0-5 how many bits they take (0 = none fits
+// the look-up: skip_none), bit 6 the last one ends the block, bits 9-15 how far they advance in the
+// block (runs plus one per coefficient; one more when the last one ends the block). Laid out so
+// that each field costs the walk one instruction or none: the advance a shift, the length none
+// (x86's shifts take their count modulo 64).
 using skip_step = std::uint16_t;
-constexpr unsigned skip_end_of_block = 1U << 12;
-constexpr unsigned skip_none = 127U << 5;  ///< no whole symbol fits: length 0, advance 127
+constexpr unsigned skip_end_of_block = 1U << 6;
+constexpr unsigned skip_none = 127U << 9;  ///< no whole symbol fits: length 0, advance 127
 constexpr int skip_length(skip_step s) {
-  return static_cast<int>(s & 31U);
+  return static_cast<int>(s & 63U);
 }
 constexpr int skip_advance(skip_step s) {
-  return static_cast<int>((s >> 5) & 127U);
+  return s >> 9;
 }
 constexpr bool skip_ends_block(skip_step s) {
   return (s & skip_end_of_block) != 0;
@@ -251,7 +253,7 @@ bool build_table(huffman_table& t, const std::uint8_t* counts, const std::uint8_
       // (None fits: advance 127, past any block's end, sends decode_block to its one-symbol path
       // with the same test that catches a block's end.)
       t.skip[bits] = static_cast<skip_step>(
-          used == 0 ? skip_none : step | static_cast<unsigned>(used) | (static_cast<unsigned>(advance) << 5));
+          used == 0 ? skip_none : step | static_cast<unsigned>(used) | (static_cast<unsigned>(advance) << 9));
     }
   }
   return true;
@@ -497,7 +499,7 @@ struct bit_reader {
     std::memcpy(&next, p, 8);
     next = __builtin_bswap64(next);
     bits |= next >> count;
-    p += (63 - count) >> 3;
+    p += static_cast<unsigned>(63 - count) >> 3;  // (unsigned: no sign extension)
     count |= 56;
   }
   [[nodiscard]] std::uint32_t peek(int n) const { return static_cast<std::uint32_t>(bits >> (64 - n)); }
