@@ -40,6 +40,9 @@ constexpr std::array<std::uint8_t, 80> natural_order = {
 // chroma table no longer fit) were slower, and 10 value bits gained nothing (docs/resize.md).
 constexpr int value_bits = 9;
 constexpr int skip_bits = 13;
+// The longest symbol the value look-up gives: a code of value_bits and an 11-bit DC magnitude
+// (build_table refuses longer magnitudes).
+constexpr int longest_looked_up = value_bits + 11;
 
 // One decoded symbol, packed: bits 0-4 how many bits it takes (Huffman code plus magnitude bits;
 // 0 = not in the table, decode slowly), bits 5-8 the zero run before it, bit 9 end of block, bits
@@ -196,7 +199,7 @@ void fill_lookup(symbol* table, int bits, std::uint32_t code, int length, int sy
 }
 
 // Builds the look-up tables and the canonical decoding data; false for a table no code can be built
-// from (over-full code space, DC symbols above 15).
+// from (over-full code space, magnitudes longer than 8-bit samples have).
 bool build_table(huffman_table& t, const std::uint8_t* counts, const std::uint8_t* values, int n, bool dc) {
   t.fast.fill(0);
   t.rs_fast.fill(0);
@@ -212,7 +215,9 @@ bool build_table(huffman_table& t, const std::uint8_t* counts, const std::uint8_
     for (int i = 0; i < count; ++i, ++k, ++code) {
       if (code >= (1 << length)) return false;  // more codes than this length has
       const int sym = values[k];
-      if (dc && sym > 15) return false;
+      // Magnitudes of 8-bit samples: DC differences take at most 11 bits, AC coefficients 10 (the
+      // bit reader counts on it: longest_symbol).
+      if (dc ? sym > 11 : (sym & 15) > 10) return false;
       const auto c = static_cast<std::uint32_t>(code);
       if (length <= value_bits) fill_lookup(t.fast.data(), value_bits, c, length, sym, dc);
       if (!dc && length <= value_bits) {
@@ -591,6 +596,20 @@ static_assert(skip_bits <= 56 - longest_symbol && value_bits <= 56 - longest_sym
   return finish_symbol(t, s, r.bits, dc);
 }
 
+// read_symbol without the refill, on a reader that holds at least 29 bits (a read_symbol's refill
+// and one symbol ago): enough for a symbol from the look-up (longest_looked_up) and the next
+// look-up after it. A longer code is read after a refill.
+[[gnu::always_inline]] inline symbol read_symbol_unrefilled(bit_reader& r, const huffman_table& t, bool dc) {
+  static_assert(56 - longest_symbol >= longest_looked_up + value_bits);
+  assert(r.count >= 56 - longest_symbol);
+  const symbol s = t.fast[r.peek(value_bits)];
+  if (symbol_length(s) == 0) [[unlikely]] {
+    r.refill();
+    return decode_slow(t, r.bits, dc);
+  }
+  return finish_symbol(t, s, r.bits, dc);
+}
+
 // Runs `decode(r)` on a copy of `reader` and writes the copy back: the copy's address is never
 // taken, so the compiler keeps it in registers, where the caller's reader (whose address is passed
 // on) would be reloaded after every store that might alias it, such as a block's 64-bit mask.
@@ -610,10 +629,9 @@ template <std::size_t N>
                                                    const huffman_table& ac_table, int keep, int& dc,
                                                    std::array<int, N>& low) {
   assert(static_cast<std::size_t>(keep) <= N);
-  // Each symbol starts after a refill (56 bits) and at most one symbol: at least 29 bits, enough for
-  // read_symbol's and the skip steps' look-ups. (A block is the first thing a reader reads, or
-  // follows another.)
-  if (r.count < 56 - longest_symbol) [[unlikely]]
+  // A block follows another's skip steps or a value read without a refill, which leave at least
+  // value_bits, enough for read_symbol's look-up, or is the first thing a reader reads.
+  if (r.count < value_bits) [[unlikely]]
     r.refill();
   symbol s = read_symbol(r, dc_table, true);
   if (s == 0) return false;
@@ -623,14 +641,27 @@ template <std::size_t N>
   low.fill(0);
   low[0] = dc;
   int k = 1;
+  // The values, two symbols per refill: after a refill and one symbol at least 29 bits remain
+  // (read_symbol_unrefilled). One value's symbol; false when the block ends with it.
+  const auto value = [&](symbol v) __attribute__((always_inline)) {
+    r.skip(symbol_length(v));
+    if ((v & end_of_block) != 0) return false;
+    k += symbol_run(v);
+    if (k < keep) low[static_cast<std::size_t>(k)] = symbol_value(v);
+    ++k;
+    return true;
+  };
   while (k < keep) {
+    s = read_symbol_unrefilled(r, ac_table, false);
+    if (s == 0) return false;
+    if (!value(s)) return true;
+    if (k >= keep) {
+      r.refill();  // the skip steps' first look-up wants more than the 9 bits left
+      break;
+    }
     s = read_symbol(r, ac_table, false);
     if (s == 0) return false;
-    r.skip(symbol_length(s));
-    if ((s & end_of_block) != 0) return true;
-    k += symbol_run(s);
-    if (k < keep) low[static_cast<std::size_t>(k)] = symbol_value(s);
-    ++k;
+    if (!value(s)) return true;
   }
   // The rest is only skipped: one look-up reads as many whole symbols as the look-up's bits hold, and
   // two look-ups share a refill: the walk runs at three to four instructions a cycle, and the refill

@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "support/jpeg_writer.hpp"
@@ -425,6 +426,40 @@ TEST(ScaledJpeg, AHeaderLargerThanItsDataIsCorrupt) {
   scaled_jpeg_image image;
   EXPECT_EQ(decode(jpeg, 4, pixels, image), scaled_jpeg_status::corrupt);
   EXPECT_EQ(decode(jpeg, 8, pixels, image), scaled_jpeg_status::corrupt);
+}
+
+// A Huffman table with a symbol for a magnitude no 8-bit sample has (DC differences take at most 11
+// bits, AC coefficients 10) is refused: the bit reader's refills count on those bounds. libjpeg
+// decodes such a file (the symbol is never coded here), so the caller's fallback still can.
+TEST(ScaledJpeg, MagnitudesLongerThanEightBitSamplesHaveAreRefused) {
+  const bytes jpeg = encode({.width = 64, .height = 64});
+  // The last symbol of the first DC (class 0) or AC (class 1) table; libjpeg writes one table per
+  // DHT segment, the standard tables, whose last symbols are 11 (DC) and 0xFA (AC: run 15, size 10).
+  const auto last_symbol = [&](int table_class) {
+    for (std::size_t i = 0; i + 21 < jpeg.size(); ++i) {
+      if (jpeg[i] != 0xFF || jpeg[i + 1] != 0xC4 || (jpeg[i + 4] >> 4) != table_class) continue;
+      std::size_t symbols = 0;
+      for (std::size_t n = 0; n < 16; ++n) symbols += jpeg[i + 5 + n];
+      return i + 21 + symbols - 1;
+    }
+    ADD_FAILURE() << "no DHT of class " << table_class;
+    return std::size_t{0};
+  };
+  bytes pixels;
+  scaled_jpeg_image image;
+  ASSERT_EQ(decode(jpeg, 4, pixels, image), scaled_jpeg_status::decoded);
+  for (const auto& [table_class, from, to] : {std::tuple{0, 11, 12}, std::tuple{1, 0xFA, 0xFB}}) {
+    bytes changed = jpeg;
+    const std::size_t at = last_symbol(table_class);
+    ASSERT_EQ(changed[at], from) << "class " << table_class;
+    changed[at] = static_cast<std::uint8_t>(to);
+    EXPECT_EQ(decode(changed, 4, pixels, image), scaled_jpeg_status::corrupt) << "class " << table_class;
+    int width = 0;
+    int height = 0;
+    EXPECT_EQ(
+        compare(turbo_decode(changed, 4, 3, &width, &height), turbo_decode(jpeg, 4, 3, &width, &height)).max,
+        0);
+  }
 }
 
 TEST(ScaledJpeg, NotAJpegIsCorrupt) {
