@@ -1,5 +1,6 @@
 // resample: Lanczos-3 in fixed point, rows then columns; see resample.hpp.
 #include "resample.hpp"
+#include "rgb_join.hpp"
 
 #include <algorithm>
 #include <array>
@@ -220,34 +221,14 @@ std::atomic<bool> use_avx2{avx2_available};
 // The column pass's RGB output from its three band rows (split_rgb_avx2 the other way round): 16
 // pixels at a time, where storing each band's bytes three apart was about a fifth of the resampler's
 // time. Returns how many pixels it did.
-[[gnu::target("avx2")]] inline __m128i join_group(__m128i r, __m128i g, __m128i b, __m128i mr, __m128i mg,
-                                                  __m128i mb) {
-  return _mm_or_si128(_mm_or_si128(_mm_shuffle_epi8(r, mr), _mm_shuffle_epi8(g, mg)),
-                      _mm_shuffle_epi8(b, mb));
-}
 [[gnu::target("avx2")]] std::size_t join_rgb_avx2(const std::uint8_t* r, const std::uint8_t* g,
                                                   const std::uint8_t* b, std::size_t width,
                                                   std::uint8_t* out) {
-  // Output group 0 is pixels 0-4 and R of 5; group 1 G, B of 5, pixels 6-9, R, G of 10; group 2 B of
-  // 10, pixels 11-15. Per group, where each byte comes from in each band (-1: another band).
-  const __m128i r0 = _mm_setr_epi8(0, -1, -1, 1, -1, -1, 2, -1, -1, 3, -1, -1, 4, -1, -1, 5);
-  const __m128i g0 = _mm_setr_epi8(-1, 0, -1, -1, 1, -1, -1, 2, -1, -1, 3, -1, -1, 4, -1, -1);
-  const __m128i b0 = _mm_setr_epi8(-1, -1, 0, -1, -1, 1, -1, -1, 2, -1, -1, 3, -1, -1, 4, -1);
-  const __m128i r1 = _mm_setr_epi8(-1, -1, 6, -1, -1, 7, -1, -1, 8, -1, -1, 9, -1, -1, 10, -1);
-  const __m128i g1 = _mm_setr_epi8(5, -1, -1, 6, -1, -1, 7, -1, -1, 8, -1, -1, 9, -1, -1, 10);
-  const __m128i b1 = _mm_setr_epi8(-1, 5, -1, -1, 6, -1, -1, 7, -1, -1, 8, -1, -1, 9, -1, -1);
-  const __m128i r2 = _mm_setr_epi8(-1, 11, -1, -1, 12, -1, -1, 13, -1, -1, 14, -1, -1, 15, -1, -1);
-  const __m128i g2 = _mm_setr_epi8(-1, -1, 11, -1, -1, 12, -1, -1, 13, -1, -1, 14, -1, -1, 15, -1);
-  const __m128i b2 = _mm_setr_epi8(10, -1, -1, 11, -1, -1, 12, -1, -1, 13, -1, -1, 14, -1, -1, 15);
   std::size_t x = 0;
   for (; x + 16 <= width; x += 16) {
-    const __m128i vr = _mm_loadu_si128(reinterpret_cast<const __m128i*>(r + x));
-    const __m128i vg = _mm_loadu_si128(reinterpret_cast<const __m128i*>(g + x));
-    const __m128i vb = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + x));
-    std::uint8_t* o = out + 3 * x;
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(o), join_group(vr, vg, vb, r0, g0, b0));
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(o + 16), join_group(vr, vg, vb, r1, g1, b1));
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(o + 32), join_group(vr, vg, vb, r2, g2, b2));
+    rgb_join::store16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(r + x)),
+                      _mm_loadu_si128(reinterpret_cast<const __m128i*>(g + x)),
+                      _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + x)), out + 3 * x);
   }
   return x;
 }

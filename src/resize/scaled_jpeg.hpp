@@ -75,6 +75,19 @@ void ycbcr_to_rgb(const std::uint8_t* y, const std::uint8_t* cb, const std::uint
 void ycbcr_to_rgb_scalar(const std::uint8_t* y, const std::uint8_t* cb, const std::uint8_t* cr,
                          std::uint8_t* out, std::size_t n);
 
+/// The horizontal half of libjpeg's "fancy" upsampling of a chroma row sampled at half the width:
+/// `col` holds a row's samples x 4 (blended vertically, at most 1020), with col[-1] and col[n]
+/// repeating its first and last; each sample gives (3 x it + its left neighbour + 8) / 16 and (3 x it
+/// + its right neighbour + 7) / 16, `width` outputs in all (an odd one last). Eight samples at a
+/// time with SSE2 where the build has it; the scalar version is the reference the tests hold it to.
+void upsample_chroma_row(const std::int16_t* col, std::uint8_t* dst, std::size_t width);
+void upsample_chroma_row_scalar(const std::int16_t* col, std::uint8_t* dst, std::size_t width);
+
+/// Tests and benchmarks: ycbcr_to_rgb stores its output with AVX2's byte shuffles where the CPU has
+/// them. false turns that off (SSE2), true back on if the CPU has AVX2. Returns whether it is now on.
+/// Process-wide.
+bool scaled_jpeg_use_avx2(bool wanted);
+
 /// Tests and benchmarks: refinement scans of progressive files find coefficients with the PDEP
 /// instruction where the CPU runs it fast (Intel since Haswell, AMD since Zen 3), else with a loop.
 /// false turns PDEP off, true back on if the CPU has it. Returns whether it is now on. Process-wide.

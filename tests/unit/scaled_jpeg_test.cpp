@@ -273,14 +273,26 @@ TEST(ScaledJpeg, ColourConversionIsExactForEveryInput) {
   bytes y(n);
   bytes fast(3 * n);
   bytes reference(3 * n);
-  std::size_t differ = 0;
-  for (int luma = 0; luma < 256; ++luma) {
-    std::fill(y.begin(), y.end(), static_cast<std::uint8_t>(luma));
+  // With AVX2's stores (where the CPU has them) and with SSE2's.
+  const bool avx2 = ximup::scaled_jpeg_use_avx2(true);
+  for (const bool with_avx2 : {false, true}) {
+    if (with_avx2 && !avx2) continue;
+    ximup::scaled_jpeg_use_avx2(with_avx2);
+    std::size_t differ = 0;
+    for (int luma = 0; luma < 256; ++luma) {
+      std::fill(y.begin(), y.end(), static_cast<std::uint8_t>(luma));
+      ximup::ycbcr_to_rgb(y.data(), cb.data(), cr.data(), fast.data(), n);
+      ximup::ycbcr_to_rgb_scalar(y.data(), cb.data(), cr.data(), reference.data(), n);
+      if (fast != reference) ++differ;
+    }
+    EXPECT_EQ(differ, 0U) << "luma values whose rows differ, AVX2 " << with_avx2;
+    // Neighbours that differ, so that a pixel stored in its neighbour's place shows.
+    for (std::size_t i = 0; i < n; ++i) y[i] = static_cast<std::uint8_t>((i * 37 + (i >> 8)) & 255U);
     ximup::ycbcr_to_rgb(y.data(), cb.data(), cr.data(), fast.data(), n);
     ximup::ycbcr_to_rgb_scalar(y.data(), cb.data(), cr.data(), reference.data(), n);
-    if (fast != reference) ++differ;
+    EXPECT_EQ(fast, reference) << "varied luma, AVX2 " << with_avx2;
   }
-  EXPECT_EQ(differ, 0U) << "luma values whose rows differ";
+  ximup::scaled_jpeg_use_avx2(true);
   // Spot checks of the formula itself: grey stays grey, full red-difference saturates.
   const std::uint8_t grey_y = 77;
   const std::uint8_t mid = 128;
@@ -290,6 +302,35 @@ TEST(ScaledJpeg, ColourConversionIsExactForEveryInput) {
   const std::uint8_t top = 255;
   ximup::ycbcr_to_rgb(&top, &mid, &top, rgb.data(), 1);
   EXPECT_EQ(rgb[0], 255);
+}
+
+// The chroma upsampler's vector loop gives its scalar loop's bytes: every width up to 40 (odd ones
+// end in a lone sample; 8-sample groups and tails), blended rows of random values up to 1020 with
+// their edges repeated, and the extremes.
+TEST(ScaledJpeg, ChromaUpsamplingIsExact) {
+  std::srand(7);
+  for (std::size_t width = 1; width <= 40; ++width) {
+    const std::size_t samples = (width + 1) / 2;
+    for (int trial = 0; trial < 50; ++trial) {
+      std::vector<std::int16_t> blended(samples + 2);
+      for (std::size_t i = 1; i <= samples; ++i) {
+        const int v = trial == 0 ? 1020 : (trial == 1 ? 0 : std::rand() % 1021);
+        blended[i] = static_cast<std::int16_t>(v);
+      }
+      blended[0] = blended[1];
+      blended[samples + 1] = blended[samples];
+      bytes fast(width);
+      bytes reference(width);
+      ximup::upsample_chroma_row(blended.data() + 1, fast.data(), width);
+      ximup::upsample_chroma_row_scalar(blended.data() + 1, reference.data(), width);
+      ASSERT_EQ(fast, reference) << "width " << width << ", trial " << trial;
+    }
+  }
+  // The formula itself: a flat row stays flat; a step is blended 3:1 on each side of it.
+  const std::vector<std::int16_t> step = {400, 400, 800, 800};  // samples 100 and 200, edges repeated
+  bytes out(4);
+  ximup::upsample_chroma_row(step.data() + 1, out.data(), 4);
+  EXPECT_EQ(out, (bytes{100, 125, 175, 200}));
 }
 
 // A progressive file's scans must follow libjpeg's rules; what it would warn about or decode in some
