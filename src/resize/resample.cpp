@@ -218,6 +218,66 @@ std::atomic<bool> use_avx2{avx2_available};
   return x;
 }
 
+// The column pass's dot4/to_samples4 loop eight outputs at a time with AVX2, for a band whose outputs
+// are stored one byte apart (`out`): the same sums (integer additions, in another order) shifted and
+// saturated the same way. With 8 lanes two outputs share a register (a 128-bit half each); with 16
+// one output fills one. Returns how many outputs it did. (No lambdas: they would not take the target.)
+template <std::size_t Lanes>
+[[gnu::target("avx2")]] std::uint32_t columns_avx2(const std::int16_t* band, const std::uint32_t* starts,
+                                                   const std::int16_t* weights, std::uint32_t out_width,
+                                                   std::uint8_t* out) {
+  static_assert(Lanes == 8 || Lanes == 16);
+  const __m256i rounding = _mm256_set1_epi32(half);
+  std::uint32_t x = 0;
+  for (; x + 8 <= out_width; x += 8) {
+    const std::uint32_t* at = starts + x;
+    const std::int16_t* w = weights + std::size_t{x} * Lanes;
+    __m128i sums;
+    __m128i sums_high;  // outputs 4-7 (16 lanes)
+    if constexpr (Lanes == 8) {
+      // q[i]: output 2i's four partial sums in the low half, 2i + 1's in the high half.
+      __m256i q[4];
+      for (std::size_t i = 0; i < 4; ++i) {
+        const __m256i p = _mm256_inserti128_si256(
+            _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(band + at[2 * i]))),
+            _mm_loadu_si128(reinterpret_cast<const __m128i*>(band + at[2 * i + 1])), 1);
+        q[i] = _mm256_madd_epi16(p, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + 16 * i)));
+      }
+      // Low half: outputs 0, 2, 4, 6; high half: 1, 3, 5, 7.
+      const __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(q[0], q[1]), _mm256_hadd_epi32(q[2], q[3]));
+      const __m256i shifted = _mm256_srai_epi32(_mm256_add_epi32(h, rounding), fraction_bits);
+      sums = _mm256_castsi256_si128(shifted);
+      sums_high = _mm256_extracti128_si256(shifted, 1);
+      // 16-bit, then bytes, then the two halves' bytes interleaved: outputs 0-7 in order.
+      const __m128i even = _mm_packus_epi16(_mm_packs_epi32(sums, sums), _mm_setzero_si128());
+      const __m128i odd = _mm_packus_epi16(_mm_packs_epi32(sums_high, sums_high), _mm_setzero_si128());
+      _mm_storel_epi64(reinterpret_cast<__m128i*>(out + x), _mm_unpacklo_epi8(even, odd));
+    } else {
+      // q[i]: output i's eight partial sums, four in each half.
+      __m256i q[8];
+      for (std::size_t i = 0; i < 8; ++i) {
+        q[i] = _mm256_madd_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(band + at[i])),
+                                 _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + 16 * i)));
+      }
+      // Each half: outputs 0-3 (g0) or 4-7 (g1), that half's partial sums; the halves then added.
+      const __m256i g0 = _mm256_hadd_epi32(_mm256_hadd_epi32(q[0], q[1]), _mm256_hadd_epi32(q[2], q[3]));
+      const __m256i g1 = _mm256_hadd_epi32(_mm256_hadd_epi32(q[4], q[5]), _mm256_hadd_epi32(q[6], q[7]));
+      const __m128i rounding4 = _mm_set1_epi32(half);
+      sums = _mm_srai_epi32(
+          _mm_add_epi32(_mm_add_epi32(_mm256_castsi256_si128(g0), _mm256_extracti128_si256(g0, 1)),
+                        rounding4),
+          fraction_bits);
+      sums_high = _mm_srai_epi32(
+          _mm_add_epi32(_mm_add_epi32(_mm256_castsi256_si128(g1), _mm256_extracti128_si256(g1, 1)),
+                        rounding4),
+          fraction_bits);
+      const __m128i words = _mm_packs_epi32(sums, sums_high);
+      _mm_storel_epi64(reinterpret_cast<__m128i*>(out + x), _mm_packus_epi16(words, words));
+    }
+  }
+  return x;
+}
+
 // The column pass's RGB output from its three band rows (split_rgb_avx2 the other way round): 16
 // pixels at a time, where storing each band's bytes three apart was about a fifth of the resampler's
 // time. Returns how many pixels it did.
@@ -359,6 +419,14 @@ void lanczos3_resample(const std::uint8_t* src, std::uint32_t width, std::uint32
       std::fill(band + width, band + width + lanes, band[width - 1]);
       std::uint8_t* band_out = join ? to + c * out_width : to + c;
       std::uint32_t x = 0;
+#if defined(__x86_64__)
+      if (step == 1 && use_avx2.load(std::memory_order_relaxed)) {
+        if (lanes == 8)
+          x = columns_avx2<8>(band, columns.starts.data(), s.padded_weights.data(), out_width, band_out);
+        if (lanes == 16)
+          x = columns_avx2<16>(band, columns.starts.data(), s.padded_weights.data(), out_width, band_out);
+      }
+#endif
 #if defined(__SSE2__)
       // Four output samples at a time when the filter has 8 or 16 lanes: their four partial sums are
       // transposed and added in registers, then shifted and packed to bytes together.

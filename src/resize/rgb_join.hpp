@@ -12,7 +12,8 @@ namespace ximup::rgb_join {
 
 [[gnu::target("avx2"), gnu::always_inline]] inline __m128i group(__m128i r, __m128i g, __m128i b, __m128i mr,
                                                                  __m128i mg, __m128i mb) {
-  return _mm_or_si128(_mm_or_si128(_mm_shuffle_epi8(r, mr), _mm_shuffle_epi8(g, mg)), _mm_shuffle_epi8(b, mb));
+  return _mm_or_si128(_mm_or_si128(_mm_shuffle_epi8(r, mr), _mm_shuffle_epi8(g, mg)),
+                      _mm_shuffle_epi8(b, mb));
 }
 
 [[gnu::target("avx2"), gnu::always_inline]] inline void store16(__m128i r, __m128i g, __m128i b,
