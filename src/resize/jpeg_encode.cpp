@@ -100,6 +100,28 @@ const std::array<std::uint8_t, 64> zigzag_of = [] {
   return z;
 }();
 
+// A block's nonzero mask in zigzag order, from its natural-order mask a byte (a row) at a time: entry
+// [row][byte] has the zigzag bits of that row's nonzero columns. Eight look-ups, where moving each
+// nonzero coefficient's bit by itself was five instructions per coefficient (at quality 90 most
+// blocks have 20 to 40).
+const auto zigzag_of_row = [] {
+  std::array<std::array<std::uint64_t, 256>, 8> table{};
+  for (std::size_t row = 0; row < 8; ++row) {
+    for (std::size_t byte = 0; byte < 256; ++byte) {
+      for (std::size_t column = 0; column < 8; ++column) {
+        if ((byte >> column & 1U) != 0) table[row][byte] |= std::uint64_t{1} << zigzag_of[8 * row + column];
+      }
+    }
+  }
+  return table;
+}();
+
+std::uint64_t zigzag_mask(std::uint64_t natural) {
+  std::uint64_t zigzag = 0;
+  for (std::size_t row = 0; row < 8; ++row) zigzag |= zigzag_of_row[row][(natural >> (8 * row)) & 255U];
+  return zigzag;
+}
+
 // libjpeg's limits for 8-bit samples (jchuff.c: MAX_COEF_BITS): a larger magnitude is its
 // JERR_BAD_DCT_COEF.
 constexpr int max_ac_bits = 10;
@@ -142,10 +164,7 @@ bool count_block(const JCOEF* block, int last_dc, long* dc, long* ac) {
   const int dc_bits = bit_length(std::abs(block[0] - last_dc));
   if (dc_bits > max_dc_bits) return false;
   ++dc[dc_bits];
-  std::uint64_t natural = nonzero_mask(block) & ~std::uint64_t{1};
-  std::uint64_t zigzag = 0;
-  for (; natural != 0; natural &= natural - 1)
-    zigzag |= std::uint64_t{1} << zigzag_of[static_cast<std::size_t>(std::countr_zero(natural))];
+  std::uint64_t zigzag = zigzag_mask(nonzero_mask(block)) & ~std::uint64_t{1};
   int last = 0;  // the zigzag index of the previous coded coefficient
   for (; zigzag != 0; zigzag &= zigzag - 1) {
     const int k = std::countr_zero(zigzag);
