@@ -81,8 +81,9 @@ int main(int argc, char** argv) {
     ms_per_file.push_back(took.count() / static_cast<double>(files.size()));
   }
   std::sort(ms_per_file.begin(), ms_per_file.end());
-  std::printf("files=%zu shrink=%d rounds=%d min_ms_per_file=%.3f median_ms_per_file=%.3f pixels_hash=%016llx\n",
-              files.size(), shrink, rounds, ms_per_file.front(), ms_per_file[ms_per_file.size() / 2],
-              static_cast<unsigned long long>(hash));
+  std::printf(
+      "files=%zu shrink=%d rounds=%d min_ms_per_file=%.3f median_ms_per_file=%.3f pixels_hash=%016llx\n",
+      files.size(), shrink, rounds, ms_per_file.front(), ms_per_file[ms_per_file.size() / 2],
+      static_cast<unsigned long long>(hash));
   return 0;
 }

@@ -1,10 +1,11 @@
 // resample: Lanczos-3 in fixed point, rows then columns; see resample.hpp.
 #include "resample.hpp"
+
+#include "avx2_switch.hpp"
 #include "rgb_join.hpp"
 
 #include <algorithm>
 #include <array>
-#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <numbers>
@@ -135,13 +136,6 @@ std::uint8_t to_sample(std::int32_t sum) {
 }
 
 #if defined(__x86_64__)
-bool cpu_has_avx2() {
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2") != 0;
-}
-const bool avx2_available = cpu_has_avx2();
-std::atomic<bool> use_avx2{avx2_available};
-
 // The vertical pass's SSE2 loop (below) 32 samples at a time with AVX2, on CPUs that have it (chosen
 // at run time; the build targets plain x86-64): the same arithmetic. AVX2's unpacks and packs work
 // within each 128-bit half, so each half computes exactly what the SSE2 loop does for its 16
@@ -296,17 +290,6 @@ template <std::size_t Lanes>
 
 }  // namespace
 
-bool resample_use_avx2(bool wanted) {
-#if defined(__x86_64__)
-  if (wanted && !avx2_available) return false;
-  use_avx2.store(wanted, std::memory_order_relaxed);
-  return wanted;
-#else
-  (void)wanted;
-  return false;
-#endif
-}
-
 void lanczos3_resample(const std::uint8_t* src, std::uint32_t width, std::uint32_t height, int bands,
                        std::uint8_t* dst, std::uint32_t out_width, std::uint32_t out_height,
                        resample_scratch& s) {
@@ -324,7 +307,7 @@ void lanczos3_resample(const std::uint8_t* src, std::uint32_t width, std::uint32
     std::uint8_t* out = s.rows.data() + std::size_t{y} * row;
     std::size_t j = 0;
 #if defined(__x86_64__)
-    if (use_avx2.load(std::memory_order_relaxed)) j = vertical_avx2(lines.data(), count, w, out, row);
+    if (avx2_on()) j = vertical_avx2(lines.data(), count, w, out, row);
 #endif
 #if defined(__SSE2__)
     // 16 samples at a time, all taps in registers: input rows taken in pairs, their bytes interleaved
@@ -386,7 +369,7 @@ void lanczos3_resample(const std::uint8_t* src, std::uint32_t width, std::uint32
   // RGB with AVX2: each band's outputs go to a row of their own, joined after.
   bool join = false;
 #if defined(__x86_64__)
-  join = b == 3 && use_avx2.load(std::memory_order_relaxed);
+  join = b == 3 && avx2_on();
 #endif
   if (join) s.out_bands.resize(std::size_t{out_width} * 3);
   for (std::uint32_t y = 0; y < out_height; ++y) {
@@ -399,7 +382,7 @@ void lanczos3_resample(const std::uint8_t* src, std::uint32_t width, std::uint32
       std::int16_t* b2 = b1 + band_stride;
       std::size_t x = 0;
 #if defined(__x86_64__)
-      if (use_avx2.load(std::memory_order_relaxed)) x = split_rgb_avx2(in, width, b0, b1, b2);
+      if (avx2_on()) x = split_rgb_avx2(in, width, b0, b1, b2);
 #endif
       for (; x < width; ++x) {
         b0[x] = in[3 * x];
@@ -420,7 +403,7 @@ void lanczos3_resample(const std::uint8_t* src, std::uint32_t width, std::uint32
       std::uint8_t* band_out = join ? to + c * out_width : to + c;
       std::uint32_t x = 0;
 #if defined(__x86_64__)
-      if (step == 1 && use_avx2.load(std::memory_order_relaxed)) {
+      if (step == 1 && avx2_on()) {
         if (lanes == 8)
           x = columns_avx2<8>(band, columns.starts.data(), s.padded_weights.data(), out_width, band_out);
         if (lanes == 16)

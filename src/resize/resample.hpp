@@ -45,10 +45,9 @@ void lanczos3_resample(const std::uint8_t* src, std::uint32_t width, std::uint32
                        std::uint8_t* dst, std::uint32_t out_width, std::uint32_t out_height,
                        resample_scratch& scratch);
 
-/// Tests and benchmarks: the vertical pass runs 32 samples at a time with AVX2 where the CPU has it
-/// (x86-64), else 16 with SSE2, and the column pass splits and joins RGB rows with byte shuffles.
-/// false turns AVX2 off, true back on if the CPU has it. Returns whether it is now on. Process-wide.
-bool resample_use_avx2(bool wanted);
+// Where the CPU has AVX2 (x86-64) the vertical pass runs 32 samples at a time, else 16 with SSE2, and
+// the column pass splits and joins RGB rows with byte shuffles and sums eight outputs at a time;
+// resize_use_avx2 (avx2_switch.hpp) turns that off for tests.
 
 /// The same filter, weights and rounding without SIMD, one output sample at a time: the reference
 /// the tests hold lanczos3_resample to, bit for bit (its SSE2 passes are where mistakes would hide).

@@ -6,6 +6,7 @@
 // YCbCr to RGB, cropped).
 #include "scaled_jpeg.hpp"
 
+#include "avx2_switch.hpp"
 #include "rgb_join.hpp"
 
 #if defined(__x86_64__)
@@ -1435,13 +1436,6 @@ namespace {
 #if defined(__x86_64__)
 namespace {
 
-bool cpu_has_avx2() {
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2") != 0;
-}
-const bool avx2_available = cpu_has_avx2();
-std::atomic<bool> use_avx2{avx2_available};
-
 // ycbcr_to_rgb's loop where the CPU has AVX2 (chosen at run time: the build targets plain x86-64):
 // the same arithmetic, its 48 bytes of RGB stored with byte shuffles (rgb_join) instead of 16 stores
 // of four bytes. Returns how many pixels it did.
@@ -1468,7 +1462,7 @@ void ycbcr_to_rgb(const std::uint8_t* y, const std::uint8_t* cb, const std::uint
                   std::size_t n) {
   std::size_t x = 0;
 #if defined(__x86_64__)
-  if (use_avx2.load(std::memory_order_relaxed)) x = ycbcr_to_rgb_avx2(y, cb, cr, out, n);
+  if (avx2_on()) x = ycbcr_to_rgb_avx2(y, cb, cr, out, n);
 #endif
 #if defined(__SSE2__)
   const __m128i zero = _mm_setzero_si128();
@@ -1592,16 +1586,6 @@ void to_pixels(const std::vector<component>& comps, const scaled_jpeg_scratch& s
 }
 
 }  // namespace
-
-bool scaled_jpeg_use_avx2(bool wanted) {
-#if defined(__x86_64__)
-  if (wanted && !avx2_available) return false;
-  use_avx2.store(wanted, std::memory_order_relaxed);
-  return wanted;
-#else
-  return false;
-#endif
-}
 
 bool scaled_jpeg_use_pdep(bool wanted) {
   if (wanted && !fast_pdep_available) return false;

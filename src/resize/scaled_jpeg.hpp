@@ -69,7 +69,8 @@ scaled_jpeg_status decode_scaled_jpeg(std::span<const std::uint8_t> jpeg, int sh
                                       scaled_jpeg_scratch& scratch);
 
 /// JFIF YCbCr -> RGB of `n` pixels (planar in, interleaved out), as libjpeg rounds it; SSE2 where the
-/// build has it. The scalar version is the reference the tests hold it to.
+/// build has it, its stores AVX2's byte shuffles where the CPU has them (avx2_switch.hpp). The scalar version
+/// is the reference the tests hold it to.
 void ycbcr_to_rgb(const std::uint8_t* y, const std::uint8_t* cb, const std::uint8_t* cr, std::uint8_t* out,
                   std::size_t n);
 void ycbcr_to_rgb_scalar(const std::uint8_t* y, const std::uint8_t* cb, const std::uint8_t* cr,
@@ -82,11 +83,6 @@ void ycbcr_to_rgb_scalar(const std::uint8_t* y, const std::uint8_t* cb, const st
 /// time with SSE2 where the build has it; the scalar version is the reference the tests hold it to.
 void upsample_chroma_row(const std::int16_t* col, std::uint8_t* dst, std::size_t width);
 void upsample_chroma_row_scalar(const std::int16_t* col, std::uint8_t* dst, std::size_t width);
-
-/// Tests and benchmarks: ycbcr_to_rgb stores its output with AVX2's byte shuffles where the CPU has
-/// them. false turns that off (SSE2), true back on if the CPU has AVX2. Returns whether it is now on.
-/// Process-wide.
-bool scaled_jpeg_use_avx2(bool wanted);
 
 /// Tests and benchmarks: refinement scans of progressive files find coefficients with the PDEP
 /// instruction where the CPU runs it fast (Intel since Haswell, AMD since Zen 3), else with a loop.

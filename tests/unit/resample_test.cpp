@@ -1,6 +1,7 @@
 // resample: ximup's Lanczos-3 (src/resize/resample.hpp). Pure pixel checks here; the comparison with
 // libvips's own Lanczos-3 is in resize_test.cpp (which links libvips).
 #include "resample.hpp"
+#include "avx2_switch.hpp"
 
 #include <gtest/gtest.h>
 
@@ -66,14 +67,14 @@ void simd_passes_match_the_scalar_reference() {
 // reductions by 1 to 4/3 (8 lanes), to 2.5 (16 lanes) and beyond (wider filters), widths that leave
 // 0-3 columns to the scalar tail, upscaling. With AVX2 and without it, when the CPU has it.
 TEST(Resample, SimdPassesMatchTheScalarReferenceExactly) {
-  const bool avx2 = ximup::resample_use_avx2(true);
+  const bool avx2 = ximup::resize_use_avx2(true);
   for (const bool with_avx2 : {false, true}) {
     if (with_avx2 && !avx2) continue;
-    ximup::resample_use_avx2(with_avx2);
+    ximup::resize_use_avx2(with_avx2);
     SCOPED_TRACE(with_avx2 ? "AVX2" : "SSE2");
     simd_passes_match_the_scalar_reference();
   }
-  ximup::resample_use_avx2(true);
+  ximup::resize_use_avx2(true);
 }
 
 // Weights sum to one exactly: a flat picture stays flat, to the level, at every size and band count,

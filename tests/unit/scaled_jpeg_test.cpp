@@ -3,6 +3,7 @@
 // decoded by it and by TurboJPEG at the same scale and compared pixel by pixel; damaged files must be
 // refused, never decoded into something.
 #include "scaled_jpeg.hpp"
+#include "avx2_switch.hpp"
 
 #include <gtest/gtest.h>
 #include <turbojpeg.h>
@@ -274,10 +275,10 @@ TEST(ScaledJpeg, ColourConversionIsExactForEveryInput) {
   bytes fast(3 * n);
   bytes reference(3 * n);
   // With AVX2's stores (where the CPU has them) and with SSE2's.
-  const bool avx2 = ximup::scaled_jpeg_use_avx2(true);
+  const bool avx2 = ximup::resize_use_avx2(true);
   for (const bool with_avx2 : {false, true}) {
     if (with_avx2 && !avx2) continue;
-    ximup::scaled_jpeg_use_avx2(with_avx2);
+    ximup::resize_use_avx2(with_avx2);
     std::size_t differ = 0;
     for (int luma = 0; luma < 256; ++luma) {
       std::fill(y.begin(), y.end(), static_cast<std::uint8_t>(luma));
@@ -292,7 +293,7 @@ TEST(ScaledJpeg, ColourConversionIsExactForEveryInput) {
     ximup::ycbcr_to_rgb_scalar(y.data(), cb.data(), cr.data(), reference.data(), n);
     EXPECT_EQ(fast, reference) << "varied luma, AVX2 " << with_avx2;
   }
-  ximup::scaled_jpeg_use_avx2(true);
+  ximup::resize_use_avx2(true);
   // Spot checks of the formula itself: grey stays grey, full red-difference saturates.
   const std::uint8_t grey_y = 77;
   const std::uint8_t mid = 128;
