@@ -84,6 +84,16 @@ void ycbcr_to_rgb_scalar(const std::uint8_t* y, const std::uint8_t* cb, const st
 void upsample_chroma_row(const std::int16_t* col, std::uint8_t* dst, std::size_t width);
 void upsample_chroma_row_scalar(const std::int16_t* col, std::uint8_t* dst, std::size_t width);
 
+/// The 1/4 scale's pixels of a row of `blocks` blocks, 2 x 2 each, from each block's values of zigzag
+/// 0, 1, 2 and 4 (four per block, in `values`) and its component's quantisation table (64 steps,
+/// natural order): the block's top two pixels to `top` + 2 x block, its bottom two to `bottom` + 2 x
+/// block (bottom after top). Eight blocks at a time with AVX2 where the CPU has it and the four steps
+/// fit 8 bits; the scalar version is the reference the tests hold it to.
+void blocks_to_pixels2x2(const std::int16_t* values, std::size_t blocks, const std::uint16_t* quant,
+                         std::uint8_t* top, std::uint8_t* bottom);
+void blocks_to_pixels2x2_scalar(const std::int16_t* values, std::size_t blocks, const std::uint16_t* quant,
+                                std::uint8_t* top, std::uint8_t* bottom);
+
 /// Tests and benchmarks: refinement scans of progressive files find coefficients with the PDEP
 /// instruction where the CPU runs it fast (Intel since Haswell, AMD since Zen 3), else with a loop.
 /// false turns PDEP off, true back on if the CPU has it. Returns whether it is now on. Process-wide.

@@ -9,10 +9,12 @@
 #include <turbojpeg.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstddef>
 #include <cstdio>
 #include <cstdlib>
+#include <random>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -332,6 +334,54 @@ TEST(ScaledJpeg, ChromaUpsamplingIsExact) {
   bytes out(4);
   ximup::upsample_chroma_row(step.data() + 1, out.data(), 4);
   EXPECT_EQ(out, (bytes{100, 125, 175, 200}));
+}
+
+// The 1/4 scale's row of 2 x 2 pixels: AVX2's 32-bit sums (its DC clamped) give low_frequency's 64-bit
+// bytes for every value a block can hold (DC differences add up to 16 bits, AC values up to 10 bits),
+// quantisation steps up to 255 and beyond (then one block at a time), every row length up to 40 (the
+// eight-block groups and the tails), with AVX2 and without.
+TEST(ScaledJpeg, TwoByTwoPixelsAreExact) {
+  std::mt19937 rng(11);
+  const auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  const bool avx2 = ximup::resize_use_avx2(true);
+  for (const bool with_avx2 : {false, true}) {
+    if (with_avx2 && !avx2) continue;
+    ximup::resize_use_avx2(with_avx2);
+    for (int trial = 0; trial < 400; ++trial) {
+      const std::size_t blocks = static_cast<std::size_t>(1 + trial % 40);
+      std::array<std::uint16_t, 64> quant{};
+      const int most = trial % 7 == 0 ? 1000 : 255;  // some tables beyond 8 bits
+      for (const std::size_t at : {0U, 1U, 8U, 9U}) {
+        quant[at] = static_cast<std::uint16_t>(trial % 5 == 0 ? most : pick(1, most));
+      }
+      std::vector<std::int16_t> values(blocks * 4);
+      for (std::size_t i = 0; i < values.size(); ++i) {
+        const bool dc = i % 4 == 0;
+        const int extreme = dc ? 32767 : 1023;
+        const int kind = pick(0, 9);  // mostly ordinary values, some at the ends of the range
+        const int v = kind == 0 ? extreme : kind == 1 ? -extreme : dc ? pick(-2048, 2047) : pick(-200, 200);
+        values[i] = static_cast<std::int16_t>(v);
+      }
+      bytes fast(blocks * 4, 0xCD);
+      bytes reference(blocks * 4, 0xCD);
+      ximup::blocks_to_pixels2x2(values.data(), blocks, quant.data(), fast.data(), fast.data() + 2 * blocks);
+      ximup::blocks_to_pixels2x2_scalar(values.data(), blocks, quant.data(), reference.data(),
+                                        reference.data() + 2 * blocks);
+      ASSERT_EQ(fast, reference) << "trial " << trial << ", AVX2 " << with_avx2;
+    }
+  }
+  ximup::resize_use_avx2(true);
+  // The formula itself: a flat block is its DC / 8 + 128; a horizontal step makes its left pixels brighter.
+  std::array<std::uint16_t, 64> ones{};
+  ones.fill(1);
+  const std::vector<std::int16_t> flat = {80, 0, 0, 0, 0, 100, 0, 0};  // 80 / 8 + 128 = 138; then across
+  bytes out(8);
+  ximup::blocks_to_pixels2x2(flat.data(), 2, ones.data(), out.data(), out.data() + 4);
+  EXPECT_EQ(out[0], 138);
+  EXPECT_EQ(out[1], 138);
+  EXPECT_EQ(out[4], 138);
+  EXPECT_GT(out[2], out[3]);
+  EXPECT_EQ(out[2], out[6]);
 }
 
 // A progressive file's scans must follow libjpeg's rules; what it would warn about or decode in some
