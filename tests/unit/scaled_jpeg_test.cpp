@@ -118,7 +118,7 @@ bytes box_filtered_truth(const bytes& jpeg, int shrink, int bands) {
 // (measured: 0.5-0.9 more at 1/4; we leave out coefficients 3, 5 and 7 of each quarter's mean, and
 // at 1/4 subsampled chroma is upsampled from half our scale); on smooth content within 2 levels. A misplaced
 // block, a wrong colour conversion or a lost restart would be tens of levels off. Also: the announced size,
-// the same as TurboJPEG's.
+// the same as TurboJPEG's, and the same pixels with AVX2 and without.
 TEST_P(ScaledJpegLayouts, AsCloseToTheFullDecodeAsTurboJpeg) {
   for (bool smooth : {false, true}) {
     encoding e = GetParam().e;
@@ -135,6 +135,16 @@ TEST_P(ScaledJpegLayouts, AsCloseToTheFullDecodeAsTurboJpeg) {
         continue;
       }
       ASSERT_EQ(decode(jpeg, shrink, mine, image), scaled_jpeg_status::decoded);
+      // Without AVX2 (the 1/4 scale's pixels block by block, SSE2's colour conversion): the same
+      // pixels.
+      if (ximup::resize_use_avx2(true)) {  // (where the CPU has it)
+        ximup::resize_use_avx2(false);
+        bytes without;
+        scaled_jpeg_image plain;
+        EXPECT_EQ(decode(jpeg, shrink, without, plain), scaled_jpeg_status::decoded);
+        ximup::resize_use_avx2(true);
+        EXPECT_EQ(without, mine) << "without AVX2";
+      }
       int width = 0;
       int height = 0;
       const bytes turbo = turbo_decode(jpeg, shrink, e.components, &width, &height);
