@@ -778,11 +778,15 @@ struct row_weights {
   std::array<std::int32_t, 4> w{};  ///< q x 1024, 928, 928, 841 for zigzag 0, 1, 2, 4 (as low_frequency)
   std::int32_t dc_limit = 0;        ///< 2^20 / q0
 };
-bool row_weights_of(const std::uint16_t* q, row_weights& r) {
-  if (q[0] == 0 || std::max({q[0], q[1], q[8], q[9]}) > 255) return false;
+// Whether a table's four steps allow the 32-bit sums (else low_frequency does the pixels).
+bool fits_row_pass(const std::uint16_t* q) {
+  return q[0] != 0 && std::max({q[0], q[1], q[8], q[9]}) <= 255;
+}
+row_weights row_weights_of(const std::uint16_t* q) {
+  row_weights r;
   r.w = {q[0] * 1024, q[1] * 928, q[8] * 928, q[9] * 841};
   r.dc_limit = (1 << 20) / q[0];
-  return true;
+  return r;
 }
 
 #if defined(__x86_64__)
@@ -831,30 +835,32 @@ bool row_weights_of(const std::uint16_t* q, row_weights& r) {
 }
 #endif
 
+// blocks_to_pixels2x2 from block `from` on, one block at a time (low_frequency writes the bottom row
+// at top + stride).
+void pixels2x2_tail(const std::int16_t* values, std::size_t from, std::size_t blocks,
+                    const std::uint16_t* quant, std::uint8_t* top, std::uint8_t* bottom) {
+  const block_weights weights = weights_of(quant, 2, 2);
+  for (std::size_t b = from; b < blocks; ++b) {
+    const std::int16_t* v = values + b * 4;
+    low_frequency({v[0], v[1], v[2], 0, v[3]}, weights, top + 2 * b, static_cast<std::size_t>(bottom - top));
+  }
+}
+
 }  // namespace
 
 void blocks_to_pixels2x2(const std::int16_t* values, std::size_t blocks, const std::uint16_t* quant,
                          std::uint8_t* top, std::uint8_t* bottom) {
   std::size_t b = 0;
 #if defined(__x86_64__)
-  row_weights rw;
-  if (avx2_on() && row_weights_of(quant, rw)) b = pixels2x2_avx2(values, blocks, rw, top, bottom);
+  if (avx2_on() && fits_row_pass(quant))
+    b = pixels2x2_avx2(values, blocks, row_weights_of(quant), top, bottom);
 #endif
-  const block_weights weights = weights_of(quant, 2, 2);
-  for (; b < blocks; ++b) {
-    const std::int16_t* v = values + b * 4;
-    // (low_frequency writes the bottom row at top + stride.)
-    low_frequency({v[0], v[1], v[2], 0, v[3]}, weights, top + 2 * b, static_cast<std::size_t>(bottom - top));
-  }
+  pixels2x2_tail(values, b, blocks, quant, top, bottom);
 }
 
 void blocks_to_pixels2x2_scalar(const std::int16_t* values, std::size_t blocks, const std::uint16_t* quant,
                                 std::uint8_t* top, std::uint8_t* bottom) {
-  const block_weights weights = weights_of(quant, 2, 2);
-  for (std::size_t b = 0; b < blocks; ++b) {
-    const std::int16_t* v = values + b * 4;
-    low_frequency({v[0], v[1], v[2], 0, v[3]}, weights, top + 2 * b, static_cast<std::size_t>(bottom - top));
-  }
+  pixels2x2_tail(values, 0, blocks, quant, top, bottom);
 }
 
 namespace {
@@ -1040,9 +1046,8 @@ template <std::size_t N>
     std::size_t values = 0;
     for (std::size_t ci = 0; ci < comps.size() && rows; ++ci) {
       const component& c = comps[ci];
-      row_weights unused;
       rows = c.block_w == 2 && c.block_h == 2 &&
-             row_weights_of(f.quant[static_cast<std::size_t>(c.quant)].data(), unused);
+             fits_row_pass(f.quant[static_cast<std::size_t>(c.quant)].data());
       row_offset[ci] = values;
       values += static_cast<std::size_t>(c.v) * c.blocks_w * 4;
     }
