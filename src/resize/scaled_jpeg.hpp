@@ -14,7 +14,7 @@
 // YCbCr with chroma subsampled 4:4:4, 4:2:2, 4:2:0 or 4:4:0, restart markers allowed. A baseline file
 // with one interleaved scan is decoded straight to the planes (at any of the three scales);
 // progressive files and baseline files with a scan per component go scan by scan through a store of
-// each block's first coefficients (`scaled_jpeg_block`; 1/4 and 1/8 only). Everything else (arithmetic,
+// each block's first coefficients (`scaled_jpeg_block_of`). Everything else (arithmetic,
 // 12-bit, CMYK, RGB, missing tables, a progressive file whose low frequencies are not refined to their last
 // bit, which libjpeg would smooth) is `unsupported`; anything the file does not say exactly right (truncated
 // data, a bad Huffman code, bytes left over in a restart interval, restart markers out of order, a
@@ -23,7 +23,7 @@
 //
 // Pure and thread-safe: no state outside the `scaled_jpeg_scratch` the caller passes (one per thread,
 // reused; it keeps a copy of one scan and the planes, about input size + output size, and for
-// multi-scan files 24 bytes per block) and the process-wide PDEP switch below.
+// multi-scan files 24 bytes per block, 64 at 1/2) and the process-wide PDEP switch below.
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -38,11 +38,15 @@ struct scaled_jpeg_frame_deleter {
   void operator()(scaled_jpeg_frame* frame) const noexcept;
 };
 
-/// One block of a multi-scan (progressive) file while its scans are decoded.
-struct scaled_jpeg_block {
+/// One block of a multi-scan (progressive) file while its scans are decoded; N values: 5 at 1/4 and 1/8
+/// (24 bytes), 25 at 1/2 (64 bytes).
+template <std::size_t N>
+struct scaled_jpeg_block_of {
   std::uint64_t nonzero = 0;          ///< zigzag positions coded nonzero so far (refinement scans need them)
-  std::array<std::int16_t, 5> low{};  ///< the values of zigzag positions 0-4
+  std::array<std::int16_t, N> low{};  ///< the values of zigzag positions 0 to N - 1
 };
+using scaled_jpeg_block = scaled_jpeg_block_of<5>;
+using scaled_jpeg_half_block = scaled_jpeg_block_of<25>;
 
 struct scaled_jpeg_scratch {
   std::unique_ptr<scaled_jpeg_frame, scaled_jpeg_frame_deleter> frame;
@@ -50,6 +54,7 @@ struct scaled_jpeg_scratch {
   std::vector<std::size_t> restarts;      ///< offsets in `scan` where each restart interval starts
   std::vector<std::uint8_t> planes;       ///< one plane per component at the scaled size, block-padded
   std::vector<scaled_jpeg_block> blocks;  ///< multi-scan files only: every block of every component
+  std::vector<scaled_jpeg_half_block> half_blocks;  ///< the same at 1/2
 };
 
 enum class scaled_jpeg_status { decoded, unsupported, corrupt };

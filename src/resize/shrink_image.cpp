@@ -182,7 +182,8 @@ struct decoder_trim {
     constexpr std::size_t limit = std::size_t{16} << 20;
     if (decoder.pixels.capacity() > limit) std::vector<unsigned char>().swap(decoder.pixels);
     if (decoder.scratch.scan.capacity() + decoder.scratch.planes.capacity() +
-            decoder.scratch.blocks.capacity() * sizeof(scaled_jpeg_block) >
+            decoder.scratch.blocks.capacity() * sizeof(scaled_jpeg_block) +
+            decoder.scratch.half_blocks.capacity() * sizeof(scaled_jpeg_half_block) >
         limit)
       decoder.scratch = {};
     if (decoder.resample.rows.capacity() > limit) decoder.resample = {};
