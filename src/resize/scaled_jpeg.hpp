@@ -65,8 +65,8 @@ struct scaled_jpeg_image {
   int bands = 0;             ///< 1 (greyscale) or 3 (RGB)
 };
 
-/// Decodes `jpeg` at 1/`shrink` (2, 4 or 8; 2 only for a baseline file of one scan; other values and
-/// files are `unsupported`) into `pixels` (resized to
+/// Decodes `jpeg` at 1/`shrink` (2, 4 or 8; other values and the files above are `unsupported`) into
+/// `pixels` (resized to
 /// width x height x bands, interleaved, rows packed). On anything but `decoded`, `pixels` and `*image`
 /// are unspecified. Never throws except std::bad_alloc; never reads outside `jpeg`.
 scaled_jpeg_status decode_scaled_jpeg(std::span<const std::uint8_t> jpeg, int shrink,
@@ -98,6 +98,15 @@ void blocks_to_pixels2x2(const std::int16_t* values, std::size_t blocks, const s
                          std::uint8_t* top, std::uint8_t* bottom);
 void blocks_to_pixels2x2_scalar(const std::int16_t* values, std::size_t blocks, const std::uint16_t* quant,
                                 std::uint8_t* top, std::uint8_t* bottom);
+
+/// The 1/2 scale's 4 x 4 pixels of one block from its values of zigzag 0-24 (`values`, 25) and its
+/// component's quantisation table (64 steps, natural order), to `out`, rows `stride` apart: each
+/// pixel the mean of a 2 x 2 square of the 8 x 8 IDCT of the 16 lowest frequencies, in float. SSE2
+/// where the build has it; the scalar version is the reference the tests hold it to. Compiled
+/// without fused multiply-adds, so every CPU gives the same bytes.
+void block_to_pixels4x4(const int* values, const std::uint16_t* quant, std::uint8_t* out, std::size_t stride);
+void block_to_pixels4x4_scalar(const int* values, const std::uint16_t* quant, std::uint8_t* out,
+                               std::size_t stride);
 
 /// Tests and benchmarks: refinement scans of progressive files find coefficients with the PDEP
 /// instruction where the CPU runs it fast (Intel since Haswell, AMD since Zen 3), else with a loop.

@@ -340,6 +340,48 @@ TEST(ScaledJpeg, ChromaUpsamplingIsExact) {
   EXPECT_EQ(out, (bytes{100, 125, 175, 200}));
 }
 
+// The 1/2 scale's 4 x 4 pixels of a block: the SSE2 version gives the scalar reference's bytes
+// (the same float operations in the same order, no fused multiply-adds) for ordinary values, values
+// at the ends of the range (then clamped at 0 and 255) and quantisation steps up to 16 bits, into
+// rows with a stride. A flat block is its DC / 8 + 128.
+TEST(ScaledJpeg, FourByFourPixelsAreExact) {
+  std::mt19937 rng(12);
+  const auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  constexpr std::size_t stride = 7;
+  std::size_t clamped = 0;
+  for (int trial = 0; trial < 20000; ++trial) {
+    std::array<std::uint16_t, 64> quant{};
+    const int most = trial % 11 == 0 ? 65535 : 255;
+    for (auto& q : quant) q = static_cast<std::uint16_t>(pick(1, most));
+    std::array<int, 25> values{};
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      const int extreme = i == 0 ? 32767 : 1023;
+      const int kind = pick(0, 19);
+      values[i] = kind == 0   ? extreme
+                  : kind == 1 ? -extreme
+                  : i == 0    ? pick(-1024, 1023)
+                              : pick(-60 / (1 + static_cast<int>(i) / 4), 60 / (1 + static_cast<int>(i) / 4));
+    }
+    bytes fast(4 * stride, 0xCD);
+    bytes reference(4 * stride, 0xCD);
+    ximup::block_to_pixels4x4(values.data(), quant.data(), fast.data(), stride);
+    ximup::block_to_pixels4x4_scalar(values.data(), quant.data(), reference.data(), stride);
+    ASSERT_EQ(fast, reference) << "trial " << trial;
+    for (std::size_t y = 0; y < 4; ++y) {
+      for (std::size_t x = 4; x < stride; ++x) ASSERT_EQ(fast[y * stride + x], 0xCD);  // outside the block
+      for (std::size_t x = 0; x < 4; ++x) clamped += fast[y * stride + x] == 0 || fast[y * stride + x] == 255;
+    }
+  }
+  EXPECT_GT(clamped, 1000U);  // the clamps were reached
+  std::array<std::uint16_t, 64> ones{};
+  ones.fill(1);
+  std::array<int, 25> flat{};
+  flat[0] = 80;
+  bytes out(16);
+  ximup::block_to_pixels4x4(flat.data(), ones.data(), out.data(), 4);
+  EXPECT_EQ(out, bytes(16, 138));
+}
+
 // The 1/4 scale's row of 2 x 2 pixels: AVX2's 32-bit sums (its DC clamped) give low_frequency's 64-bit
 // bytes for every value a block can hold (DC differences add up to 16 bits, AC values up to 10 bits),
 // quantisation steps up to 255 and beyond (then one block at a time), every row length up to 40 (the
