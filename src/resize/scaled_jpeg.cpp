@@ -90,10 +90,33 @@ constexpr bool skip_ends_block(skip_step s) {
   return (s & skip_end_of_block) != 0;
 }
 
+// Up to two AC symbols read as values at once (the 1/2 scale reads 24 per block), packed: bits 0-4
+// how many bits they take (0: the first does not fit the look-up whole, read it alone), bit 5 an end
+// of block follows them (its code counted in the length), bits 6 and 7 each symbol is there, bits
+// 8-11 and 12-15 their zero runs, bits 16-31 and 32-47 their coefficients (signed). A symbol that is
+// not there has run 0 and value 0, so that both are applied without a branch: it stores a 0 where
+// the block's next value goes, which is still 0.
+constexpr int pair_bits = 11;
+using value_pair = std::uint64_t;
+constexpr value_pair pair_end_of_block = 1U << 5;
+constexpr int pair_length(value_pair p) {
+  return static_cast<int>(p & 31U);
+}
+constexpr int pair_there(value_pair p, int i) {
+  return static_cast<int>((p >> (6 + i)) & 1U);
+}
+constexpr int pair_run(value_pair p, int i) {
+  return static_cast<int>((p >> (8 + 4 * i)) & 15U);
+}
+constexpr int pair_value(value_pair p, int i) {
+  return static_cast<std::int16_t>(static_cast<std::uint16_t>(p >> (16 + 16 * i)));
+}
+
 struct huffman_table {
   bool defined = false;
   std::array<symbol, 1U << value_bits> fast{};
-  std::array<skip_step, 1U << skip_bits> skip{};  ///< AC tables only
+  std::array<skip_step, 1U << skip_bits> skip{};    ///< AC tables only
+  std::array<value_pair, 1U << pair_bits> pairs{};  ///< AC tables only
   /// AC tables only, for progressive scans: the code's length | its symbol byte (run, size) << 8,
   /// 0 = longer than the look-up.
   std::array<std::uint16_t, 1U << value_bits> rs_fast{};
@@ -262,6 +285,26 @@ bool build_table(huffman_table& t, const std::uint8_t* counts, const std::uint8_
       // with the same test that catches a block's end.)
       t.skip[bits] = static_cast<skip_step>(
           used == 0 ? skip_none : step | static_cast<unsigned>(used) | (static_cast<unsigned>(advance) << 9));
+    }
+    // Value pairs: the first pair_bits of the same look-ahead.
+    for (std::uint32_t bits = 0; bits < (1U << pair_bits); ++bits) {
+      const std::uint32_t ahead = bits << (skip_bits - pair_bits);
+      int used = 0;
+      value_pair pair = 0;
+      for (int i = 0; i < 2; ++i) {
+        const symbol next = single[(ahead << used) & mask];
+        const int length = symbol_length(next);
+        if (length == 0 || (next & magnitude_follows) != 0 || used + length > pair_bits) break;
+        used += length;
+        if ((next & end_of_block) != 0) {
+          pair |= pair_end_of_block;
+          break;
+        }
+        pair |= value_pair{1} << (6 + i);
+        pair |= static_cast<value_pair>(symbol_run(next)) << (8 + 4 * i);
+        pair |= static_cast<value_pair>(static_cast<std::uint16_t>(symbol_value(next))) << (16 + 16 * i);
+      }
+      t.pairs[bits] = pair | static_cast<value_pair>(used);
     }
   }
   return true;
@@ -654,17 +697,41 @@ template <std::size_t N>
     ++k;
     return true;
   };
-  while (k < keep) {
-    s = read_symbol_unrefilled(r, ac_table, false);
-    if (s == 0) return false;
-    if (!value(s)) return true;
-    if (k >= keep) {
-      r.refill();  // the skip steps' first look-up wants more than the 9 bits left
-      break;
+  if constexpr (N == 25) {
+    // The 1/2 scale: two symbols to a look-up where they fit (value_pair), each look-up followed by a
+    // refill. At least 56 - pair_bits bits are left for the next look-up or the skip steps.
+    static_assert(56 - pair_bits >= skip_bits && 56 - pair_bits >= value_bits);
+    if (r.count < pair_bits) r.refill();
+    while (k < keep) {
+      const value_pair pair = ac_table.pairs[r.peek(pair_bits)];
+      r.refill();
+      if (pair_length(pair) == 0) {
+        s = decode_symbol(ac_table, r.bits, false);
+        if (s == 0) return false;
+        if (!value(s)) return true;
+        continue;
+      }
+      r.skip(pair_length(pair));
+      for (int i = 0; i < 2; ++i) {
+        k += pair_run(pair, i);
+        if (k < keep) low[static_cast<std::size_t>(k)] = pair_value(pair, i);
+        k += pair_there(pair, i);
+      }
+      if ((pair & pair_end_of_block) != 0) return true;
     }
-    s = read_symbol(r, ac_table, false);
-    if (s == 0) return false;
-    if (!value(s)) return true;
+  } else {
+    while (k < keep) {
+      s = read_symbol_unrefilled(r, ac_table, false);
+      if (s == 0) return false;
+      if (!value(s)) return true;
+      if (k >= keep) {
+        r.refill();  // the skip steps' first look-up wants more than the 9 bits left
+        break;
+      }
+      s = read_symbol(r, ac_table, false);
+      if (s == 0) return false;
+      if (!value(s)) return true;
+    }
   }
   // The rest is only skipped: one look-up reads as many whole symbols as the look-up's bits hold, and
   // two look-ups share a refill: the walk runs at three to four instructions a cycle, and the refill
