@@ -30,10 +30,11 @@
 /// of the scan, each up to 16 MiB, for its next call), other formats stream a few strips), plus
 /// libvips's encoded output while it is copied into `out` (libjpeg's direct encoding writes into
 /// `out`, doubling it as it fills, and keeps its capacity for the next call). Formats without shrink-on-load
-/// (PNG, GIF, TIFF) stream at full width; progressive JPEGs (TurboJPEG) hold full-size coefficient arrays.
+/// (PNG, GIF, TIFF) stream at full width; progressive JPEGs keep each 8x8 block's lowest frequencies
+/// (24 bytes a block, 64 at 1/2; those left to TurboJPEG hold full-size coefficient arrays).
 /// Measured (bench/resize.sh, 12 MP JPEGs, 2 threads), the process peak grows by about 24 MiB per
 /// resizing thread (16 with TurboJPEG, 26 with libvips's JPEG loader): per-thread decoder and libvips
-/// buffers, malloc arenas; a 17.9 MP progressive JPEG took about 100 MiB more.
+/// buffers, malloc arenas; a 17.9 MP progressive JPEG through TurboJPEG took about 100 MiB more.
 /// `out` is always smaller than the input when it is filled, so a budget lease taken for the
 /// file's bytes also covers what is sent.
 ///

@@ -199,7 +199,7 @@ struct decoded_pixels {
   int bands = 0;
 };
 
-// The JPEG fast path: scaled_jpeg (baseline and progressive files at 1/4 and 1/8, baseline ones at 1/2) or
+// The JPEG fast path: scaled_jpeg (baseline and progressive files at 1/2, 1/4 and 1/8) or
 // else TurboJPEG decodes the whole buffer at the same DCT scaling as thumbnail_jpeg, and our Lanczos-3
 // reduces it to the planned size (in the stored orientation). Then either libjpeg encodes those pixels
 // directly (encode_direct) or libvips rotates and converts them as it would have (finish_in_vips).
