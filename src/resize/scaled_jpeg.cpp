@@ -1384,20 +1384,25 @@ template <std::size_t N>
     if (r.count < 32) r.refill();
     const int code = decode_code(t, r.bits);
     if (code < 0) return false;
-    r.skip(code & 31);
     const int run = code >> 12;
     const int size = (code >> 8) & 15;
     if (size != 0) {
       k += run;
       // (libjpeg stores a coefficient that runs past the band beyond it, silently: not followed)
       if (k > scan.se) return false;
-      const int value = extend(r.peek(size), size);
-      r.skip(size);
       b.nonzero |= std::uint64_t{1} << k;
-      if (static_cast<std::size_t>(k) < N)
+      if (static_cast<std::size_t>(k) < N) {
+        r.skip(code & 31);
         b.low[static_cast<std::size_t>(k)] =
-            static_cast<std::int16_t>(static_cast<std::uint32_t>(value) << scan.al);
-    } else if (run == 15) {
+            static_cast<std::int16_t>(static_cast<std::uint32_t>(extend(r.peek(size), size)) << scan.al);
+        r.skip(size);
+      } else {
+        r.skip((code & 31) + size);  // a magnitude not kept: skipped with its code, in one shift
+      }
+      continue;
+    }
+    r.skip(code & 31);
+    if (run == 15) {
       k += 15;  // sixteen zeros
     } else {
       eob_run = (1 << run) - 1;  // this block and (1 << run) - 1 + extra bits more
