@@ -500,8 +500,8 @@ TEST(ScaledJpeg, ExtraneousBytesAndMisnumberedRestartsAreCorrupt) {
   EXPECT_EQ(decode(restarted, 4, pixels, image), scaled_jpeg_status::corrupt);
 }
 
-// Damaged scan bytes: every outcome is allowed except a crash or a read outside the file
-// (AddressSanitizer in CI), and a decoded image has the announced size.
+// Damaged scan bytes, at each scale: every outcome is allowed except a crash or a read outside the
+// file (AddressSanitizer in CI), and a decoded image has the announced size.
 class ScaledJpegDamage : public ::testing::TestWithParam<layout> {};
 
 TEST_P(ScaledJpegDamage, NeverReadsOutsideTheFile) {
@@ -522,7 +522,7 @@ TEST_P(ScaledJpegDamage, NeverReadsOutsideTheFile) {
     }
     bytes pixels;
     scaled_jpeg_image image;
-    const auto status = decode(damaged, 4 << (round % 2), pixels, image);
+    const auto status = decode(damaged, 2 << (round % 3), pixels, image);  // 1/2, 1/4, 1/8
     if (status == scaled_jpeg_status::decoded) {
       EXPECT_EQ(pixels.size(), std::size_t{image.width} * image.height * 3);
     } else {
