@@ -1584,8 +1584,13 @@ void blocks_to_planes(const frame& f, const std::vector<component>& comps,
   std::array<int, N> low{};
   for (const component& c : comps) {
     const std::uint16_t* quant = f.quant[static_cast<std::size_t>(c.quant)].data();
-    const block_weights weights = weights_of(quant, c.block_w, c.block_h);
-    const block_weights4 weights4 = weights4_of(quant);
+    block_weights weights{};
+    block_weights4 weights4{};
+    if constexpr (N == 25) {
+      weights4 = weights4_of(quant);
+    } else {
+      weights = weights_of(quant, c.block_w, c.block_h);
+    }
     std::uint8_t* plane = s.planes.data() + c.plane_offset;
     for (std::size_t by = 0; by < c.blocks_h; ++by) {
       for (std::size_t bx = 0; bx < c.blocks_w; ++bx) {
