@@ -10,7 +10,10 @@
 #include <cstdlib>
 #include <exception>
 
-#if defined(__SSE2__)
+// XIMUP_JPEG_ENCODE_PORTABLE: the code CPUs without SSE2 run, for its test on x86-64
+// (jpeg_encode_portable_test).
+#if defined(__SSE2__) && !defined(XIMUP_JPEG_ENCODE_PORTABLE)
+#define XIMUP_JPEG_ENCODE_SSE2 1
 #include <emmintrin.h>
 #endif
 
@@ -134,7 +137,7 @@ int bit_length(int magnitude) {
 // Bit i set when natural coefficient i is nonzero.
 std::uint64_t nonzero_mask(const JCOEF* block) {
   std::uint64_t mask = 0;
-#if defined(__SSE2__)
+#if defined(XIMUP_JPEG_ENCODE_SSE2)
   static_assert(sizeof(JCOEF) == 2);
   const __m128i zero = _mm_setzero_si128();
   for (std::size_t i = 0; i < 8; ++i) {
