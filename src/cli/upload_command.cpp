@@ -354,27 +354,47 @@ upload_options build_options(const upload_flags& f) {
   auto ep = f.target.resolve();
   if (!ep.value) throw usage_error{ep.error};
 
+  // The token's sources follow the layers' order, flag > environment > config file, as every other
+  // option does; within a layer --token before --token-file, and XIMILAR_API_TOKEN after XIMUP_TOKEN and
+  // XIMUP_TOKEN_FILE. (Not load_token's fixed order of kinds: a token key in an old config file must
+  // not beat the --token-file the user typed.)
+  const auto& layers = active_config_layers();
+  const auto layer_of = [&layers](const char* option) {  // (set but not recorded: given by the caller)
+    const auto it = layers.sources.find(option);
+    return it == layers.sources.end() ? value_source::flag : it->second;
+  };
+  const value_source token_layer = f.token.empty() ? value_source::defaults : layer_of("token");
+  const value_source file_layer = f.token_file.empty() ? value_source::defaults : layer_of("token-file");
+  const char* env_token = std::getenv("XIMILAR_API_TOKEN");
   token_sources ts;
-  if (!f.token.empty()) ts.flag = f.token;
-  if (!f.token_file.empty()) ts.file = f.token_file;
-  if (const char* env = std::getenv("XIMILAR_API_TOKEN"); env != nullptr) ts.env = std::string(env);
-  auto token = load_token(ts);
-  if (ts.flag) {
-    // The `token` option set by the config file or XIMUP_TOKEN is not on the command line.
-    const auto& layers = active_config_layers();
-    const auto source = layers.sources.find("token");
-    if (source != layers.sources.end() && source->second == value_source::file) {
-      token.origin = "the config file '" + layers.file + "' (key token)";
-      struct stat st {};
-      token.warning = ::stat(layers.file.c_str(), &st) == 0 && (st.st_mode & 077U) != 0
-                          ? "the config file '" + layers.file +
-                                "' holds the API token and other users may read it: chmod 600 it, or use "
-                                "--token-file or XIMILAR_API_TOKEN"
-                          : std::string();
-    } else if (source != layers.sources.end() && source->second == value_source::environment) {
-      token.origin = "XIMUP_TOKEN";
-      token.warning.clear();
+  for (const value_source layer : {value_source::flag, value_source::environment, value_source::file}) {
+    if (token_layer == layer) {
+      ts.flag = f.token;
+    } else if (file_layer == layer) {
+      ts.file = f.token_file;
+    } else if (layer == value_source::environment && env_token != nullptr) {
+      ts.env = std::string(env_token);
+    } else {
+      continue;
     }
+    break;
+  }
+  auto token = load_token(ts);
+  if (ts.flag && token_layer != value_source::flag) token.warning.clear();  // not on the command line
+  if (token_layer == value_source::file) {  // warned about whether or not another source beats it
+    if (ts.flag) token.origin = "the config file '" + layers.file + "' (key token)";
+    struct stat st {};
+    if (::stat(layers.file.c_str(), &st) == 0 && (st.st_mode & 077U) != 0) {
+      token.warning = "the config file '" + layers.file +
+                      "' holds the API token and other users may read it: chmod 600 it, or use "
+                      "--token-file or XIMILAR_API_TOKEN";
+    }
+  } else if (ts.flag && token_layer == value_source::environment) {
+    token.origin = "XIMUP_TOKEN";
+  }
+  if (ts.file && file_layer != value_source::flag && !token.token) {
+    token.error += file_layer == value_source::file ? " (key token-file in the config file '" + layers.file + "')"
+                                                    : std::string(" (from XIMUP_TOKEN_FILE)");
   }
   if (!token.token && f.dry_run) token.token = std::string("dry-run");  // nothing is sent
   if (!token.token) throw usage_error{token.error};

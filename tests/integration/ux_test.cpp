@@ -135,6 +135,44 @@ TEST_F(Ux, ATokenInTheConfigFileIsWarnedAboutOnlyWhenOthersCanReadIt) {
   EXPECT_EQ(r.err.find("config-file-token-123"), std::string::npos) << r.err;
 }
 
+// The token's sources follow the same layers as every option: a --token-file typed on the command
+// line beats a token in the config file or XIMUP_TOKEN, and the environment beats the config file.
+// The mock takes only `token`; the wrong one is exit 3.
+TEST_F(Ux, TheTokenFollowsTheLayersWhateverItsKind) {
+  generate_images(dir / "in", {"--count", "1", "--size-kib", "1", "--seed", "3"});
+  mock_server mock(dir.path(), token);
+  write_text(dir / "good.tok", token + "\n");
+  write_text(dir / "bad.tok", "wrong-token\n");
+  const std::string cfg = (dir / "cfg.toml").string();
+  int runs = 0;
+  const auto upload = [&](const std::vector<std::string>& more, std::vector<std::string> env = {}) {
+    const std::string results = (dir / ("r" + std::to_string(++runs) + ".jsonl")).string();
+    return ximup(std::vector<std::string>{"upload", (dir / "in").string(), "--no-state", "--results", results,
+                                          "--config", cfg} +
+                     endpoint(mock) + more,
+                 std::move(env));
+  };
+  write_text(cfg, "token = \"wrong-token\"\n");
+  auto r = upload({"--token-file", (dir / "good.tok").string()});
+  EXPECT_EQ(r.exit_code, 0) << "a flag's token file loses to the config file's token: " << r.err;
+  r = upload({});  // XIMILAR_API_TOKEN (the environment) beats the config file
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  r = upload({}, {"XIMUP_TOKEN=wrong-token"});
+  EXPECT_EQ(r.exit_code, 3) << "XIMUP_TOKEN comes before XIMILAR_API_TOKEN: " << r.err;
+  r = upload({"--token-file", (dir / "good.tok").string()}, {"XIMUP_TOKEN=wrong-token"});
+  EXPECT_EQ(r.exit_code, 0) << "the flag loses to XIMUP_TOKEN: " << r.err;
+  write_text(cfg, "token-file = \"" + (dir / "bad.tok").string() + "\"\n");
+  r = upload({});
+  EXPECT_EQ(r.exit_code, 0) << "the config file's token-file beats XIMILAR_API_TOKEN: " << r.err;
+  write_text(cfg, "token-file = \"" + (dir / "missing.tok").string() + "\"\n");
+  r = upload({"--token", "wrong-token"});
+  EXPECT_EQ(r.exit_code, 3) << r.err;  // the flag is used, the config file's missing file never read
+  r = upload({}, {"XIMUP_TOKEN_FILE=" + (dir / "missing.tok").string()});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("from XIMUP_TOKEN_FILE"), std::string::npos) << r.err;
+  mock.stop();
+}
+
 TEST_F(Ux, UnknownKeysAndBadValuesNameTheKeyAndTheFile) {
   const std::string cfg = (dir / "bad.toml").string();
   write_text(cfg, "conections = 3\n");
