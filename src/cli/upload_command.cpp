@@ -153,6 +153,19 @@ std::filesystem::path resolved_path(const std::string& path) {
   return real;
 }
 
+// A results file's first bytes (`more`: the file goes on past them): its first line one of ours (an
+// object that starts with the path and has an outcome), or only the start of one when a run was
+// stopped while writing it. A JSON document that merely starts with '{' (package.json, pretty-printed)
+// is not. (Not parsed: a path of non-UTF-8 bytes is written with \udcXX escapes, which strict JSON
+// parsers such as simdjson refuse.)
+bool is_results_head(std::string_view head, bool more) {
+  if (!head.starts_with(R"({"path":)")) return false;
+  const std::size_t end = head.find('\n');
+  if (end == std::string_view::npos) return !more;  // a first line cut short by a stopped run
+  const std::string_view line = head.substr(0, end);
+  return line.ends_with('}') && line.find(R"(,"outcome":")") != std::string_view::npos;
+}
+
 // The files a run writes must be distinct, and the results file must not overwrite something that
 // is not a results file (an image given by mistake, a document): both would lose data silently.
 void check_output_paths(const upload_flags& f, const std::optional<std::string>& state_path) {
@@ -188,8 +201,10 @@ void check_output_paths(const upload_flags& f, const std::optional<std::string>&
   std::error_code ec;
   if (!fs::is_regular_file(f.results, ec) || fs::file_size(f.results, ec) == 0 || ec) return;
   std::ifstream in(f.results, std::ios::binary);
-  char first = 0;
-  if (in.get(first) && first != '{') {
+  std::string head(std::size_t{1} << 20, '\0');
+  in.read(head.data(), static_cast<std::streamsize>(head.size()));
+  head.resize(static_cast<std::size_t>(in.gcount()));
+  if (!is_results_head(head, !in.eof())) {
     throw usage_error{"--results '" + f.results +
                       "' exists and is not a results file (JSON lines): ximup will not write over it; "
                       "choose another --results path"};
@@ -393,8 +408,9 @@ upload_options build_options(const upload_flags& f) {
     token.origin = "XIMUP_TOKEN";
   }
   if (ts.file && file_layer != value_source::flag && !token.token) {
-    token.error += file_layer == value_source::file ? " (key token-file in the config file '" + layers.file + "')"
-                                                    : std::string(" (from XIMUP_TOKEN_FILE)");
+    token.error += file_layer == value_source::file
+                       ? " (key token-file in the config file '" + layers.file + "')"
+                       : std::string(" (from XIMUP_TOKEN_FILE)");
   }
   if (!token.token && f.dry_run) token.token = std::string("dry-run");  // nothing is sent
   if (!token.token) throw usage_error{token.error};

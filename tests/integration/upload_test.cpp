@@ -293,6 +293,30 @@ TEST_F(Upload, OutputPathsThatWouldDestroyDataAreRefused) {
     EXPECT_EQ(run.exit_code, 2) << extra[1] << ": " << run.err;
   }
   EXPECT_EQ(read_text(image), before) << "the image was overwritten";
+
+  // JSON that is not ours: a first '{' is not enough. Our own lines are taken, also one whose path
+  // holds non-UTF-8 bytes (a \udcXX escape) and a first line cut short by a stopped run.
+  const std::string pretty = "{\n  \"name\": \"my-package\"\n}\n";
+  const std::string ours = R"({"path":"/in/a\udcff.jpg","_id":"a\udcff.jpg","outcome":"ok","attempts":1})";
+  const std::vector<std::pair<std::string, int>> files = {
+      {pretty, 2},
+      {"{\"name\":\"x\",\"outcome\":\"y\"}\n", 2},
+      {R"({"path":"/in/b.jpg"})"
+       "\n",
+       2},
+      {ours + "\n" + ours + "\n", 0},
+      {ours + "\n" + R"({"path":"/in/c.jp)", 0},
+      {R"({"path":"/in/c.jp)", 0},
+  };
+  for (const auto& [text, code] : files) {
+    write_text(dir / "existing.json", text);
+    const auto run = run_ximup(dir.path(),
+                               {"upload", tree.string(), "--endpoint", "tagging", "--dry-run", "--no-state",
+                                "--results", (dir / "existing.json").string()},
+                               token, std::chrono::seconds(30));
+    EXPECT_EQ(run.exit_code, code) << text << run.err;
+    EXPECT_EQ(read_text(dir / "existing.json"), text);  // a dry run writes no results
+  }
 }
 
 // A second signal quits at once, but the results written so far reach the file as whole lines
