@@ -12,6 +12,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <sstream>
@@ -774,7 +775,9 @@ std::function<int()> add_upload_command(CLI::App& app) {
   cmd->add_option("--io-threads", f.io_threads, "Threads running the connections (1-64)")
       ->check(CLI::Range(1, 64))
       ->capture_default_str();
-  cmd->add_option("--batch-size", f.batch_size, "Records per request (API limit: 10)")->capture_default_str();
+  cmd->add_option("--batch-size", f.batch_size, "Records per request (1-10000; API limit: 10)")
+      ->check(CLI::Range(1LL, 10000LL))  // (a signed range: an unsigned one takes -1 as 2^64 - 1)
+      ->capture_default_str();
   cmd->add_option("--max-body-bytes", f.max_body_bytes, "Largest request body")->capture_default_str();
   cmd->add_option("--max-inflight", f.max_inflight, "Memory for file bytes and bodies in flight")
       ->capture_default_str();
@@ -834,6 +837,7 @@ std::function<int()> add_upload_command(CLI::App& app) {
   cmd->add_flag("-0,--null", f.null_separated, "--files-from entries end with NUL (find -print0)")->group(in);
   auto* lim = "Limits and planning";
   cmd->add_option("--max-files", f.max_files, "Take at most this many inputs, then finish (0: no limit)")
+      ->check(CLI::Range(0LL, std::numeric_limits<long long>::max()))
       ->capture_default_str()
       ->group(lim);
   cmd->add_option("--max-bytes", f.max_bytes, "Take inputs up to this many bytes, then finish (0: no limit)")

@@ -260,6 +260,9 @@ TEST_F(Upload, OutOfRangeCountsAndZeroTimeoutsAreUsageErrors) {
                                               {"--connections", "0"},
                                               {"--connections", "99999999999999999999"},
                                               {"--io-threads", "100000"},
+                                              {"--batch-size", "-1"},
+                                              {"--batch-size", "99999999999999999999"},
+                                              {"--max-files", "-1"},
                                               {"--first-byte-timeout", "0s"},
                                               {"--rate", "nan"}}) {
     std::vector<std::string> args = {"upload", (dir / "in").string(), "--endpoint", "tagging", "--no-state"};
