@@ -117,6 +117,7 @@ struct run_summary {
   double elapsed_seconds = 0;
   run_stop stopped = run_stop::none;
   std::string stop_message;  ///< what happened and what to do, when stopped
+  bool stop_logged = false;  ///< stop_message went to the log already (the run's own stop)
   int stop_signal = 0;
 };
 

@@ -25,6 +25,7 @@
 #include "summary_report.hpp"
 #include "ximup/json_escape.hpp"
 #include "ximup/log_format.hpp"
+#include "ximup/manifest.hpp"
 #include "ximup/metrics.hpp"
 #include "ximup/metrics_server.hpp"
 #include "ximup/pipeline.hpp"
@@ -266,6 +267,14 @@ void set_inputs(const upload_flags& f, input_options& in) {
     in.kind = input_kind::manifest;
     in.list_path = f.manifest;
     in.manifest_format = f.manifest_format;
+    // Checked here, before the connection check, as the usage error it is (the reader would find it
+    // only when the run starts).
+    if (f.manifest_format.empty() ? !manifest_format_from_path(f.manifest)
+                                  : !parse_manifest_format(f.manifest_format))
+      throw usage_error{f.manifest_format.empty()
+                            ? "cannot tell the format of manifest '" + f.manifest +
+                                  "' from its name: give --manifest-format jsonl or csv"
+                            : "--manifest-format: '" + f.manifest_format + "' is not jsonl or csv"};
   } else if (!f.files_from.empty()) {
     in.kind = input_kind::files_from;
     in.list_path = f.files_from;
@@ -736,7 +745,8 @@ int run_upload(const upload_flags& flags, const CLI::App& cmd) {
     }
   }
   // Quiet runs print no summary, and a dry run's plan goes to stdout: the reason also goes to the log.
-  if (summary.stopped != run_stop::none && summary.stopped != run_stop::interrupted && (flags.quiet || dry)) {
+  if (summary.stopped != run_stop::none && summary.stopped != run_stop::interrupted && (flags.quiet || dry) &&
+      !summary.stop_logged) {
     spdlog::error("{}", summary.stop_message);
   }
   if (metrics) {

@@ -318,6 +318,7 @@ struct upload_pipeline::impl {
       if (summary.stopped != run_stop::none) return;
       summary.stopped = why;
       summary.stop_message = std::move(message);
+      summary.stop_logged = why != run_stop::interrupted;  // (logged below)
     }
     stop_deadline.store(std::chrono::steady_clock::now() + opt.drain_timeout);
     stopping.store(true);

@@ -265,6 +265,18 @@ TEST_F(Ux, DryRunSendsNothingAndKnowsWhatTheStateWouldSkip) {
 
 // --- manifests and files lists ------------------------------------------------------------------
 
+// A manifest whose format its name does not tell is a usage error found before the connection
+// check: with a server that is not there the run says so, not "cannot connect" (exit 5).
+TEST_F(Ux, AManifestOfUnknownFormatIsAUsageErrorBeforeAnyConnection) {
+  write_text(dir / "batch.txt", "{\"path\":\"a.jpg\"}\n");
+  const auto r =
+      ximup({"upload", "--manifest", (dir / "batch.txt").string(), "--endpoint", "tagging", "--api-base",
+             "https://127.0.0.1:1/", "--no-state", "--results", (dir / "r.jsonl").string()});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("give --manifest-format jsonl or csv"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(dir / "r.jsonl"));
+}
+
 TEST_F(Ux, ManifestCarriesPathsUrlsAndFieldsAndReportsBadLines) {
   generate_images(dir / "img", {"--count", "3", "--size-kib", "2", "--seed", "5"});
   std::vector<std::string> files;
