@@ -5,8 +5,9 @@
 ///   network (refused, reset, EOF before a response), timeout, tls  -> retry
 ///   HTTP 408, 425, 429, 500, 502, 503, 504                         -> retry
 ///   HTTP 401, 403                                                  -> stop the whole run
+///   HTTP 3xx, 404, 405, 409, 501, 505 (the URL is wrong)           -> stop the whole run
 ///   HTTP 413                                                       -> split the batch in halves
-///   other 4xx (400, 404, 409, 422, ...), 3xx, 501, 505             -> permanent for that batch
+///   other 4xx (400, 422, ...)                                      -> permanent for that batch
 ///   bad_response (invalid JSON, wrong record count, missing _status) -> retry, a bounded number
 
 #include <chrono>
@@ -24,7 +25,8 @@ enum class failure_kind {
   http_retryable,  ///< 408, 425, 429, 5xx but 501/505
   http_permanent,  ///< other non-2xx
   auth,            ///< 401, 403
-  endpoint,        ///< 404, 409: the endpoint (URL, task or collection id) is wrong: the run stops
+  endpoint,        ///< 3xx, 404, 405, 409, 501, 505: the endpoint (URL, task or collection id) is wrong:
+                   ///< the run stops
   too_large,       ///< 413
   bad_response,    ///< a 2xx whose body cannot be trusted
   cancelled,       ///< the run stopped before the request was sent

@@ -52,6 +52,7 @@ struct send_result {
   int http_status = 0;
   std::string body;
   std::optional<std::string> retry_after;
+  std::string location;          ///< a redirect's Location header ("" when none)
   std::string error;             ///< transport error text
   bool outcome_unknown = false;  ///< the request was written but no response came: the server may
                                  ///< have processed it (a possible server-side duplicate on resend)

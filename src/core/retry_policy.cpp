@@ -43,7 +43,10 @@ failure_kind classify_status(int s) noexcept {
     case 403:
       return failure_kind::auth;
     case 404:
+    case 405:
     case 409:
+    case 501:
+    case 505:
       return failure_kind::endpoint;
     case 413:
       return failure_kind::too_large;
@@ -58,7 +61,10 @@ failure_kind classify_status(int s) noexcept {
     default:
       break;
   }
-  if (s >= 500 && s != 501 && s != 505) return failure_kind::http_retryable;
+  // A redirect is the URL's fault, not the images': ximup does not follow one (it would resend
+  // the body, and the token, to wherever the server says).
+  if (s >= 300 && s < 400) return failure_kind::endpoint;
+  if (s >= 500) return failure_kind::http_retryable;
   return failure_kind::http_permanent;
 }
 

@@ -431,6 +431,9 @@ struct sender_pool::impl {
       if (auto it = res.find(http::field::retry_after); it != res.end()) {
         result.retry_after = std::string(it->value());
       }
+      if (auto it = res.find(http::field::location); it != res.end() && result.http_status / 100 == 3) {
+        result.location = std::string(it->value().substr(0, 500));  // (a server's header: bounded)
+      }
       const bool keep = res.keep_alive();
       result.body = std::move(res.body());
       if (!keep) close_now();

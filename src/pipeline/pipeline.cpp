@@ -720,7 +720,13 @@ struct upload_pipeline::impl {
         break;
       case decision::stop_run:
         fail_all(*request, result, kind, reason);
-        if (kind == failure_kind::endpoint) {
+        if (kind == failure_kind::endpoint && result.http_status / 100 == 3) {
+          stop(run_stop::endpoint,
+               "the endpoint " + opt.sender.target.url + " redirects (" + reason +
+                   (result.location.empty() ? std::string() : ", to " + json_string(result.location)) +
+                   "): ximup does not follow redirects, which would send the images and the token elsewhere; "
+                   "give the final URL with --endpoint or --api-base; the run was stopped");
+        } else if (kind == failure_kind::endpoint) {
           stop(run_stop::endpoint, "the endpoint " + opt.sender.target.url + " answered " + reason +
                                        ": check the endpoint URL or --api-base, and --task-id or "
                                        "--collection-id if the preset takes one; the run was stopped");

@@ -192,6 +192,45 @@ TEST(Faults, TokenEchoedByTheServerNeverReachesResultsOrLogs) {
   }
 }
 
+// An endpoint that redirects: not followed (the images and the token would go elsewhere), the run
+// stops as for a wrong URL (exit 2) and names the target, and the images stay to be sent: the next
+// run, against the right URL, sends every one of them, not "failed before and unchanged".
+TEST(Faults, ARedirectStopsTheRunAndLeavesEveryImageToSend) {
+  temp_dir dir;
+  const fs::path tree = dir / "tree";
+  generate_images(tree, {"--count", "12", "--size-kib", "1", "--seed", "31"});
+  make_certificate(dir.path());
+  process server({"python3", std::string(XIMUP_SOURCE_DIR) + "/tests/support/echo_auth_server.py",
+                  (dir / "cert.pem").string(), (dir / "key.pem").string(), (dir / "port").string(),
+                  "https://elsewhere.example/v2/tags"},
+                 dir / "server.out", dir / "server.err");
+  for (int i = 0; i < 500 && !fs::exists(dir / "port"); ++i) std::this_thread::sleep_for(20ms);
+  ASSERT_TRUE(fs::exists(dir / "port")) << read_text(dir / "server.err");
+  const std::string base = "https://127.0.0.1:" + read_text(dir / "port") + "/";
+  const std::string state = (dir / "state.sqlite").string();
+  const auto moved =
+      run_ximup(dir.path(),
+                {"upload", tree.string(), "--endpoint", "tagging", "--api-base", base, "--cacert",
+                 (dir / "cert.pem").string(), "--results", (dir / "r.jsonl").string(), "--state", state},
+                token, 120s);
+  EXPECT_EQ(moved.exit_code, 2) << moved.err;
+  EXPECT_NE(moved.err.find("redirects (HTTP 307"), std::string::npos) << moved.err;
+  EXPECT_NE(moved.err.find("elsewhere.example"), std::string::npos) << moved.err;
+  server.signal(SIGTERM);
+  server.wait(10s);
+
+  mock_server mock(dir.path(), token);
+  const auto again =
+      run_ximup(dir.path(),
+                {"upload", tree.string(), "--endpoint", "tagging", "--api-base", mock.base(), "--cacert",
+                 mock.cert().string(), "--results", (dir / "r2.jsonl").string(), "--state", state},
+                token, 120s);
+  mock.stop();
+  EXPECT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_EQ(results_by_id(dir / "r2.jsonl").size(), 12U) << again.out;
+  EXPECT_EQ(accepted_hashes(mock.ledger()).size(), 12U);
+}
+
 // A server that never answers in time and a SIGTERM: the run ends at --drain-timeout, every input
 // in flight gets an "interrupted" line, and the summary counts those requests as outcome unknown.
 TEST(Faults, DrainTimeoutAbandonsRequestsInFlightAndSaysSo) {

@@ -11,18 +11,21 @@ TEST(RetryPolicy, ClassifiesStatusesAsTheIssueSays) {
   for (int s : {400, 410, 422}) EXPECT_EQ(classify_status(s), failure_kind::http_permanent) << s;
   for (int s : {401, 403}) EXPECT_EQ(classify_status(s), failure_kind::auth) << s;
   // api.md: Ximilar's own code stops on 404 and 409 (a wrong URL, task or collection id).
-  for (int s : {404, 409}) EXPECT_EQ(classify_status(s), failure_kind::endpoint) << s;
+  // So do a redirect (not followed: it would send the images and the token elsewhere) and a method or
+  // protocol the URL does not take: the URL is wrong, not the images, which stay to be sent.
+  for (int s : {404, 409, 405, 501, 505, 301, 302, 307, 308, 399})
+    EXPECT_EQ(classify_status(s), failure_kind::endpoint) << s;
   EXPECT_EQ(classify_status(413), failure_kind::too_large);
   EXPECT_EQ(classify_status(200), failure_kind::none);
   EXPECT_EQ(classify_status(204), failure_kind::none);
-  EXPECT_EQ(classify_status(501), failure_kind::http_permanent);
-  EXPECT_EQ(classify_status(301), failure_kind::http_permanent);
+  for (int s : {505 + 1, 599}) EXPECT_EQ(classify_status(s), failure_kind::http_retryable) << s;
 }
 
 TEST(RetryPolicy, RecordStatusesNeverStopTheRun) {
   EXPECT_EQ(classify_record_status(401), failure_kind::http_permanent);
   EXPECT_EQ(classify_record_status(404), failure_kind::http_permanent);
   EXPECT_EQ(classify_record_status(409), failure_kind::http_permanent);
+  EXPECT_EQ(classify_record_status(307), failure_kind::http_permanent);
   EXPECT_EQ(classify_record_status(413), failure_kind::http_permanent);
   EXPECT_EQ(classify_record_status(500), failure_kind::http_retryable);
   EXPECT_EQ(classify_record_status(400), failure_kind::http_permanent);
