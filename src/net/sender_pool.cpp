@@ -17,6 +17,7 @@
 #include <boost/asio/experimental/concurrent_channel.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
@@ -27,6 +28,7 @@
 #include <boost/beast/ssl.hpp>
 #include <future>
 #include <mutex>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -498,6 +500,12 @@ struct sender_pool::impl {
         continue;
       }
       co_await wait_for_pace();
+      if (cancelled.load()) {  // stopped while paced (a throttled server's wait can be long)
+        result.transport = failure_kind::cancelled;
+        result.error = "not sent: the run was stopped";
+        on_complete(std::move(request), std::move(result));
+        continue;
+      }
       ++request->sends;
       for (auto& r : request->records) ++r.attempts;
       counters.sends.fetch_add(1, std::memory_order_relaxed);
@@ -564,6 +572,13 @@ struct sender_pool::impl {
   std::mutex abort_mutex;   // orders submit() against abort()
   bool aborted = false;
   std::atomic<bool> aborted_flag{false};
+  // Requests waiting out a backoff (resubmit_after), each timer on its own strand: cancel() ends
+  // their waits at once, so a stopped run does not sit out a retry delay (up to 10 x --retry-max)
+  // with nothing in flight. Under `backoff_mutex` with `backoff_cancelled`, so a wait that begins
+  // after cancel() never starts.
+  std::mutex backoff_mutex;
+  bool backoff_cancelled = false;
+  std::set<std::shared_ptr<asio::steady_timer>> backoff_timers;
 };
 
 sender_pool::sender_pool(sender_options options, completion_handler on_complete)
@@ -643,13 +658,30 @@ void sender_pool::submit(std::shared_ptr<upload_request> request) {
 void sender_pool::resubmit_after(std::shared_ptr<upload_request> request, std::chrono::milliseconds delay) {
   auto& i = *impl_;
   asio::co_spawn(
-      i.ioc,
+      asio::make_strand(i.ioc),
       [&i, request = std::move(request), delay]() mutable -> asio::awaitable<void> {
         if (delay.count() > 0) {
-          asio::steady_timer timer(co_await asio::this_coro::executor, delay);
-          co_await timer.async_wait(use_ec);
+          auto timer = std::make_shared<asio::steady_timer>(co_await asio::this_coro::executor, delay);
+          bool wait = false;
+          {
+            std::lock_guard lock(i.backoff_mutex);
+            wait = !i.backoff_cancelled;
+            if (wait) i.backoff_timers.insert(timer);
+          }
+          if (wait) {
+            co_await timer->async_wait(use_ec);
+            std::lock_guard lock(i.backoff_mutex);
+            i.backoff_timers.erase(timer);
+          }
         }
         auto keep = request;
+        if (i.cancelled.load()) {  // stopped during the wait: not sent, and said so at once
+          send_result result;
+          result.transport = failure_kind::cancelled;
+          result.error = "not sent: the run was stopped";
+          i.on_complete(std::move(keep), std::move(result));
+          co_return;
+        }
         i.counters.queued.fetch_add(1, std::memory_order_relaxed);
         auto [ec] = co_await i.channel.async_send(error_code{}, std::move(request), use_ec);
         if (ec) {
@@ -664,7 +696,13 @@ void sender_pool::resubmit_after(std::shared_ptr<upload_request> request, std::c
 }
 
 void sender_pool::cancel() {
-  impl_->cancelled.store(true);
+  auto& i = *impl_;
+  i.cancelled.store(true);
+  std::lock_guard lock(i.backoff_mutex);
+  i.backoff_cancelled = true;
+  for (const auto& timer : i.backoff_timers) {
+    asio::post(timer->get_executor(), [timer] { timer->cancel(); });  // on the timer's strand
+  }
 }
 
 void sender_pool::abort() {

@@ -269,6 +269,39 @@ TEST(Faults, DrainTimeoutAbandonsRequestsInFlightAndSaysSo) {
   EXPECT_EQ(std::string_view(doc["stopped"]), "interrupted") << summary;
 }
 
+// A signal while requests wait out their retry delays (every answer a 5xx; delays of up to a minute):
+// the run ends at once, not after the delays or --drain-timeout, and those requests are "not sent",
+// not abandoned in flight with an unknown outcome (they were answered).
+TEST(Faults, ASignalEndsTheRetryWaitsAtOnce) {
+  temp_dir dir;
+  const fs::path tree = dir / "tree";
+  generate_images(tree, {"--count", "8", "--size-kib", "1", "--seed", "22"});
+  mock_server mock(dir.path(), token, {"--fail-rate", "1"});
+  auto args = mock.upload_args(tree, dir / "r.jsonl",
+                               {"--batch-size", "2", "--retry-base", "60s", "--retry-max", "60s",
+                                "--no-state", "--summary-json", (dir / "summary.json").string()});
+  args.insert(args.begin(), XIMUP_BIN);
+  process run(args, dir / "run.out", dir / "run.err", {std::string("XIMILAR_API_TOKEN=") + token});
+  std::this_thread::sleep_for(1500ms);  // four requests answered 5xx, each waiting 0-60 s to be resent
+  const auto signalled = std::chrono::steady_clock::now();
+  run.signal(SIGTERM);
+  EXPECT_EQ(run.wait(60s), 143) << read_text(dir / "run.err");
+  EXPECT_LT(std::chrono::steady_clock::now() - signalled, 10s) << "the run sat out its retry delays";
+  mock.stop();
+  const auto results = results_by_id(dir / "r.jsonl");
+  EXPECT_EQ(results.size(), 8U);
+  for (const auto& [id, r] : results) {
+    EXPECT_EQ(r.outcome, "failed") << id;
+    EXPECT_NE(r.error.find("the run was stopped"), std::string::npos) << id << ": " << r.error;
+  }
+  simdjson::dom::parser parser;
+  const std::string summary = read_text(dir / "summary.json");
+  auto doc = parser.parse(summary);
+  ASSERT_FALSE(doc.error()) << summary;
+  EXPECT_EQ(std::uint64_t(doc["outcome_unknown"]), 0U) << summary;
+  EXPECT_EQ(std::uint64_t(doc["unknown_at_stop"]), 0U) << summary;
+}
+
 // ximup-mock --discard over TLS decrypts whole socket reads itself (discard_tls_body): bytes of a
 // second request that arrive with the first body must reach the next request, not be dropped. A
 // client that pipelines two requests in one write gets two answers, each counting its records.
