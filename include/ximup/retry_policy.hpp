@@ -3,6 +3,7 @@
 ///
 /// Every failure is classified once into a failure_kind; the retry policy reads only that kind.
 ///   network (refused, reset, EOF before a response), timeout, tls  -> retry
+///   untrusted (certificate verification failed)                    -> stop the whole run
 ///   HTTP 408, 425, 429, 500, 502, 503, 504                         -> retry
 ///   HTTP 401, 403                                                  -> stop the whole run
 ///   HTTP 3xx, 404, 405, 409, 501, 505 (the URL is wrong)           -> stop the whole run
@@ -21,7 +22,8 @@ enum class failure_kind {
   none,            ///< success
   network,         ///< connection refused/reset, EOF before a complete response, DNS
   timeout,         ///< connect, handshake, write or response deadline passed
-  tls,             ///< TLS handshake or certificate failure
+  tls,             ///< TLS handshake failure
+  untrusted,       ///< the server's certificate failed verification: configuration, the run stops
   http_retryable,  ///< 408, 425, 429, 5xx but 501/505
   http_permanent,  ///< other non-2xx
   auth,            ///< 401, 403

@@ -18,6 +18,8 @@ std::string_view to_string(failure_kind kind) noexcept {
       return "timeout";
     case failure_kind::tls:
       return "tls";
+    case failure_kind::untrusted:
+      return "tls_untrusted";
     case failure_kind::http_retryable:
       return "http_retryable";
     case failure_kind::http_permanent:
@@ -83,6 +85,7 @@ decision decide(failure_kind kind, int attempts, std::size_t records, const retr
       return decision::accept;
     case failure_kind::auth:
     case failure_kind::endpoint:
+    case failure_kind::untrusted:
       return decision::stop_run;
     case failure_kind::too_large:
       return records > 1 ? decision::split : decision::fail;

@@ -213,6 +213,7 @@ struct sender_pool::impl {
 
     // Resolves, connects and (for https) handshakes. Returns none or the failure, with `error` set.
     asio::awaitable<failure_kind> open(std::string& error) {
+      certificate_error_ = false;  // (this open's verdict, not an earlier one's)
       close_now();
       const auto& t = pool_.opt.target;
       tcp::resolver resolver(ex_);
@@ -520,7 +521,7 @@ struct sender_pool::impl {
           if (k != failure_kind::none) {
             written = false;  // nothing written on this connection (after a stale resend, say)
             result = send_result{};
-            result.transport = k;
+            result.transport = conn.certificate_error() ? failure_kind::untrusted : k;
             result.error = std::move(error);
             break;
           }

@@ -77,7 +77,8 @@ struct upload_pipeline::impl {
     const bool retryable_kind = kind == failure_kind::network || kind == failure_kind::timeout ||
                                 kind == failure_kind::tls || kind == failure_kind::http_retryable ||
                                 kind == failure_kind::bad_response || kind == failure_kind::cancelled ||
-                                kind == failure_kind::auth || kind == failure_kind::endpoint;
+                                kind == failure_kind::auth || kind == failure_kind::endpoint ||
+                                kind == failure_kind::untrusted;
     if (r.in_state) {
       const input_status st = result == outcome::ok ? input_status::ok
                               : retryable_kind      ? input_status::retryable
@@ -687,7 +688,9 @@ struct upload_pipeline::impl {
       // A stopping run resends nothing: what is not done is recorded for the next run.
       const bool says_stopped = reason.find("the run was stopped") != std::string::npos;
       fail_all(*request, result,
-               kind == failure_kind::auth || kind == failure_kind::endpoint ? kind : failure_kind::cancelled,
+               kind == failure_kind::auth || kind == failure_kind::endpoint || kind == failure_kind::untrusted
+                   ? kind
+                   : failure_kind::cancelled,
                says_stopped ? reason : reason + " (not retried: the run was stopped)");
       return;
     }
@@ -720,7 +723,11 @@ struct upload_pipeline::impl {
         break;
       case decision::stop_run:
         fail_all(*request, result, kind, reason);
-        if (kind == failure_kind::endpoint && result.http_status / 100 == 3) {
+        if (kind == failure_kind::untrusted) {
+          // As the connection check would have said (exit 2): a certificate that fails verification
+          // is configuration, also when the check was skipped or the certificate changed mid-run.
+          stop(run_stop::tls_untrusted, reason + "; the run was stopped");
+        } else if (kind == failure_kind::endpoint && result.http_status / 100 == 3) {
           stop(run_stop::endpoint,
                "the endpoint " + opt.sender.target.url + " redirects (" + reason +
                    (result.location.empty() ? std::string() : ", to " + json_string(result.location)) +

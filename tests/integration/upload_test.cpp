@@ -492,6 +492,28 @@ TEST_F(Upload, UntrustedCertificateIsRefusedWithAHint) {
   EXPECT_NE(run.err.find("--cacert"), std::string::npos) << run.err;
 }
 
+// Without the connection check the first request meets the certificate: the same stop (exit 2, not
+// retried as a passing fault until exit 5), and the images stay to be sent by a run that trusts it.
+TEST_F(Upload, UntrustedCertificateStopsTheRunWithoutPreflightToo) {
+  generate_images(dir / "in", {"--count", "6", "--size-kib", "1", "--seed", "4"});
+  mock_server mock(dir.path(), token);
+  const std::vector<std::string> common = {
+      "upload",     (dir / "in").string(), "--endpoint", "tagging",
+      "--api-base", mock.base(),           "--state",    (dir / "s.sqlite").string()};
+  auto args = common;
+  args.insert(args.end(),
+              {"--results", (dir / "r.jsonl").string(), "--no-preflight", "--retry-base", "10ms"});
+  const auto run = run_ximup(dir.path(), args, token);
+  EXPECT_EQ(run.exit_code, 2) << run.err;
+  EXPECT_NE(run.err.find("not trusted"), std::string::npos) << run.err;
+  EXPECT_EQ(mock.counter("requests"), 0);
+  args = common;
+  args.insert(args.end(), {"--results", (dir / "r2.jsonl").string(), "--cacert", mock.cert().string()});
+  const auto trusted = run_ximup(dir.path(), args, token);
+  EXPECT_EQ(trusted.exit_code, 0) << trusted.err;
+  EXPECT_EQ(read_results(dir / "r2.jsonl").size(), 6U) << trusted.out;
+}
+
 // A --cacert that is not a certificate file is a configuration error (exit 2) that names the
 // file, found before anything is sent, whether or not the connection check runs. (Without the
 // check it used to fail each request's handshake, retried for seconds, and blame the server.)

@@ -39,6 +39,8 @@ TEST(RetryPolicy, DecisionsFollowKindAndBudget) {
   EXPECT_EQ(decide(failure_kind::network, 3, 5, p), decision::fail);  // 1 send + 2 retries spent
   EXPECT_EQ(decide(failure_kind::auth, 1, 5, p), decision::stop_run);
   EXPECT_EQ(decide(failure_kind::endpoint, 1, 5, p), decision::stop_run);
+  EXPECT_EQ(decide(failure_kind::untrusted, 1, 5, p), decision::stop_run);  // configuration, as --cacert
+  EXPECT_EQ(decide(failure_kind::tls, 1, 5, p), decision::retry);           // a handshake that broke off
   EXPECT_EQ(decide(failure_kind::too_large, 1, 5, p), decision::split);
   EXPECT_EQ(decide(failure_kind::too_large, 1, 1, p), decision::fail);
   EXPECT_EQ(decide(failure_kind::http_permanent, 1, 5, p), decision::fail);
