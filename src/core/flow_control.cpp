@@ -25,14 +25,15 @@ bool flow_control::may_send(std::size_t index) const {
 
 flow_control::clock::duration flow_control::reserve(clock::time_point now) {
   std::lock_guard lock(mutex_);
-  if (rate_ <= 0) return clock::duration::zero();
+  const auto earliest = std::max(now, hold_until_);
+  if (rate_ <= 0) return earliest - now;
   const auto interval =
       std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(1.0 / rate_));
   // A burst of half a second's worth of requests may start at once after an idle spell.
   const auto burst = std::chrono::duration_cast<clock::duration>(
       std::chrono::duration<double>(std::max(1.0, rate_ / 2) / rate_));
-  const auto start = std::max(now, std::max(next_start_, now - burst));
-  next_start_ = std::max(next_start_, now - burst) + interval;
+  const auto start = std::max(earliest, std::max(next_start_, earliest - burst));
+  next_start_ = std::max(next_start_, earliest - burst) + interval;
   return start - now;
 }
 
@@ -46,7 +47,7 @@ void flow_control::on_success(clock::time_point now) {
   if (rate_ > 0 && !opt_.fixed_rate) rate_ += opt_.increase_per_success;
 }
 
-void flow_control::on_throttle(clock::time_point now) {
+void flow_control::on_throttle(clock::time_point now, bool rate_limited) {
   std::lock_guard lock(mutex_);
   ++throttles_;
   if (!opt_.adaptive) return;
@@ -55,9 +56,15 @@ void flow_control::on_throttle(clock::time_point now) {
   limit_ = std::max(1.0, limit_ / 2);
   if (!opt_.fixed_rate) {
     const double achieved = recent_rate(now);
+    if (rate_ <= 0 && achieved <= 0 && !rate_limited) return;  // a 503 and no rate to aim at
     const double base = rate_ > 0 ? std::min(rate_, std::max(achieved, 1.0)) : achieved;
     rate_ = std::max(1.0, pacing_cut * base);
   }
+}
+
+void flow_control::hold_until(clock::time_point until) {
+  std::lock_guard lock(mutex_);
+  hold_until_ = std::max(hold_until_, until);
 }
 
 // Requests the server accepted per second, over the time the recorded successes cover (between

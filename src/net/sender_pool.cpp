@@ -32,6 +32,7 @@
 #include <sstream>
 #include <thread>
 
+#include "ximup/retry_policy.hpp"
 #include "ximup/tls_bio.hpp"
 
 namespace ximup {
@@ -45,6 +46,9 @@ using tcp = asio::ip::tcp;
 using boost::system::error_code;
 
 constexpr auto use_ec = asio::as_tuple(asio::use_awaitable);
+// The longest a Retry-After holds every new request (the resent one honours up to 10 x --retry-max):
+// a server that asks for an hour of quiet gets a minute, then the requests' own backoffs.
+constexpr std::chrono::milliseconds max_global_hold{60'000};
 using request_channel =
     asio::experimental::concurrent_channel<void(error_code, std::shared_ptr<upload_request>)>;
 using tls_stream = beast::ssl_stream<beast::tcp_stream>;
@@ -476,7 +480,14 @@ struct sender_pool::impl {
   void observe(const send_result& result) {
     const auto now = flow_control::clock::now();
     if (result.http_status == 429 || result.http_status == 503) {
-      flow.on_throttle(now);
+      flow.on_throttle(now, result.http_status == 429);
+      // A Retry-After asks the client for quiet: every new request waits, not only the one resent
+      // (that one waits at least as long, retry_policy's backoff_delay).
+      if (result.retry_after) {
+        if (const auto after = parse_retry_after(*result.retry_after, std::chrono::system_clock::now())) {
+          flow.hold_until(now + std::min<std::chrono::milliseconds>(*after, max_global_hold));
+        }
+      }
       const auto snap = flow.snapshot();
       spdlog::info("server throttling (HTTP {}): requests in flight limited to {}{}", result.http_status,
                    snap.concurrency_limit,

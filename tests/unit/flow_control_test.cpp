@@ -88,3 +88,41 @@ TEST(FlowControl, NonAdaptiveIgnoresThrottles) {
   EXPECT_EQ(f.snapshot().concurrency_limit, 4U);
   EXPECT_DOUBLE_EQ(f.snapshot().rate, 0.0);
 }
+
+TEST(FlowControl, ARetryAfterHoldsEveryNewRequestAdaptiveOrNot) {
+  for (const bool adaptive : {true, false}) {
+    flow_control f(options(8, adaptive));
+    const auto now = clock_type::time_point{} + 100s;
+    EXPECT_EQ(f.reserve(now), clock_type::duration::zero());
+    f.hold_until(now + 3s);
+    EXPECT_EQ(f.reserve(now + 1s), 2s) << adaptive;
+    f.hold_until(now + 2s);  // an earlier end never shortens a hold
+    EXPECT_EQ(f.reserve(now + 1s), 2s) << adaptive;
+    EXPECT_EQ(f.reserve(now + 3s), clock_type::duration::zero()) << adaptive;
+  }
+  // With pacing on, the paced starts begin after the hold.
+  flow_control paced(options(8, true, 10.0));
+  const auto now = clock_type::time_point{} + 100s;
+  paced.hold_until(now + 5s);
+  EXPECT_EQ(paced.reserve(now), 5s);
+}
+
+TEST(FlowControl, A503BeforeAnyAcceptedRequestDoesNotStartPacingButA429Does) {
+  const auto now = clock_type::time_point{} + 100s;
+  flow_control f(options(8));
+  f.on_throttle(now, false);  // one early 503 among passing faults
+  EXPECT_DOUBLE_EQ(f.snapshot().rate, 0.0);
+  EXPECT_EQ(f.snapshot().concurrency_limit, 4U);  // still a throttle: fewer in flight
+  flow_control limited(options(8));
+  limited.on_throttle(now, true);  // a 429: the server limits; pace from the floor
+  EXPECT_DOUBLE_EQ(limited.snapshot().rate, 1.0);
+  // With successes to measure, a 503 paces as a 429 does.
+  flow_control busy(options(8));
+  auto t = now;
+  for (int i = 0; i < 40; ++i) {
+    busy.on_success(t);
+    t += 50ms;
+  }
+  busy.on_throttle(t, false);
+  EXPECT_NEAR(busy.snapshot().rate, 0.95 * 20.0, 0.6);
+}
