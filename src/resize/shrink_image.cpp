@@ -199,6 +199,19 @@ struct decoded_pixels {
   int bands = 0;
 };
 
+// libjpeg's warnings that mean pixels are missing or garbled (jerror.h: JWRN_HIT_MARKER,
+// JWRN_HUFF_BAD_CODE, JWRN_ARITH_BAD_CODE, JWRN_MUST_RESYNC, JWRN_JPEG_EOF, JWRN_BOGUS_PROGRESSION), as
+// opposed to benign ones such as extraneous bytes before a marker or an unknown JFIF revision.
+bool damaged_entropy_data(std::string_view message) {
+  for (const std::string_view damage :
+       {"Corrupt JPEG data: premature end of data segment", "Corrupt JPEG data: bad Huffman code",
+        "Corrupt JPEG data: bad arithmetic code", "Corrupt JPEG data: found marker",
+        "Premature end of JPEG file", "Inconsistent progression sequence"}) {
+    if (message.starts_with(damage)) return true;
+  }
+  return false;
+}
+
 // The JPEG fast path: scaled_jpeg (baseline and progressive files at 1/2, 1/4 and 1/8) or
 // else TurboJPEG decodes the whole buffer at the same DCT scaling as thumbnail_jpeg, and our Lanczos-3
 // reduces it to the planned size (in the stored orientation). Then either libjpeg encodes those pixels
@@ -207,10 +220,12 @@ struct decoded_pixels {
 // source always is and libvips's streaming source often is not (docs/resize.md). YCbCr, RGB and greyscale
 // JPEGs only (CMYK needs libvips's conversion). Returns false when the file is not one of those or TurboJPEG
 // refuses it, warnings included (truncated data, extraneous bytes): the caller then takes libvips's path,
-// whose rules decide. On true, *who names the decoder.
+// whose rules decide, unless TurboJPEG's refusal says the entropy-coded data itself is damaged
+// (`damage`: its message), which libvips would decode with grey where the data is missing (it fails only
+// on a file cut before its end marker). On true, *who names the decoder.
 bool decode_jpeg_turbo(std::span<const unsigned char> input, dimensions stored, bool swap, dimensions plan,
                        bool try_scaled, bool resample, turbo_decoder& decoder, decoded_pixels& out,
-                       std::string_view* who) {
+                       std::string_view* who, std::string* damage) {
   if (decoder.handle == nullptr) return false;
   int width = 0;
   int height = 0;
@@ -245,6 +260,8 @@ bool decode_jpeg_turbo(std::span<const unsigned char> input, dimensions stored, 
     decoder.pixels.resize(size);
     if (tjDecompress2(decoder.handle, input.data(), input.size(), decoder.pixels.data(), scaled_width, 0,
                       scaled_height, grey ? TJPF_GRAY : TJPF_RGB, TJFLAG_STOPONWARNING) != 0) {
+      const char* message = tjGetErrorStr2(decoder.handle);
+      if (message != nullptr && damaged_entropy_data(message)) *damage = message;
       return false;
     }
     *who = "turbojpeg";
@@ -419,14 +436,19 @@ resize_report shrink(std::span<const unsigned char> input, const resize_options&
   std::optional<decoded_pixels> direct;  // the fast path's pixels, for libjpeg without libvips
   if (format == "jpeg" && options.turbojpeg && profile_read) {
     decoded_pixels pixels;
+    std::string damage;
     if (decode_jpeg_turbo(input, stored, swap, *plan, options.scaled_jpeg, options.resample, decoder, pixels,
-                          &who)) {
+                          &who, &damage)) {
       if (encode_direct(pixels, orientation, profile, *plan)) {
         direct = pixels;
         fast_path = true;
       } else {
         fast_path = finish_in_vips(pixels, orientation, profile, *plan, &thumb_raw);
       }
+    } else if (!damage.empty()) {
+      r.decoder = "turbojpeg";
+      return unchanged(std::move(r), resize_action::unchanged_undecodable,
+                       "damaged JPEG data (" + damage + "): sent unchanged, the server decides");
     }
   }
   if (fast_path) {

@@ -528,7 +528,29 @@ TEST_F(Resize, TruncatedJpegIsSentUnchangedWithANote) {
   EXPECT_EQ(r.sent_bytes, input.size());
   EXPECT_EQ(r.original_format, "jpeg");
   EXPECT_EQ(r.original, (dimensions{1200, 900}));  // the header was readable
-  EXPECT_EQ(r.decoder, "libvips");                 // TurboJPEG refused it; libvips's rules decided
+  EXPECT_EQ(r.decoder, "turbojpeg");               // its refusal ("Premature end of JPEG file") decided
+}
+
+// Damaged entropy-coded data that libvips would decode anyway, with grey where the data is missing: a
+// file cut short but ending in its end marker (a download that stopped, then "repaired"), and a stray
+// marker in the middle of the scan. Sent as they are, with a note, like a file cut without its marker;
+// not resized into a picture whose lower half is grey. (Our decoder and TurboJPEG both refuse them.)
+TEST_F(Resize, DamagedJpegDataIsSentUnchangedNotResizedWithGrey) {
+  const auto whole = file(noise(1200, 900, 3, 19), "whole.jpg", "[Q=90]");
+  auto cut = std::vector<unsigned char>(whole.begin(),
+                                        whole.begin() + static_cast<std::ptrdiff_t>(whole.size() / 2));
+  cut.insert(cut.end(), {0xFF, 0xD9});
+  auto stray = whole;
+  stray[stray.size() / 2] = 0xFF;
+  stray[stray.size() / 2 + 1] = 0xC9;
+  for (const auto* input : {&cut, &stray}) {
+    std::vector<unsigned char> out;
+    const resize_report r = shrink_image(*input, options(300), out);
+    EXPECT_EQ(r.action, resize_action::unchanged_undecodable) << r.note;
+    EXPECT_TRUE(out.empty());
+    EXPECT_NE(r.note.find("Corrupt JPEG data"), std::string::npos) << r.note;
+    EXPECT_EQ(r.sent_bytes, input->size());
+  }
 }
 
 TEST_F(Resize, JpegWithBrokenHeaderIsSentUnchangedWithANote) {
