@@ -26,6 +26,9 @@ struct batch_plan {
   std::vector<scan_entry> entries;
   std::size_t body_bytes = 0;      ///< exact body size if every file still has its scanned size
   std::uint64_t largest_file = 0;  ///< bytes of the largest file (the reader's buffer)
+  /// One file too large for a body as it is, planned alone because --resize may shrink it below the
+  /// limit; body_bytes is then the limit itself (what the body may become).
+  bool oversize = false;
 };
 
 class batcher {

@@ -401,13 +401,19 @@ struct upload_pipeline::impl {
         continue;
       }
       if (!should_send(e)) continue;
-      if (!batch.fits_alone(e)) {
+      // Too large for a body as it is: with --resize, a local file that fits the memory budget is
+      // planned alone, since shrinking it is what --resize is for (a scan, a 100 MP photo).
+      const bool oversize = !batch.fits_alone(e);
+      if (oversize && (opt.resize.target == 0 || !e.url.empty() || e.size > oversize_read_limit())) {
         if (!opt.dry_run) {
-          local_failure(e.path, e.id, e.size,
-                        "file too large: " + std::to_string(e.size) +
-                            " bytes does not fit a request body of "
-                            "--max-body-bytes " +
-                            std::to_string(opt.limits.max_body_bytes));
+          std::string why = "file too large: " + std::to_string(e.size) +
+                            " bytes does not fit a request body of --max-body-bytes " +
+                            std::to_string(opt.limits.max_body_bytes) + " (base64 adds a third)";
+          if (opt.resize.target != 0 && e.url.empty()) {
+            why += ", nor --max-inflight's room to resize it (" + std::to_string(oversize_read_limit()) +
+                   " bytes)";
+          }
+          local_failure(e.path, e.id, e.size, why);
           std::lock_guard lock(stats_mutex);
           ++failed_before_planning;
         }
@@ -425,6 +431,15 @@ struct upload_pipeline::impl {
         std::lock_guard lock(stats_mutex);
         ++summary.planned_files;
         summary.planned_bytes += e.size;
+      }
+      if (oversize) {
+        batch_plan alone;
+        alone.body_bytes = opt.limits.max_body_bytes;
+        alone.largest_file = e.size;
+        alone.oversize = true;
+        alone.entries.push_back(std::move(e));
+        planned(alone);
+        continue;
       }
       if (auto plan = batch.add(std::move(e))) planned(*plan);
     }
@@ -444,6 +459,12 @@ struct upload_pipeline::impl {
           summary.scan_skipped, summary.links_not_followed, summary.not_regular);
     }
     plans.close();
+  }
+
+  // The largest file read whole to be resized when it cannot be sent as it is: what the memory budget
+  // holds beside the body it may become.
+  [[nodiscard]] std::uint64_t oversize_read_limit() const {
+    return budget.capacity() > opt.limits.max_body_bytes ? budget.capacity() - opt.limits.max_body_bytes : 0;
   }
 
   // Shrinks `file` when --resize asks for it; returns the bytes to send (`file` or `resized`) and
@@ -558,14 +579,29 @@ struct upload_pipeline::impl {
           }
           slot.path = std::move(e.path);
         } else {
-          const auto status = read_file(e.path, file_bytes, opt.limits.max_body_bytes);
+          const auto status = read_file(e.path, file_bytes,
+                                        plan->oversize ? oversize_read_limit() : opt.limits.max_body_bytes);
           if (!status.ok) {
             local_failure(std::move(e.path), std::move(e.id), e.size, status.error);
             continue;
           }
+          const auto bytes = maybe_resize(file_bytes, resized, slot);
+          if (plan->oversize &&
+              opt.limits.envelope_bytes + request_body::record_size(e.id, bytes.size(), {}, e.extra_fields) >
+                  opt.limits.max_body_bytes) {
+            local_failure(std::move(e.path), std::move(e.id), e.size,
+                          "file too large: " + std::to_string(file_bytes.size()) +
+                              " bytes does not fit a request body of --max-body-bytes " +
+                              std::to_string(opt.limits.max_body_bytes) + " (base64 adds a third), and " +
+                              (bytes.data() == file_bytes.data()
+                                   ? std::string("--resize left it as it is")
+                                   : "--resize made it " + std::to_string(bytes.size()) + " bytes") +
+                              ": raise --max-body-bytes, or use a smaller --resize");
+            continue;
+          }
           slot.path = std::move(e.path);
           slot.id = std::move(e.id);
-          body.append_record(out, maybe_resize(file_bytes, resized, slot), slot, e.extra_fields);
+          body.append_record(out, bytes, slot, e.extra_fields);
         }
         request->records.push_back(std::move(slot));
         facts.push_back({e.size, e.mtime_ns, e.content_hash});

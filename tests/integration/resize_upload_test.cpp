@@ -211,3 +211,42 @@ TEST(ResizeUpload, TheResizeModuleIsLoadedOnlyForResizeAndItsAbsenceIsExplained)
   EXPECT_NE(read_text(dir / "r2.jsonl").find(R"("action":"resized")"), std::string::npos)
       << read_text(dir / "r2.jsonl");
 }
+
+// A file too large for a request body as it is: with --resize it is read whole and shrunk (what
+// --resize is for), then sent if it fits; one that resizing cannot shrink, or that the memory budget
+// cannot hold, fails with a reason that says which.
+TEST(ResizeUpload, AFileTooLargeToSendAsItIsIsResizedToFit) {
+  temp_dir dir;
+  fs::create_directories(dir / "img");
+  const std::string big = noisy_jpeg(1600, 1200);
+  ASSERT_GT(big.size(), 700U * 1024);  // its base64 record is over the 1 MiB limit below
+  write_text(dir / "img" / "big.jpg", big);
+  write_text(dir / "img" / "notes.jpg", std::string(big.size(), 'x'));  // not an image: never smaller
+  mock_server mock(dir.path(), token);
+  const auto upload = [&](const std::string& results, const std::string& inflight) {
+    return run(
+        {XIMUP_BIN, "upload", (dir / "img").string(), "--endpoint", "tagging", "--api-base", mock.base(),
+         "--cacert", mock.cert().string(), "--no-state", "--results", (dir / results).string(), "--resize",
+         "600", "--max-body-bytes", "1MiB", "--max-inflight", inflight},
+        dir / "x.out", dir / "x.err",
+        {"XIMILAR_API_TOKEN=" + token, "XDG_CONFIG_HOME=" + (dir / "xdg").string()});
+  };
+  EXPECT_EQ(upload("r.jsonl", "64MiB"), 1) << read_text(dir / "x.err");
+  const auto hashes = accepted_hashes(mock.ledger());
+  ASSERT_EQ(hashes.count("big.jpg"), 1U) << read_text(dir / "r.jsonl");
+  EXPECT_NE(hashes.find("big.jpg")->second, sha256_hex(big));  // the resized bytes
+  EXPECT_EQ(hashes.count("notes.jpg"), 0U);
+  const std::string results = read_text(dir / "r.jsonl");
+  EXPECT_NE(results.find("--resize left it as it is"), std::string::npos) << results;
+
+  // A budget with no room to read it whole (2 MiB, of which a body may take 1): too large, and the
+  // reason names --max-inflight.
+  const std::string huge = noisy_jpeg(2400, 1800);
+  ASSERT_GT(huge.size(), 1024U * 1024);
+  fs::remove(dir / "img" / "notes.jpg");
+  write_text(dir / "img" / "big.jpg", huge);
+  EXPECT_EQ(upload("r2.jsonl", "2MiB"), 1) << read_text(dir / "x.err");
+  const std::string tight = read_text(dir / "r2.jsonl");
+  EXPECT_NE(tight.find("nor --max-inflight's room to resize it"), std::string::npos) << tight;
+  mock.stop();
+}
