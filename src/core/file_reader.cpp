@@ -55,11 +55,14 @@ ssize_t fill(int fd, unsigned char* p, std::size_t n) {
 // Opens `path` as a regular file of at most `max_bytes` (by fstat); its size in `size`.
 read_status open_input(const std::string& path, std::uint64_t max_bytes, fd_guard& file,
                        std::uint64_t& size) {
-  file.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  // O_NONBLOCK: a path the scan saw as a file may be a FIFO by now, whose open would wait for a writer
+  // forever (and hold the worker past any signal); it is refused below instead. Regular files ignore
+  // the flag.
+  file.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
   if (file.fd < 0) return {false, "cannot open: " + errno_hint(errno)};
   struct stat st {};
   if (::fstat(file.fd, &st) != 0) return {false, "cannot stat: " + errno_hint(errno)};
-  if (!S_ISREG(st.st_mode)) return {false, "not a regular file"};
+  if (!S_ISREG(st.st_mode)) return {false, "not a regular file (it changed since the scan)"};
   size = static_cast<std::uint64_t>(st.st_size);
   if (size > max_bytes) {
     return {false, "file is " + std::to_string(size) + " bytes, over the limit of " +
