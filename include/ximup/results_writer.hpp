@@ -34,6 +34,9 @@ class results_writer {
   /// duplicate descriptor outside the lock, so writers do not wait for the disk). False + error()
   /// once any write has failed: then the lines' inputs must not be recorded as done.
   bool sync();
+  /// Hands the buffered lines to the kernel (no fsync): what a SIGKILL or an OOM kill then leaves in
+  /// the file. False + error() once any write has failed.
+  bool flush();
   /// For an immediate exit: flushes the buffer (whole lines only) if the lock comes free within
   /// about a second; never throws. No fsync: the data reaches the kernel, which survives the exit.
   void flush_for_exit() noexcept;

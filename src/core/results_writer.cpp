@@ -115,6 +115,16 @@ bool results_writer::write(std::string_view line) {
   return true;
 }
 
+bool results_writer::flush() {
+  std::lock_guard lock(mutex_);
+  if (!error_.empty()) return false;
+  if (file_ != nullptr && std::fflush(file_) != 0) {
+    fail("write", errno);
+    return false;
+  }
+  return true;
+}
+
 bool results_writer::sync() {
   int fd = -1;
   {

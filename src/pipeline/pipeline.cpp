@@ -1033,6 +1033,14 @@ struct upload_pipeline::impl {
       std::unique_lock lock(registry_mutex);
       while (!(stages_running.load() == 0 && registry.empty() && busy_handlers == 0)) {
         registry_changed.wait_for(lock, std::chrono::milliseconds(100));
+        if (!state) {
+          // Without a state the results file is the only record of what the server took: its lines
+          // reach the kernel within 100 ms, not when 1 MiB of them has gathered (a SIGKILL or an OOM
+          // kill lost them). With a state the state thread syncs them before each commit.
+          lock.unlock();
+          if (!writer.flush()) stop(run_stop::io_error, writer.error());
+          lock.lock();
+        }
         if (stopping.load() && std::chrono::steady_clock::now() > stop_deadline.load()) {
           lock.unlock();
           abandon_in_flight();

@@ -342,6 +342,28 @@ TEST_F(Upload, SecondSignalQuitsAtOnceAndLeavesWholeLines) {
   EXPECT_GT(read_results(dir / "r.jsonl").size(), 0U);  // and every line parses (read_results checks)
 }
 
+// Without a state file the results file is the only record of what the server took: after a SIGKILL
+// the lines of the answered requests are there (they used to wait in a 1 MiB buffer), all but those of
+// the last 100 ms or so.
+TEST_F(Upload, WithoutAStateTheResultsReachTheFileAsTheAnswersCome) {
+  const fs::path tree = dir / "tree";
+  generate_images(tree, {"--count", "60", "--size-kib", "1", "--seed", "17"});
+  mock_server mock(dir.path(), token, {"--latency-ms", "200"});
+  auto args =
+      mock.upload_args(tree, dir / "r.jsonl", {"--no-state", "--connections", "1", "--batch-size", "1"});
+  args.insert(args.begin(), XIMUP_BIN);
+  process p(args, dir / "p.out", dir / "p.err", {std::string("XIMILAR_API_TOKEN=") + token});
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+  p.signal(SIGKILL);
+  p.wait(std::chrono::seconds(30));
+  mock.stop();
+  const auto accepted = read_ledger(mock.ledger()).size();
+  ASSERT_GE(accepted, 4U) << read_text(dir / "p.err");
+  ASSERT_LT(accepted, 60U) << "the run ended before the kill";
+  // At most the answer in flight and one that came within the last flush interval are missing.
+  EXPECT_GE(read_results(dir / "r.jsonl").size() + 2, accepted) << read_text(dir / "r.jsonl");
+}
+
 // SIGTERM while the connection check waits for a server that accepts and never answers: the run
 // ends at once with 143, not when the handshake timeout (here a minute) runs out.
 TEST_F(Upload, SignalDuringTheConnectionCheckEndsTheRunAtOnce) {
