@@ -1031,12 +1031,15 @@ struct upload_pipeline::impl {
     bool abandoned = false;
     {
       std::unique_lock lock(registry_mutex);
+      auto flushed = std::chrono::steady_clock::now();
       while (!(stages_running.load() == 0 && registry.empty() && busy_handlers == 0)) {
         registry_changed.wait_for(lock, std::chrono::milliseconds(100));
-        if (!state) {
+        if (!state && std::chrono::steady_clock::now() - flushed >= std::chrono::milliseconds(100)) {
           // Without a state the results file is the only record of what the server took: its lines
-          // reach the kernel within 100 ms, not when 1 MiB of them has gathered (a SIGKILL or an OOM
-          // kill lost them). With a state the state thread syncs them before each commit.
+          // reach the kernel every 100 ms, not when 1 MiB of them has gathered (a SIGKILL or an OOM
+          // kill lost them). With a state the state thread syncs them before each commit. (Timed:
+          // this loop wakes at every completed request.)
+          flushed = std::chrono::steady_clock::now();
           lock.unlock();
           if (!writer.flush()) stop(run_stop::io_error, writer.error());
           lock.lock();
