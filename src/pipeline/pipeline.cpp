@@ -693,12 +693,20 @@ struct upload_pipeline::impl {
     // A server may echo the token (an error page quoting the Authorization header): it is cut out of
     // the body before anything taken from it (fields, status texts, error messages) reaches a log
     // or the results.
-    if (token.size() >= 8 && result.body.find(token) != std::string::npos) {
-      constexpr std::string_view mark = "[redacted]";
+    // Also as JSON may write it with its slashes escaped (`\/`, what PHP's json_encode does), which a
+    // JSON reader of the results would turn back into the token.
+    const bool echoed = token.size() >= 8 &&
+                        (result.body.find(token) != std::string::npos ||
+                         (!escaped_token.empty() && result.body.find(escaped_token) != std::string::npos));
+    if (echoed) {
       send_result scrubbed = result;
-      for (auto at = scrubbed.body.find(token); at != std::string::npos;
-           at = scrubbed.body.find(token, at + mark.size())) {
-        scrubbed.body.replace(at, token.size(), mark);
+      for (const std::string& secret : {token, escaped_token}) {
+        constexpr std::string_view mark = "[redacted]";
+        if (secret.empty()) continue;
+        for (auto at = scrubbed.body.find(secret); at != std::string::npos;
+             at = scrubbed.body.find(secret, at + mark.size())) {
+          scrubbed.body.replace(at, secret.size(), mark);
+        }
       }
       complete(std::move(request), scrubbed);
     } else {
@@ -1107,6 +1115,16 @@ struct upload_pipeline::impl {
     const std::string& auth = opt.sender.authorization;
     const auto space = auth.find(' ');
     return space == std::string::npos ? auth : auth.substr(space + 1);
+  }();
+  // The token with each '/' written `\/`, as JSON may escape it ("" when it holds no '/').
+  const std::string escaped_token = [this] {
+    if (token.find('/') == std::string::npos) return std::string();
+    std::string out;
+    for (const char c : token) {
+      if (c == '/') out += '\\';
+      out += c;
+    }
+    return out;
   }();
   // The working directory at start, for state keys; empty if it cannot be read (keys stay as typed).
   const std::filesystem::path cwd = [] {

@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
-"""A lying HTTPS server for tests: answers every POST with HTTP 500 and an error body that quotes
-the request's Authorization header back, as a careless proxy or framework might; or, given a
-LOCATION, with a 307 redirect there (an endpoint that moved).
+"""A lying HTTPS server for tests, on 127.0.0.1 (a free port written to PORT_FILE). By default it
+answers every POST with HTTP 500 and an error body that quotes the request's Authorization header
+back, as a careless proxy or framework might. Options:
+  --records          answer 200 with every record accepted, each carrying the header back in a field,
+                     once as json.dumps writes it and once with its slashes escaped ("\\/"), as PHP's
+                     json_encode does (the results copy records' fields);
+  --redirect URL     answer 307 to URL (an endpoint that moved).
 
-Usage: echo_auth_server.py CERT KEY PORT_FILE [LOCATION]
-  (listens on 127.0.0.1, a free port written to PORT_FILE)
+Usage: echo_auth_server.py CERT KEY PORT_FILE [--records | --redirect URL]
 """
 import http.server
 import json
@@ -15,19 +18,32 @@ import sys
 
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-
     location = None
+    records = False
 
     def do_POST(self):
-        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        request = self.rfile.read(int(self.headers.get("Content-Length", "0")))
         if self.location:
             self.send_response(307)
             self.send_header("Location", self.location)
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
-        body = json.dumps({"detail": "bad auth header: " + str(self.headers.get("Authorization"))}).encode()
-        self.send_response(500)
+        auth = str(self.headers.get("Authorization"))
+        escaped = auth.replace("/", "\\/")
+        if self.records:
+            status = 200
+            parts = []
+            for record in json.loads(request)["records"]:
+                text = json.dumps({"_id": record.get("_id"), "_status": {"code": 200, "text": "OK"},
+                                   "echo": auth})
+                parts.append(text[:-1] + ', "echo_escaped": "' + escaped + '"}')
+            body = ('{"records": [' + ", ".join(parts) + "]}").encode()
+        else:
+            status = 500
+            text = json.dumps({"detail": "bad auth header: " + auth})
+            body = (text[:-1] + ', "escaped": "' + escaped + '"}').encode()
+        self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -39,8 +55,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 def main():
     cert, key, port_file = sys.argv[1:4]
-    if len(sys.argv) > 4:
-        Handler.location = sys.argv[4]
+    rest = sys.argv[4:]
+    if rest[:1] == ["--records"]:
+        Handler.records = True
+    elif rest[:1] == ["--redirect"]:
+        Handler.location = rest[1]
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
