@@ -1,8 +1,10 @@
 // `ximup upload`: options -> upload_options, signal handling, summary, exit code.
+#include <fcntl.h>
 #include <signal.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -211,6 +213,31 @@ void check_output_paths(const upload_flags& f, const std::optional<std::string>&
                       "' exists and is not a results file (JSON lines): ximup will not write over it; "
                       "choose another --results path"};
   }
+}
+
+// 0 when `path` opens for reading (a directory as one), else the errno. Without blocking on a FIFO.
+int can_open(const std::string& path, bool directory) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | (directory ? O_DIRECTORY : 0));
+  if (fd < 0) return errno;
+  ::close(fd);
+  return 0;
+}
+
+// A path as a message may show it: control characters (a newline, an escape sequence) as \xNN.
+std::string printable(std::string_view path) {
+  std::string out;
+  for (const char c : path) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7F) {
+      constexpr std::string_view hex = "0123456789abcdef";
+      out += "\\x";
+      out += hex[u >> 4U];
+      out += hex[u & 15U];
+    } else {
+      out += c;
+    }
+  }
+  return out;
 }
 
 std::vector<std::string> split_list(const std::string& text) {
@@ -652,17 +679,37 @@ int run_upload(const upload_flags& flags, const CLI::App& cmd) {
     spdlog::error("{}", error);
     return exit_code::usage;
   }
+  // Inputs named on the command line that are not there, or cannot be opened at all, end the run
+  // before it starts (exit 4): nothing under them could be sent. (Files found by the scan that
+  // cannot be read are failed inputs, exit 1.)
   for (const auto& input : flags.inputs) {
     struct stat st {};
     if (::stat(input.c_str(), &st) != 0) {
-      spdlog::error("input not found: '{}': {}", input, std::strerror(errno));
+      spdlog::error("input not found: '{}': {}", printable(input), std::strerror(errno));
+      return exit_code::input_not_found;
+    }
+    if (const int err = can_open(input, S_ISDIR(st.st_mode)); err != 0) {
+      spdlog::error("input cannot be opened: '{}': {} (check its permissions)", printable(input),
+                    std::strerror(err));
       return exit_code::input_not_found;
     }
   }
   for (const auto* list : {&flags.manifest, &flags.files_from}) {
     struct stat st {};
-    if (!list->empty() && *list != "-" && ::stat(list->c_str(), &st) != 0) {
-      spdlog::error("input not found: '{}': {}", *list, std::strerror(errno));
+    if (list->empty() || *list == "-") continue;
+    if (::stat(list->c_str(), &st) != 0) {
+      spdlog::error("input not found: '{}': {}", printable(*list), std::strerror(errno));
+      return exit_code::input_not_found;
+    }
+    if (S_ISDIR(st.st_mode)) {
+      spdlog::error(
+          "'{}' is a directory: {} takes a file that lists the inputs (give a directory without it)",
+          printable(*list), list == &flags.manifest ? "--manifest" : "--files-from");
+      return exit_code::input_not_found;
+    }
+    if (const int err = can_open(*list, false); err != 0) {
+      spdlog::error("input cannot be opened: '{}': {} (check its permissions)", printable(*list),
+                    std::strerror(err));
       return exit_code::input_not_found;
     }
   }

@@ -277,6 +277,22 @@ TEST_F(Ux, AManifestOfUnknownFormatIsAUsageErrorBeforeAnyConnection) {
   EXPECT_FALSE(fs::exists(dir / "r.jsonl"));
 }
 
+// A directory given as the manifest, and an input whose name holds control characters: exit 4 before
+// anything starts, with the path shown escaped (a newline or an escape sequence would break the line
+// or the terminal).
+TEST_F(Ux, InputsThatCannotBeOpenedEndTheRunBeforeItStarts) {
+  fs::create_directories(dir / "lists");
+  auto r = ximup({"upload", "--manifest", (dir / "lists").string(), "--manifest-format", "jsonl",
+                  "--endpoint", "tagging", "--no-state", "--results", (dir / "r.jsonl").string()});
+  EXPECT_EQ(r.exit_code, 4) << r.err;
+  EXPECT_NE(r.err.find("is a directory: --manifest takes a file"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(dir / "r.jsonl"));
+  r = ximup({"upload", (dir / "no\nsuch\x1b[31m").string(), "--endpoint", "tagging", "--no-state"});
+  EXPECT_EQ(r.exit_code, 4) << r.err;
+  EXPECT_NE(r.err.find("no\\x0asuch\\x1b[31m"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find('\x1b'), std::string::npos) << r.err;
+}
+
 TEST_F(Ux, ManifestCarriesPathsUrlsAndFieldsAndReportsBadLines) {
   generate_images(dir / "img", {"--count", "3", "--size-kib", "2", "--seed", "5"});
   std::vector<std::string> files;
