@@ -25,6 +25,7 @@
 #include "endpoint_flags.hpp"
 #include "exit_codes.hpp"
 #include "summary_report.hpp"
+#include "ximup/cpu_count.hpp"
 #include "ximup/json_escape.hpp"
 #include "ximup/log_format.hpp"
 #include "ximup/manifest.hpp"
@@ -49,11 +50,11 @@ struct upload_flags {
   std::string token_file;
   std::string auth_scheme = "auto";
   std::string results = "results.jsonl";
-  std::size_t workers = std::max(1U, std::thread::hardware_concurrency());
+  std::size_t workers = usable_cpus();
   std::size_t connections = 8;
   // Two, so that one connection's TLS work (encryption and the kernel's send path, most of a
   // run's CPU) does not wait for another's: bench/upload.sh, README "Benchmarks".
-  std::size_t io_threads = std::min(2U, std::max(1U, std::thread::hardware_concurrency()));
+  std::size_t io_threads = std::min(2U, usable_cpus());
   std::size_t batch_size = 10;
   std::string max_body_bytes = "32MiB";
   std::string max_inflight = "256MiB";
