@@ -74,12 +74,18 @@ int run_cli(int argc, char** argv) {
   for (auto* sub : app.get_subcommands()) {
     auto it = commands.find(sub);
     if (it == commands.end()) continue;
+    // `version` takes no option a config file could set, and `presets` only --api-base: a broken
+    // ./ximup.toml meant for uploads must not stop either (it is reported, not fatal, for presets).
+    if (sub->get_name() == "version") return it->second();
     const auto file = no_config ? std::nullopt : ximup::cli::find_config_file(config_file);
     if (const std::string error = ximup::cli::apply_config_file(file.value_or(""), app, *sub, args,
                                                                 ximup::cli::active_config_layers());
         !error.empty()) {
-      spdlog::error("{}", error);
-      return ximup::exit_code::usage;
+      if (sub->get_name() != "presets") {
+        spdlog::error("{}", error);
+        return ximup::exit_code::usage;
+      }
+      spdlog::warn("{} (`presets` goes on)", error);
     }
     return it->second();
   }

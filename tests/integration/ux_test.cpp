@@ -173,6 +173,22 @@ TEST_F(Ux, TheTokenFollowsTheLayersWhateverItsKind) {
   mock.stop();
 }
 
+// A config file with an error in it (meant for uploads) does not stop `version`, and `presets` only
+// warns about it; `upload` still refuses it.
+TEST_F(Ux, ABrokenConfigFileStopsOnlyTheCommandsItConfigures) {
+  fs::create_directories(dir / "xdg" / "ximup");
+  write_text(dir / "xdg" / "ximup" / "config.toml", "bogus = 1\n");
+  auto r = ximup({"version"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("ximup "), std::string::npos) << r.out;
+  r = ximup({"presets"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("tagging"), std::string::npos) << r.out;
+  EXPECT_NE(r.err.find("bogus"), std::string::npos) << r.err;
+  r = ximup({"upload", (dir / "xdg").string(), "--endpoint", "tagging", "--dry-run", "--no-state"});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+}
+
 TEST_F(Ux, UnknownKeysAndBadValuesNameTheKeyAndTheFile) {
   const std::string cfg = (dir / "bad.toml").string();
   write_text(cfg, "conections = 3\n");
