@@ -1,4 +1,5 @@
 // `ximup status`, `ximup failures`, `ximup export` and `ximup prune`: a state file without uploading.
+#include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
@@ -122,12 +123,16 @@ int run_status(const state_flags& f) {
   if (runs.value) {
     std::printf("last runs:\n");
     for (const auto& r : *runs.value) {
+      // A run without an outcome is running, or died without writing one (SIGKILL, a second signal,
+      // a power cut): its pid tells which, on this machine (a pid reused since is shown as running).
+      const bool alive = r.pid > 0 && (::kill(static_cast<pid_t>(r.pid), 0) == 0 || errno == EPERM);
+      const char* outcome = !r.outcome.empty() ? r.outcome.c_str() : alive ? "running" : "died";
       std::printf(
           "  #%lld %s .. %s pid %lld %-12s sent %llu ok %llu failed %llu retryable %llu skipped %llu  %s\n",
           static_cast<long long>(r.run_id), format_time(r.started_unix).c_str(),
-          format_time(r.ended_unix).c_str(), static_cast<long long>(r.pid),
-          r.outcome.empty() ? "running" : r.outcome.c_str(), static_cast<unsigned long long>(r.counts.sent),
-          static_cast<unsigned long long>(r.counts.ok), static_cast<unsigned long long>(r.counts.failed),
+          format_time(r.ended_unix).c_str(), static_cast<long long>(r.pid), outcome,
+          static_cast<unsigned long long>(r.counts.sent), static_cast<unsigned long long>(r.counts.ok),
+          static_cast<unsigned long long>(r.counts.failed),
           static_cast<unsigned long long>(r.counts.retryable),
           static_cast<unsigned long long>(r.counts.skipped), r.command.c_str());
     }

@@ -283,6 +283,38 @@ TEST(State, CrashLoopWithSigkillEndsWithEveryFileExactlyOnce) {
   for (const auto& [path, status] : states) EXPECT_TRUE(ok_lines.contains(path)) << "no ok line: " << path;
 }
 
+// A run killed without its summary (SIGKILL) has no outcome in the state: `status` shows it as died,
+// not running, once its process is gone; a live run shows as running.
+TEST(State, StatusTellsADeadRunFromARunningOne) {
+  temp_dir dir;
+  const fs::path tree = dir / "tree";
+  generate_images(tree, {"--count", "40", "--size-kib", "1", "--seed", "6"});
+  mock_server mock(dir.path(), token, {"--hang-rate", "1"});
+  auto args = upload_args(tree, mock, dir);
+  args.insert(args.begin(), XIMUP_BIN);
+  const auto status = [&] {
+    EXPECT_EQ(run({XIMUP_BIN, "status", "--endpoint", "tagging", "--api-base", mock.base(), "--state",
+                   (dir / "state.sqlite").string()},
+                  dir / "status.out", dir / "status.err"),
+              0)
+        << read_text(dir / "status.err");
+    return read_text(dir / "status.out");
+  };
+  process p(args, dir / "p.out", dir / "p.err", {std::string("XIMILAR_API_TOKEN=") + token});
+  std::string shown;
+  for (int i = 0; i < 100 && shown.find(" running ") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(100ms);
+    shown = status();
+  }
+  EXPECT_NE(shown.find(" running "), std::string::npos) << shown;
+  p.signal(SIGKILL);
+  p.wait(30s);
+  shown = status();
+  EXPECT_EQ(shown.find(" running "), std::string::npos) << shown;
+  EXPECT_NE(shown.find(" died "), std::string::npos) << shown;
+  mock.stop();
+}
+
 // A 401 says nothing about the images: inputs refused with it are sent by the next run (with the
 // token fixed) without --retry-failed.
 TEST(State, InputsRefusedWithA401AreSentByTheNextRun) {
