@@ -412,6 +412,7 @@ struct upload_pipeline::impl {
         continue;
       }
       if (!should_send(e)) continue;
+      if (opt.input.kind == input_kind::directories && opt.input.roots.size() > 1) warn_if_id_repeats(e);
       // Too large for a body as it is: with --resize, a local file that fits the memory budget is
       // planned alone, since shrinking it is what --resize is for (a scan, a 100 MP photo).
       const bool oversize = !batch.fits_alone(e);
@@ -470,6 +471,31 @@ struct upload_pipeline::impl {
           summary.scan_skipped, summary.links_not_followed, summary.not_regular);
     }
     plans.close();
+  }
+
+  // With several roots the default _id (the path relative to its root) can repeat: photos/x.jpg and
+  // scans/x.jpg both go up as "x.jpg", and an API that keys records by _id (similarity-insert) may
+  // keep only one. Each such input is named (the first 10), without keeping every id in memory: the
+  // same relative path is looked up under the other roots.
+  void warn_if_id_repeats(const scan_entry& e) {
+    if (repeated_id_warnings >= 10) return;
+    for (const std::string& root : opt.input.roots) {
+      struct stat st {};
+      std::string other = root;
+      if (::stat(root.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+        if (!other.empty() && other.back() != '/') other += '/';
+        other += e.id;
+      } else if (std::filesystem::path(root).filename().string() != e.id) {
+        continue;  // a file root's _id is its base name
+      }
+      if (other == e.path || ::stat(other.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+      spdlog::warn(
+          "_id {} of {} is also the _id of {} under another root: an API that keys records by _id "
+          "may keep only one (give each root its own run, or a manifest with your own _id){}",
+          json_string(e.id), json_string(e.path), json_string(other),
+          ++repeated_id_warnings == 10 ? "; further repeated _ids are not shown" : "");
+      return;
+    }
   }
 
   // The largest file read whole to be resized when it cannot be sent as it is: what the memory budget
@@ -1109,6 +1135,7 @@ struct upload_pipeline::impl {
 
   std::optional<state_store> state;
   std::optional<state_index> index;
+  int repeated_id_warnings = 0;  // scan thread only
   // The API token alone (the Authorization value after its scheme), to scrub from server replies.
   // (Tokens under 8 characters are not scrubbed: replacing them could rewrite ordinary words.)
   const std::string token = [this] {

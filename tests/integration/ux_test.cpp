@@ -279,6 +279,23 @@ TEST_F(Ux, DryRunSendsNothingAndKnowsWhatTheStateWouldSkip) {
   EXPECT_EQ(read_ledger(mock.ledger()).size(), sent);
 }
 
+// Two roots with the same relative path: both go up with the same default _id, which an API that keys
+// records by _id may collapse; each is named in a warning. Different names are not.
+TEST_F(Ux, ARepeatedDefaultIdAcrossRootsIsWarnedAbout) {
+  fs::create_directories(dir / "photos");
+  fs::create_directories(dir / "scans");
+  write_text(dir / "photos" / "x.jpg", "\xFF\xD8\xFF one");
+  write_text(dir / "scans" / "x.jpg", "\xFF\xD8\xFF two");
+  write_text(dir / "scans" / "y.jpg", "\xFF\xD8\xFF three");
+  const auto r = ximup({"upload", (dir / "photos").string(), (dir / "scans").string(), "--endpoint",
+                        "tagging", "--dry-run", "--no-state"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("_id \"x.jpg\" of \"" + (dir / "photos" / "x.jpg").string()), std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("under another root"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("\"y.jpg\""), std::string::npos) << r.err;
+}
+
 // --- manifests and files lists ------------------------------------------------------------------
 
 // A manifest whose format its name does not tell is a usage error found before the connection
