@@ -116,9 +116,15 @@ struct upload_pipeline::impl {
 
   // An input the run stopped before sending: failed for this run, counted with the "cancelled"
   // ones that may succeed on a rerun (not as a permanent local failure), and not counted as sent.
-  void not_sent(std::string path, std::string id, std::uint64_t bytes) {
-    local_failure(std::move(path), std::move(id), bytes,
-                  "not sent: the run was stopped (run again to send it)", failure_kind::cancelled);
+  // In the state it becomes retryable like the requests the stop cut short (marked first, with its
+  // facts, if it was new), so that `ximup failures` lists it and --retry-failed resends it.
+  void not_sent(scan_entry& e) {
+    constexpr std::string_view reason = "not sent: the run was stopped (run again to send it)";
+    if (state && !e.state_key.empty()) {
+      enqueue_state({e.state_key, input_status::pending, {}, 0, {e.size, e.mtime_ns, e.content_hash}});
+      enqueue_state({e.state_key, input_status::retryable, std::string(reason), 0, {}});
+    }
+    local_failure(std::move(e.path), std::move(e.id), e.size, reason, failure_kind::cancelled);
   }
 
   // --- state store ----------------------------------------------------------------------------
@@ -345,14 +351,7 @@ struct upload_pipeline::impl {
     budget.cancel();
     // Plans not yet encoded end as failures that a later run resends.
     for (auto& plan : plans.close_and_take()) {
-      for (auto& e : plan.entries) {
-        record_slot r;
-        r.path = std::move(e.path);
-        r.id = std::move(e.id);
-        r.bytes = e.size;
-        record_final(r, outcome::failed, 0, std::nullopt, {},
-                     "not sent: the run was stopped (run again to send it)", {}, failure_kind::cancelled);
-      }
+      for (auto& e : plan.entries) not_sent(e);
     }
   }
 
@@ -361,7 +360,7 @@ struct upload_pipeline::impl {
   // Queues a plan; if the run stopped meanwhile its files are recorded as not sent.
   void enqueue(batch_plan& plan) {
     if (plans.push(plan)) return;
-    for (auto& e : plan.entries) not_sent(std::move(e.path), std::move(e.id), e.size);
+    for (auto& e : plan.entries) not_sent(e);
   }
 
   // The limit (--max-files, --max-bytes, --max-duration) that taking `e` would pass, or "".
@@ -586,7 +585,7 @@ struct upload_pipeline::impl {
           whole_files ? plan->largest_file : std::min<std::uint64_t>(plan->largest_file, piece_bytes);
       auto lease = budget.acquire(plan->body_bytes + reader_bytes);
       if (!lease.valid()) {
-        for (auto& e : plan->entries) not_sent(e.path, e.id, e.size);
+        for (auto& e : plan->entries) not_sent(e);
         continue;
       }
       auto request = std::make_shared<upload_request>();

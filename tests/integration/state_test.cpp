@@ -283,6 +283,40 @@ TEST(State, CrashLoopWithSigkillEndsWithEveryFileExactlyOnce) {
   for (const auto& [path, status] : states) EXPECT_TRUE(ok_lines.contains(path)) << "no ok line: " << path;
 }
 
+// Every input a stopped run left unsent is in the state as not done: the ones cut short in flight
+// and the ones still waiting to be read, so `ximup failures` lists as many as the results call not
+// sent, and --retry-failed (which takes no new inputs) sends every one of them.
+TEST(State, InputsAStopLeftUnsentAreRetryableInTheState) {
+  temp_dir dir;
+  const fs::path tree = dir / "tree";
+  generate_images(tree, {"--count", "200", "--size-kib", "1", "--seed", "8"});
+  mock_server mock(dir.path(), token, {"--latency-ms", "300"});
+  auto args = upload_args(tree, mock, dir);
+  args.insert(args.begin(), XIMUP_BIN);
+  args.insert(args.end(), {"--connections", "2", "--batch-size", "2"});
+  process p(args, dir / "p.out", dir / "p.err", {std::string("XIMILAR_API_TOKEN=") + token});
+  std::this_thread::sleep_for(1500ms);
+  p.signal(SIGTERM);
+  EXPECT_EQ(p.wait(60s), 143) << read_text(dir / "p.err");
+  std::size_t not_done = 0;
+  for (const auto& [path, status] : exported(dir, mock)) not_done += status == "ok" ? 0U : 1U;
+  std::size_t failed_lines = 0;
+  std::istringstream lines(read_text(dir / "results.jsonl"));
+  for (std::string line; std::getline(lines, line);) {
+    failed_lines += line.find(R"("outcome":"failed")") != std::string::npos ? 1U : 0U;
+  }
+  EXPECT_GT(failed_lines, 0U);
+  EXPECT_EQ(not_done, failed_lines) << "inputs the results call not sent are missing from the state";
+  const std::size_t accepted = ledger_counts(mock.ledger()).size();
+  auto retry = upload_args(tree, mock, dir);
+  retry.emplace_back("--retry-failed");
+  const auto again = run_ximup(dir.path(), retry, token);
+  EXPECT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_EQ(ledger_counts(mock.ledger()).size(), accepted + failed_lines)
+      << "--retry-failed left inputs unsent";
+  mock.stop();
+}
+
 // A run killed without its summary (SIGKILL) has no outcome in the state: `status` shows it as died,
 // not running, once its process is gone; a live run shows as running.
 TEST(State, StatusTellsADeadRunFromARunningOne) {
