@@ -13,6 +13,7 @@
 
 #include <atomic>
 #include <cstdio>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -34,6 +35,9 @@ struct input_options {
   /// When set and true, reading the manifest or list ends as at its end (a stopping run must not
   /// wait for a pipe that stays silent). Must outlive the input_source.
   const std::atomic<bool>* cancel = nullptr;
+  /// With `cancel`: called on the reading thread whenever the manifest or list has been silent for
+  /// 200 ms (a slow producer on a pipe), so that what was read so far need not wait for more.
+  std::function<void()> on_idle;
 };
 
 class input_source {

@@ -34,6 +34,7 @@
 #include <atomic>
 #include <cstdint>
 #include <cstdio>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -81,8 +82,10 @@ class input_stream {
   explicit input_stream(std::FILE* file) noexcept : file_(file) {}
   /// A descriptor; with `cancel`, reads wait for data in slices of 200 ms and end the stream (as
   /// at its end) once *cancel is true: a stopping run is not held by a pipe that stays silent.
-  explicit input_stream(int fd, const std::atomic<bool>* cancel = nullptr) noexcept
-      : fd_(fd), cancel_(cancel) {}
+  /// `on_idle` (with `cancel`) is called after each silent slice, on the reading thread.
+  explicit input_stream(int fd, const std::atomic<bool>* cancel = nullptr,
+                        std::function<void()> on_idle = {}) noexcept
+      : fd_(fd), cancel_(cancel), on_idle_(std::move(on_idle)) {}
   /// Reads up to `size` bytes; 0 at the end; -1 on error (errno set).
   [[nodiscard]] long read(char* data, std::size_t size) const;
 
@@ -90,6 +93,7 @@ class input_stream {
   std::FILE* file_ = nullptr;
   int fd_ = -1;
   const std::atomic<bool>* cancel_ = nullptr;
+  std::function<void()> on_idle_;
 };
 
 class manifest_reader {

@@ -36,7 +36,8 @@ struct input_source::impl {
       if (wait_in_poll) ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
     }
     if (opt.kind == input_kind::files_from) {
-      files = std::make_unique<files_from_reader>(input_stream(fd, opt.cancel), opt.nul_separated);
+      files =
+          std::make_unique<files_from_reader>(input_stream(fd, opt.cancel, opt.on_idle), opt.nul_separated);
       return;
     }
     auto format = opt.manifest_format.empty() ? manifest_format_from_path(opt.list_path)
@@ -48,7 +49,7 @@ struct input_source::impl {
                   : "--manifest-format: '" + opt.manifest_format + "' is not jsonl or csv";
       return;
     }
-    manifest = std::make_unique<manifest_reader>(input_stream(fd, opt.cancel), *format);
+    manifest = std::make_unique<manifest_reader>(input_stream(fd, opt.cancel, opt.on_idle), *format);
   }
 
   ~impl() {

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <utility>
 #include <vector>
 
 #include "ximup/json_escape.hpp"
@@ -62,7 +63,7 @@ class line_source {
   enum class status { line, too_long, end, error };
 
   line_source(input_stream in, std::size_t max_line)
-      : in_(in), max_line_(max_line), buffer_(read_chunk, '\0') {}
+      : in_(std::move(in)), max_line_(max_line), buffer_(read_chunk, '\0') {}
 
   // The next piece without its delimiter. A piece over max_line bytes is consumed but not kept
   // (too_long). The last piece need not end with the delimiter.
@@ -251,6 +252,7 @@ long input_stream::read(char* data, std::size_t size) const {
       }
       pollfd ready{fd_, POLLIN, 0};
       const int polled = ::poll(&ready, 1, 200);
+      if (polled == 0 && on_idle_) on_idle_();
       if (polled == 0 || (polled < 0 && errno == EINTR)) {
         continue;
       }
@@ -355,7 +357,7 @@ manifest_entry parse_jsonl_line(std::string_view line, std::uint64_t line_number
 
 struct manifest_reader::impl {
   impl(input_stream in, manifest_format f, manifest_limits l)
-      : lines(in, l.max_line_bytes), format(f), limits(l) {}
+      : lines(std::move(in), l.max_line_bytes), format(f), limits(l) {}
 
   std::optional<manifest_entry> next() {
     if (done) {
@@ -613,7 +615,7 @@ struct manifest_reader::impl {
 };
 
 manifest_reader::manifest_reader(input_stream in, manifest_format format, manifest_limits limits)
-    : impl_(std::make_unique<impl>(in, format, limits)) {}
+    : impl_(std::make_unique<impl>(std::move(in), format, limits)) {}
 manifest_reader::~manifest_reader() = default;
 manifest_reader::manifest_reader(manifest_reader&&) noexcept = default;
 manifest_reader& manifest_reader::operator=(manifest_reader&&) noexcept = default;
@@ -626,7 +628,7 @@ std::optional<manifest_entry> manifest_reader::next() {
 
 struct files_from_reader::impl {
   impl(input_stream in, bool nul, manifest_limits l)
-      : lines(in, l.max_line_bytes), nul_separated(nul), limits(l) {}
+      : lines(std::move(in), l.max_line_bytes), nul_separated(nul), limits(l) {}
 
   std::optional<manifest_entry> next() {
     while (!done) {
@@ -675,7 +677,7 @@ struct files_from_reader::impl {
 };
 
 files_from_reader::files_from_reader(input_stream in, bool nul_separated, manifest_limits limits)
-    : impl_(std::make_unique<impl>(in, nul_separated, limits)) {}
+    : impl_(std::make_unique<impl>(std::move(in), nul_separated, limits)) {}
 files_from_reader::~files_from_reader() = default;
 files_from_reader::files_from_reader(files_from_reader&&) noexcept = default;
 files_from_reader& files_from_reader::operator=(files_from_reader&&) noexcept = default;

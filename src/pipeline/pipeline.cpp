@@ -387,11 +387,16 @@ struct upload_pipeline::impl {
   }
 
   void scan_stage() {
+    batcher batch(opt.limits);
     input_options input = opt.input;
     input.cancel = &stopping;
+    // A list or manifest on a pipe fed slowly (a watcher, a queue): after 200 ms of silence the
+    // inputs read so far go as a batch instead of waiting for the tenth (or for the end).
+    input.on_idle = [this, &batch] {
+      if (auto plan = batch.flush()) planned(*plan);
+    };
     input_source source(std::move(input));
     if (!source.error().empty()) stop(run_stop::input_error, source.error());
-    batcher batch(opt.limits);
     std::uint64_t items_seen = 0;
     while (!stopping.load()) {
       auto item = source.next();

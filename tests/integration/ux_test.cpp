@@ -405,6 +405,34 @@ TEST_F(Ux, FilesFromTakesNulSeparatedNamesAndStandardInput) {
   EXPECT_EQ(read_results(dir / "r3.jsonl").size(), files.size() - 1);
 }
 
+// A list fed slowly through a pipe (a watcher that prints each new file): what was read goes after
+// 200 ms of silence, not when the tenth name or the end of the list comes.
+TEST_F(Ux, AFilesListFedSlowlyIsSentAsItComes) {
+  generate_images(dir / "img", {"--count", "2", "--size-kib", "1", "--seed", "19"});
+  std::vector<std::string> files;
+  for (const auto& e : fs::directory_iterator(dir / "img")) files.push_back(e.path().string());
+  ASSERT_EQ(files.size(), 2U);
+  mock_server mock(dir.path(), token);
+  write_text(dir / "feed.sh",
+             "printf '%s\\n' '" + files[0] + "'; sleep 4; printf '%s\\n' '" + files[1] + "'\n");
+  std::vector<std::string> upload = {"upload",     "--files-from", "-",
+                                     "--no-state", "--results",    (dir / "r.jsonl").string()};
+  upload = upload + endpoint(mock);
+  std::string command = "sh '" + (dir / "feed.sh").string() + "' | '" + std::string(XIMUP_BIN) + "'";
+  for (const auto& a : upload) command += " '" + a + "'";
+  process p({"sh", "-c", command}, dir / "p.out", dir / "p.err",
+            {"XIMILAR_API_TOKEN=" + token, "XDG_CONFIG_HOME=" + (dir / "xdg").string()});
+  const auto start = std::chrono::steady_clock::now();
+  while (read_ledger(mock.ledger()).empty() &&
+         std::chrono::steady_clock::now() - start < std::chrono::seconds(3)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(read_ledger(mock.ledger()).size(), 1U) << "the first name waited for the second";
+  EXPECT_EQ(p.wait(std::chrono::seconds(60)), 0) << read_text(dir / "p.err");
+  mock.stop();
+  EXPECT_EQ(read_ledger(mock.ledger()).size(), 2U);
+}
+
 // Names that fail before they are planned (missing, a directory) count in the progress total.
 TEST_F(Ux, ProgressCountsInputsThatFailBeforeTheyAreSent) {
   generate_images(dir / "img", {"--count", "1", "--size-kib", "1", "--seed", "18"});
