@@ -7,12 +7,14 @@
 #include <CLI/CLI.hpp>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 
 #include "commands.hpp"
 #include "config_layers.hpp"
 #include "exit_codes.hpp"
 #include "ximup/base64.hpp"
+#include "ximup/log_format.hpp"
 
 namespace {
 
@@ -23,7 +25,13 @@ int run_cli(int argc, char** argv) {
   // same 47 MiB in flight, against a steady 81 MiB (and no more CPU) with this fixed threshold.
   mallopt(M_MMAP_THRESHOLD, 1 << 20);
   // Logs go to stderr; stdout is for what a command prints (results with --results -, listings).
-  spdlog::set_default_logger(spdlog::stderr_color_mt("ximup"));
+  // In the format XIMUP_LOG_FORMAT asks for from the start (the container default is json): a bad
+  // flag or config file, found before --log-format is applied, is then a JSON record too.
+  ximup::log_options early;
+  if (const char* format = std::getenv("XIMUP_LOG_FORMAT"); format != nullptr) {
+    early.format = ximup::parse_log_format(format).value_or(ximup::log_format::text);
+  }
+  (void)ximup::configure_logging(early);  // (no file: cannot fail)
   // XIMUP_SIMD=scalar|ssse3|avx2|avx512|neon forces an encoder; an unknown or unsupported one is an error.
   if (const std::string error = ximup::base64::select_variant(); !error.empty()) {
     spdlog::error("{}", error);
@@ -67,8 +75,7 @@ int run_cli(int argc, char** argv) {
     if (e.get_exit_code() == 0) return app.exit(e);
     std::string hint;
     for (auto* sub : app.get_subcommands()) hint += ximup::cli::explain_env_error(*sub, e.what(), args);
-    spdlog::error("{}{}", e.what(), hint);
-    std::fprintf(stderr, "Run with --help for more information.\n");
+    spdlog::error("{}{} (run with --help for more information)", e.what(), hint);
     return ximup::exit_code::usage;
   }
   for (auto* sub : app.get_subcommands()) {

@@ -189,6 +189,25 @@ TEST_F(Ux, ABrokenConfigFileStopsOnlyTheCommandsItConfigures) {
   EXPECT_EQ(r.exit_code, 2) << r.err;
 }
 
+// With XIMUP_LOG_FORMAT=json (the container default) even the errors found before --log-format is
+// applied (a bad flag, a bad config file) are JSON records, one a line.
+TEST_F(Ux, EarlyErrorsAreJsonWhenTheEnvironmentAsksForJson) {
+  write_text(dir / "bad.toml", "conections = 3\n");
+  for (const auto& args : std::vector<std::vector<std::string>>{
+           {"upload", (dir / "xdg").string(), "--endpoint", "tagging", "--connections", "0"},
+           {"upload", "--config", (dir / "bad.toml").string(), "--print-config"}}) {
+    const auto r = ximup(args, {"XIMUP_LOG_FORMAT=json"});
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    simdjson::dom::parser parser;
+    for (const auto& line : lines_of(r.err)) {
+      simdjson::dom::element doc;
+      ASSERT_EQ(parser.parse(line).get(doc), simdjson::SUCCESS) << "not JSON: " << line;
+      EXPECT_EQ(std::string_view(doc["level"]), "error") << line;
+    }
+    EXPECT_FALSE(r.err.empty());
+  }
+}
+
 TEST_F(Ux, UnknownKeysAndBadValuesNameTheKeyAndTheFile) {
   const std::string cfg = (dir / "bad.toml").string();
   write_text(cfg, "conections = 3\n");
