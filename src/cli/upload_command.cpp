@@ -130,22 +130,42 @@ struct usage_error {
   std::string message;
 };
 
+// An option as a message names it: where its value came from when that was not the command line
+// ("--max-inflight (XIMUP_MAX_INFLIGHT)", "--rate (key rate in the config file 'x.toml')"), so that
+// a bad value is found where it was written.
+std::string origin_of(const std::string& flag) {
+  const std::string name = flag.starts_with("--") ? flag.substr(2) : flag;
+  const auto& layers = active_config_layers();
+  const auto it = layers.sources.find(name);
+  if (it == layers.sources.end()) return flag;
+  switch (it->second) {
+    case value_source::environment:
+      return flag + " (" + env_name_for(name) + ")";
+    case value_source::file:
+      return flag + " (key " + name + " in the config file '" + layers.file + "')";
+    default:
+      return flag;
+  }
+}
+
 std::uint64_t size_flag(const std::string& name, const std::string& value) {
   auto v = parse_size(value);
-  if (!v || *v == 0) throw usage_error{name + ": '" + value + "' is not a size (e.g. 256MiB, 10MB, 4096)"};
+  if (!v || *v == 0) {
+    throw usage_error{origin_of(name) + ": '" + value + "' is not a size (e.g. 256MiB, 10MB, 4096)"};
+  }
   return *v;
 }
 
 std::chrono::milliseconds duration_flag(const std::string& name, const std::string& value) {
   auto v = parse_duration(value);
-  if (!v) throw usage_error{name + ": '" + value + "' is not a duration (e.g. 10s, 500ms, 2m)"};
+  if (!v) throw usage_error{origin_of(name) + ": '" + value + "' is not a duration (e.g. 10s, 500ms, 2m)"};
   return *v;
 }
 
 // A timeout: 0 would fail every request at once, so it must be positive.
 std::chrono::milliseconds timeout_flag(const std::string& name, const std::string& value) {
   const auto v = duration_flag(name, value);
-  if (v.count() <= 0) throw usage_error{name + ": '" + value + "' must be more than 0 (e.g. 10s)"};
+  if (v.count() <= 0) throw usage_error{origin_of(name) + ": '" + value + "' must be more than 0 (e.g. 10s)"};
   return v;
 }
 
@@ -347,8 +367,8 @@ std::uint32_t resize_target(const std::string& value, const std::string& endpoin
   std::uint32_t n = 0;
   const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
   if (ec != std::errc{} || end != value.data() + value.size() || n > 65535) {
-    throw usage_error{"--resize must be a size in pixels (0 for off, at most 65535) or auto, not '" + value +
-                      "'"};
+    throw usage_error{origin_of("--resize") +
+                      " must be a size in pixels (0 for off, at most 65535) or auto, not '" + value + "'"};
   }
   return n;
 }
@@ -364,7 +384,8 @@ upload_options build_options(const upload_flags& f) {
   o.resize.target = resize_target(f.resize, f.target.endpoint);
   o.resize.side = f.resize_side == "longer" ? resize_side::longer : resize_side::shorter;
   o.resize.min_bytes = f.resize_min_bytes == "0" ? 0 : size_flag("--resize-min-bytes", f.resize_min_bytes);
-  if (f.jpeg_quality < 1 || f.jpeg_quality > 100) throw usage_error{"--jpeg-quality must be 1..100"};
+  if (f.jpeg_quality < 1 || f.jpeg_quality > 100)
+    throw usage_error{origin_of("--jpeg-quality") + " must be 1..100"};
   o.resize.jpeg_quality = f.jpeg_quality;
   o.resize.optimize_coding = !f.no_jpeg_optimize;
   o.resize.chroma = f.chroma == "444"   ? jpeg_chroma::full
@@ -380,8 +401,8 @@ upload_options build_options(const upload_flags& f) {
   o.limits.max_body_bytes = size_flag("--max-body-bytes", f.max_body_bytes);
   o.max_inflight = size_flag("--max-inflight", f.max_inflight);
   if (o.max_inflight < 2 * o.limits.max_body_bytes) {
-    throw usage_error{"--max-inflight (" + f.max_inflight + ") must be at least twice --max-body-bytes (" +
-                      f.max_body_bytes + ")"};
+    throw usage_error{origin_of("--max-inflight") + " '" + f.max_inflight + "' must be at least twice " +
+                      origin_of("--max-body-bytes") + " '" + f.max_body_bytes + "'"};
   }
   o.workers = std::max<std::size_t>(1, f.workers);
   o.results_path = f.results;
@@ -390,7 +411,9 @@ upload_options build_options(const upload_flags& f) {
     throw usage_error{"--retry-failed, --force and --checksum exclude each other"};
   }
   if (f.no_state && (f.retry_failed || f.force || f.checksum || !f.state.empty())) {
-    throw usage_error{"--no-state cannot be combined with --state, --retry-failed, --force or --checksum"};
+    throw usage_error{origin_of("--no-state") +
+                      " cannot be combined with --state, --retry-failed, --force or "
+                      "--checksum"};
   }
   if (!f.no_state) o.state_path = f.state.empty() ? default_state_path(f.results, o.shard) : f.state;
   check_output_paths(f, o.state_path);
@@ -472,22 +495,26 @@ upload_options build_options(const upload_flags& f) {
   s.first_byte_timeout = timeout_flag("--first-byte-timeout", f.first_byte_timeout);
   s.response_timeout = timeout_flag("--response-timeout", f.response_timeout);
   if (!std::isfinite(f.rate) || f.rate < 0)
-    throw usage_error{"--rate must be a number of requests per second, 0 or more"};
+    throw usage_error{origin_of("--rate") + " must be a number of requests per second, 0 or more"};
   s.flow.max_concurrency = s.connections;
   s.flow.adaptive = !f.no_adaptive;
   if (f.rate > 0) s.flow.fixed_rate = f.rate;
   if (!f.cacert.empty()) s.cacert = f.cacert;
   s.insecure_skip_verify = f.insecure;
   if (auto bad = check_tls13_ciphers(f.tls13_ciphers); !bad.empty())
-    throw usage_error{"--tls13-ciphers: " + bad};
+    throw usage_error{origin_of("--tls13-ciphers") + ": " + bad};
   s.tls13_ciphers = f.tls13_ciphers;
   s.max_response_bytes = size_flag("--max-response-bytes", f.max_response_bytes);
   if (f.insecure) spdlog::warn("--insecure-skip-tls-verify: the server's certificate is NOT checked");
 
-  if (f.retries < 0) throw usage_error{"--retries must be 0 or more"};
+  if (f.retries < 0) throw usage_error{origin_of("--retries") + " must be 0 or more"};
   o.retry.max_retries = f.retries;
   o.retry.base = duration_flag("--retry-base", f.retry_base);
   o.retry.max = duration_flag("--retry-max", f.retry_max);
+  if (o.retry.base.count() <= 0 || o.retry.base > o.retry.max) {
+    throw usage_error{origin_of("--retry-base") + " '" + f.retry_base + "' must be more than 0 and at most " +
+                      origin_of("--retry-max") + " '" + f.retry_max + "'"};
+  }
   return o;
 }
 
@@ -725,7 +752,8 @@ int run_upload(const upload_flags& flags, const CLI::App& cmd) {
                     : flags.progress == "never" ? progress_mode::never
                                                 : progress_mode::automatic;
     progress.stats_interval = duration_flag("--stats-interval", flags.stats_interval);
-    if (progress.stats_interval.count() <= 0) throw usage_error{"--stats-interval must be above 0"};
+    if (progress.stats_interval.count() <= 0)
+      throw usage_error{origin_of("--stats-interval") + " must be above 0"};
     if (logs.format == log_format::json) {
       // Every line on stderr stays a JSON record: stats lines go through the logger.
       progress.mode = progress_mode::never;

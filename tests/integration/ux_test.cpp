@@ -208,6 +208,28 @@ TEST_F(Ux, EarlyErrorsAreJsonWhenTheEnvironmentAsksForJson) {
   }
 }
 
+// Values checked after parsing (sizes, durations, ranges) name where they were written: the
+// variable or the config file's key, not only a flag the user never typed.
+TEST_F(Ux, BadValuesFromTheEnvironmentOrTheConfigFileSayWhereTheyCameFrom) {
+  fs::create_directories(dir / "in");
+  const std::vector<std::string> upload = {"upload",  (dir / "in").string(), "--endpoint",
+                                           "tagging", "--dry-run",           "--no-state"};
+  auto r = ximup(upload + std::vector<std::string>{"--no-config"}, {"XIMUP_MAX_INFLIGHT=5XB"});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("--max-inflight (XIMUP_MAX_INFLIGHT): '5XB' is not a size"), std::string::npos)
+      << r.err;
+  const std::string cfg = (dir / "c.toml").string();
+  write_text(cfg, "rate = -2\n");
+  r = ximup(upload + std::vector<std::string>{"--config", cfg});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("--rate (key rate in the config file '" + cfg + "')"), std::string::npos) << r.err;
+  r = ximup(upload + std::vector<std::string>{"--no-config", "--retry-base", "10s", "--retry-max", "1s"});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("--retry-base '10s' must be more than 0 and at most --retry-max '1s'"),
+            std::string::npos)
+      << r.err;
+}
+
 TEST_F(Ux, UnknownKeysAndBadValuesNameTheKeyAndTheFile) {
   const std::string cfg = (dir / "bad.toml").string();
   write_text(cfg, "conections = 3\n");
