@@ -10,6 +10,33 @@
 namespace ximup::cli {
 namespace {
 
+// Whether an array value that starts `text` (at its '[') closes on its line: brackets counted outside
+// strings. CLI11's reader took `connections = [1,2` as 1 without a word, and reads no array that
+// goes on over several lines.
+bool array_closes(const std::string& text) {
+  int depth = 0;
+  char quote = 0;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (quote != 0) {
+      if (quote == '"' && c == '\\') {
+        ++i;
+      } else if (c == quote) {
+        quote = 0;
+      }
+    } else if (c == '"' || c == '\'') {
+      quote = c;
+    } else if (c == '#') {
+      return false;  // a comment before the closing bracket
+    } else if (c == '[') {
+      ++depth;
+    } else if (c == ']' && --depth == 0) {
+      return true;
+    }
+  }
+  return false;
+}
+
 // CLI11's TOML reader takes `results = "out.jsonl` (no closing quote) as the value `"out.jsonl`,
 // quote included: a results file with a strange name and no error. A string value must close.
 std::string unterminated_string(const std::string& file) {
@@ -22,6 +49,14 @@ std::string unterminated_string(const std::string& file) {
       continue;
     }
     const auto value = line.find_first_not_of(" \t", eq + 1);
+    if (value != std::string::npos && line[value] == '[' && !array_closes(line.substr(value))) {
+      std::string key = line.substr(first, eq - first);
+      while (!key.empty() && (key.back() == ' ' || key.back() == '\t')) key.pop_back();
+      return fmt::format(
+          "config file '{}' line {}: the array of '{}' has no closing ']' on its line (arrays "
+          "are written on one line)",
+          file, number, key);
+    }
     if (value == std::string::npos || (line[value] != '"' && line[value] != '\'')) {
       continue;
     }
@@ -229,18 +264,33 @@ std::string apply_config_file(const std::string& file, CLI::App& root, CLI::App&
     if (opt->count() > 0) {
       continue;  // a flag or the environment already set it
     }
+    std::vector<std::string> inputs = item.inputs;
+    if (opt->get_expected_max() == 1 && inputs.size() > 1) {
+      if (key == "ext") {
+        // `ext = ["jpg", "png"]`, the natural TOML for a list: the flag's comma-separated form.
+        std::string list;
+        for (const auto& v : inputs) list += (list.empty() ? "" : ",") + v;
+        inputs = {list};
+      } else {
+        std::string shown_values;
+        for (const auto& v : inputs) shown_values += (shown_values.empty() ? "'" : ", '") + v + "'";
+        return fmt::format(
+            "config file '{}': key '{}' takes one value, not {} ({}): a string with spaces needs quotes",
+            file, shown, inputs.size(), shown_values);
+      }
+    }
     try {
       if (opt->get_expected_min() == 0) {
         opt->add_result(opt->get_flag_value(key, CLI::ConfigTOML().to_flag(item)));
       } else {
-        opt->add_result(item.inputs);
+        opt->add_result(inputs);
       }
       opt->run_callback();
     } catch (const CLI::Error& e) {
       return fmt::format("config file '{}': key '{}': {}", file, shown, e.what());
     }
     std::string joined;
-    for (const auto& v : item.inputs) {
+    for (const auto& v : inputs) {
       if (!joined.empty()) joined += ", ";
       joined += v;
     }

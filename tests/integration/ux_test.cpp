@@ -230,6 +230,27 @@ TEST_F(Ux, BadValuesFromTheEnvironmentOrTheConfigFileSayWhereTheyCameFrom) {
       << r.err;
 }
 
+// TOML the config reader would have taken wrongly: an array never closed (read as its first value),
+// two words where one value goes (a string without quotes); and a list of extensions written as a TOML
+// array, taken as the flag's comma-separated list.
+TEST_F(Ux, ArraysAndUnquotedWordsInTheConfigFile) {
+  const std::string cfg = (dir / "c.toml").string();
+  const auto with = [&](const std::string& text) {
+    write_text(cfg, text);
+    return ximup({"upload", "--config", cfg, "--print-config"});
+  };
+  auto r = with("connections = [1,2\n");
+  EXPECT_EQ(r.exit_code, 2) << r.out;
+  EXPECT_NE(r.err.find("line 1: the array of 'connections' has no closing ']'"), std::string::npos) << r.err;
+  r = with("# retries\nretries = 2 trailing\n");
+  EXPECT_EQ(r.exit_code, 2) << r.out;
+  EXPECT_NE(r.err.find("key 'retries' takes one value, not 2"), std::string::npos) << r.err;
+  r = with("ext = [\"jpg\", \"png\"]  # both\nresults = \"a[1].jsonl\"\n");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("ext = \"jpg,png\"  # config file"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("results = \"a[1].jsonl\"  # config file"), std::string::npos) << r.out;
+}
+
 TEST_F(Ux, UnknownKeysAndBadValuesNameTheKeyAndTheFile) {
   const std::string cfg = (dir / "bad.toml").string();
   write_text(cfg, "conections = 3\n");
