@@ -213,13 +213,17 @@ void check_output_paths(const upload_flags& f, const std::optional<std::string>&
     }
   }
   // The summary is written at the end: a directory that is not there would only show after the
-  // whole upload.
-  if (!f.summary_json.empty() && f.summary_json != "-") {
+  // whole upload. The results file's directory is checked before the state's, which is beside it by
+  // default (a missing results directory was reported as a state file that cannot be written, and
+  // the advice, --no-state, only led to the next error).
+  for (const auto& [flag, path] :
+       {std::pair{"--results", f.results}, std::pair{"--summary-json", f.summary_json}}) {
+    if (path.empty() || path == "-") continue;
     std::error_code dir_error;
-    const fs::path parent = fs::path(f.summary_json).parent_path();
+    const fs::path parent = fs::path(path).parent_path();
     if (!parent.empty() && !fs::is_directory(parent, dir_error)) {
-      throw usage_error{"--summary-json '" + f.summary_json + "': the directory '" + parent.string() +
-                        "' does not exist"};
+      throw usage_error{origin_of(flag) + " '" + path + "': the directory '" + parent.string() +
+                        "' does not exist (create it, or give a path in an existing directory)"};
     }
   }
   if (f.results == "-") return;

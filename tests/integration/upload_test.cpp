@@ -288,12 +288,14 @@ TEST_F(Upload, OutputPathsThatWouldDestroyDataAreRefused) {
       {"--results", image.string(), "--no-state"},
       {"--results", (dir / "same").string(), "--summary-json", (dir / "same").string(), "--no-state"},
       {"--results", (dir / "r.jsonl").string(), "--state", (dir / "r.jsonl").string()},
+      {"--results", (dir / "no-such-dir" / "r.jsonl").string()},  // named as the results', not the state's
   };
   for (const auto& extra : bad) {
     std::vector<std::string> args = {"upload", tree.string(), "--endpoint", "tagging", "--dry-run"};
     args.insert(args.end(), extra.begin(), extra.end());
     const auto run = run_ximup(dir.path(), args, token, std::chrono::seconds(30));
     EXPECT_EQ(run.exit_code, 2) << extra[1] << ": " << run.err;
+    EXPECT_NE(run.err.find("--results"), std::string::npos) << run.err;
   }
   EXPECT_EQ(read_text(image), before) << "the image was overwritten";
 
