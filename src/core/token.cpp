@@ -50,7 +50,10 @@ token_result load_token(const token_sources& sources) {
     }
     std::ostringstream content;
     content << in.rdbuf();
-    token = trim(content.str());
+    std::string text = content.str();
+    // A file saved by an editor that starts it with a UTF-8 byte order mark (Notepad): not the token's.
+    if (text.starts_with("\xEF\xBB\xBF")) text.erase(0, 3);
+    token = trim(text);
     origin = "--token-file '" + *sources.file + "'";
   } else if (sources.env) {
     token = trim(*sources.env);

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <fstream>
+
 #include "ximup/token.hpp"
 #include "ximup/units.hpp"
 
@@ -148,6 +151,16 @@ TEST(Token, PrecedenceAndValidation) {
   EXPECT_FALSE(load_token(s).token);
   s.file = "/tmp";  // a directory reads as empty through a stream: say what it is
   EXPECT_NE(load_token(s).error.find("is a directory"), std::string::npos) << load_token(s).error;
+  // A byte order mark (a file saved by Notepad) and Windows line ends are not part of the token.
+  const std::string bom_file = testing::TempDir() + "/bom-token";
+  {
+    std::ofstream out(bom_file, std::ios::binary);
+    out << "\xEF\xBB\xBF"
+        << "filetoken\r\n";
+  }
+  s.file = bom_file;
+  EXPECT_EQ(load_token(s).token, "filetoken") << load_token(s).error;
+  std::remove(bom_file.c_str());
 }
 
 TEST(Token, AuthorizationScheme) {
