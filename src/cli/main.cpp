@@ -75,6 +75,15 @@ int run_cli(int argc, char** argv) {
     if (e.get_exit_code() == 0) return app.exit(e);
     std::string hint;
     for (auto* sub : app.get_subcommands()) hint += ximup::cli::explain_env_error(*sub, e.what(), args);
+    // `ximup uplaod ...`: CLI11 says only that a subcommand is required.
+    if (app.get_subcommands().empty() && !args.empty() && !args.front().starts_with("-")) {
+      std::string names;
+      for (const CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) {
+        names += (names.empty() ? "" : ", ") + sub->get_name();
+      }
+      spdlog::error("unknown command '{}': the commands are {}", args.front(), names);
+      return ximup::exit_code::usage;
+    }
     spdlog::error("{}{} (run with --help for more information)", e.what(), hint);
     return ximup::exit_code::usage;
   }

@@ -91,7 +91,14 @@ endpoint_result resolve_endpoint(const endpoint_options& options) {
   }
 
   auto parsed = boost::urls::parse_absolute_uri(url_text);
-  if (!parsed) return fail("malformed URL '" + url_text + "': " + parsed.error().message());
+  if (!parsed) {
+    // Say which input made it: the preset's base or the endpoint given as a URL.
+    const bool from_base = options.endpoint.find("://") == std::string::npos;
+    return fail("malformed URL '" + url_text + "' (" + parsed.error().message() + "): " +
+                (from_base ? "--api-base '" + options.api_base +
+                                 "' must be a base URL such as https://api.ximilar.com/"
+                           : "--endpoint must be a preset or a full URL such as https://host/path"));
+  }
   const auto& u = *parsed;
   const std::string scheme(u.scheme());
   if (scheme != "https" && scheme != "http") {

@@ -251,6 +251,20 @@ TEST_F(Ux, ArraysAndUnquotedWordsInTheConfigFile) {
   EXPECT_NE(r.out.find("results = \"a[1].jsonl\"  # config file"), std::string::npos) << r.out;
 }
 
+// A mistyped command is named with the list of commands; a base URL that is no URL says which flag
+// and what it must look like.
+TEST_F(Ux, AMistypedCommandOrBaseUrlSaysWhatIsExpected) {
+  auto r = ximup({"uplaod", "photos"});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("unknown command 'uplaod': the commands are upload,"), std::string::npos) << r.err;
+  fs::create_directories(dir / "in");
+  r = ximup({"upload", (dir / "in").string(), "--endpoint", "tagging", "--api-base", "notaurl", "--dry-run",
+             "--no-state"});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("--api-base 'notaurl' must be a base URL such as https://"), std::string::npos)
+      << r.err;
+}
+
 TEST_F(Ux, UnknownKeysAndBadValuesNameTheKeyAndTheFile) {
   const std::string cfg = (dir / "bad.toml").string();
   write_text(cfg, "conections = 3\n");
