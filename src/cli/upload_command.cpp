@@ -477,7 +477,11 @@ upload_options build_options(const upload_flags& f) {
                        ? " (key token-file in the config file '" + layers.file + "')"
                        : std::string(" (from XIMUP_TOKEN_FILE)");
   }
-  if (!token.token && f.dry_run) token.token = std::string("dry-run");  // nothing is sent
+  if (!token.token && f.dry_run) {
+    // Nothing is sent, but a dry run of a cron job's command should show what the real run would meet.
+    spdlog::warn("{} (a dry run sends nothing; the real run would stop here, exit 2)", token.error);
+    token.token = std::string("dry-run");
+  }
   if (!token.token) throw usage_error{token.error};
   if (!token.warning.empty()) spdlog::warn("{}", token.warning);
   o.token_origin = token.origin;

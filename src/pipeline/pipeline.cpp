@@ -403,7 +403,9 @@ struct upload_pipeline::impl {
       if (!item) break;
       ++items_seen;
       if (item->error) {
-        if (!opt.dry_run) local_failure(item->error->path, {}, 0, item->error->message);
+        // (Its _id is its path as shown: a consumer that joins results on _id finds it.)
+        if (!opt.dry_run) local_failure(item->error->path, item->error->path, 0, item->error->message);
+        if (opt.dry_run) would_fail(item->error->path, item->error->message);
         std::lock_guard lock(stats_mutex);
         ++summary.scan_errors;
         ++failed_before_planning;
@@ -432,6 +434,9 @@ struct upload_pipeline::impl {
           local_failure(e.path, e.id, e.size, why);
           std::lock_guard lock(stats_mutex);
           ++failed_before_planning;
+        } else {
+          would_fail(e.path, "file too large: " + std::to_string(e.size) + " bytes for --max-body-bytes " +
+                                 std::to_string(opt.limits.max_body_bytes));
         }
         continue;
       }
@@ -475,6 +480,15 @@ struct upload_pipeline::impl {
           summary.scan_skipped, summary.links_not_followed, summary.not_regular);
     }
     plans.close();
+  }
+
+  // A dry run writes no results: what a real run would record as failed before sending is named in
+  // the log instead (the first 20), so that the plan's error count can be acted on.
+  void would_fail(const std::string& path, std::string_view why) {
+    if (++dry_run_failures <= 20) {
+      spdlog::warn("would fail: {}: {}{}", json_string(path), why,
+                   dry_run_failures == 20 ? " (further ones are not shown)" : "");
+    }
   }
 
   // With several roots the default _id (the path relative to its root) can repeat: photos/x.jpg and
@@ -1140,6 +1154,7 @@ struct upload_pipeline::impl {
   std::optional<state_store> state;
   std::optional<state_index> index;
   int repeated_id_warnings = 0;  // scan thread only
+  int dry_run_failures = 0;      // scan thread only
   // The API token alone (the Authorization value after its scheme), to scrub from server replies.
   // (Tokens under 8 characters are not scrubbed: replacing them could rewrite ordinary words.)
   const std::string token = [this] {

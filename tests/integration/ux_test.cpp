@@ -326,6 +326,23 @@ TEST_F(Ux, ExampleConfigDocumentsEveryOptionAndParses) {
 
 // --- dry run ------------------------------------------------------------------------------------
 
+// A dry run writes no results, so what the real run would fail on is named in the log: inputs that
+// cannot be read or are too large, and a token file it could not read.
+TEST_F(Ux, ADryRunNamesWhatTheRealRunWouldFailOn) {
+  fs::create_directories(dir / "in");
+  write_text(dir / "in" / "big.jpg", std::string(700 * 1024, 'x'));
+  fs::create_symlink(dir / "nowhere.jpg", dir / "in" / "broken.jpg");
+  const auto r = ximup({"upload", (dir / "in").string(), "--endpoint", "tagging", "--dry-run", "--no-state",
+                        "--follow-symlinks", "--max-body-bytes", "512KiB", "--max-inflight", "1MiB",
+                        "--token-file", (dir / "missing.tok").string()});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("would fail: \"" + (dir / "in" / "broken.jpg").string()), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("would fail: \"" + (dir / "in" / "big.jpg").string() + "\": file too large"),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("cannot read --token-file"), std::string::npos) << r.err;
+}
+
 TEST_F(Ux, DryRunSendsNothingAndKnowsWhatTheStateWouldSkip) {
   generate_images(dir / "tree", {"--count", "30", "--size-kib", "2", "--seed", "3"});
   mock_server mock(dir.path(), token);
@@ -521,7 +538,10 @@ TEST_F(Ux, ProgressCountsInputsThatFailBeforeTheyAreSent) {
                                                 "--no-state", "--results", (dir / "r.jsonl").string()} +
                        endpoint(mock));
   EXPECT_EQ(r.exit_code, 1) << r.err;
-  EXPECT_EQ(read_results(dir / "r.jsonl").size(), 3U);
+  const auto rows = read_results(dir / "r.jsonl");
+  EXPECT_EQ(rows.size(), 3U);
+  // Every line has an _id to join on, those that failed before planning too (their path as given).
+  for (const auto& row : rows) EXPECT_FALSE(row.id.empty()) << row.line;
   EXPECT_NE(r.err.find("3/3 files (100.0%)"), std::string::npos) << r.err;
   EXPECT_EQ(r.err.find("found no inputs"), std::string::npos) << r.err;
 }
