@@ -857,12 +857,16 @@ struct upload_pipeline::impl {
       if (rk == failure_kind::none) {
         record_final(slot, outcome::ok, result.http_status, rec.status_code, rec.status_text, {},
                      rec.fields_json, rk);
-      } else if (decide(rk, slot.attempts, 1, opt.retry) == decision::retry && !stopping.load()) {
+      } else if (const bool retry = decide(rk, slot.attempts, 1, opt.retry) == decision::retry;
+                 retry && !stopping.load()) {
         again.push_back(slot);
         again_code = rec.status_code;
       } else {
-        const std::string why = "the API rejected this image: " + std::to_string(rec.status_code) +
-                                (rec.status_text.empty() ? "" : " " + rec.status_text) + hint_for(rk);
+        // A retryable status met by a stopping run was not retried at all: say so, not "exhausted".
+        const std::string why =
+            "the API rejected this image: " + std::to_string(rec.status_code) +
+            (rec.status_text.empty() ? "" : " " + rec.status_text) +
+            (retry ? std::string(" (not retried: the run was stopped; run again to resend)") : hint_for(rk));
         record_final(slot, outcome::failed, result.http_status, rec.status_code, rec.status_text, why,
                      rec.fields_json, rk);
       }
@@ -1197,7 +1201,14 @@ upload_pipeline::upload_pipeline(upload_options options)
 upload_pipeline::~upload_pipeline() = default;
 
 run_summary upload_pipeline::run() {
-  return impl_->run();
+  run_summary s = impl_->run();
+  // The early returns (a stop during the connection check, a state or results file that cannot be
+  // opened) did not time the run.
+  if (s.elapsed_seconds == 0) {
+    s.elapsed_seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - impl_->started).count();
+  }
+  return s;
 }
 
 live_stats upload_pipeline::live() const {

@@ -384,8 +384,15 @@ TEST_F(Upload, SignalDuringTheConnectionCheckEndsTheRunAtOnce) {
   const std::string base = "https://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + "/";
   expect_sigterm_ends_the_run({"upload", (dir / "in").string(), "--endpoint", "tagging", "--api-base", base,
                                "--cacert", (dir / "cert.pem").string(), "--no-state", "--results",
-                               (dir / "r.jsonl").string(), "--handshake-timeout", "60s"});
+                               (dir / "r.jsonl").string(), "--handshake-timeout", "60s", "--summary-json",
+                               (dir / "s.json").string()});
   ::close(listener);
+  // The summary times the run that ended early too (the signal came after about a second).
+  simdjson::dom::parser parser;
+  simdjson::dom::element summary;
+  ASSERT_EQ(parser.parse(read_text(dir / "s.json")).get(summary), simdjson::SUCCESS)
+      << read_text(dir / "s.json");
+  EXPECT_GT(double(summary["elapsed_seconds"]), 0.5) << read_text(dir / "s.json");
 }
 
 // SIGTERM while reading a manifest from a pipe whose writer stays silent (a producer that hangs):
