@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <map>
+#include <string_view>
 
 #include "support/json_lines.hpp"
 #include "support/ledger.hpp"
@@ -47,6 +48,26 @@ std::multimap<std::string, parsed_result> results_by_id(const fs::path& p) {
     out.emplace(bytes(std::string_view(doc["_id"])), r);
   }
   return out;
+}
+
+// SIGTERM to `run`, which must exit with 143 within `limit` of the signal (not at the end of some
+// longer wait: a drain timeout, a retry delay).
+void expect_prompt_sigterm_exit(process& run, const fs::path& err, std::chrono::seconds limit,
+                                const char* why) {
+  const auto signalled = std::chrono::steady_clock::now();
+  run.signal(SIGTERM);
+  EXPECT_EQ(run.wait(limit * 6), 143) << read_text(err);
+  EXPECT_LT(std::chrono::steady_clock::now() - signalled, limit) << why;
+}
+
+// Every line of the results failed, with `needle` in its reason; `count` lines.
+void expect_every_line_failed(const fs::path& results, std::size_t count, std::string_view needle) {
+  const auto lines = results_by_id(results);
+  EXPECT_EQ(lines.size(), count);
+  for (const auto& [id, r] : lines) {
+    EXPECT_EQ(r.outcome, "failed") << id;
+    EXPECT_NE(r.error.find(needle), std::string::npos) << id << ": " << r.error;
+  }
 }
 
 // The start of the Python clients of the --discard tests (python3 -c SCRIPT PORT CAFILE TOKEN):
@@ -260,17 +281,8 @@ TEST(Faults, DrainTimeoutAbandonsRequestsInFlightAndSaysSo) {
   args.insert(args.begin(), XIMUP_BIN);
   process run(args, dir / "run.out", dir / "run.err", {std::string("XIMILAR_API_TOKEN=") + token});
   std::this_thread::sleep_for(1500ms);  // the requests are written and waiting
-  const auto signalled = std::chrono::steady_clock::now();
-  run.signal(SIGTERM);
-  EXPECT_EQ(run.wait(20s), 143) << read_text(dir / "run.err");
-  EXPECT_LT(std::chrono::steady_clock::now() - signalled, 10s) << "the drain did not stop at --drain-timeout";
-
-  const auto results = results_by_id(dir / "r.jsonl");
-  EXPECT_EQ(results.size(), 6U);
-  for (const auto& [id, r] : results) {
-    EXPECT_EQ(r.outcome, "failed") << id;
-    EXPECT_NE(r.error.find("--drain-timeout"), std::string::npos) << id << ": " << r.error;
-  }
+  expect_prompt_sigterm_exit(run, dir / "run.err", 10s, "the drain did not stop at --drain-timeout");
+  expect_every_line_failed(dir / "r.jsonl", 6, "--drain-timeout");
   simdjson::dom::parser parser;
   const std::string summary = read_text(dir / "summary.json");
   auto doc = parser.parse(summary);
@@ -299,17 +311,9 @@ TEST(Faults, ASignalEndsTheRetryWaitsAtOnce) {
   args.insert(args.begin(), XIMUP_BIN);
   process run(args, dir / "run.out", dir / "run.err", {std::string("XIMILAR_API_TOKEN=") + token});
   std::this_thread::sleep_for(1500ms);  // four requests answered 5xx, each waiting 0-60 s to be resent
-  const auto signalled = std::chrono::steady_clock::now();
-  run.signal(SIGTERM);
-  EXPECT_EQ(run.wait(60s), 143) << read_text(dir / "run.err");
-  EXPECT_LT(std::chrono::steady_clock::now() - signalled, 10s) << "the run sat out its retry delays";
+  expect_prompt_sigterm_exit(run, dir / "run.err", 10s, "the run sat out its retry delays");
   mock.stop();
-  const auto results = results_by_id(dir / "r.jsonl");
-  EXPECT_EQ(results.size(), 8U);
-  for (const auto& [id, r] : results) {
-    EXPECT_EQ(r.outcome, "failed") << id;
-    EXPECT_NE(r.error.find("the run was stopped"), std::string::npos) << id << ": " << r.error;
-  }
+  expect_every_line_failed(dir / "r.jsonl", 8, "the run was stopped");
   simdjson::dom::parser parser;
   const std::string summary = read_text(dir / "summary.json");
   auto doc = parser.parse(summary);
