@@ -1,6 +1,7 @@
 #include "ximup/results_writer.hpp"
 
 #include <fcntl.h>
+#include <stdio_ext.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -77,6 +78,13 @@ void results_writer::fail(const char* what, int err) {
   if (!error_.empty()) return;
   error_ = std::string("cannot ") + what + " results file '" + path_ + "': " + std::strerror(err);
   if (err == ENOSPC || err == EDQUOT) error_ += " (free some space, or choose another place with --results)";
+  // A write cut short (a full disk) can leave half a line at the end, which breaks `jq` and the like
+  // until the next run cuts it off: the lines still buffered are dropped (their inputs are not
+  // recorded as done, so they are sent again) and the file is cut back to its last whole line now.
+  if (owns_ && file_ != nullptr && std::string_view(what) == "write") {
+    __fpurge(file_);
+    (void)cut_torn_tail(path_);
+  }
 }
 
 bool results_writer::open(const std::string& path, bool append) {
@@ -156,12 +164,13 @@ void results_writer::flush_for_exit() noexcept {
   std::unique_lock lock(mutex_, std::defer_lock);
   for (int i = 0; i < 100 && !lock.try_lock(); ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  if (lock.owns_lock() && file_ != nullptr) std::fflush(file_);
+  if (lock.owns_lock() && file_ != nullptr && error_.empty()) std::fflush(file_);
 }
 
 bool results_writer::close() {
   std::lock_guard lock(mutex_);
   if (file_ == nullptr) return error_.empty();
+  if (!error_.empty() && owns_) __fpurge(file_);  // after a failed write: nothing more, no half lines
   if (std::fflush(file_) != 0) fail("write", errno);
   if (owns_) {
     if (::fsync(::fileno(file_)) != 0 && errno != EINVAL) fail("sync", errno);

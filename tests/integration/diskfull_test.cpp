@@ -152,10 +152,17 @@ TEST_F(DiskFull, ResultsFileOnAFullDiskIsExitSevenThenTheRerunCompletes) {
   EXPECT_NE(first.err.find(results.string()), std::string::npos)
       << "the message names the file: " << first.err;
   EXPECT_NE(first.err.find("No space left on device"), std::string::npos) << first.err;
+  // The write cut short left no half line behind: readers of the file (jq) meet only whole lines,
+  // and the rerun has no torn tail to cut (nor says that the run was killed).
+  const std::string written = read_text(results);
+  if (!written.empty()) {
+    EXPECT_EQ(written.back(), '\n') << "the full disk left half a line";
+  }
 
   ASSERT_EQ(small.resize("64m"), "");
   const auto rerun = run_ximup(dir.path(), upload_args(mock, results, state), token, 120s);
   EXPECT_EQ(rerun.exit_code, 0) << rerun.err;
+  EXPECT_EQ(rerun.err.find("half-written line"), std::string::npos) << rerun.err;
   mock.stop();
   expect_everything_delivered(mock, state);
 }
