@@ -6,11 +6,11 @@
 ///   each success adds 1/limit, i.e. about +1 per round of `limit` successes. Never below 1, never
 ///   above the connection count.
 /// - Pacing: `--rate N` fixes a token bucket of N requests/s (burst N/2, at least 1). Without it,
-///   a throttle signal switches adaptive pacing on at 95% of the rate the server accepted over the
-///   last two seconds (a 503 when the server accepted nothing in that time only halves the
-///   concurrency: there is no rate to aim at, and the floor of 1 request/s, rising 1 request/s per
-///   100 successes, held a run that met one early 503 among random faults 7 times longer; a 429,
-///   an explicit limit, still starts pacing at that floor) (successes over the time they cover, at least one
+///   a rate limit (a 429, or a 503 with Retry-After) switches adaptive pacing on at 95% of the rate
+///   the server accepted over the last two seconds. A 503 without Retry-After only halves the
+///   concurrency: it is as often a passing fault as overload, and pacing at the rate measured early
+///   in a run (at least over a second, and rising 1 request/s per 100 successes) held a run that met
+///   one among random 5xx 6 times longer than --no-adaptive (successes over the time they cover, at least one
 ///   second), and every success adds `increase_per_success` requests/s again. The rate saws between 95% and
 ///   100% of what the server accepts: at 20 requests/s a cycle lasts about 5 s, so about one request in a
 ///   hundred meets a 429 (bench/faults.sh measures both).
@@ -50,7 +50,7 @@ class flow_control {
   /// Reserves a start slot for one request; returns how long to wait before starting it.
   [[nodiscard]] clock::duration reserve(clock::time_point now);
   void on_success(clock::time_point now);
-  /// A throttle signal: `rate_limited` for a 429, false for a 503 (which may be a passing fault).
+  /// A throttle signal: `rate_limited` for a 429 or a Retry-After, false for a bare 503.
   void on_throttle(clock::time_point now, bool rate_limited = true);
   /// A throttle's Retry-After: no request starts before `until` (the server asked for quiet, not
   /// only for the request it answered to wait). Applies with --no-adaptive too.

@@ -56,7 +56,7 @@ void flow_control::on_throttle(clock::time_point now, bool rate_limited) {
   limit_ = std::max(1.0, limit_ / 2);
   if (!opt_.fixed_rate) {
     const double achieved = recent_rate(now);
-    if (rate_ <= 0 && achieved <= 0 && !rate_limited) return;  // a 503 and no rate to aim at
+    if (!rate_limited) return;  // a 503: fewer in flight, but no pacing (see the header)
     const double base = rate_ > 0 ? std::min(rate_, std::max(achieved, 1.0)) : achieved;
     rate_ = std::max(1.0, pacing_cut * base);
   }

@@ -480,7 +480,7 @@ struct sender_pool::impl {
   void observe(const send_result& result) {
     const auto now = flow_control::clock::now();
     if (result.http_status == 429 || result.http_status == 503) {
-      flow.on_throttle(now, result.http_status == 429);
+      flow.on_throttle(now, result.http_status == 429 || result.retry_after.has_value());
       // A Retry-After asks the client for quiet: every new request waits, not only the one resent
       // (that one waits at least as long, retry_policy's backoff_delay).
       if (result.retry_after) {

@@ -107,22 +107,22 @@ TEST(FlowControl, ARetryAfterHoldsEveryNewRequestAdaptiveOrNot) {
   EXPECT_EQ(paced.reserve(now), 5s);
 }
 
-TEST(FlowControl, A503BeforeAnyAcceptedRequestDoesNotStartPacingButA429Does) {
+TEST(FlowControl, ABare503HalvesTheConcurrencyButOnlyARateLimitPaces) {
   const auto now = clock_type::time_point{} + 100s;
   flow_control f(options(8));
-  f.on_throttle(now, false);  // one early 503 among passing faults
-  EXPECT_DOUBLE_EQ(f.snapshot().rate, 0.0);
-  EXPECT_EQ(f.snapshot().concurrency_limit, 4U);  // still a throttle: fewer in flight
-  flow_control limited(options(8));
-  limited.on_throttle(now, true);  // a 429: the server limits; pace from the floor
-  EXPECT_DOUBLE_EQ(limited.snapshot().rate, 1.0);
-  // With successes to measure, a 503 paces as a 429 does.
-  flow_control busy(options(8));
   auto t = now;
-  for (int i = 0; i < 40; ++i) {
-    busy.on_success(t);
+  for (int i = 0; i < 40; ++i) {  // 20 accepted requests/s, a 503 among them
+    if (i == 10) {
+      f.on_throttle(t, false);
+      EXPECT_DOUBLE_EQ(f.snapshot().rate, 0.0);
+      EXPECT_EQ(f.snapshot().concurrency_limit, 4U);  // still a throttle: fewer in flight
+    }
+    f.on_success(t);
     t += 50ms;
   }
-  busy.on_throttle(t, false);
-  EXPECT_NEAR(busy.snapshot().rate, 0.95 * 20.0, 0.6);
+  f.on_throttle(t, true);  // a 429 (or a Retry-After): pace below what the server took
+  EXPECT_NEAR(f.snapshot().rate, 0.95 * 20.0, 1.0);
+  flow_control early(options(8));
+  early.on_throttle(now, true);  // a 429 before any success: pace from the floor
+  EXPECT_DOUBLE_EQ(early.snapshot().rate, 1.0);
 }
