@@ -403,9 +403,12 @@ struct upload_pipeline::impl {
       if (!item) break;
       ++items_seen;
       if (item->error) {
-        // (Its _id is its path as shown: a consumer that joins results on _id finds it.)
-        if (!opt.dry_run) local_failure(item->error->path, item->error->path, 0, item->error->message);
-        if (opt.dry_run) would_fail(item->error->path, item->error->message);
+        if (opt.dry_run) {
+          would_fail(item->error->path, item->error->message);
+        } else {
+          // (Its _id is its path as shown: a consumer that joins results on _id finds it.)
+          local_failure(item->error->path, item->error->path, 0, item->error->message);
+        }
         std::lock_guard lock(stats_mutex);
         ++summary.scan_errors;
         ++failed_before_planning;
