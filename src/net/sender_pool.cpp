@@ -559,6 +559,26 @@ struct sender_pool::impl {
     co_await conn.shutdown();
   }
 
+  // After cancel(): requests still queued, never written, end at once as not sent. Otherwise, with
+  // every connection held by a request that gets no answer, they waited for --drain-timeout and were
+  // then reported as abandoned in flight, "possibly processed" by a server that never saw them.
+  void drain_queued() {
+    for (;;) {
+      std::shared_ptr<upload_request> request;
+      if (!channel.try_receive([&request](error_code ec, std::shared_ptr<upload_request> r) {
+            if (!ec) request = std::move(r);
+          })) {
+        return;
+      }
+      if (!request) continue;
+      counters.queued.fetch_sub(1, std::memory_order_relaxed);
+      send_result result;
+      result.transport = failure_kind::cancelled;
+      result.error = "not sent: the run was stopped";
+      on_complete(std::move(request), std::move(result));
+    }
+  }
+
   asio::awaitable<std::optional<preflight_failure>> preflight_once() {
     connection conn(*this, co_await asio::this_coro::executor);
     std::string error;
@@ -710,6 +730,8 @@ void sender_pool::resubmit_after(std::shared_ptr<upload_request> request, std::c
 void sender_pool::cancel() {
   auto& i = *impl_;
   i.cancelled.store(true);
+  // On an io thread: the caller may hold its own locks, which the completion handler takes.
+  asio::post(i.ioc, [&i] { i.drain_queued(); });
   std::lock_guard lock(i.backoff_mutex);
   i.backoff_cancelled = true;
   for (const auto& timer : i.backoff_timers) {

@@ -297,6 +297,39 @@ TEST(Faults, DrainTimeoutAbandonsRequestsInFlightAndSaysSo) {
   EXPECT_EQ(std::string_view(doc["stopped"]), "interrupted") << summary;
 }
 
+// Requests queued behind a connection that never gets its answer were never written: a stop ends them
+// at once as not sent, and only the one in flight is abandoned at --drain-timeout as "possibly
+// processed" (all of them used to be).
+TEST(Faults, AStopEndsQueuedRequestsAsNotSentNotAsPossiblyProcessed) {
+  temp_dir dir;
+  const fs::path tree = dir / "tree";
+  generate_images(tree, {"--count", "10", "--size-kib", "1", "--seed", "23"});
+  mock_server mock(dir.path(), token, {"--hang-rate", "1"});
+  auto args = mock.upload_args(tree, dir / "r.jsonl",
+                               {"--batch-size", "1", "--connections", "1", "--drain-timeout", "2s",
+                                "--no-state", "--summary-json", (dir / "summary.json").string()});
+  args.insert(args.begin(), XIMUP_BIN);
+  process run(args, dir / "run.out", dir / "run.err", {std::string("XIMILAR_API_TOKEN=") + token});
+  std::this_thread::sleep_for(1500ms);  // one request written and waiting, the rest queued
+  expect_prompt_sigterm_exit(run, dir / "run.err", 10s, "the drain did not stop at --drain-timeout");
+  mock.stop();
+  simdjson::dom::parser parser;
+  const std::string summary = read_text(dir / "summary.json");
+  auto doc = parser.parse(summary);
+  ASSERT_FALSE(doc.error()) << summary;
+  // One connection: one request written at a time (a second if the first was resent on a new
+  // connection); only written requests may be abandoned as possibly processed.
+  const std::uint64_t written = doc["requests"];
+  EXPECT_GE(written, 1U) << summary;
+  EXPECT_LE(written, 2U) << summary;
+  EXPECT_LE(std::uint64_t(doc["unknown_at_stop"]), 1U) << summary;
+  std::size_t not_sent = 0;
+  for (const auto& [id, r] : results_by_id(dir / "r.jsonl")) {
+    not_sent += r.error.find("not sent") != std::string::npos ? 1U : 0U;
+  }
+  EXPECT_GE(not_sent, 9U) << read_text(dir / "r.jsonl");
+}
+
 // A signal while requests wait out their retry delays (every answer a 5xx; delays of up to a minute):
 // the run ends at once, not after the delays or --drain-timeout, and those requests are "not sent",
 // not abandoned in flight with an unknown outcome (they were answered).
