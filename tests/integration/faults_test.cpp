@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 #include <simdjson.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <map>
 #include <string_view>
@@ -319,15 +320,15 @@ TEST(Faults, AStopEndsQueuedRequestsAsNotSentNotAsPossiblyProcessed) {
   ASSERT_FALSE(doc.error()) << summary;
   // One connection: one request written at a time (a second if the first was resent on a new
   // connection); only written requests may be abandoned as possibly processed.
+  // (On a slow machine none may be written yet when the signal comes: then all ten are not sent.)
   const std::uint64_t written = doc["requests"];
-  EXPECT_GE(written, 1U) << summary;
   EXPECT_LE(written, 2U) << summary;
-  EXPECT_LE(std::uint64_t(doc["unknown_at_stop"]), 1U) << summary;
+  EXPECT_LE(std::uint64_t(doc["unknown_at_stop"]), std::min<std::uint64_t>(written, 1U)) << summary;
   std::size_t not_sent = 0;
   for (const auto& [id, r] : results_by_id(dir / "r.jsonl")) {
     not_sent += r.error.find("not sent") != std::string::npos ? 1U : 0U;
   }
-  EXPECT_GE(not_sent, 9U) << read_text(dir / "r.jsonl");
+  EXPECT_GE(not_sent + written, 10U) << read_text(dir / "r.jsonl");
 }
 
 // A signal while requests wait out their retry delays (every answer a 5xx; delays of up to a minute):

@@ -507,7 +507,7 @@ TEST_F(Ux, AFilesListFedSlowlyIsSentAsItComes) {
   ASSERT_EQ(files.size(), 2U);
   mock_server mock(dir.path(), token);
   write_text(dir / "feed.sh",
-             "printf '%s\\n' '" + files[0] + "'; sleep 4; printf '%s\\n' '" + files[1] + "'\n");
+             "printf '%s\\n' '" + files[0] + "'; sleep 8; printf '%s\\n' '" + files[1] + "'\n");
   std::vector<std::string> upload = {"upload",     "--files-from", "-",
                                      "--no-state", "--results",    (dir / "r.jsonl").string()};
   upload = upload + endpoint(mock);
@@ -517,7 +517,7 @@ TEST_F(Ux, AFilesListFedSlowlyIsSentAsItComes) {
             {"XIMILAR_API_TOKEN=" + token, "XDG_CONFIG_HOME=" + (dir / "xdg").string()});
   const auto start = std::chrono::steady_clock::now();
   while (read_ledger(mock.ledger()).empty() &&
-         std::chrono::steady_clock::now() - start < std::chrono::seconds(3)) {
+         std::chrono::steady_clock::now() - start < std::chrono::seconds(6)) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   EXPECT_EQ(read_ledger(mock.ledger()).size(), 1U) << "the first name waited for the second";
