@@ -248,23 +248,6 @@ int can_open(const std::string& path, bool directory) {
   return 0;
 }
 
-// A path as a message may show it: control characters (a newline, an escape sequence) as \xNN.
-std::string printable(std::string_view path) {
-  std::string out;
-  for (const char c : path) {
-    const auto u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u == 0x7F) {
-      constexpr std::string_view hex = "0123456789abcdef";
-      out += "\\x";
-      out += hex[u >> 4U];
-      out += hex[u & 15U];
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
-
 std::vector<std::string> split_list(const std::string& text) {
   std::vector<std::string> out;
   std::stringstream in(text);
@@ -721,11 +704,11 @@ int run_upload(const upload_flags& flags, const CLI::App& cmd) {
   for (const auto& input : flags.inputs) {
     struct stat st {};
     if (::stat(input.c_str(), &st) != 0) {
-      spdlog::error("input not found: '{}': {}", printable(input), std::strerror(errno));
+      spdlog::error("input not found: {}: {}", json_string(input), std::strerror(errno));
       return exit_code::input_not_found;
     }
     if (const int err = can_open(input, S_ISDIR(st.st_mode)); err != 0) {
-      spdlog::error("input cannot be opened: '{}': {} (check its permissions)", printable(input),
+      spdlog::error("input cannot be opened: {}: {} (check its permissions)", json_string(input),
                     std::strerror(err));
       return exit_code::input_not_found;
     }
@@ -734,17 +717,16 @@ int run_upload(const upload_flags& flags, const CLI::App& cmd) {
     struct stat st {};
     if (list->empty() || *list == "-") continue;
     if (::stat(list->c_str(), &st) != 0) {
-      spdlog::error("input not found: '{}': {}", printable(*list), std::strerror(errno));
+      spdlog::error("input not found: {}: {}", json_string(*list), std::strerror(errno));
       return exit_code::input_not_found;
     }
     if (S_ISDIR(st.st_mode)) {
-      spdlog::error(
-          "'{}' is a directory: {} takes a file that lists the inputs (give a directory without it)",
-          printable(*list), list == &flags.manifest ? "--manifest" : "--files-from");
+      spdlog::error("{} is a directory: {} takes a file that lists the inputs (give a directory without it)",
+                    json_string(*list), list == &flags.manifest ? "--manifest" : "--files-from");
       return exit_code::input_not_found;
     }
     if (const int err = can_open(*list, false); err != 0) {
-      spdlog::error("input cannot be opened: '{}': {} (check its permissions)", printable(*list),
+      spdlog::error("input cannot be opened: {}: {} (check its permissions)", json_string(*list),
                     std::strerror(err));
       return exit_code::input_not_found;
     }

@@ -415,7 +415,7 @@ TEST_F(Ux, InputsThatCannotBeOpenedEndTheRunBeforeItStarts) {
   EXPECT_FALSE(fs::exists(dir / "r.jsonl"));
   r = ximup({"upload", (dir / "no\nsuch\x1b[31m").string(), "--endpoint", "tagging", "--no-state"});
   EXPECT_EQ(r.exit_code, 4) << r.err;
-  EXPECT_NE(r.err.find("no\\x0asuch\\x1b[31m"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("no\\u000asuch\\u001b[31m"), std::string::npos) << r.err;
   EXPECT_EQ(r.err.find('\x1b'), std::string::npos) << r.err;
 }
 
