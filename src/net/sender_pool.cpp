@@ -49,6 +49,15 @@ constexpr auto use_ec = asio::as_tuple(asio::use_awaitable);
 // The longest a Retry-After holds every new request (the resent one honours up to 10 x --retry-max):
 // a server that asks for an hour of quiet gets a minute, then the requests' own backoffs.
 constexpr std::chrono::milliseconds max_global_hold{60'000};
+// The result of a request that was never written: the run stopped (or the pool was torn down) first.
+send_result not_sent(std::string_view why = "the run was stopped") {
+  send_result result;
+  result.transport = failure_kind::cancelled;
+  result.error = "not sent: ";
+  result.error.append(why);
+  return result;
+}
+
 using request_channel =
     asio::experimental::concurrent_channel<void(error_code, std::shared_ptr<upload_request>)>;
 using tls_stream = beast::ssl_stream<beast::tcp_stream>;
@@ -504,20 +513,16 @@ struct sender_pool::impl {
       auto [ec, request] = co_await channel.async_receive(use_ec);
       if (ec || !request) break;  // the channel is closed: the run is over
       counters.queued.fetch_sub(1, std::memory_order_relaxed);
-      send_result result;
       if (cancelled.load()) {
-        result.transport = failure_kind::cancelled;
-        result.error = "not sent: the run was stopped";
-        on_complete(std::move(request), std::move(result));
+        on_complete(std::move(request), not_sent());
         continue;
       }
       co_await wait_for_pace();
       if (cancelled.load()) {  // stopped while paced (a throttled server's wait can be long)
-        result.transport = failure_kind::cancelled;
-        result.error = "not sent: the run was stopped";
-        on_complete(std::move(request), std::move(result));
+        on_complete(std::move(request), not_sent());
         continue;
       }
+      send_result result;
       ++request->sends;
       for (auto& r : request->records) ++r.attempts;
       counters.sends.fetch_add(1, std::memory_order_relaxed);
@@ -572,10 +577,7 @@ struct sender_pool::impl {
       }
       if (!request) continue;
       counters.queued.fetch_sub(1, std::memory_order_relaxed);
-      send_result result;
-      result.transport = failure_kind::cancelled;
-      result.error = "not sent: the run was stopped";
-      on_complete(std::move(request), std::move(result));
+      on_complete(std::move(request), not_sent());
     }
   }
 
@@ -655,17 +657,11 @@ void sender_pool::start() {
 void sender_pool::submit(std::shared_ptr<upload_request> request) {
   auto& i = *impl_;
   auto keep = request;
-  const auto cancelled_result = [](std::string why) {
-    send_result result;
-    result.transport = failure_kind::cancelled;
-    result.error = "not sent: " + std::move(why);
-    return result;
-  };
   std::future<void> sent;
   {
     std::lock_guard lock(i.abort_mutex);
     if (i.aborted) {
-      i.on_complete(std::move(keep), cancelled_result("the run was stopped"));
+      i.on_complete(std::move(keep), not_sent());
       return;
     }
     i.counters.queued.fetch_add(1, std::memory_order_relaxed);
@@ -675,7 +671,7 @@ void sender_pool::submit(std::shared_ptr<upload_request> request) {
   while (sent.wait_for(std::chrono::milliseconds(100)) != std::future_status::ready) {
     if (i.aborted_flag.load()) {
       i.counters.queued.fetch_sub(1, std::memory_order_relaxed);
-      i.on_complete(std::move(keep), cancelled_result("the run was stopped"));
+      i.on_complete(std::move(keep), not_sent());
       return;
     }
   }
@@ -683,7 +679,7 @@ void sender_pool::submit(std::shared_ptr<upload_request> request) {
     sent.get();
   } catch (const std::exception& e) {
     i.counters.queued.fetch_sub(1, std::memory_order_relaxed);
-    i.on_complete(std::move(keep), cancelled_result(e.what()));
+    i.on_complete(std::move(keep), not_sent(e.what()));
   }
 }
 
@@ -708,20 +704,14 @@ void sender_pool::resubmit_after(std::shared_ptr<upload_request> request, std::c
         }
         auto keep = request;
         if (i.cancelled.load()) {  // stopped during the wait: not sent, and said so at once
-          send_result result;
-          result.transport = failure_kind::cancelled;
-          result.error = "not sent: the run was stopped";
-          i.on_complete(std::move(keep), std::move(result));
+          i.on_complete(std::move(keep), not_sent());
           co_return;
         }
         i.counters.queued.fetch_add(1, std::memory_order_relaxed);
         auto [ec] = co_await i.channel.async_send(error_code{}, std::move(request), use_ec);
         if (ec) {
           i.counters.queued.fetch_sub(1, std::memory_order_relaxed);
-          send_result result;
-          result.transport = failure_kind::cancelled;
-          result.error = "not sent: the run was stopped";
-          i.on_complete(std::move(keep), std::move(result));
+          i.on_complete(std::move(keep), not_sent());
         }
       },
       asio::detached);
