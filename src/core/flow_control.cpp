@@ -54,9 +54,8 @@ void flow_control::on_throttle(clock::time_point now, bool rate_limited) {
   if (last_throttle_ && now - *last_throttle_ < opt_.cooldown) return;
   last_throttle_ = now;
   limit_ = std::max(1.0, limit_ / 2);
-  if (!opt_.fixed_rate) {
+  if (!opt_.fixed_rate && rate_limited) {  // (a bare 503: fewer in flight, no pacing; see the header)
     const double achieved = recent_rate(now);
-    if (!rate_limited) return;  // a 503: fewer in flight, but no pacing (see the header)
     const double base = rate_ > 0 ? std::min(rate_, std::max(achieved, 1.0)) : achieved;
     rate_ = std::max(1.0, pacing_cut * base);
   }

@@ -426,21 +426,20 @@ struct upload_pipeline::impl {
       // planned alone, since shrinking it is what --resize is for (a scan, a 100 MP photo).
       const bool oversize = !batch.fits_alone(e);
       if (oversize && (opt.resize.target == 0 || !e.url.empty() || e.size > oversize_read_limit())) {
-        if (!opt.dry_run) {
-          std::string why = "file too large: " + std::to_string(e.size) +
-                            " bytes does not fit a request body of --max-body-bytes " +
-                            std::to_string(opt.limits.max_body_bytes) + " (base64 adds a third)";
-          if (opt.resize.target != 0 && e.url.empty()) {
-            why += ", nor --max-inflight's room to resize it (" + std::to_string(oversize_read_limit()) +
-                   " bytes)";
-          }
-          local_failure(e.path, e.id, e.size, why);
-          std::lock_guard lock(stats_mutex);
-          ++failed_before_planning;
-        } else {
-          would_fail(e.path, "file too large: " + std::to_string(e.size) + " bytes for --max-body-bytes " +
-                                 std::to_string(opt.limits.max_body_bytes));
+        std::string why = "file too large: " + std::to_string(e.size) +
+                          " bytes does not fit a request body of --max-body-bytes " +
+                          std::to_string(opt.limits.max_body_bytes) + " (base64 adds a third)";
+        if (opt.resize.target != 0 && e.url.empty()) {
+          why += ", nor --max-inflight's room to resize it (" + std::to_string(oversize_read_limit()) +
+                 " bytes)";
         }
+        if (opt.dry_run) {
+          would_fail(e.path, why);
+          continue;
+        }
+        local_failure(e.path, e.id, e.size, why);
+        std::lock_guard lock(stats_mutex);
+        ++failed_before_planning;
         continue;
       }
       if (auto limit = limit_before(e); !limit.empty()) {
@@ -500,15 +499,22 @@ struct upload_pipeline::impl {
   // same relative path is looked up under the other roots.
   void warn_if_id_repeats(const scan_entry& e) {
     if (repeated_id_warnings >= 10) return;
-    for (const std::string& root : opt.input.roots) {
-      struct stat st {};
+    if (root_is_directory.empty()) {  // once per run, not per file
+      for (const std::string& root : opt.input.roots) {
+        struct stat st {};
+        root_is_directory.push_back(::stat(root.c_str(), &st) == 0 && S_ISDIR(st.st_mode));
+      }
+    }
+    for (std::size_t i = 0; i < opt.input.roots.size(); ++i) {
+      const std::string& root = opt.input.roots[i];
       std::string other = root;
-      if (::stat(root.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+      if (root_is_directory[i]) {
         if (!other.empty() && other.back() != '/') other += '/';
         other += e.id;
       } else if (std::filesystem::path(root).filename().string() != e.id) {
         continue;  // a file root's _id is its base name
       }
+      struct stat st {};
       if (other == e.path || ::stat(other.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
       spdlog::warn(
           "_id {} of {} is also the _id of {} under another root: an API that keys records by _id "
@@ -1160,8 +1166,9 @@ struct upload_pipeline::impl {
 
   std::optional<state_store> state;
   std::optional<state_index> index;
-  int repeated_id_warnings = 0;  // scan thread only
-  int dry_run_failures = 0;      // scan thread only
+  int repeated_id_warnings = 0;         // scan thread only
+  std::vector<bool> root_is_directory;  // scan thread only: per input root, filled at first use
+  int dry_run_failures = 0;             // scan thread only
   // The API token alone (the Authorization value after its scheme), to scrub from server replies.
   // (Tokens under 8 characters are not scrubbed: replacing them could rewrite ordinary words.)
   const std::string token = [this] {
