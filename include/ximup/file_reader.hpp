@@ -13,11 +13,19 @@ namespace ximup {
 struct read_status {
   bool ok = false;
   std::string error;  ///< e.g. "cannot open: Permission denied (check the file's permissions)"
+  /// The failure may go away by itself: the file changed while it was read (still being written?).
+  bool changed = false;
+  /// The file's size and modification time when it was opened (set when ok): the facts of the
+  /// bytes read, which may be newer than the scan's.
+  std::uint64_t size = 0;
+  std::int64_t mtime_ns = 0;
 };
 
 /// Reads the whole regular file at `path` into `buffer` (resized to the bytes read). Fails when
 /// the file cannot be opened or read, is not a regular file, or is larger than `max_bytes` (also
-/// when it grows past that while being read). Pass the same buffer for file after file: its
+/// when it grows past that while being read), and with `changed` set when its size or modification
+/// time changed while it was read (a file still being written: rclone's "source file is being
+/// updated"), so that half a file is never taken for the file. Pass the same buffer for file after file: its
 /// memory is reused. After a failure the buffer's content is unspecified.
 read_status read_file(const std::string& path, std::vector<unsigned char>& buffer, std::uint64_t max_bytes);
 

@@ -43,6 +43,10 @@ struct upload_options {
   run_limits limits_run;
   /// --shard I/N: only inputs whose `_id` (the path relative to its root) hashes into shard I.
   std::optional<shard_spec> shard;
+  /// --min-age: files modified less than this before the run started (or dated after it) are left
+  /// for a later run, as rclone's --min-age: a file still being written is not sent half-written.
+  /// 0: off. Manifest urls have no age and are always taken.
+  std::chrono::milliseconds min_age{0};
   /// --resize: shrink large images in the workers before encoding (off when target is 0).
   resize_options resize;
   /// Scan and plan only: count what would be sent and what the state would skip; nothing is sent,
@@ -105,6 +109,7 @@ struct run_summary {
   std::uint64_t skipped_unchanged = 0;  ///< the state says done and unchanged
   std::uint64_t skipped_failed = 0;     ///< failed permanently before and unchanged
   std::uint64_t skipped_other = 0;      ///< --retry-failed: new or ok inputs left alone
+  std::uint64_t skipped_too_new = 0;    ///< --min-age: modified too recently, left for a later run
   std::uint64_t unknown_at_stop = 0;    ///< images in requests abandoned at --drain-timeout
   std::string limit_reached;            ///< e.g. "--max-files 100": no new inputs were taken after it
   std::uint64_t planned_files = 0;      ///< inputs taken to send (in a dry run: would be sent)

@@ -32,6 +32,7 @@ enum class failure_kind {
   too_large,       ///< 413
   bad_response,    ///< a 2xx whose body cannot be trusted
   cancelled,       ///< the run stopped before the request was sent
+  file_changed,    ///< local: the input file changed while it was read (still being written?)
 };
 
 [[nodiscard]] std::string_view to_string(failure_kind kind) noexcept;

@@ -6,7 +6,7 @@
 ///    "files_ok":..,"files_failed":..,"files_failed_retryable":..,"scan_skipped":..,
 ///    "scan_errors":..,"shard_skipped":..,"images_resized":..,"bytes_before_resize":..,
 ///    "bytes_after_resize":..,"resize_unchanged_notes":..,
-///    "skipped_unchanged":..,"skipped_failed":..,"skipped_other":..,"unknown_at_stop":..,
+///    "skipped_unchanged":..,"skipped_failed":..,"skipped_other":..,"skipped_too_new":..,"unknown_at_stop":..,
 ///    "dry_run":false,"planned_files":..,"planned_bytes":..,"planned_requests":..,"limit_reached":"",
 ///    "failures_by_reason":{"too_large":2,...},
 ///    "bytes_ok":..,"bytes_failed":..,"bytes_sent":..,"throughput_mb_per_s":12.345,"throughput_images_per_s":20.5,

@@ -35,6 +35,10 @@ void print_summary(const run_summary& s, const std::string& results_path) {
         static_cast<unsigned long long>(s.skipped_unchanged),
         static_cast<unsigned long long>(s.skipped_failed), static_cast<unsigned long long>(s.skipped_other));
   }
+  if (s.skipped_too_new > 0) {
+    std::fprintf(out, "too new:      %llu files modified within --min-age, left for a later run\n",
+                 static_cast<unsigned long long>(s.skipped_too_new));
+  }
   if (s.images_resized + s.resize_unchanged_notes > 0) {
     std::fprintf(
         out,

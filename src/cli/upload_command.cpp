@@ -93,6 +93,7 @@ struct upload_flags {
   std::uint64_t max_files = 0;
   std::string max_bytes = "0";
   std::string max_duration = "0s";
+  std::string min_age = "0s";
   bool dry_run = false;
   // output
   std::string log_format = "text";
@@ -367,6 +368,7 @@ upload_options build_options(const upload_flags& f) {
   o.limits_run.max_files = f.max_files;
   if (f.max_bytes != "0") o.limits_run.max_bytes = size_flag("--max-bytes", f.max_bytes);
   o.limits_run.max_duration = duration_flag("--max-duration", f.max_duration);
+  o.min_age = duration_flag("--min-age", f.min_age);
   o.dry_run = f.dry_run;
   o.resize.target = resize_target(f.resize, f.target.endpoint);
   o.resize.side = f.resize_side == "longer" ? resize_side::longer : resize_side::shorter;
@@ -609,6 +611,10 @@ void print_plan(const run_summary& s) {
       "by --retry-failed\n",
       static_cast<unsigned long long>(s.skipped_unchanged), static_cast<unsigned long long>(s.skipped_failed),
       static_cast<unsigned long long>(s.skipped_other));
+  if (s.skipped_too_new > 0) {
+    std::printf("too new:      %llu files modified within --min-age, left for a later run\n",
+                static_cast<unsigned long long>(s.skipped_too_new));
+  }
   std::printf(
       "filtered out: %llu files (extension or glob), %llu symbolic links not followed, %llu not "
       "regular files\n",
@@ -652,11 +658,9 @@ metrics_snapshot metrics_of(const upload_pipeline& pipeline, const std::optional
   m.images_failed = s.files_failed;
   m.image_bytes_ok = s.bytes_ok;
   m.image_bytes_failed = s.bytes_failed;
-  m.skipped_by_reason = {{"filtered", s.scan_skipped},
-                         {"unchanged", s.skipped_unchanged},
-                         {"failed_before", s.skipped_failed},
-                         {"not_selected", s.skipped_other},
-                         {"other_shard", s.shard_skipped}};
+  m.skipped_by_reason = {{"filtered", s.scan_skipped},        {"unchanged", s.skipped_unchanged},
+                         {"failed_before", s.skipped_failed}, {"not_selected", s.skipped_other},
+                         {"too_new", s.skipped_too_new},      {"other_shard", s.shard_skipped}};
   m.requests_by_status = s.responses_by_status;
   std::uint64_t answered = 0;
   for (const auto& [status, n] : s.responses_by_status) answered += n;
@@ -921,6 +925,11 @@ std::function<int()> add_upload_command(CLI::App& app) {
       ->group(lim);
   cmd->add_option("--max-duration", f.max_duration,
                   "Take no new inputs after this long, then finish (0s: no limit)")
+      ->capture_default_str()
+      ->group(lim);
+  cmd->add_option("--min-age", f.min_age,
+                  "Leave files modified less than this long ago for a later run (still being written?) "
+                  "(0s: off)")
       ->capture_default_str()
       ->group(lim);
   cmd->add_flag("--dry-run", f.dry_run,

@@ -52,9 +52,12 @@ ssize_t fill(int fd, unsigned char* p, std::size_t n) {
   return static_cast<ssize_t>(got);
 }
 
-// Opens `path` as a regular file of at most `max_bytes` (by fstat); its size in `size`.
-read_status open_input(const std::string& path, std::uint64_t max_bytes, fd_guard& file,
-                       std::uint64_t& size) {
+std::int64_t mtime_of(const struct stat& st) {
+  return static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
+}
+
+// Opens `path` as a regular file of at most `max_bytes` (by fstat); its size and mtime in the status.
+read_status open_input(const std::string& path, std::uint64_t max_bytes, fd_guard& file) {
   // O_NONBLOCK: a path the scan saw as a file may be a FIFO by now, whose open would wait for a writer
   // forever (and hold the worker past any signal); it is refused below instead. Regular files ignore
   // the flag.
@@ -63,12 +66,27 @@ read_status open_input(const std::string& path, std::uint64_t max_bytes, fd_guar
   struct stat st {};
   if (::fstat(file.fd, &st) != 0) return {false, "cannot stat: " + errno_hint(errno)};
   if (!S_ISREG(st.st_mode)) return {false, "not a regular file (it changed since the scan)"};
-  size = static_cast<std::uint64_t>(st.st_size);
+  const auto size = static_cast<std::uint64_t>(st.st_size);
   if (size > max_bytes) {
     return {false, "file is " + std::to_string(size) + " bytes, over the limit of " +
                        std::to_string(max_bytes) + " (raise --max-body-bytes)"};
   }
-  return {true, {}};
+  return {true, {}, false, size, mtime_of(st)};
+}
+
+// After reading `got` bytes to the end of the file: the status of the read, failed with `changed`
+// when the file is not as it was opened (another size or mtime now, or a different count read).
+read_status check_unchanged(const fd_guard& file, read_status opened, std::uint64_t got) {
+  struct stat st {};
+  if (::fstat(file.fd, &st) != 0) return {false, "cannot stat: " + errno_hint(errno)};
+  const auto now_size = static_cast<std::uint64_t>(st.st_size);
+  if (got == opened.size && now_size == opened.size && mtime_of(st) == opened.mtime_ns) return opened;
+  read_status changed{false, {}, true, opened.size, opened.mtime_ns};
+  changed.error = "the file changed while being read (" + std::to_string(opened.size) +
+                  " bytes when opened, " + std::to_string(got) + " read, " + std::to_string(now_size) +
+                  " now): it may still be being written; nothing was sent. Run again when it is complete, "
+                  "or leave new files for a later run with --min-age";
+  return changed;
 }
 
 read_status read_failed() {
@@ -86,9 +104,10 @@ read_status read_file(const std::string& path, std::vector<unsigned char>& buffe
   // it adds beyond the current size (zero-filling every file before reading it took 0.5% of
   // ximup's CPU in perf of bench/upload.sh).
   fd_guard file{-1};
-  std::uint64_t expected = 0;
-  if (auto opened = open_input(path, max_bytes, file, expected); !opened.ok) return opened;
-  // Read to EOF: a file that grows or shrinks while we read is taken as it is at EOF.
+  auto opened = open_input(path, max_bytes, file);
+  if (!opened.ok) return opened;
+  // Read to EOF (one byte past the size, to see a file that grew), then check_unchanged.
+  const std::uint64_t expected = opened.size;
   if (buffer.size() < expected + 1) buffer.resize(static_cast<std::size_t>(expected) + 1);
   std::size_t got = 0;
   for (;;) {
@@ -101,14 +120,14 @@ read_status read_file(const std::string& path, std::vector<unsigned char>& buffe
   }
   if (got > max_bytes) return grew_past(max_bytes);
   buffer.resize(got);
-  return {true, {}};
+  return check_unchanged(file, std::move(opened), got);
 }
 
 read_status stream_file(const std::string& path, std::span<unsigned char> buffer, std::uint64_t max_bytes,
                         const std::function<void(std::span<const unsigned char>)>& piece) {
   fd_guard file{-1};
-  std::uint64_t expected = 0;
-  if (auto opened = open_input(path, max_bytes, file, expected); !opened.ok) return opened;
+  auto opened = open_input(path, max_bytes, file);
+  if (!opened.ok) return opened;
   std::uint64_t total = 0;
   for (;;) {
     const ssize_t n = fill(file.fd, buffer.data(), buffer.size());
@@ -117,7 +136,7 @@ read_status stream_file(const std::string& path, std::span<unsigned char> buffer
     total += got;
     if (total > max_bytes) return grew_past(max_bytes);
     if (got > 0) piece(buffer.first(got));
-    if (got < buffer.size()) return {true, {}};  // the file ended
+    if (got < buffer.size()) return check_unchanged(file, std::move(opened), total);  // the file ended
   }
 }
 

@@ -34,6 +34,8 @@ std::string_view to_string(failure_kind kind) noexcept {
       return "endpoint";
     case failure_kind::cancelled:
       return "cancelled";
+    case failure_kind::file_changed:
+      return "file_changed";
   }
   return "unknown";
 }
@@ -91,6 +93,7 @@ decision decide(failure_kind kind, int attempts, std::size_t records, const retr
       return records > 1 ? decision::split : decision::fail;
     case failure_kind::http_permanent:
     case failure_kind::cancelled:
+    case failure_kind::file_changed:
       return decision::fail;
     case failure_kind::network:
     case failure_kind::timeout:

@@ -80,7 +80,7 @@ struct upload_pipeline::impl {
                                 kind == failure_kind::tls || kind == failure_kind::http_retryable ||
                                 kind == failure_kind::bad_response || kind == failure_kind::cancelled ||
                                 kind == failure_kind::auth || kind == failure_kind::endpoint ||
-                                kind == failure_kind::untrusted;
+                                kind == failure_kind::untrusted || kind == failure_kind::file_changed;
     if (r.in_state) {
       const input_status st = result == outcome::ok ? input_status::ok
                               : retryable_kind      ? input_status::retryable
@@ -119,12 +119,34 @@ struct upload_pipeline::impl {
   // In the state it becomes retryable like the requests the stop cut short (marked first, with its
   // facts, if it was new), so that `ximup failures` lists it and --retry-failed resends it.
   void not_sent(scan_entry& e) {
-    constexpr std::string_view reason = "not sent: the run was stopped (run again to send it)";
+    retry_later(e, "not sent: the run was stopped (run again to send it)", failure_kind::cancelled);
+  }
+
+  // An input that was not sent for a reason a rerun may not meet (a stop, a file still being
+  // written): failed for this run; retryable in the state (marked first, with its facts, if it was
+  // new), so that any later run, `ximup failures` and --retry-failed see it.
+  void retry_later(scan_entry& e, std::string_view reason, failure_kind kind) {
     if (state && !e.state_key.empty()) {
       enqueue_state({e.state_key, input_status::pending, {}, 0, {e.size, e.mtime_ns, e.content_hash}});
       enqueue_state({e.state_key, input_status::retryable, std::string(reason), 0, {}});
     }
-    local_failure(std::move(e.path), std::move(e.id), e.size, reason, failure_kind::cancelled);
+    local_failure(std::move(e.path), std::move(e.id), e.size, reason, kind);
+  }
+
+  // A file that could not be read: failed, or retryable when it changed while being read.
+  void read_failure(scan_entry& e, const read_status& status) {
+    if (status.changed) {
+      retry_later(e, status.error, failure_kind::file_changed);
+    } else {
+      local_failure(std::move(e.path), std::move(e.id), e.size, status.error);
+    }
+  }
+
+  // The facts recorded for a file that was read: as it was opened, which is newer than the scan when
+  // it changed in between (the bytes sent are the opened file's; a hash of the scanned one is dropped).
+  static file_facts facts_read(const scan_entry& e, const read_status& status) {
+    if (status.size == e.size && status.mtime_ns == e.mtime_ns) return {e.size, e.mtime_ns, e.content_hash};
+    return {status.size, status.mtime_ns, std::nullopt};
   }
 
   // --- state store ----------------------------------------------------------------------------
@@ -398,6 +420,11 @@ struct upload_pipeline::impl {
     input_source source(std::move(input));
     if (!source.error().empty()) stop(run_stop::input_error, source.error());
     std::uint64_t items_seen = 0;
+    // --min-age: files modified after this instant are left for a later run.
+    const std::int64_t newest_mtime_ns =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(
+            (std::chrono::system_clock::now() - opt.min_age).time_since_epoch())
+            .count();
     while (!stopping.load()) {
       auto item = source.next();
       if (!item) break;
@@ -418,6 +445,11 @@ struct upload_pipeline::impl {
       if (opt.shard && !in_shard(e.id, *opt.shard)) {
         std::lock_guard lock(stats_mutex);
         ++summary.shard_skipped;
+        continue;
+      }
+      if (opt.min_age.count() > 0 && e.url.empty() && e.mtime_ns > newest_mtime_ns) {
+        std::lock_guard lock(stats_mutex);
+        ++summary.skipped_too_new;
         continue;
       }
       if (!should_send(e)) continue;
@@ -473,6 +505,12 @@ struct upload_pipeline::impl {
       summary.links_not_followed = source.walk_counters().links_not_followed;
       summary.not_regular = source.walk_counters().not_regular;
       scan_done = true;
+      if (summary.skipped_too_new > 0 && !opt.dry_run) {
+        spdlog::info(
+            "{} files modified less than --min-age {}s before the run (or dated after it) are left for a "
+            "later run",
+            summary.skipped_too_new, static_cast<double>(opt.min_age.count()) / 1000.0);
+      }
     }
     // A wrong path or filter would otherwise end in a silent "0 ok, 0 failed".
     if (items_seen == 0 && !stopping.load() && source.error().empty()) {
@@ -629,7 +667,7 @@ struct upload_pipeline::impl {
       body.begin(out);
       for (auto& e : plan->entries) {
         record_slot slot;
-        slot.state_key = std::move(e.state_key);  // set by should_send when there is a state
+        file_facts sent_facts{e.size, e.mtime_ns, e.content_hash};
         if (!e.url.empty()) {
           slot.path = std::move(e.path);
           slot.id = std::move(e.id);
@@ -638,17 +676,20 @@ struct upload_pipeline::impl {
           slot.id = std::move(e.id);
           const auto status = append_file_record(out, e.path, slot, e.extra_fields, piece);
           if (!status.ok) {
-            local_failure(std::move(e.path), std::move(slot.id), e.size, status.error);
+            e.id = std::move(slot.id);
+            read_failure(e, status);
             continue;
           }
+          sent_facts = facts_read(e, status);
           slot.path = std::move(e.path);
         } else {
           const auto status = read_file(e.path, file_bytes,
                                         plan->oversize ? oversize_read_limit() : opt.limits.max_body_bytes);
           if (!status.ok) {
-            local_failure(std::move(e.path), std::move(e.id), e.size, status.error);
+            read_failure(e, status);
             continue;
           }
+          sent_facts = facts_read(e, status);
           const auto bytes = maybe_resize(file_bytes, resized, slot);
           if (plan->oversize &&
               opt.limits.envelope_bytes + request_body::record_size(e.id, bytes.size(), {}, e.extra_fields) >
@@ -667,8 +708,9 @@ struct upload_pipeline::impl {
           slot.id = std::move(e.id);
           body.append_record(out, bytes, slot, e.extra_fields);
         }
+        slot.state_key = std::move(e.state_key);  // set by should_send when there is a state
         request->records.push_back(std::move(slot));
-        facts.push_back({e.size, e.mtime_ns, e.content_hash});
+        facts.push_back(sent_facts);
       }
       body.finish(out);
       if (file_bytes.capacity() > (8U << 20U)) std::vector<unsigned char>().swap(file_bytes);
@@ -977,7 +1019,8 @@ struct upload_pipeline::impl {
     const auto cancelled = summary.failures_by_reason.find(std::string(to_string(failure_kind::cancelled)));
     counts.sent = summary.files_ok + summary.files_failed -
                   (cancelled == summary.failures_by_reason.end() ? 0 : cancelled->second);
-    counts.skipped = summary.skipped_unchanged + summary.skipped_failed + summary.skipped_other;
+    counts.skipped =
+        summary.skipped_unchanged + summary.skipped_failed + summary.skipped_other + summary.skipped_too_new;
     const char* outcome = "completed";
     switch (summary.stopped) {
       case run_stop::none:

@@ -2,10 +2,13 @@
 #include <gtest/gtest.h>
 #include <simdjson.h>
 
+#include <algorithm>
+#include <atomic>
 #include <filesystem>
 #include <map>
 #include <random>
 #include <set>
+#include <thread>
 
 #include "support/json_lines.hpp"
 #include "support/ledger.hpp"
@@ -395,4 +398,77 @@ TEST(State, TheSameTreeSpelledAnotherWayIsNotSentAgain) {
   EXPECT_EQ(total(ledger_counts(mock.ledger())), 30U) << "nothing is sent again";
   EXPECT_NE(read_text(dir / "again.err").find("30 unchanged"), std::string::npos)
       << read_text(dir / "again.err");
+}
+
+// --min-age leaves files modified too recently (a copy still filling them) for a later run, which
+// takes them once they are old enough; a dry run counts them.
+TEST(State, FilesNewerThanMinAgeWaitForALaterRun) {
+  temp_dir dir;
+  const fs::path tree = dir / "tree";
+  generate_images(tree, {"--count", "10", "--size-kib", "1", "--seed", "11"});
+  std::vector<fs::path> files;
+  for (const auto& e : fs::directory_iterator(tree)) files.push_back(e.path());
+  std::sort(files.begin(), files.end());
+  const auto an_hour_ago = fs::file_time_type::clock::now() - 1h;
+  for (std::size_t i = 3; i < files.size(); ++i) fs::last_write_time(files[i], an_hour_ago);
+  mock_server mock(dir.path(), token);
+  auto args = upload_args(tree, mock, dir);
+  args.insert(args.end(), {"--min-age", "10m"});
+
+  auto dry = args;
+  dry.emplace_back("--dry-run");
+  const auto plan = run_ximup(dir.path(), dry, token);
+  EXPECT_EQ(plan.exit_code, 0) << plan.err;
+  EXPECT_NE(plan.out.find("would send:   7 inputs"), std::string::npos) << plan.out;
+  EXPECT_NE(plan.out.find("too new:      3 files"), std::string::npos) << plan.out;
+
+  const auto first = run_ximup(dir.path(), args, token);
+  EXPECT_EQ(first.exit_code, 0) << first.err;
+  EXPECT_NE(first.err.find("3 files modified less than --min-age 600s"), std::string::npos) << first.err;
+  auto counts = ledger_counts(mock.ledger());
+  EXPECT_EQ(total(counts), 7U);
+  for (std::size_t i = 0; i < 3; ++i) EXPECT_FALSE(counts.contains(files[i].filename().string())) << i;
+
+  for (std::size_t i = 0; i < 3; ++i) fs::last_write_time(files[i], an_hour_ago);
+  const auto second = run_ximup(dir.path(), args, token);
+  EXPECT_EQ(second.exit_code, 0) << second.err;
+  counts = ledger_counts(mock.ledger());
+  EXPECT_EQ(total(counts), 10U) << "the files old enough now are sent, the others not again";
+  for (std::size_t i = 0; i < 3; ++i) EXPECT_EQ(counts[files[i].filename().string()], 1) << i;
+}
+
+// A file written while ximup reads it is never sent half-written: the run fails it as changed (exit 5,
+// a rerun may fix it), the state lists it as retryable, and the next run, once the writing stopped,
+// sends it. The writer here is a thread that keeps setting the file's mtime: an 8 MB read overlaps
+// thousands of its changes.
+TEST(State, AFileBeingWrittenIsRetriedNotSentHalfWritten) {
+  temp_dir dir;
+  const fs::path tree = dir / "tree";
+  generate_images(tree, {"--count", "1", "--size-kib", "1", "--seed", "12"});
+  const fs::path busy = fs::directory_iterator(tree)->path();
+  {
+    std::string content = read_text(busy);
+    content.append(8U << 20U, 'x');  // trailing bytes after the image data: still an image to the mock
+    write_text(busy, content);
+  }
+  mock_server mock(dir.path(), token);
+  std::atomic<bool> done{false};
+  std::thread writer([&] {
+    auto t = fs::file_time_type::clock::now() - 1h;
+    std::error_code ec;
+    while (!done.load()) fs::last_write_time(busy, t += 1s, ec);
+  });
+  const auto first = run_ximup(dir.path(), upload_args(tree, mock, dir), token);
+  done = true;
+  writer.join();
+  EXPECT_EQ(first.exit_code, 5) << first.err;
+  const std::string results = read_text(dir / "results.jsonl");
+  EXPECT_NE(results.find(R"("outcome":"failed")"), std::string::npos) << results;
+  EXPECT_NE(results.find("changed while being read"), std::string::npos) << results;
+  EXPECT_EQ(total(ledger_counts(mock.ledger())), 0U) << "a file that changed while read was sent";
+  EXPECT_EQ(exported(dir, mock)[fs::absolute(busy).lexically_normal().string()], "retryable");
+
+  const auto second = run_ximup(dir.path(), upload_args(tree, mock, dir), token);
+  EXPECT_EQ(second.exit_code, 0) << second.err;
+  EXPECT_EQ(total(ledger_counts(mock.ledger())), 1U);
 }

@@ -7,11 +7,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <fstream>
+#include <functional>
 #include <future>
 #include <random>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -120,6 +123,96 @@ TEST(FileReader, StreamRefusesAFileThatGrowsPastTheLimit) {
   std::vector<unsigned char> buffer;
   const read_status whole = read_file("/proc/self/status", buffer, 10);
   EXPECT_EQ(got.status.error, whole.error);
+}
+
+// Sets the file's mtime to `seconds` since the epoch.
+void set_mtime(const std::string& path, long seconds) {
+  const struct timespec times[2] = {{seconds, 0}, {seconds, 0}};
+  ASSERT_EQ(::utimensat(AT_FDCWD, path.c_str(), times, 0), 0) << path;
+}
+
+// A read that went well gives the facts of the bytes it read: size and mtime as the file was opened.
+TEST(FileReader, AReadGivesTheSizeAndMtimeOfWhatItRead) {
+  temp_dir dir;
+  const auto [path, content] = random_file(dir, "f", 5000, 3);
+  set_mtime(path, 1'700'000'000);
+  std::vector<unsigned char> buffer;
+  const auto whole = read_file(path, buffer, 1U << 20U);
+  ASSERT_TRUE(whole.ok) << whole.error;
+  EXPECT_EQ(whole.size, 5000U);
+  EXPECT_EQ(whole.mtime_ns, 1'700'000'000LL * 1'000'000'000);
+  const streamed got = stream(path, 300, 1U << 20U);
+  ASSERT_TRUE(got.status.ok) << got.status.error;
+  EXPECT_EQ(got.status.size, 5000U);
+  EXPECT_EQ(got.status.mtime_ns, whole.mtime_ns);
+  EXPECT_FALSE(got.status.changed);
+}
+
+// A file written while it is read (a camera or a copy still filling it) is never taken for the
+// file: grown, cut, or rewritten in place with a new mtime, the read fails with `changed` and says
+// what to do. The writes happen between two pieces, the way another process's would.
+TEST(FileReader, AFileChangedWhileBeingReadIsRefusedAsChanged) {
+  temp_dir dir;
+  const std::vector<std::pair<std::string, std::function<void(const std::string&)>>> changes = {
+      {"grown", [](const std::string& p) { std::ofstream(p, std::ios::app) << "more"; }},
+      {"cut", [](const std::string& p) { ASSERT_EQ(::truncate(p.c_str(), 1000), 0); }},
+      {"rewritten",
+       [](const std::string& p) {
+         const int fd = ::open(p.c_str(), O_WRONLY);
+         ASSERT_GE(fd, 0);
+         ASSERT_EQ(::pwrite(fd, "XXXX", 4, 0), 4);
+         ::close(fd);
+         set_mtime(p, 1'800'000'000);  // the same size: only the mtime tells
+       }},
+  };
+  unsigned seed = 40;
+  for (const auto& named_change : changes) {
+    const std::string& name = named_change.first;
+    const auto& change = named_change.second;
+    const std::string path = random_file(dir, name, 10000, seed++).first;
+    set_mtime(path, 1'700'000'000);
+    std::vector<unsigned char> buffer(3000);
+    bool changed_once = false;
+    const auto status = stream_file(path, buffer, 1U << 20U, [&](std::span<const unsigned char>) {
+      if (!std::exchange(changed_once, true)) change(path);
+    });
+    EXPECT_FALSE(status.ok) << name;
+    EXPECT_TRUE(status.changed) << name;
+    EXPECT_NE(status.error.find("changed while being read"), std::string::npos)
+        << name << ": " << status.error;
+    EXPECT_NE(status.error.find("--min-age"), std::string::npos) << name << ": " << status.error;
+  }
+}
+
+// read_file checks the same way: a file whose mtime another thread keeps changing is refused as
+// changed (a read of 8 MB overlaps many of those changes; tried until one does), and a read that
+// reports success gave the file's bytes.
+TEST(FileReader, WholeReadOfAFileBeingTouchedIsRefusedAsChanged) {
+  temp_dir dir;
+  const auto [path, content] = random_file(dir, "busy", 8U << 20U, 5);
+  std::atomic<bool> done{false};
+  std::thread toucher([&, p = path] {
+    long t = 1'700'000'000;
+    while (!done.load()) {
+      const struct timespec times[2] = {{t, 0}, {t, 0}};
+      ::utimensat(AT_FDCWD, p.c_str(), times, 0);
+      ++t;
+    }
+  });
+  std::vector<unsigned char> buffer;
+  bool refused = false;
+  for (int attempt = 0; attempt < 200 && !refused; ++attempt) {
+    const auto status = read_file(path, buffer, 16U << 20U);
+    if (status.ok) {
+      EXPECT_EQ(buffer, content);
+    } else {
+      EXPECT_TRUE(status.changed) << status.error;
+      refused = true;
+    }
+  }
+  done = true;
+  toucher.join();
+  EXPECT_TRUE(refused) << "200 whole reads of a file whose mtime changed all the time all succeeded";
 }
 
 TEST(FileReader, FileOverTheLimitIsRefusedWithTheFlagToRaise) {
