@@ -1,4 +1,5 @@
 #include "config_layers.hpp"
+#include <algorithm>
 
 #include <fmt/format.h>
 #include <sys/stat.h>
@@ -105,8 +106,20 @@ CLI::Option* find_long(const CLI::App& cmd, const std::string& key) {
 
 bool given_on_command_line(const CLI::Option& opt, const std::vector<std::string>& argv) {
   if (opt.get_positional()) {
-    return opt.count() > 0 &&
-           (opt.get_envname().empty() || std::getenv(opt.get_envname().c_str()) == nullptr);
+    if (opt.count() == 0) {
+      return false;
+    }
+    if (opt.get_envname().empty() || std::getenv(opt.get_envname().c_str()) == nullptr) {
+      return true;
+    }
+    // CLI11 takes the variable only when the command line gave no such argument: the values came
+    // from the command line when every one of them is an argument there.
+    for (const auto& value : opt.results()) {
+      if (std::find(argv.begin(), argv.end(), value) == argv.end()) {
+        return false;
+      }
+    }
+    return true;
   }
   for (const auto& name : opt.get_lnames()) {
     const std::string flag = "--" + name;

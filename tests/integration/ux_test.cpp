@@ -103,6 +103,17 @@ TEST_F(Ux, FlagBeatsEnvironmentBeatsConfigFileBeatsDefault) {
   EXPECT_NE(r.out.find("retry-max = \"30s\"  # default"), std::string::npos) << r.out;
 }
 
+// Inputs typed on the command line beat XIMUP_INPUTS, and --print-config says so (it labelled them
+// "environment" whenever the variable was set).
+TEST_F(Ux, PrintConfigTellsTypedInputsFromXimupInputs) {
+  auto r = ximup({"upload", "typed-tree", "--print-config"}, {"XIMUP_INPUTS=env-tree"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("inputs = \"typed-tree\"  # flag"), std::string::npos) << r.out;
+  r = ximup({"upload", "--print-config"}, {"XIMUP_INPUTS=env-tree"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("inputs = \"env-tree\"  # environment XIMUP_INPUTS"), std::string::npos) << r.out;
+}
+
 TEST_F(Ux, ConfigFileIsFoundInXdgConfigHome) {
   fs::create_directories(dir / "xdg" / "ximup");
   write_text(dir / "xdg" / "ximup" / "config.toml", "workers = 3\nlog_format = \"json\"\n");
