@@ -18,6 +18,37 @@
 
 namespace {
 
+// The value of `--name VALUE` or `--name=VALUE` in the arguments, the last one given; nullptr if none.
+const char* flag_value(int argc, char** argv, std::string_view name) {
+  const char* value = nullptr;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg == name && i + 1 < argc) {
+      value = argv[i + 1];
+    } else if (arg.size() > name.size() && arg.starts_with(name) && arg[name.size()] == '=') {
+      value = argv[i] + name.size() + 1;
+    }
+  }
+  return value;
+}
+
+// `text` with every --token value typed on the command line replaced: CLI11 quotes arguments it did
+// not expect (`ximup status --token T`), and errors go to logs.
+std::string without_tokens(std::string text, int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    std::string_view secret;
+    if (arg == "--token" && i + 1 < argc) secret = argv[i + 1];
+    if (arg.starts_with("--token=")) secret = arg.substr(std::string_view("--token=").size());
+    if (secret.empty()) continue;
+    for (auto at = text.find(secret); at != std::string::npos; at = text.find(secret, at)) {
+      text.replace(at, secret.size(), "[redacted]");
+      at += std::string_view("[redacted]").size();
+    }
+  }
+  return text;
+}
+
 int run_cli(int argc, char** argv) {
   // Allocations of 1 MiB and more (file buffers, TLS record pieces, bodies beyond the pool) are
   // mapped and unmapped, not carved from glibc's arenas: with the default, whose threshold rises
@@ -27,10 +58,11 @@ int run_cli(int argc, char** argv) {
   // Logs go to stderr; stdout is for what a command prints (results with --results -, listings).
   // In the format XIMUP_LOG_FORMAT asks for from the start (the container default is json): a bad
   // flag or config file, found before --log-format is applied, is then a JSON record too.
+  // --log-format on the command line too (it beats the variable, as it will once parsed).
   ximup::log_options early;
-  if (const char* format = std::getenv("XIMUP_LOG_FORMAT"); format != nullptr) {
-    early.format = ximup::parse_log_format(format).value_or(ximup::log_format::text);
-  }
+  const char* format = flag_value(argc, argv, "--log-format");
+  if (format == nullptr) format = std::getenv("XIMUP_LOG_FORMAT");
+  if (format != nullptr) early.format = ximup::parse_log_format(format).value_or(ximup::log_format::text);
   (void)ximup::configure_logging(early);  // (no file: cannot fail)
   // XIMUP_SIMD=scalar|ssse3|avx2|avx512|neon forces an encoder; an unknown or unsupported one is an error.
   if (const std::string error = ximup::base64::select_variant(); !error.empty()) {
@@ -81,10 +113,11 @@ int run_cli(int argc, char** argv) {
       for (const CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) {
         names += (names.empty() ? "" : ", ") + sub->get_name();
       }
-      spdlog::error("unknown command '{}': the commands are {}", args.front(), names);
+      spdlog::error("unknown command '{}': the commands are {}", without_tokens(args.front(), argc, argv),
+                    names);
       return ximup::exit_code::usage;
     }
-    spdlog::error("{}{} (run with --help for more information)", e.what(), hint);
+    spdlog::error("{}{} (run with --help for more information)", without_tokens(e.what(), argc, argv), hint);
     return ximup::exit_code::usage;
   }
   for (auto* sub : app.get_subcommands()) {

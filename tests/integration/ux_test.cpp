@@ -219,6 +219,37 @@ TEST_F(Ux, EarlyErrorsAreJsonWhenTheEnvironmentAsksForJson) {
   }
 }
 
+// --log-format json typed on the command line makes the errors found while parsing it JSON too (the
+// cron example in the README passes it as a flag).
+TEST_F(Ux, EarlyErrorsAreJsonWhenTheFlagAsksForJson) {
+  for (const auto& args : std::vector<std::vector<std::string>>{
+           {"upload", "x", "--endpoint", "tagging", "--log-format", "json", "--bogus"},
+           {"upload", "x", "--endpoint", "tagging", "--log-format=json", "--connections", "0"}}) {
+    const auto r = ximup(args);
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    simdjson::dom::parser parser;
+    for (const auto& line : lines_of(r.err)) {
+      simdjson::dom::element doc;
+      ASSERT_EQ(parser.parse(line).get(doc), simdjson::SUCCESS) << "not JSON: " << line;
+      EXPECT_EQ(std::string_view(doc["level"]), "error") << line;
+    }
+    EXPECT_FALSE(r.err.empty());
+  }
+}
+
+// A token typed after a command that takes none (`ximup status ... --token T`, the upload command
+// line reused) is quoted by the parser's error: it is redacted there.
+TEST_F(Ux, ATokenTheParserDidNotExpectIsNotLogged) {
+  const std::string secret = "typed-secret-4d2b91";
+  for (const auto& args : std::vector<std::vector<std::string>>{
+           {"status", "-e", "tagging", "--token", secret}, {"presets", "--token=" + secret}}) {
+    const auto r = ximup(args);
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_EQ(r.err.find(secret), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("[redacted]"), std::string::npos) << r.err;
+  }
+}
+
 // Values checked after parsing (sizes, durations, ranges) name where they were written: the
 // variable or the config file's key, not only a flag the user never typed.
 TEST_F(Ux, BadValuesFromTheEnvironmentOrTheConfigFileSayWhereTheyCameFrom) {
