@@ -12,6 +12,7 @@
 #include "commands.hpp"
 #include "endpoint_flags.hpp"
 #include "exit_codes.hpp"
+#include "output_files.hpp"
 #include "ximup/json_escape.hpp"
 #include "ximup/state_store.hpp"
 
@@ -140,6 +141,38 @@ int run_status(const state_flags& f) {
   return exit_code::ok;
 }
 
+// Why -o must not be written (it was truncated before the state was read: `-o ximup-state.sqlite`
+// emptied the state, `-o results.jsonl` lost the API's answers), or "". Only an earlier export, an
+// empty file or a new one is written over.
+std::string refuse_output(const state_flags& f) {
+  const auto out = resolved_path(f.output);
+  for (const char* suffix : {"", "-wal", "-shm", "-journal", ".lock"}) {
+    if (out == resolved_path(f.state + suffix)) {
+      return "-o '" + f.output + "' is the state file being read" +
+             (*suffix != '\0' ? std::string(" (its ") + suffix + " file)" : std::string()) +
+             ": choose another -o path";
+    }
+  }
+  switch (content_of(f.output)) {
+    case file_content::none:
+    case file_content::export_lines:
+      return "";
+    case file_content::state:
+      return "-o '" + f.output +
+             "' is an SQLite database (a state file?): ximup will not write over it; "
+             "choose another -o path";
+    case file_content::results:
+      return "-o '" + f.output +
+             "' holds the results of a run (the only copy of the API's answers): ximup "
+             "will not write over it; choose another -o path";
+    case file_content::other:
+      break;
+  }
+  return "-o '" + f.output +
+         "' exists and is not an earlier export: ximup will not write over it; choose "
+         "another -o path";
+}
+
 // Streams the job's inputs (all, or only those with the given statuses) to stdout or a file.
 int stream_entries(const state_flags& f, std::span<const input_status> only, bool as_json) {
   int code = exit_code::ok;
@@ -147,6 +180,10 @@ int stream_entries(const state_flags& f, std::span<const input_status> only, boo
   if (!store) return code;
   std::FILE* out = stdout;
   if (f.output != "-") {
+    if (const std::string refused = refuse_output(f); !refused.empty()) {
+      spdlog::error("{}", refused);
+      return exit_code::usage;
+    }
     out = std::fopen(f.output.c_str(), "we");
     if (out == nullptr) {
       spdlog::error("cannot open '{}' for writing: {}", f.output, std::strerror(errno));

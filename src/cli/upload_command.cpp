@@ -24,6 +24,7 @@
 #include "config_layers.hpp"
 #include "endpoint_flags.hpp"
 #include "exit_codes.hpp"
+#include "output_files.hpp"
 #include "summary_report.hpp"
 #include "ximup/cpu_count.hpp"
 #include "ximup/json_escape.hpp"
@@ -170,28 +171,6 @@ std::chrono::milliseconds timeout_flag(const std::string& name, const std::strin
   return v;
 }
 
-// A path as the file system sees it (symlinks and `..` resolved as far as the path exists), for
-// telling whether two names are one file; absolute and lexically normal if that fails.
-std::filesystem::path resolved_path(const std::string& path) {
-  std::error_code ec;
-  std::filesystem::path real = std::filesystem::weakly_canonical(path, ec);
-  if (ec) real = std::filesystem::absolute(path, ec).lexically_normal();
-  return real;
-}
-
-// A results file's first bytes (`more`: the file goes on past them): its first line one of ours (an
-// object that starts with the path and has an outcome), or only the start of one when a run was
-// stopped while writing it. A JSON document that merely starts with '{' (package.json, pretty-printed)
-// is not. (Not parsed: a path of non-UTF-8 bytes is written with \udcXX escapes, which strict JSON
-// parsers such as simdjson refuse.)
-bool is_results_head(std::string_view head, bool more) {
-  if (!head.starts_with(R"({"path":)")) return false;
-  const std::size_t end = head.find('\n');
-  if (end == std::string_view::npos) return !more;  // a first line cut short by a stopped run
-  const std::string_view line = head.substr(0, end);
-  return line.ends_with('}') && line.find(R"(,"outcome":")") != std::string_view::npos;
-}
-
 // The files a run writes must be distinct, and the results file must not overwrite something that
 // is not a results file (an image given by mistake, a document): both would lose data silently.
 void check_output_paths(const upload_flags& f, const std::optional<std::string>& state_path) {
@@ -227,14 +206,19 @@ void check_output_paths(const upload_flags& f, const std::optional<std::string>&
                         "' does not exist (create it, or give a path in an existing directory)"};
     }
   }
+  // The log file is appended to: never to a state file or a run's results (a log line there breaks
+  // every later run, or every reader of the JSON lines).
+  if (!f.log_file.empty()) {
+    const file_content held = content_of(f.log_file);
+    if (held == file_content::state || held == file_content::results) {
+      throw usage_error{origin_of("--log-file") + " '" + f.log_file + "' is " +
+                        (held == file_content::state ? "a state file (SQLite)" : "a results file") +
+                        ": ximup will not append log lines to it; choose another --log-file path"};
+    }
+  }
   if (f.results == "-") return;
-  std::error_code ec;
-  if (!fs::is_regular_file(f.results, ec) || fs::file_size(f.results, ec) == 0 || ec) return;
-  std::ifstream in(f.results, std::ios::binary);
-  std::string head(std::size_t{1} << 20, '\0');
-  in.read(head.data(), static_cast<std::streamsize>(head.size()));
-  head.resize(static_cast<std::size_t>(in.gcount()));
-  if (!is_results_head(head, !in.eof())) {
+  const file_content held = content_of(f.results);
+  if (held != file_content::none && held != file_content::results) {
     throw usage_error{"--results '" + f.results +
                       "' exists and is not a results file (JSON lines): ximup will not write over it; "
                       "choose another --results path"};
@@ -361,6 +345,20 @@ std::uint32_t resize_target(const std::string& value, const std::string& endpoin
   return n;
 }
 
+// The state file the flags name (nullopt: --no-state); a usage error for flags that contradict.
+std::optional<std::string> state_path_of(const upload_flags& f) {
+  if (static_cast<int>(f.retry_failed) + static_cast<int>(f.force) + static_cast<int>(f.checksum) > 1) {
+    throw usage_error{"--retry-failed, --force and --checksum exclude each other"};
+  }
+  if (f.no_state && (f.retry_failed || f.force || f.checksum || !f.state.empty())) {
+    throw usage_error{origin_of("--no-state") +
+                      " cannot be combined with --state, --retry-failed, --force or "
+                      "--checksum"};
+  }
+  if (f.no_state) return std::nullopt;
+  return f.state.empty() ? default_state_path(f.results, shard_option(f)) : f.state;
+}
+
 upload_options build_options(const upload_flags& f) {
   upload_options o;
   set_inputs(f, o.input);
@@ -396,16 +394,7 @@ upload_options build_options(const upload_flags& f) {
   o.workers = std::max<std::size_t>(1, f.workers);
   o.results_path = f.results;
   o.preflight = !f.no_preflight;
-  if (static_cast<int>(f.retry_failed) + static_cast<int>(f.force) + static_cast<int>(f.checksum) > 1) {
-    throw usage_error{"--retry-failed, --force and --checksum exclude each other"};
-  }
-  if (f.no_state && (f.retry_failed || f.force || f.checksum || !f.state.empty())) {
-    throw usage_error{origin_of("--no-state") +
-                      " cannot be combined with --state, --retry-failed, --force or "
-                      "--checksum"};
-  }
-  if (!f.no_state) o.state_path = f.state.empty() ? default_state_path(f.results, o.shard) : f.state;
-  check_output_paths(f, o.state_path);
+  o.state_path = state_path_of(f);
   o.mode = f.retry_failed ? run_mode::retry_failed
            : f.force      ? run_mode::force
            : f.checksum   ? run_mode::checksum
@@ -697,6 +686,14 @@ int run_upload(const upload_flags& flags, const CLI::App& cmd) {
     return exit_code::usage;
   }
   logs.format = *format;
+  // The output paths are checked before the log file is opened: a --log-file that names the state
+  // or the results would otherwise get the very error that refuses it.
+  try {
+    check_output_paths(flags, state_path_of(flags));
+  } catch (const usage_error& e) {
+    spdlog::error("{}", e.message);
+    return exit_code::usage;
+  }
   if (!flags.log_file.empty()) logs.file = flags.log_file;
   if (const std::string error = configure_logging(logs); !error.empty()) {
     spdlog::error("{}", error);

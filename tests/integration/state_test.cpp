@@ -472,3 +472,52 @@ TEST(State, AFileBeingWrittenIsRetriedNotSentHalfWritten) {
   EXPECT_EQ(second.exit_code, 0) << second.err;
   EXPECT_EQ(total(ledger_counts(mock.ledger())), 1U);
 }
+
+// `export -o` and `failures -o` write only over an earlier export: `-o` naming the state file emptied
+// it before it was read (the next run sent everything again), `-o results.jsonl` lost the API's
+// answers. And a --log-file that names the state or the results is refused before anything is
+// appended to it.
+TEST(State, NoCommandWritesOverTheStateOrTheResults) {
+  temp_dir dir;
+  const fs::path tree = dir / "tree";
+  generate_images(tree, {"--count", "5", "--size-kib", "1", "--seed", "13"});
+  mock_server mock(dir.path(), token);
+  const auto first = run_ximup(dir.path(), upload_args(tree, mock, dir), token);
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  const std::string state_before = read_text(dir / "state.sqlite");
+  const std::string results_before = read_text(dir / "results.jsonl");
+  write_text(dir / "notes.txt", "my notes\n");
+  const auto state_command = [&](const std::string& command, const fs::path& out) {
+    return run({XIMUP_BIN, command, "--endpoint", "tagging", "--api-base", mock.base(), "--state",
+                (dir / "state.sqlite").string(), "-o", out.string()},
+               dir / "cmd.out", dir / "cmd.err");
+  };
+  for (const char* command : {"export", "failures"}) {
+    for (const fs::path& target : {dir / "state.sqlite", dir / "results.jsonl", dir / "notes.txt"}) {
+      EXPECT_EQ(state_command(command, target), 2) << command << " -o " << target;
+      EXPECT_NE(read_text(dir / "cmd.err").find("choose another -o path"), std::string::npos)
+          << read_text(dir / "cmd.err");
+    }
+    EXPECT_EQ(state_command(command, dir / "latest.jsonl"), 0) << read_text(dir / "cmd.err");
+    EXPECT_EQ(state_command(command, dir / "latest.jsonl"), 0) << "an earlier export is written over";
+  }
+  EXPECT_EQ(read_text(dir / "notes.txt"), "my notes\n");
+
+  for (const char* log : {"state.sqlite", "results.jsonl"}) {
+    auto args = upload_args(tree, mock, dir);
+    args.insert(args.end(), {"--log-file", (dir / log).string()});
+    const auto refused = run_ximup(dir.path(), args, token);
+    EXPECT_EQ(refused.exit_code, 2) << refused.err;
+  }
+  // A fresh directory: the default state path given as --log-file is not created by the refusal.
+  fs::create_directories(dir / "fresh");
+  const auto fresh =
+      run_ximup(dir / "fresh",
+                mock.upload_args(tree, dir / "fresh" / "results.jsonl",
+                                 {"--log-file", (dir / "fresh" / "ximup-state.sqlite").string()}),
+                token);
+  EXPECT_EQ(fresh.exit_code, 2) << fresh.err;
+  EXPECT_FALSE(fs::exists(dir / "fresh" / "ximup-state.sqlite"));
+  EXPECT_EQ(read_text(dir / "state.sqlite"), state_before) << "the state file was written to";
+  EXPECT_EQ(read_text(dir / "results.jsonl"), results_before) << "the results file was written to";
+}
