@@ -1,4 +1,5 @@
 // `ximup status`, `ximup failures`, `ximup export` and `ximup prune`: a state file without uploading.
+#include <dirent.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
@@ -62,23 +63,64 @@ std::string format_time(std::int64_t unix_seconds) {
   return buf;
 }
 
-// An input whose file is gone: an absolute path that lstat() says does not exist. Any other error
-// (a permission, a disk not mounted yet) does not count: only certain absence does. URLs and the
-// relative keys of old state files (relative to a directory we do not know) are never gone.
-bool file_is_gone(const std::string& path) {
-  if (!path.starts_with('/')) return false;
-  struct stat st {};
-  return ::lstat(path.c_str(), &st) != 0 && (errno == ENOENT || errno == ENOTDIR);
+// Whether the directory at `path` has any entry; false when it cannot be read (uncertain).
+bool has_entries(const std::string& path) {
+  DIR* dir = ::opendir(path.c_str());
+  if (dir == nullptr) return false;
+  bool any = false;
+  while (const dirent* e = ::readdir(dir)) {
+    const std::string_view name = e->d_name;
+    if (name != "." && name != "..") {
+      any = true;
+      break;
+    }
+  }
+  ::closedir(dir);
+  return any;
 }
+
+// Tells whether inputs' files are gone. Only certain absence counts: an absolute path that lstat()
+// says does not exist (ENOENT, ENOTDIR), or that is now a directory or anything but a file or a
+// link. Not when the nearest directory above it that exists is empty: a disk that is not mounted
+// leaves an empty mount point, under which every file looks deleted (`prune --all` then dropped
+// every input, and the next run sent them all again). Any other error (a permission) does not count
+// either. URLs and the relative keys of old state files (relative to a directory we do not know)
+// are never gone.
+class gone_check {
+ public:
+  bool operator()(const std::string& path) {
+    if (!path.starts_with('/')) return false;
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) == 0) return !S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode);
+    if (errno != ENOENT && errno != ENOTDIR) return false;
+    std::string dir = path.substr(0, path.rfind('/'));
+    while (!dir.empty() && ::lstat(dir.c_str(), &st) != 0) {
+      if (errno != ENOENT && errno != ENOTDIR) return false;
+      dir.resize(dir.rfind('/'));
+    }
+    if (dir.empty()) dir = "/";
+    // Inputs come sorted by path: most share the directory of the one before.
+    if (dir != last_dir_) {
+      last_dir_ = dir;
+      last_dir_has_entries_ = has_entries(dir);
+    }
+    return last_dir_has_entries_;
+  }
+
+ private:
+  std::string last_dir_;
+  bool last_dir_has_entries_ = true;
+};
 
 // Paths of the job's inputs with one of the statuses `only` whose files are gone.
 state_result<std::vector<std::string>> gone_inputs(state_store& store, std::span<const input_status> only,
                                                    std::vector<input_status>* statuses = nullptr) {
   state_result<std::vector<std::string>> gone;
   gone.value.emplace();
+  gone_check is_gone;
   gone.status = store.for_each_entry(
       [&](const state_entry& e) {
-        if (file_is_gone(e.path)) {
+        if (is_gone(e.path)) {
           gone.value->push_back(e.path);
           if (statuses != nullptr) statuses->push_back(e.record.status);
         }

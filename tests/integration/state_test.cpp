@@ -521,3 +521,46 @@ TEST(State, NoCommandWritesOverTheStateOrTheResults) {
   EXPECT_EQ(read_text(dir / "state.sqlite"), state_before) << "the state file was written to";
   EXPECT_EQ(read_text(dir / "results.jsonl"), results_before) << "the results file was written to";
 }
+
+// What prune counts as gone. A disk that is not mounted leaves its mount point empty, and every file
+// under it looked deleted: `prune --all` dropped them all and the next run sent them again. Files
+// under an empty directory (however deep) are kept now; files of a deleted folder beside others, and
+// a file replaced by a directory, are gone.
+TEST(State, PruneTellsADeletedFolderFromADiskNotMounted) {
+  temp_dir dir;
+  const fs::path tree = dir / "tree";
+  generate_images(dir / "gen", {"--count", "6", "--size-kib", "1", "--seed", "14"});
+  std::vector<fs::path> images;
+  for (const auto& e : fs::directory_iterator(dir / "gen")) images.push_back(e.path());
+  std::sort(images.begin(), images.end());
+  const fs::path mount = tree / "mnt";            // stands for a mount point
+  const fs::path old_batch = tree / "old" / "b";  // a folder the user deletes
+  fs::create_directories(mount / "day1");
+  fs::create_directories(old_batch);
+  fs::copy_file(images[0], mount / "day1" / "a.jpg");
+  fs::copy_file(images[1], mount / "b.jpg");
+  fs::copy_file(images[2], old_batch / "c.jpg");
+  fs::copy_file(images[3], tree / "old" / "keep.jpg");
+  fs::copy_file(images[4], tree / "now-a-dir.jpg");
+  fs::copy_file(images[5], tree / "stays.jpg");
+  mock_server mock(dir.path(), token);
+  const auto first = run_ximup(dir.path(), upload_args(tree, mock, dir), token);
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+
+  fs::remove_all(mount / "day1");  // "unmounted": the mount point is there and empty
+  fs::remove(mount / "b.jpg");
+  fs::remove_all(old_batch);
+  fs::remove(tree / "now-a-dir.jpg");
+  fs::create_directories(tree / "now-a-dir.jpg");
+  const auto rc = run({XIMUP_BIN, "prune", "--all", "--dry-run", "--endpoint", "tagging", "--api-base",
+                       mock.base(), "--state", (dir / "state.sqlite").string()},
+                      dir / "prune.out", dir / "prune.err");
+  ASSERT_EQ(rc, 0) << read_text(dir / "prune.err");
+  const std::string listed = read_text(dir / "prune.out");
+  EXPECT_NE(listed.find("old/b/c.jpg"), std::string::npos) << listed;
+  EXPECT_NE(listed.find("now-a-dir.jpg"), std::string::npos) << listed;
+  EXPECT_EQ(listed.find("mnt/"), std::string::npos) << "files under an empty mount point count as gone:\n"
+                                                    << listed;
+  EXPECT_EQ(listed.find("keep.jpg"), std::string::npos) << listed;
+  EXPECT_EQ(listed.find("stays.jpg"), std::string::npos) << listed;
+}
