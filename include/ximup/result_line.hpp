@@ -34,4 +34,9 @@ struct result_record {
 /// The JSON line for `r`, ending in '\n'.
 [[nodiscard]] std::string format_result_line(const result_record& r);
 
+/// Whether `name` is one of the members ximup itself writes in a result line before the record's
+/// fields (path, outcome, error, ...): a record field of that name would make the key appear twice
+/// (JSON readers keep the last one), so manifests refuse it and a response's copy is not kept.
+[[nodiscard]] bool is_result_line_key(std::string_view name) noexcept;
+
 }  // namespace ximup

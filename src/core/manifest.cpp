@@ -12,6 +12,7 @@
 
 #include "ximup/json_escape.hpp"
 #include "ximup/response.hpp"
+#include "ximup/result_line.hpp"
 
 namespace ximup {
 namespace {
@@ -147,11 +148,18 @@ std::string check_location(const std::string& path, const std::string& url) {
   return "";
 }
 
+// Fields a record cannot carry: what ximup sets in the request, and what it writes in the result
+// line beside the fields the API echoes (`path` and `url` are read as the input, never copied).
 bool is_reserved_field(std::string_view name) noexcept {
-  return name == "_base64" || name == "_url";
+  return name == "_base64" || name == "_url" || (name != "path" && is_result_line_key(name));
 }
 
 std::string reserved_message(std::string_view name) {
+  if (name != "_base64" && name != "_url") {
+    return json_string(name) +
+           " is a member of ximup's result lines: echoed back by the API, it would appear there twice "
+           "(rename the field)";
+  }
   return std::string(name) + " is set by ximup" + (name == "_url" ? " (use url)" : " (use path)");
 }
 

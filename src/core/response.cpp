@@ -15,6 +15,7 @@
 
 #include "utf8.hpp"
 #include "ximup/json_escape.hpp"
+#include "ximup/result_line.hpp"
 
 namespace ximup {
 namespace {
@@ -341,6 +342,7 @@ std::string read_record(od::value& v, std::size_t index, std::span<const std::st
       }
       continue;
     }
+    if (key && is_result_line_key(*key)) continue;  // ximup's own member of that name is in the line
     if (!record.fields_json.empty()) {
       record.fields_json.push_back(',');
     }

@@ -21,6 +21,14 @@ void append_integer(std::string& out, Integer value) {
 
 }  // namespace
 
+bool is_result_line_key(std::string_view name) noexcept {
+  for (const std::string_view key : {"path", "outcome", "http_status", "status_code", "status_text",
+                                     "attempts", "bytes", "error", "resize"}) {
+    if (name == key) return true;
+  }
+  return false;
+}
+
 std::string format_result_line(const result_record& r) {
   const bool failed = r.result == outcome::failed;
   // Upper bound: fixed keys and punctuation, integers at their widest, strings escaped.

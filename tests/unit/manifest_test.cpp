@@ -146,9 +146,10 @@ TEST(Manifest, JsonlBadLinesAreReportedWithTheirNumbersAndReadingGoesOn) {
       "{\"path\":\"a\\u0000b\"}\n"                  // 12 NUL
       "{\"path\":\"a\",\"_id\":7}\n"                // 13 _id not a string
       "   \t \n"                                    // 14 blank
-      "{\"path\":\"ok2.jpg\"}",                     // 15, no final newline
+      "{\"path\":\"a\",\"outcome\":\"ok\"}\n"       // 15 a result line's own member
+      "{\"path\":\"ok2.jpg\"}",                     // 16, no final newline
       manifest_format::jsonl);
-  ASSERT_EQ(entries.size(), 13U);
+  ASSERT_EQ(entries.size(), 14U);
   EXPECT_EQ(item(entries[0]).path, "ok1.jpg");
   const std::vector<std::pair<std::uint64_t, std::string>> expected = {
       {2, "invalid JSON"},
@@ -162,6 +163,9 @@ TEST(Manifest, JsonlBadLinesAreReportedWithTheirNumbersAndReadingGoesOn) {
       {11, "url must start with http:// or https://"},
       {12, "path holds a NUL byte"},
       {13, "_id is not a string"},
+      {15,
+       "\"outcome\" is a member of ximup's result lines: echoed back by the API, it would appear there "
+       "twice (rename the field)"},
   };
   for (std::size_t i = 0; i < expected.size(); ++i) {
     const auto& e = error(entries[i + 1]);
@@ -169,8 +173,8 @@ TEST(Manifest, JsonlBadLinesAreReportedWithTheirNumbersAndReadingGoesOn) {
     EXPECT_EQ(e.message, expected[i].second) << i;
     EXPECT_FALSE(e.fatal);
   }
-  EXPECT_EQ(item(entries[12]).path, "ok2.jpg");
-  EXPECT_EQ(item(entries[12]).line_number, 15U);
+  EXPECT_EQ(item(entries[13]).path, "ok2.jpg");
+  EXPECT_EQ(item(entries[13]).line_number, 16U);
 }
 
 TEST(Manifest, JsonlCrlfAndByteOrderMark) {
@@ -333,6 +337,9 @@ TEST(Manifest, CsvUnusableHeaderIsFatal) {
       {"path,label,label\n", R"(CSV header: column "label" appears twice)"},
       {"path,,x\n", "CSV header: column 2 has no name"},
       {"path,_url\n", "CSV header: _url is set by ximup (use url)"},
+      {"path,error\n",
+       "CSV header: \"error\" is a member of ximup's result lines: echoed back by the API, it would appear "
+       "there twice (rename the field)"},
       {"\"path\nlabel\n", "CSV header: unterminated quoted field"},
   };
   for (const auto& [content, message] : cases) {

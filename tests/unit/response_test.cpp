@@ -65,6 +65,16 @@ TEST(Response, EchoedBase64UrlIdAndStatusAreNotCopied) {
   EXPECT_EQ(out.response.records[0].fields_json, R"("_tags":[])");
 }
 
+// Members named like ximup's own in the result line (outcome, error, bytes, ...) are not copied: the
+// line would hold the key twice, and JSON readers keep the last one (a success read as "failed").
+TEST(Response, MembersNamedLikeTheResultLinesOwnAreNotCopied) {
+  const std::string body = R"({"records":[{"_status":{"code":200},"outcome":"failed","error":"x",)"
+                           R"("bytes":-1,"http_status":999,"_tags":[],"label":"cat"}]})";
+  const auto out = parse_records_response(body, ids({"p"}));
+  ASSERT_TRUE(out.ok()) << out.error;
+  EXPECT_EQ(out.response.records[0].fields_json, R"("_tags":[],"label":"cat")");
+}
+
 TEST(Response, NestedResultsAreMinified) {
   const std::string body =
       "{\"records\": [ {\n \"_status\" : { \"code\" : 200 } ,\n"
