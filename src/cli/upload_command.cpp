@@ -797,6 +797,12 @@ int run_upload(const upload_flags& flags, const CLI::App& cmd) {
   signals.run_over();
   finished.store(true);  // /metrics: ximup_run_up 0 from now on
   if (reporter) reporter->stop();
+  // A stop the pipeline did not log itself (the connection check, the run lock): an error record
+  // whatever the verbosity and format, for the log collectors and --log-file (the summary's
+  // "stopped:" line is on stderr only, and not at all with -q or --log-level warn).
+  if (summary.stopped != run_stop::none && summary.stopped != run_stop::interrupted && !summary.stop_logged) {
+    spdlog::error("{}", summary.stop_message);
+  }
   if (dry) {
     print_plan(summary);
   } else if (!flags.quiet && logs.format == log_format::json) {
@@ -810,11 +816,6 @@ int run_upload(const upload_flags& flags, const CLI::App& cmd) {
       spdlog::error("{}", error);
       if (summary.stopped == run_stop::none) code = exit_code::io_error;
     }
-  }
-  // Quiet runs print no summary, and a dry run's plan goes to stdout: the reason also goes to the log.
-  if (summary.stopped != run_stop::none && summary.stopped != run_stop::interrupted && (flags.quiet || dry) &&
-      !summary.stop_logged) {
-    spdlog::error("{}", summary.stop_message);
   }
   if (metrics) {
     // The final counters stay up for --metrics-linger so a scraper sees them (ximup_run_up 0).

@@ -523,6 +523,32 @@ TEST_F(Upload, UntrustedCertificateIsRefusedWithAHint) {
   EXPECT_NE(run.err.find("--cacert"), std::string::npos) << run.err;
 }
 
+// The reason a run stopped before sending is an error record whatever the verbosity: with
+// --log-level warn and JSON logs (a container) it was only inside the info-level summary, so a log
+// collector alerting on errors saw nothing; and it reaches --log-file, which the summary does not.
+TEST_F(Upload, AStopBeforeSendingIsLoggedAsAnErrorAtAnyLevel) {
+  fs::create_directories(dir / "in");
+  write_text(dir / "in" / "a.png", "\x89PNG\r\n\x1a\n");
+  mock_server mock(dir.path(), token);
+  const auto run = run_ximup(dir.path(),
+                             {"upload", (dir / "in").string(), "--endpoint", "tagging", "--api-base",
+                              mock.base(), "--results", (dir / "r.jsonl").string(), "--log-format", "json",
+                              "--log-level", "warn", "--log-file", (dir / "run.log").string()},
+                             token);
+  EXPECT_EQ(run.exit_code, 2) << run.err;
+  bool logged = false;
+  simdjson::dom::parser parser;
+  std::istringstream lines(run.err);
+  for (std::string line; std::getline(lines, line);) {
+    simdjson::dom::element doc;
+    ASSERT_EQ(parser.parse(line).get(doc), simdjson::SUCCESS) << line;
+    logged = logged || (std::string_view(doc["level"]) == "error" &&
+                        std::string_view(doc["message"]).find("not trusted") != std::string_view::npos);
+  }
+  EXPECT_TRUE(logged) << run.err;
+  EXPECT_NE(read_text(dir / "run.log").find("not trusted"), std::string::npos) << read_text(dir / "run.log");
+}
+
 // Without the connection check the first request meets the certificate: the same stop (exit 2, not
 // retried as a passing fault until exit 5), and the images stay to be sent by a run that trusts it.
 TEST_F(Upload, UntrustedCertificateStopsTheRunWithoutPreflightToo) {
