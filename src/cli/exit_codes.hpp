@@ -11,6 +11,7 @@ inline constexpr int transient = 5;
 inline constexpr int locked = 6;              // another run holds the state lock
 inline constexpr int io_error = 7;            // cannot write results or state (disk full, damaged state file)
 inline constexpr int internal = 70;           // an unexpected exception: a bug (EX_SOFTWARE)
+inline constexpr int interrupted_hup = 129;   // SIGHUP (a closed terminal or SSH session)
 inline constexpr int interrupted_int = 130;   // SIGINT
 inline constexpr int interrupted_term = 143;  // SIGTERM
 }  // namespace ximup::exit_code

@@ -84,7 +84,7 @@ int run_cli(int argc, char** argv) {
       "Exit codes: 0 all ok; 1 some inputs failed permanently; 2 usage or configuration error;\n"
       "3 authentication failed; 4 input not found; 5 transient failures remain (run again);\n"
       "6 another run holds the state lock; 7 cannot write results or state (disk full, damaged state file);\n"
-      "70 internal error (a bug: please report it); 130/143 interrupted (SIGINT/SIGTERM).");
+      "70 internal error (a bug: please report it); 129/130/143 interrupted (SIGHUP/SIGINT/SIGTERM).");
 
   std::map<CLI::App*, std::function<int()>> commands;
   for (auto add :

@@ -500,15 +500,22 @@ upload_options build_options(const upload_flags& f) {
   return o;
 }
 
-// Blocks SIGINT/SIGTERM in every thread and handles them on one: the first asks the pipeline to
-// stop, a second exits at once. The watcher waits without a timeout; the destructor wakes it with
-// SIGRTMIN sent to that thread alone (also blocked everywhere; one from outside is ignored).
+const char* signal_name(int sig) {
+  return sig == SIGINT ? "SIGINT" : sig == SIGHUP ? "SIGHUP" : "SIGTERM";
+}
+
+// Blocks SIGINT/SIGTERM/SIGHUP in every thread and handles them on one: the first asks the pipeline
+// to stop, a second exits at once. (SIGHUP, from a terminal or SSH session that closed under a run,
+// drains like the others instead of killing the run without its summary.) The watcher waits without a
+// timeout; the destructor wakes it with SIGRTMIN sent to that thread alone (also blocked everywhere; one from
+// outside is ignored).
 class signal_watch {
  public:
   signal_watch() {
     sigemptyset(&set_);
     sigaddset(&set_, SIGINT);
     sigaddset(&set_, SIGTERM);
+    sigaddset(&set_, SIGHUP);
     sigaddset(&set_, SIGRTMIN);
     pthread_sigmask(SIG_BLOCK, &set_, nullptr);
   }
@@ -526,9 +533,13 @@ class signal_watch {
           signalled_.store(true);
           spdlog::warn(
               "received {}: finishing requests in flight, sending nothing new (signal again to quit at once)",
-              sig == SIGINT ? "SIGINT" : "SIGTERM");
+              signal_name(sig));
           pipeline.request_stop(sig);
         } else {
+          spdlog::error(
+              "received {} again: quitting at once; requests still in flight get no result line (the state "
+              "keeps their inputs pending: the next run sends them again), and there is no summary",
+              signal_name(sig));
           pipeline.flush_results_for_exit();  // whole lines only, so the file stays readable
           std::_Exit(128 + sig);
         }
@@ -579,7 +590,9 @@ int exit_code_for(const run_summary& s) {
     case run_stop::input_error:
       return exit_code::input_not_found;
     case run_stop::interrupted:
-      return s.stop_signal == SIGINT ? exit_code::interrupted_int : exit_code::interrupted_term;
+      return s.stop_signal == SIGINT   ? exit_code::interrupted_int
+             : s.stop_signal == SIGHUP ? exit_code::interrupted_hup
+                                       : exit_code::interrupted_term;
     case run_stop::none:
       break;
   }

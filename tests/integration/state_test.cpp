@@ -564,3 +564,26 @@ TEST(State, PruneTellsADeletedFolderFromADiskNotMounted) {
   EXPECT_EQ(listed.find("keep.jpg"), std::string::npos) << listed;
   EXPECT_EQ(listed.find("stays.jpg"), std::string::npos) << listed;
 }
+
+// SIGHUP (a terminal or SSH session closed under a catch-up run) drains like SIGTERM: exit 129 with
+// a summary and every answered input recorded, instead of the default action killing the run.
+TEST(State, SighupDrainsLikeSigterm) {
+  temp_dir dir;
+  const fs::path tree = dir / "tree";
+  generate_images(tree, {"--count", "200", "--size-kib", "1", "--seed", "15"});
+  mock_server mock(dir.path(), token, {"--latency-ms", "300"});
+  auto args = upload_args(tree, mock, dir);
+  args.insert(args.begin(), XIMUP_BIN);
+  args.insert(args.end(), {"--connections", "2", "--summary-json", (dir / "run.json").string()});
+  process run1(args, dir / "run.out", dir / "run.err", {std::string("XIMILAR_API_TOKEN=") + token});
+  ASSERT_TRUE(mock.wait_for_counter("requests", 1)) << read_text(dir / "run.err");
+  run1.signal(SIGHUP);
+  EXPECT_EQ(run1.wait(60s), 129) << read_text(dir / "run.err");
+  EXPECT_NE(read_text(dir / "run.err").find("received SIGHUP"), std::string::npos)
+      << read_text(dir / "run.err");
+  simdjson::dom::parser parser;
+  simdjson::dom::element summary;
+  ASSERT_EQ(parser.parse(read_text(dir / "run.json")).get(summary), simdjson::SUCCESS);
+  EXPECT_EQ(std::uint64_t(summary["files_ok"]), total(ledger_counts(mock.ledger())));
+  EXPECT_EQ(std::uint64_t(summary["unknown_at_stop"]), 0U);
+}
