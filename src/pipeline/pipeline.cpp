@@ -504,7 +504,9 @@ struct upload_pipeline::impl {
       summary.scan_skipped = source.skipped();
       summary.links_not_followed = source.walk_counters().links_not_followed;
       summary.not_regular = source.walk_counters().not_regular;
-      scan_done = true;
+      // A stop cut the scan short: what was found is not the total (progress showed "210/210 files
+      // (100.0%)" for a run stopped with most of its inputs never looked at). A limit is a total.
+      scan_done = !stopping.load();
       if (summary.skipped_too_new > 0 && !opt.dry_run) {
         spdlog::info(
             "{} files modified less than --min-age {}s before the run (or dated after it) are left for a "

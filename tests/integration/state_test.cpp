@@ -581,6 +581,9 @@ TEST(State, SighupDrainsLikeSigterm) {
   EXPECT_EQ(run1.wait(60s), 129) << read_text(dir / "run.err");
   EXPECT_NE(read_text(dir / "run.err").find("received SIGHUP"), std::string::npos)
       << read_text(dir / "run.err");
+  // The last progress line does not call the inputs found before the stop the whole: not "N/N (100.0%)".
+  EXPECT_NE(read_text(dir / "run.err").find("progress: "), std::string::npos) << read_text(dir / "run.err");
+  EXPECT_EQ(read_text(dir / "run.err").find("(100.0%)"), std::string::npos) << read_text(dir / "run.err");
   simdjson::dom::parser parser;
   simdjson::dom::element summary;
   ASSERT_EQ(parser.parse(read_text(dir / "run.json")).get(summary), simdjson::SUCCESS);
