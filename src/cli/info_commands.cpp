@@ -1,5 +1,6 @@
 // `ximup presets` and `ximup version`.
 #include <openssl/crypto.h>
+#include <spdlog/spdlog.h>
 
 #include <boost/version.hpp>
 #include <cstdio>
@@ -27,6 +28,12 @@ std::function<int()> add_presets_command(CLI::App& app) {
   cmd->add_option("--api-base", *base, "Base URL the preset paths are relative to")->capture_default_str();
   cmd->footer("Example:\n  ximup presets\n  ximup upload photos/ --endpoint tagging");
   return [base] {
+    // Joined as `upload` joins them: a base without its final slash still names a directory.
+    if (!base->starts_with("https://") && !base->starts_with("http://")) {
+      spdlog::error("--api-base '{}' must be a base URL such as https://api.ximilar.com/", *base);
+      return exit_code::usage;
+    }
+    if (base->back() != '/') base->push_back('/');
     for (const auto& p : presets()) {
       std::printf("%-18.*s %s%.*s\n", static_cast<int>(p.name.size()), p.name.data(), base->c_str(),
                   static_cast<int>(p.path.size()), p.path.data());

@@ -250,6 +250,16 @@ TEST_F(Ux, ATokenTheParserDidNotExpectIsNotLogged) {
   }
 }
 
+// `presets --api-base` joins base and path as `upload` does (a base without its final slash printed
+// https://api.example.comtagging/...), and refuses what is not an http(s) base.
+TEST_F(Ux, PresetsJoinABaseWithoutItsSlashAsUploadDoes) {
+  auto r = ximup({"presets", "--api-base", "https://api.example.com/v1"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("https://api.example.com/v1/tagging/generic/v2/tags"), std::string::npos) << r.out;
+  r = ximup({"presets", "--api-base", "ftp://example.com/"});
+  EXPECT_EQ(r.exit_code, 2) << r.out;
+}
+
 // Values checked after parsing (sizes, durations, ranges) name where they were written: the
 // variable or the config file's key, not only a flag the user never typed.
 TEST_F(Ux, BadValuesFromTheEnvironmentOrTheConfigFileSayWhereTheyCameFrom) {
