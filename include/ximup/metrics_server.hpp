@@ -10,9 +10,11 @@
 /// Threads: one thread of its own runs the server's io_context; the callbacks are called on that
 /// thread, one at a time, and must be thread-safe with respect to the rest of the program (they
 /// read the run's live counters). A callback that throws answers 500 (/metrics) or 503 (/healthz).
-/// Every read and write has a deadline (a scraper that stalls is disconnected), idle keep-alive
-/// connections are closed after `idle_timeout`, at most `max_connections` are served at once
-/// (more are closed at accept), and requests are limited to 8 KiB of header and 4 KiB of body.
+/// Every read and write has a deadline (a scraper that stalls is disconnected), a new connection
+/// must send its request within `io_timeout`, idle keep-alive connections are closed after
+/// `idle_timeout`, at most `max_connections` are served at once (at that limit a new connection
+/// closes the one that has waited longest for a request; when every one is mid-request, the new
+/// one is closed at accept), and requests are limited to 8 KiB of header and 4 KiB of body.
 /// stop() and the destructor close every connection and join the thread; they never throw.
 /// No Beast or Asio type appears here.
 
@@ -28,7 +30,7 @@
 namespace ximup {
 
 struct metrics_server_options {
-  std::chrono::milliseconds io_timeout{10'000};    ///< reading one request, writing one response
+  std::chrono::milliseconds io_timeout{10'000};    ///< a first request, reading one, writing one
   std::chrono::milliseconds idle_timeout{60'000};  ///< keep-alive connection with no request
   std::size_t max_connections = 16;
 };

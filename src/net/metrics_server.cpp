@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <charconv>
 #include <exception>
+#include <list>
 #include <mutex>
 #include <thread>
 
@@ -172,15 +173,29 @@ struct metrics_server::impl {
         co_await pause.async_wait(use_tuple);
         continue;
       }
-      if (sessions_ >= opt_.max_connections) {
+      if (sessions_ >= opt_.max_connections && !close_an_idle_connection()) {
         error_code ignored;
-        socket.close(ignored);  // too many scrapers at once: refuse rather than queue
+        socket.close(ignored);  // every connection is mid-request: refuse rather than queue
         continue;
       }
       ++sessions_;
       asio::co_spawn(*ioc_, session(std::move(socket)),
                      [](const std::exception_ptr& e) { log_exception("connection", e); });
     }
+  }
+
+  // Closes the connection that has waited longest for a request (a new one that sent nothing yet,
+  // or a keep-alive one between scrapes), so that a new scraper is served; false if none waits.
+  // Idle sockets held open (a port scanner, a stuck sidecar) could otherwise lock Prometheus and
+  // the health probe out of every slot for the whole idle timeout.
+  bool close_an_idle_connection() {
+    for (beast::tcp_stream* stream : idle_) {
+      if (!stream->socket().is_open()) continue;  // closed already, its session not resumed yet
+      error_code ignored;
+      stream->socket().close(ignored);  // its pending read completes with an error: the session ends
+      return true;
+    }
+    return false;
   }
 
   asio::awaitable<void> session(tcp::socket socket) {
@@ -190,12 +205,16 @@ struct metrics_server::impl {
     } guard{sessions_};
     beast::tcp_stream stream(std::move(socket));
     beast::flat_buffer buffer;
+    bool served = false;
     for (;;) {
-      // Idle keep-alive: wait for the first byte of the next request at most idle_timeout ...
+      // Waiting for the first byte of a request: on a new connection at most io_timeout, between
+      // keep-alive requests at most idle_timeout, and closed early when a new scraper needs the slot ...
       if (buffer.size() == 0) {
-        stream.expires_after(opt_.idle_timeout);
+        stream.expires_after(served ? opt_.idle_timeout : opt_.io_timeout);
+        const auto waiting = idle_.insert(idle_.end(), &stream);
         auto [ec, n] = co_await stream.async_read_some(buffer.prepare(1024), use_tuple);
-        if (ec) break;  // closed by the client, or idle too long (the stream closed the socket)
+        idle_.erase(waiting);
+        if (ec) break;  // closed by the client, idle too long, or closed for a new connection
         buffer.commit(n);
       }
       // ... then the whole request within io_timeout, however slowly it trickles in.
@@ -210,6 +229,7 @@ struct metrics_server::impl {
       stream.expires_after(opt_.io_timeout);
       auto [wec, wn] = co_await http::async_write(stream, res, use_tuple);
       if (wec || !res.keep_alive()) break;
+      served = true;
     }
     error_code ignored;
     stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
@@ -276,7 +296,8 @@ struct metrics_server::impl {
   std::thread thread_;
   std::mutex stop_mutex_;
   bool stopped_ = false;
-  std::size_t sessions_ = 0;  // connections being served; touched only on the server thread
+  std::size_t sessions_ = 0;            // connections being served; touched only on the server thread
+  std::list<beast::tcp_stream*> idle_;  // connections waiting for a request, oldest first (same thread)
 };
 
 metrics_server::metrics_server(std::unique_ptr<impl> i) : impl_(std::move(i)) {}

@@ -345,14 +345,16 @@ TEST(MetricsServer, OversizedRequestsAreRefused) {
   EXPECT_EQ(get(f.port(), "/healthz").status, 200U);
 }
 
+// At the limit with every connection mid-request, a new one is refused, not queued.
 TEST(MetricsServer, ExtraConnectionsAreRefusedNotQueued) {
   metrics_server_options options;
   options.max_connections = 2;
   fixture f(options);
   auto a = std::make_unique<test_client>(f.port());
   test_client b(f.port());
-  ASSERT_EQ(a->request(http::verb::get, "/healthz").status, 200U);
-  ASSERT_EQ(b.request(http::verb::get, "/healthz").status, 200U);
+  ASSERT_FALSE(a->send_raw("GET /metrics HTTP/1.1\r\n"));  // half a request each: busy, not idle
+  ASSERT_FALSE(b.send_raw("GET /metrics HTTP/1.1\r\n"));
+  std::this_thread::sleep_for(200ms);  // (the server reads those bytes)
   test_client third(f.port());
   EXPECT_TRUE(third.closed_within(3s));
   a.reset();  // frees a slot once the server sees the close
@@ -362,6 +364,30 @@ TEST(MetricsServer, ExtraConnectionsAreRefusedNotQueued) {
     if (!served) std::this_thread::sleep_for(20ms);
   }
   EXPECT_TRUE(served);
+}
+
+// Connections that hold a slot without asking anything (a port scanner, a stuck sidecar: sixteen of
+// them locked Prometheus and the health probe out for the 60 s idle timeout) make room: at the limit
+// a new connection closes the one that waited longest, and a new connection that sends nothing is
+// closed after io_timeout, not the idle timeout.
+TEST(MetricsServer, IdleConnectionsMakeRoomForANewScraper) {
+  metrics_server_options options;
+  options.max_connections = 2;
+  fixture f(options);
+  test_client silent(f.port());  // connected, never asks
+  test_client kept(f.port());    // one scrape, then idle on keep-alive
+  ASSERT_EQ(kept.request(http::verb::get, "/healthz").status, 200U);
+  std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(get(f.port(), "/healthz").status, 200U) << "a new scraper was locked out by idle connections";
+  EXPECT_TRUE(silent.closed_within(3s)) << "the oldest waiting connection makes room";
+  EXPECT_EQ(get(f.port(), "/metrics").status, 200U);
+
+  metrics_server_options quick;
+  quick.io_timeout = 200ms;  // idle_timeout stays 60 s
+  fixture g(quick);
+  test_client mute(g.port());
+  EXPECT_TRUE(mute.closed_within(3s))
+      << "a connection that never sends a request waited for the idle timeout";
 }
 
 // Several scrapers at once while the values change (run under ThreadSanitizer too).
