@@ -647,13 +647,19 @@ progress_snapshot snapshot_of(const upload_pipeline& pipeline,
   return p;
 }
 
+// /healthz and ximup_run_healthy: not stopped on an error. A signal's drain (a pod eviction, a node
+// drain) is the shutdown working as meant: a probe or alert must not count it as a failure.
+bool is_healthy(const run_summary& s) {
+  return s.stopped == run_stop::none || s.stopped == run_stop::interrupted;
+}
+
 // What /metrics shows: the run's counters now.
 metrics_snapshot metrics_of(const upload_pipeline& pipeline, const std::optional<shard_spec>& shard) {
   const run_summary s = pipeline.summary_so_far();
   const live_stats l = pipeline.live();
   metrics_snapshot m;
   m.running = true;
-  m.healthy = s.stopped == run_stop::none;
+  m.healthy = is_healthy(s);
   m.elapsed_seconds = s.elapsed_seconds;
   m.shard = shard;
   m.images_ok = s.files_ok;
@@ -791,7 +797,7 @@ int run_upload(const upload_flags& flags, const CLI::App& cmd) {
           m.running = !finished.load();
           return render_prometheus(m);
         },
-        [&pipeline] { return pipeline.summary_so_far().stopped == run_stop::none; });
+        [&pipeline] { return is_healthy(pipeline.summary_so_far()); });
     if (!started_metrics.server) {
       spdlog::error("--metrics-listen: {}", started_metrics.error);
       return exit_code::usage;

@@ -151,3 +151,33 @@ TEST(ScaleOut, MetricsScrapedDuringARunParseAndEndEqualToTheSummary) {
   EXPECT_EQ(after.value("ximup_request_duration_seconds_count"), double(uint64_t(s["requests"])));
   EXPECT_EQ(after.value("ximup_requests_in_flight"), 0.0);
 }
+
+// A SIGTERM (a pod eviction) drains the run: /healthz stays 200 and ximup_run_healthy 1 meanwhile, so
+// a liveness probe or an alert on it does not take the shutdown working as meant for a failure.
+TEST(ScaleOut, HealthStaysOkThroughAGracefulDrain) {
+  temp_dir dir;
+  generate_images(dir / "tree", {"--count", "40", "--size-kib", "1", "--seed", "23"});
+  mock_server mock(dir.path(), token, {"--latency-ms", "1500"});
+  std::vector<std::string> args = mock.upload_args(
+      dir / "tree", dir / "r.jsonl",
+      {"--no-state", "--batch-size", "1", "--connections", "2", "--metrics-listen", "127.0.0.1:0"});
+  args.insert(args.begin(), XIMUP_BIN);
+  process p(args, dir / "p.out", dir / "p.err", env_for(dir));
+  std::uint16_t port = 0;
+  const std::regex bound(R"(metrics on http://127\.0\.0\.1:(\d+)/metrics)");
+  for (int i = 0; i < 300 && port == 0; ++i) {
+    std::smatch m;
+    const std::string err = read_text(dir / "p.err");
+    if (std::regex_search(err, m, bound)) port = static_cast<std::uint16_t>(std::stoi(m[1]));
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_NE(port, 0) << read_text(dir / "p.err");
+  ASSERT_TRUE(mock.wait_for_counter("requests", 1)) << read_text(dir / "p.err");
+  p.signal(SIGTERM);
+  for (int i = 0; i < 100 && read_text(dir / "p.err").find("received SIGTERM") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_NE(http_get(port, "/healthz").find("200 OK"), std::string::npos) << "unhealthy while draining";
+  EXPECT_EQ(parse_exposition(body_of(http_get(port, "/metrics"))).value("ximup_run_healthy"), 1.0);
+  EXPECT_EQ(p.wait(std::chrono::seconds(30)), 143) << read_text(dir / "p.err");
+}
