@@ -175,6 +175,11 @@ std::chrono::milliseconds timeout_flag(const std::string& name, const std::strin
 // is not a results file (an image given by mistake, a document): both would lose data silently.
 void check_output_paths(const upload_flags& f, const std::optional<std::string>& state_path) {
   namespace fs = std::filesystem;
+  // stdout holds the results: a summary there would be one more line that is not a result, and a
+  // dry run's plan goes to stdout too.
+  if (f.results == "-" && f.summary_json == "-") {
+    throw usage_error{"--results - and --summary-json - both write to stdout: give one of them a file"};
+  }
   std::vector<std::pair<std::string, std::string>> outputs;  // flag, path
   if (f.results != "-") outputs.emplace_back("--results", f.results);
   if (state_path) outputs.emplace_back("--state", *state_path);

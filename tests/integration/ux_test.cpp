@@ -250,6 +250,15 @@ TEST_F(Ux, ATokenTheParserDidNotExpectIsNotLogged) {
   }
 }
 
+// Results on stdout leave no room for the summary there: it would be one more line in the results.
+TEST_F(Ux, ResultsAndSummaryCannotBothGoToStdout) {
+  fs::create_directories(dir / "in");
+  const auto r = ximup({"upload", (dir / "in").string(), "--endpoint", "tagging", "--no-state", "--results",
+                        "-", "--summary-json", "-"});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("both write to stdout"), std::string::npos) << r.err;
+}
+
 // `presets --api-base` joins base and path as `upload` does (a base without its final slash printed
 // https://api.example.comtagging/...), and refuses what is not an http(s) base.
 TEST_F(Ux, PresetsJoinABaseWithoutItsSlashAsUploadDoes) {
