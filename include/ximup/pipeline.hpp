@@ -110,9 +110,13 @@ struct run_summary {
   std::uint64_t skipped_failed = 0;     ///< failed permanently before and unchanged
   std::uint64_t skipped_other = 0;      ///< --retry-failed: new or ok inputs left alone
   std::uint64_t skipped_too_new = 0;    ///< --min-age: modified too recently, left for a later run
-  std::uint64_t unknown_at_stop = 0;    ///< images in requests abandoned at --drain-timeout
-  std::string limit_reached;            ///< e.g. "--max-files 100": no new inputs were taken after it
-  std::uint64_t planned_files = 0;      ///< inputs taken to send (in a dry run: would be sent)
+  /// Inputs an earlier run left unfinished, sent again: pending ones (a crash or a second signal
+  /// left their outcome unknown: the server may have them already) and retryable ones.
+  std::uint64_t resumed_pending = 0;
+  std::uint64_t resumed_retryable = 0;
+  std::uint64_t unknown_at_stop = 0;  ///< images in requests abandoned at --drain-timeout
+  std::string limit_reached;          ///< e.g. "--max-files 100": no new inputs were taken after it
+  std::uint64_t planned_files = 0;    ///< inputs taken to send (in a dry run: would be sent)
   std::uint64_t planned_bytes = 0;
   std::uint64_t planned_requests = 0;  ///< batches planned
   bool dry_run = false;

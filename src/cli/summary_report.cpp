@@ -64,6 +64,14 @@ void print_summary(const run_summary& s, const std::string& results_path) {
                  "results file)\n",
                  static_cast<unsigned long long>(s.scan_errors));
   }
+  if (s.resumed_pending + s.resumed_retryable > 0) {
+    std::fprintf(
+        out,
+        "resumed:      %llu inputs an earlier run left pending (outcome unknown: possible server-side "
+        "duplicates), %llu it left retryable, sent again\n",
+        static_cast<unsigned long long>(s.resumed_pending),
+        static_cast<unsigned long long>(s.resumed_retryable));
+  }
   if (s.unknown_at_stop > 0) {
     std::fprintf(out,
                  "interrupted:  %llu images were in flight at the drain timeout (outcome unknown: possible "

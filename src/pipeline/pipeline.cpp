@@ -271,6 +271,21 @@ struct upload_pipeline::impl {
     return out;
   }
 
+  // A run that picks up what an earlier one left says so once, and counts it for the summary.
+  void count_resumed(input_status previous) {
+    std::lock_guard lock(stats_mutex);
+    if (summary.resumed_pending + summary.resumed_retryable == 0 && !opt.dry_run) {
+      spdlog::info(
+          "resuming: inputs an earlier run left unfinished are sent again (those it left pending, after a "
+          "crash or a second signal, may reach the server twice)");
+    }
+    if (previous == input_status::pending) {
+      ++summary.resumed_pending;
+    } else {
+      ++summary.resumed_retryable;
+    }
+  }
+
   // The key of an input in the state store: a url as it is; a path made absolute against the working
   // directory at start and lexically normal, so that ./tree, tree/ and /abs/tree (or a run from
   // another directory) are the same inputs. Symlinks are not resolved: a path is what was asked for.
@@ -319,6 +334,7 @@ struct upload_pipeline::impl {
         ++summary.skipped_other;
       return false;
     }
+    if (p == plan::send_unfinished && previous) count_resumed(previous->status);
     if (opt.mode == run_mode::checksum && !facts.content_hash) facts.content_hash = sha256_file(e.path);
     e.content_hash = facts.content_hash;
     return true;

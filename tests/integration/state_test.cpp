@@ -590,3 +590,31 @@ TEST(State, SighupDrainsLikeSigterm) {
   EXPECT_EQ(std::uint64_t(summary["files_ok"]), total(ledger_counts(mock.ledger())));
   EXPECT_EQ(std::uint64_t(summary["unknown_at_stop"]), 0U);
 }
+
+// A run after a crash says it resumes, and its summary counts the inputs it sends again that the
+// killed run left pending (outcome unknown: the server may have them twice).
+TEST(State, ARunAfterACrashSaysWhatItResumes) {
+  temp_dir dir;
+  const fs::path tree = dir / "tree";
+  generate_images(tree, {"--count", "60", "--size-kib", "1", "--seed", "16"});
+  mock_server mock(dir.path(), token, {"--latency-ms", "2000"});
+  auto args = upload_args(tree, mock, dir);
+  args.insert(args.begin(), XIMUP_BIN);
+  args.insert(args.end(), {"--connections", "2"});
+  process killed(args, dir / "k.out", dir / "k.err", {std::string("XIMILAR_API_TOKEN=") + token});
+  ASSERT_TRUE(mock.wait_for_counter("requests", 2)) << read_text(dir / "k.err");
+  std::this_thread::sleep_for(300ms);  // the pending marks are committed within 50 ms
+  killed.signal(SIGKILL);
+  killed.wait(30s);
+  std::size_t pending = 0;
+  for (const auto& [path, status] : exported(dir, mock)) pending += status == "pending" ? 1U : 0U;
+  ASSERT_GT(pending, 0U);
+  const auto again = run_ximup(dir.path(), upload_args(tree, mock, dir), token);
+  EXPECT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_NE(again.err.find("resuming: inputs an earlier run left unfinished"), std::string::npos)
+      << again.err;
+  EXPECT_NE(
+      again.err.find("resumed:      " + std::to_string(pending) + " inputs an earlier run left pending"),
+      std::string::npos)
+      << again.err;
+}

@@ -41,6 +41,8 @@ run_summary full_summary() {
   s.skipped_failed = 8;
   s.skipped_other = 12;
   s.skipped_too_new = 13;
+  s.resumed_pending = 14;
+  s.resumed_retryable = 15;
   s.unknown_at_stop = 5;
   s.peak_inflight_bytes = 123'456'789;
   s.flow.concurrency_limit = 6;
@@ -94,6 +96,8 @@ TEST(SummaryJson, EveryFieldParsesBackToItsValue) {
   EXPECT_EQ(u64(doc, "skipped_failed"), s.skipped_failed);
   EXPECT_EQ(u64(doc, "skipped_other"), s.skipped_other);
   EXPECT_EQ(u64(doc, "skipped_too_new"), s.skipped_too_new);
+  EXPECT_EQ(u64(doc, "resumed_pending"), s.resumed_pending);
+  EXPECT_EQ(u64(doc, "resumed_retryable"), s.resumed_retryable);
   EXPECT_EQ(u64(doc, "unknown_at_stop"), s.unknown_at_stop);
   EXPECT_EQ(u64(doc["failures_by_reason"], "too_large"), 2U);
   EXPECT_EQ(u64(doc["failures_by_reason"], "rejected"), 5U);
@@ -128,7 +132,7 @@ TEST(SummaryJson, EveryFieldParsesBackToItsValue) {
 // full_summary() and EveryFieldParsesBackToItsValue, then update the number here.
 TEST(SummaryJson, CoversEveryRunSummaryField) {
 #if defined(__GLIBCXX__) && defined(__LP64__)
-  EXPECT_EQ(sizeof(run_summary), 504U) << "run_summary changed: update summary_json.cpp and this test";
+  EXPECT_EQ(sizeof(run_summary), 520U) << "run_summary changed: update summary_json.cpp and this test";
 #else
   GTEST_SKIP() << "sizes recorded for libstdc++ on LP64";
 #endif
