@@ -969,6 +969,14 @@ struct upload_pipeline::impl {
       return false;
     }
     state.emplace(std::move(*opened.value));
+    if (!state->jobs_beside().empty()) {
+      spdlog::warn(
+          "the state file {} had no job for {} (with these endpoint fields) but holds {}: this run starts a "
+          "new job, so every input counts as new{}. If it is the same endpoint, spell --endpoint, --api-base "
+          "and --field as the earlier runs did",
+          json_string(*opt.state_path), opt.sender.target.url, state->jobs_beside(),
+          opt.mode == run_mode::retry_failed ? " and --retry-failed finds nothing to retry" : "");
+    }
     if (auto st = state->try_lock(); !st.ok()) {
       summary.stopped = st.code == state_errc::locked ? run_stop::locked : run_stop::state_error;
       summary.stop_message = st.message;

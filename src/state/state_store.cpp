@@ -267,6 +267,7 @@ struct state_store::impl {
   std::string lock_path;
   sqlite3* db = nullptr;
   std::int64_t job_id = 0;
+  std::string jobs_beside;  // the jobs the file held when this open added job_id ("" if none)
   std::atomic<std::int64_t> run_id{0};
   std::atomic<bool> lock_held{false};
   run_lock lock;  // released in ~impl after the connection closes (its last checkpoint included)
@@ -479,11 +480,11 @@ state_status state_store::impl::find_job(std::string_view job_key, open_mode mod
     return {};
   };
   if (auto st = select(); !st || job_id != 0) return st;
-  if (mode == open_mode::open_existing) {
-    // Name the jobs it does hold (their endpoint URLs; a few at most), so the user sees which
-    // --endpoint/--api-base the upload used.
-    std::string recorded;
-    std::int64_t jobs = 0;
+  // Name the jobs it does hold (their endpoint URLs; a few at most), so the user sees which
+  // --endpoint/--api-base the upload used.
+  std::string recorded;
+  std::int64_t jobs = 0;
+  {
     sqlite3_stmt* raw = nullptr;
     int rc = sqlite3_prepare_v2(db, "SELECT key_text FROM jobs ORDER BY job_id", -1, &raw, nullptr);
     stmt_ptr s(raw);
@@ -495,12 +496,15 @@ state_status state_store::impl::find_job(std::string_view job_key, open_mode mod
     }
     if (rc != SQLITE_DONE) return error(rc, "reading its jobs");
     if (jobs > 3) recorded += ", and " + std::to_string(jobs - 3) + " more";
+  }
+  if (mode == open_mode::open_existing) {
     return {state_errc::not_found,
             "the state file '" + path + "' has no job for " + std::string(key_summary(job_key)) +
                 " with these endpoint fields; it records " +
                 (jobs == 0 ? std::string("no job yet") : std::to_string(jobs) + " job(s): " + recorded) +
                 ". Pass the --endpoint, --api-base and --field options the upload used"};
   }
+  if (jobs > 0) jobs_beside = std::to_string(jobs) + " job(s): " + recorded;
   return transaction("adding a job", [&]() -> state_status {
     const int rc =
         run_sql(db, "INSERT OR IGNORE INTO jobs (key_sha256, key_text, created) VALUES (?1, ?2, ?3)",
@@ -638,6 +642,9 @@ const std::string& state_store::path() const noexcept {
 }
 std::int64_t state_store::job_id() const noexcept {
   return impl_->job_id;
+}
+const std::string& state_store::jobs_beside() const noexcept {
+  return impl_->jobs_beside;
 }
 std::int64_t state_store::run_id() const noexcept {
   return impl_->run_id.load();

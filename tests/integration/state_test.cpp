@@ -618,3 +618,24 @@ TEST(State, ARunAfterACrashSaysWhatItResumes) {
       std::string::npos)
       << again.err;
 }
+
+// The state keys a job by its endpoint URL as written: a run that spells the same endpoint another
+// way (a trailing slash) starts a new job and sends everything again. It now warns, naming the jobs
+// the file holds.
+TEST(State, ANewJobBesideOthersIsWarnedAbout) {
+  temp_dir dir;
+  const fs::path tree = dir / "tree";
+  generate_images(tree, {"--count", "3", "--size-kib", "1", "--seed", "17"});
+  mock_server mock(dir.path(), token);
+  const auto first = run_ximup(dir.path(), upload_args(tree, mock, dir), token);
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  EXPECT_EQ(first.err.find("starts a new job"), std::string::npos) << first.err;
+  const auto same = run_ximup(dir.path(), upload_args(tree, mock, dir), token);
+  EXPECT_EQ(same.err.find("starts a new job"), std::string::npos) << same.err;
+  auto args = upload_args(tree, mock, dir);
+  *std::find(args.begin(), args.end(), "tagging") = mock.base() + "tagging/generic/v2/tags/";
+  const auto other = run_ximup(dir.path(), args, token);
+  EXPECT_NE(other.err.find("starts a new job"), std::string::npos) << other.err;
+  EXPECT_NE(other.err.find("1 job(s): " + mock.base() + "tagging/generic/v2/tags"), std::string::npos)
+      << other.err;
+}
