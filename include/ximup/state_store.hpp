@@ -183,6 +183,9 @@ struct run_info {
   std::string outcome;  ///< as given to end_run; "crashed" when a later run found it unended;
                         ///< empty while it runs
   run_counts counts;
+  /// The run never recorded its end (running, killed, crashed): `counts` are taken from the inputs
+  /// whose latest record it wrote (sent counts pending ones too; skipped is unknown).
+  bool counts_from_inputs = false;
 };
 
 namespace detail {

@@ -170,14 +170,15 @@ int run_status(const state_flags& f) {
       // a power cut): its pid tells which, on this machine (a pid reused since is shown as running).
       const bool alive = r.pid > 0 && (::kill(static_cast<pid_t>(r.pid), 0) == 0 || errno == EPERM);
       const char* outcome = !r.outcome.empty() ? r.outcome.c_str() : alive ? "running" : "died";
+      // (A run without its end recorded is counted from the inputs it last recorded; skips unknown.)
+      const std::string skipped = r.counts_from_inputs ? std::string("?") : std::to_string(r.counts.skipped);
       std::printf(
-          "  #%lld %s .. %s pid %lld %-12s sent %llu ok %llu failed %llu retryable %llu skipped %llu  %s\n",
+          "  #%lld %s .. %s pid %lld %-12s sent %llu ok %llu failed %llu retryable %llu skipped %s  %s\n",
           static_cast<long long>(r.run_id), format_time(r.started_unix).c_str(),
           format_time(r.ended_unix).c_str(), static_cast<long long>(r.pid), outcome,
           static_cast<unsigned long long>(r.counts.sent), static_cast<unsigned long long>(r.counts.ok),
           static_cast<unsigned long long>(r.counts.failed),
-          static_cast<unsigned long long>(r.counts.retryable),
-          static_cast<unsigned long long>(r.counts.skipped), r.command.c_str());
+          static_cast<unsigned long long>(r.counts.retryable), skipped.c_str(), r.command.c_str());
     }
   }
   return exit_code::ok;

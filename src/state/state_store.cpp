@@ -1014,9 +1014,44 @@ state_result<std::vector<run_info>> state_store::last_runs(std::size_t limit) {
   }
   if (rc != SQLITE_DONE) {
     result.status = impl_->error(rc, "reading runs");
-  } else {
-    result.value = std::move(runs);
+    return result;
   }
+  // A run that never wrote its end (killed, crashed, or running now) has no counts of its own: it
+  // is shown with what the inputs it last recorded say (one pass over the job's inputs for all).
+  std::string unended;
+  for (const auto& r : runs) {
+    if (r.ended_unix == 0) unended += (unended.empty() ? "" : ",") + std::to_string(r.run_id);
+  }
+  if (!unended.empty()) {
+    const std::string sql = "SELECT run_id, status, count(*) FROM inputs WHERE job_id = ?1 AND run_id IN (" +
+                            unended + ") GROUP BY run_id, status";
+    raw = nullptr;
+    rc = sqlite3_prepare_v2(impl_->db, sql.c_str(), -1, &raw, nullptr);
+    stmt_ptr counts(raw);
+    if (rc != SQLITE_OK) {
+      result.status = impl_->error(rc, "reading runs");
+      return result;
+    }
+    bind_i64(counts.get(), 1, impl_->job_id);
+    while ((rc = sqlite3_step(counts.get())) == SQLITE_ROW) {
+      const std::int64_t run = column_i64(counts.get(), 0);
+      const auto status = static_cast<input_status>(column_i64(counts.get(), 1));
+      const std::uint64_t n = column_u64(counts.get(), 2);
+      for (auto& r : runs) {
+        if (r.run_id != run) continue;
+        r.counts_from_inputs = true;
+        r.counts.sent += n;
+        if (status == input_status::ok) r.counts.ok += n;
+        if (status == input_status::failed) r.counts.failed += n;
+        if (status == input_status::retryable) r.counts.retryable += n;
+      }
+    }
+    if (rc != SQLITE_DONE) {
+      result.status = impl_->error(rc, "reading runs");
+      return result;
+    }
+  }
+  result.value = std::move(runs);
   return result;
 }
 

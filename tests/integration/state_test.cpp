@@ -607,8 +607,19 @@ TEST(State, ARunAfterACrashSaysWhatItResumes) {
   killed.signal(SIGKILL);
   killed.wait(30s);
   std::size_t pending = 0;
-  for (const auto& [path, status] : exported(dir, mock)) pending += status == "pending" ? 1U : 0U;
+  const auto recorded = exported(dir, mock);
+  for (const auto& [path, status] : recorded) pending += status == "pending" ? 1U : 0U;
   ASSERT_GT(pending, 0U);
+  // `status` counts the killed run by the inputs it recorded (it showed "sent 0 ok 0").
+  ASSERT_EQ(run({XIMUP_BIN, "status", "--endpoint", "tagging", "--api-base", mock.base(), "--state",
+                 (dir / "state.sqlite").string()},
+                dir / "status.out", dir / "status.err"),
+            0)
+      << read_text(dir / "status.err");
+  const std::string shown = read_text(dir / "status.out");
+  EXPECT_NE(shown.find(" died "), std::string::npos) << shown;
+  EXPECT_NE(shown.find("sent " + std::to_string(recorded.size()) + " ok "), std::string::npos) << shown;
+  EXPECT_NE(shown.find("skipped ?"), std::string::npos) << shown;
   const auto again = run_ximup(dir.path(), upload_args(tree, mock, dir), token);
   EXPECT_EQ(again.exit_code, 0) << again.err;
   EXPECT_NE(again.err.find("resuming: inputs an earlier run left unfinished"), std::string::npos)
