@@ -350,6 +350,53 @@ std::uint32_t resize_target(const std::string& value, const std::string& endpoin
   return n;
 }
 
+// The API token from its sources, which follow the layers' order, flag > environment > config file,
+// as every other option does; within a layer --token before --token-file, and XIMILAR_API_TOKEN
+// after XIMUP_TOKEN and XIMUP_TOKEN_FILE. (Not load_token's fixed order of kinds: a token key in an
+// old config file must not beat the --token-file the user typed.) Its warning is the caller's to log.
+token_result effective_token(const upload_flags& f) {
+  const auto& layers = active_config_layers();
+  const auto layer_of = [&layers](const char* option) {  // (set but not recorded: given by the caller)
+    const auto it = layers.sources.find(option);
+    return it == layers.sources.end() ? value_source::flag : it->second;
+  };
+  const value_source token_layer = f.token.empty() ? value_source::defaults : layer_of("token");
+  const value_source file_layer = f.token_file.empty() ? value_source::defaults : layer_of("token-file");
+  const char* env_token = std::getenv("XIMILAR_API_TOKEN");
+  token_sources ts;
+  for (const value_source layer : {value_source::flag, value_source::environment, value_source::file}) {
+    if (token_layer == layer) {
+      ts.flag = f.token;
+    } else if (file_layer == layer) {
+      ts.file = f.token_file;
+    } else if (layer == value_source::environment && env_token != nullptr) {
+      ts.env = std::string(env_token);
+    } else {
+      continue;
+    }
+    break;
+  }
+  auto token = load_token(ts);
+  if (ts.flag && token_layer != value_source::flag) token.warning.clear();  // not on the command line
+  if (token_layer == value_source::file) {  // warned about whether or not another source beats it
+    if (ts.flag) token.origin = "the config file '" + layers.file + "' (key token)";
+    struct stat st {};
+    if (::stat(layers.file.c_str(), &st) == 0 && (st.st_mode & 077U) != 0) {
+      token.warning = "the config file '" + layers.file +
+                      "' holds the API token and other users may read it: chmod 600 it, or use "
+                      "--token-file or XIMILAR_API_TOKEN";
+    }
+  } else if (ts.flag && token_layer == value_source::environment) {
+    token.origin = "XIMUP_TOKEN";
+  }
+  if (ts.file && file_layer != value_source::flag && !token.token) {
+    token.error += file_layer == value_source::file
+                       ? " (key token-file in the config file '" + layers.file + "')"
+                       : std::string(" (from XIMUP_TOKEN_FILE)");
+  }
+  return token;
+}
+
 // The state file the flags name (nullopt: --no-state); a usage error for flags that contradict.
 std::optional<std::string> state_path_of(const upload_flags& f) {
   if (static_cast<int>(f.retry_failed) + static_cast<int>(f.force) + static_cast<int>(f.checksum) > 1) {
@@ -413,49 +460,7 @@ upload_options build_options(const upload_flags& f) {
   auto ep = f.target.resolve();
   if (!ep.value) throw usage_error{ep.error};
 
-  // The token's sources follow the layers' order, flag > environment > config file, as every other
-  // option does; within a layer --token before --token-file, and XIMILAR_API_TOKEN after XIMUP_TOKEN and
-  // XIMUP_TOKEN_FILE. (Not load_token's fixed order of kinds: a token key in an old config file must
-  // not beat the --token-file the user typed.)
-  const auto& layers = active_config_layers();
-  const auto layer_of = [&layers](const char* option) {  // (set but not recorded: given by the caller)
-    const auto it = layers.sources.find(option);
-    return it == layers.sources.end() ? value_source::flag : it->second;
-  };
-  const value_source token_layer = f.token.empty() ? value_source::defaults : layer_of("token");
-  const value_source file_layer = f.token_file.empty() ? value_source::defaults : layer_of("token-file");
-  const char* env_token = std::getenv("XIMILAR_API_TOKEN");
-  token_sources ts;
-  for (const value_source layer : {value_source::flag, value_source::environment, value_source::file}) {
-    if (token_layer == layer) {
-      ts.flag = f.token;
-    } else if (file_layer == layer) {
-      ts.file = f.token_file;
-    } else if (layer == value_source::environment && env_token != nullptr) {
-      ts.env = std::string(env_token);
-    } else {
-      continue;
-    }
-    break;
-  }
-  auto token = load_token(ts);
-  if (ts.flag && token_layer != value_source::flag) token.warning.clear();  // not on the command line
-  if (token_layer == value_source::file) {  // warned about whether or not another source beats it
-    if (ts.flag) token.origin = "the config file '" + layers.file + "' (key token)";
-    struct stat st {};
-    if (::stat(layers.file.c_str(), &st) == 0 && (st.st_mode & 077U) != 0) {
-      token.warning = "the config file '" + layers.file +
-                      "' holds the API token and other users may read it: chmod 600 it, or use "
-                      "--token-file or XIMILAR_API_TOKEN";
-    }
-  } else if (ts.flag && token_layer == value_source::environment) {
-    token.origin = "XIMUP_TOKEN";
-  }
-  if (ts.file && file_layer != value_source::flag && !token.token) {
-    token.error += file_layer == value_source::file
-                       ? " (key token-file in the config file '" + layers.file + "')"
-                       : std::string(" (from XIMUP_TOKEN_FILE)");
-  }
+  auto token = effective_token(f);
   if (!token.token && f.dry_run) {
     // Nothing is sent, but a dry run of a cron job's command should show what the real run would meet.
     spdlog::warn("{} (a dry run sends nothing; the real run would stop here, exit 2)", token.error);
@@ -695,6 +700,12 @@ metrics_snapshot metrics_of(const upload_pipeline& pipeline, const std::optional
 int run_upload(const upload_flags& flags, const CLI::App& cmd) {
   if (flags.print_config) {
     std::fputs(print_config(cmd, active_config_layers(), {"token"}).c_str(), stdout);
+    // The option lines show each layer's value; which token a run would use takes XIMILAR_API_TOKEN
+    // and the layers' order into account (a config file's token line is not the one in effect when
+    // the environment holds one).
+    const token_result token = effective_token(flags);
+    std::printf("# API token in effect: %s\n",
+                token.token ? ("from " + token.origin).c_str() : ("none (" + token.error + ")").c_str());
     return exit_code::ok;
   }
   log_options logs;

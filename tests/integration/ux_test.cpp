@@ -114,6 +114,21 @@ TEST_F(Ux, PrintConfigTellsTypedInputsFromXimupInputs) {
   EXPECT_NE(r.out.find("inputs = \"env-tree\"  # environment XIMUP_INPUTS"), std::string::npos) << r.out;
 }
 
+// --print-config says which token a run would use: a config file's token line is not the one in
+// effect when XIMILAR_API_TOKEN is set (the environment beats the config file).
+TEST_F(Ux, PrintConfigNamesTheTokenInEffect) {
+  write_text(dir / "cfg.toml", "token = \"from-config-5c1e\"\n");
+  fs::permissions(dir / "cfg.toml", fs::perms::owner_read | fs::perms::owner_write);
+  auto r = ximup({"upload", "--config", (dir / "cfg.toml").string(), "--print-config"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("# API token in effect: from XIMILAR_API_TOKEN"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("from-config-5c1e"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find(token), std::string::npos) << r.out;
+  r = ximup({"upload", "--config", (dir / "cfg.toml").string(), "--token-file", (dir / "none").string(),
+             "--print-config"});
+  EXPECT_NE(r.out.find("# API token in effect: none ("), std::string::npos) << r.out;
+}
+
 TEST_F(Ux, ConfigFileIsFoundInXdgConfigHome) {
   fs::create_directories(dir / "xdg" / "ximup");
   write_text(dir / "xdg" / "ximup" / "config.toml", "workers = 3\nlog_format = \"json\"\n");
