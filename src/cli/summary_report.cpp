@@ -24,6 +24,14 @@ void print_summary(const run_summary& s, const std::string& results_path) {
                  static_cast<unsigned long long>(s.files_failed_retryable));
   }
   std::fprintf(out, "\n");
+  if (s.stopped == run_stop::io_error || s.stopped == run_stop::state_error) {
+    // The counts are the server's answers; the stop means not all of them reached the results file
+    // or the state.
+    std::fprintf(
+        out,
+        "  (answers, not all recorded: what the results file and the state do not hold is sent again "
+        "by the next run)\n");
+  }
   for (const auto& [reason, n] : s.failures_by_reason) {
     std::fprintf(out, "  failed %-14s %llu\n", (reason + ":").c_str(), static_cast<unsigned long long>(n));
   }
