@@ -57,6 +57,7 @@ struct scan_entry {
 struct scan_error {
   std::string path;
   std::string message;  ///< what happened, e.g. "cannot open directory: Permission denied"
+  bool fatal = false;   ///< nothing more can be read from the list (a CSV header without path or url)
 };
 
 struct scan_item {

@@ -68,7 +68,7 @@ struct input_source::impl {
   scan_item from_entry(manifest_entry&& entry) {
     scan_item item;
     if (auto* bad = std::get_if<manifest_error>(&entry)) {
-      item.error = scan_error{where(bad->line_number), "bad line: " + bad->message};
+      item.error = scan_error{where(bad->line_number), "bad line: " + bad->message, bad->fatal};
       return item;
     }
     auto& m = std::get<manifest_item>(entry);

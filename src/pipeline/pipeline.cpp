@@ -452,9 +452,16 @@ struct upload_pipeline::impl {
           // (Its _id is its path as shown: a consumer that joins results on _id finds it.)
           local_failure(item->error->path, item->error->path, 0, item->error->message);
         }
-        std::lock_guard lock(stats_mutex);
-        ++summary.scan_errors;
-        ++failed_before_planning;
+        {
+          std::lock_guard lock(stats_mutex);
+          ++summary.scan_errors;
+          ++failed_before_planning;
+        }
+        // A list nothing more can be read from (its CSV header names no path or url column, a read
+        // error) stops the run as an input that cannot be read (exit 4), not as one failed image.
+        if (item->error->fatal) {
+          stop(run_stop::input_error, json_string(item->error->path) + ": " + item->error->message);
+        }
         continue;
       }
       auto& e = *item->entry;

@@ -265,6 +265,16 @@ TEST_F(Ux, ATokenTheParserDidNotExpectIsNotLogged) {
   }
 }
 
+// A CSV manifest whose header names no path or url column can give no input: the run stops as for
+// a manifest that cannot be read (exit 4), not as one failed image (exit 1).
+TEST_F(Ux, AManifestWithAnUnusableHeaderStopsTheRun) {
+  write_text(dir / "m.csv", "PATH,Label\na.jpg,cat\n");
+  const auto r = ximup(
+      {"upload", "--manifest", (dir / "m.csv").string(), "--endpoint", "tagging", "--no-state", "--dry-run"});
+  EXPECT_EQ(r.exit_code, 4) << r.err;
+  EXPECT_NE(r.err.find(R"(no "path" or "url" column)"), std::string::npos) << r.err;
+}
+
 // Results on stdout leave no room for the summary there: it would be one more line in the results.
 TEST_F(Ux, ResultsAndSummaryCannotBothGoToStdout) {
   fs::create_directories(dir / "in");
