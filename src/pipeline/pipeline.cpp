@@ -539,10 +539,16 @@ struct upload_pipeline::impl {
     }
     // A wrong path or filter would otherwise end in a silent "0 ok, 0 failed".
     if (items_seen == 0 && !stopping.load() && source.error().empty()) {
-      spdlog::warn(
-          "found no inputs ({} files left out by --ext/--include/--exclude, {} symlinks not followed, {} not "
-          "regular files): check the paths and the filters",
-          summary.scan_skipped, summary.links_not_followed, summary.not_regular);
+      if (opt.input.kind == input_kind::directories) {
+        spdlog::warn(
+            "found no inputs ({} files left out by --ext/--include/--exclude, {} symlinks not followed, {} "
+            "not "
+            "regular files): check the paths and the filters",
+            summary.scan_skipped, summary.links_not_followed, summary.not_regular);
+      } else {  // (the filters apply to directory walks only)
+        spdlog::warn("found no inputs: {} lists none",
+                     opt.input.list_path == "-" ? "stdin" : opt.input.list_path);
+      }
     }
     plans.close();
   }
@@ -866,7 +872,10 @@ struct upload_pipeline::impl {
                kind == failure_kind::auth || kind == failure_kind::endpoint || kind == failure_kind::untrusted
                    ? kind
                    : failure_kind::cancelled,
-               says_stopped ? reason : reason + " (not retried: the run was stopped)");
+               // (One text for one cause: the sender's "not sent: the run was stopped" gets the same
+               // hint as the inputs the stop left unencoded.)
+               says_stopped ? reason + hint_for(failure_kind::cancelled)
+                            : reason + " (not retried: the run was stopped)");
       return;
     }
     switch (decide(kind, max_attempts(*request), request->records.size(), opt.retry)) {

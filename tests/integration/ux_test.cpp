@@ -275,6 +275,17 @@ TEST_F(Ux, AManifestWithAnUnusableHeaderStopsTheRun) {
   EXPECT_NE(r.err.find(R"(no "path" or "url" column)"), std::string::npos) << r.err;
 }
 
+// An empty list is named as such: the directory filters it does not use are not blamed.
+TEST_F(Ux, AnEmptyListSaysItListsNothing) {
+  write_text(dir / "empty.txt", "");
+  const auto r = ximup({"upload", "--files-from", (dir / "empty.txt").string(), "--endpoint", "tagging",
+                        "--no-state", "--dry-run"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("found no inputs: " + (dir / "empty.txt").string() + " lists none"), std::string::npos)
+      << r.err;
+  EXPECT_EQ(r.err.find("--ext"), std::string::npos) << r.err;
+}
+
 // Results on stdout leave no room for the summary there: it would be one more line in the results.
 TEST_F(Ux, ResultsAndSummaryCannotBothGoToStdout) {
   fs::create_directories(dir / "in");
