@@ -1211,16 +1211,25 @@ struct upload_pipeline::impl {
         summary.stop_message = writer.error();
       }
     }
-    const auto& c = pool->counters();
-    summary.requests = c.sends.load();
-    summary.stale_resends = c.stale_resends.load();
-    summary.bytes_sent = c.bytes_sent.load();
-    summary.connections_opened = c.connections_opened.load();
-    summary.peak_inflight_bytes = budget.peak();
-    summary.budget_waits = budget.waits();
-    summary.flow = pool->flow();
-    summary.elapsed_seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    {
+      // (Assigned under the lock: the metrics server's thread reads the summary meanwhile. Taken
+      // before it, so that no other lock is taken while holding it.)
+      const auto& c = pool->counters();
+      const auto peak = budget.peak();
+      const auto waits = budget.waits();
+      const auto flow = pool->flow();
+      const double elapsed =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+      std::lock_guard lock(stats_mutex);
+      summary.requests = c.sends.load();
+      summary.stale_resends = c.stale_resends.load();
+      summary.bytes_sent = c.bytes_sent.load();
+      summary.connections_opened = c.connections_opened.load();
+      summary.peak_inflight_bytes = peak;
+      summary.budget_waits = waits;
+      summary.flow = flow;
+      summary.elapsed_seconds = elapsed;
+    }
     close_state();
     return summary;
   }
@@ -1344,7 +1353,10 @@ run_summary upload_pipeline::summary_so_far() const {
     std::lock_guard lock(m.stats_mutex);
     s = m.summary;
   }
-  s.elapsed_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - m.started).count();
+  // The run's own time once it is over (--metrics-linger shows the final values, this one too).
+  if (s.elapsed_seconds == 0) {
+    s.elapsed_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - m.started).count();
+  }
   return s;
 }
 
