@@ -7,10 +7,9 @@
 
 namespace ximup::cli {
 
-void print_summary(const run_summary& s, const std::string& results_path) {
+void print_summary(const run_summary& s, const std::string& results_path, std::FILE* out) {
   const double secs = s.elapsed_seconds > 0 ? s.elapsed_seconds : 1e-9;
   const double mbps = static_cast<double>(s.bytes_ok) / 1e6 / secs;
-  std::FILE* out = stderr;
   std::fprintf(out, "\n== ximup summary ==\n");
   if (s.stopped != run_stop::none) std::fprintf(out, "stopped:      %s\n", s.stop_message.c_str());
   if (!s.limit_reached.empty()) {

@@ -844,6 +844,14 @@ int run_upload(const upload_flags& flags, const CLI::App& cmd) {
     spdlog::info("summary: {}", summary_to_json(summary));
   } else if (!flags.quiet) {
     print_summary(summary, flags.results);
+    // A text log file gets it too (a JSON one has the summary record): a cron job that keeps only
+    // --log-file must see how the run ended.
+    if (!flags.log_file.empty()) {
+      if (std::FILE* log = std::fopen(flags.log_file.c_str(), "ae"); log != nullptr) {
+        print_summary(summary, flags.results, log);
+        std::fclose(log);
+      }
+    }
   }
   int code = exit_code_for(summary);
   if (!flags.summary_json.empty()) {

@@ -549,6 +549,21 @@ TEST_F(Upload, AStopBeforeSendingIsLoggedAsAnErrorAtAnyLevel) {
   EXPECT_NE(read_text(dir / "run.log").find("not trusted"), std::string::npos) << read_text(dir / "run.log");
 }
 
+// A text --log-file holds the summary too: a cron job that keeps only the log file sees how the run
+// ended (the summary went to stderr alone).
+TEST_F(Upload, ATextLogFileHoldsTheSummary) {
+  generate_images(dir / "in", {"--count", "3", "--size-kib", "1", "--seed", "5"});
+  mock_server mock(dir.path(), token);
+  const auto run = run_ximup(
+      dir.path(),
+      mock.upload_args(dir / "in", dir / "r.jsonl", {"--no-state", "--log-file", (dir / "run.log").string()}),
+      token);
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  const std::string log = read_text(dir / "run.log");
+  EXPECT_NE(log.find("== ximup summary =="), std::string::npos) << log;
+  EXPECT_NE(log.find("images:       3 ok, 0 failed"), std::string::npos) << log;
+}
+
 // Without the connection check the first request meets the certificate: the same stop (exit 2, not
 // retried as a passing fault until exit 5), and the images stay to be sent by a run that trusts it.
 TEST_F(Upload, UntrustedCertificateStopsTheRunWithoutPreflightToo) {
