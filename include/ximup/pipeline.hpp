@@ -110,6 +110,7 @@ struct run_summary {
   std::uint64_t skipped_failed = 0;     ///< failed permanently before and unchanged
   std::uint64_t skipped_other = 0;      ///< --retry-failed: new or ok inputs left alone
   std::uint64_t skipped_too_new = 0;    ///< --min-age: modified too recently, left for a later run
+  std::uint64_t skipped_duplicate = 0;  ///< listed again in the same --files-from or manifest: sent once
   /// Inputs an earlier run left unfinished, sent again: pending ones (a crash or a second signal
   /// left their outcome unknown: the server may have them already) and retryable ones.
   std::uint64_t resumed_pending = 0;

@@ -7,6 +7,7 @@
 ///    "scan_errors":..,"shard_skipped":..,"images_resized":..,"bytes_before_resize":..,
 ///    "bytes_after_resize":..,"resize_unchanged_notes":..,
 ///    "skipped_unchanged":..,"skipped_failed":..,"skipped_other":..,"skipped_too_new":..,
+///    "skipped_duplicate":..,
 ///    "resumed_pending":..,"resumed_retryable":..,"unknown_at_stop":..,
 ///    "dry_run":false,"planned_files":..,"planned_bytes":..,"planned_requests":..,"limit_reached":"",
 ///    "failures_by_reason":{"too_large":2,...},

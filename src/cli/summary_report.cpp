@@ -42,6 +42,10 @@ void print_summary(const run_summary& s, const std::string& results_path, std::F
         static_cast<unsigned long long>(s.skipped_unchanged),
         static_cast<unsigned long long>(s.skipped_failed), static_cast<unsigned long long>(s.skipped_other));
   }
+  if (s.skipped_duplicate > 0) {
+    std::fprintf(out, "listed again: %llu inputs the list named more than once, sent once\n",
+                 static_cast<unsigned long long>(s.skipped_duplicate));
+  }
   if (s.skipped_too_new > 0) {
     std::fprintf(out, "too new:      %llu files modified within --min-age, left for a later run\n",
                  static_cast<unsigned long long>(s.skipped_too_new));

@@ -623,6 +623,10 @@ void print_plan(const run_summary& s) {
       "by --retry-failed\n",
       static_cast<unsigned long long>(s.skipped_unchanged), static_cast<unsigned long long>(s.skipped_failed),
       static_cast<unsigned long long>(s.skipped_other));
+  if (s.skipped_duplicate > 0) {
+    std::printf("listed again: %llu inputs the list names more than once (sent once)\n",
+                static_cast<unsigned long long>(s.skipped_duplicate));
+  }
   if (s.skipped_too_new > 0) {
     std::printf("too new:      %llu files modified within --min-age, left for a later run\n",
                 static_cast<unsigned long long>(s.skipped_too_new));
@@ -678,7 +682,8 @@ metrics_snapshot metrics_of(const upload_pipeline& pipeline, const std::optional
   m.image_bytes_failed = s.bytes_failed;
   m.skipped_by_reason = {{"filtered", s.scan_skipped},        {"unchanged", s.skipped_unchanged},
                          {"failed_before", s.skipped_failed}, {"not_selected", s.skipped_other},
-                         {"too_new", s.skipped_too_new},      {"other_shard", s.shard_skipped}};
+                         {"too_new", s.skipped_too_new},      {"listed_again", s.skipped_duplicate},
+                         {"other_shard", s.shard_skipped}};
   m.requests_by_status = s.responses_by_status;
   std::uint64_t answered = 0;
   for (const auto& [status, n] : s.responses_by_status) answered += n;

@@ -163,6 +163,7 @@ std::string summary_to_json(const run_summary& s) {
     w.number("skipped_failed", s.skipped_failed);
     w.number("skipped_other", s.skipped_other);
     w.number("skipped_too_new", s.skipped_too_new);
+    w.number("skipped_duplicate", s.skipped_duplicate);
     w.number("resumed_pending", s.resumed_pending);
     w.number("resumed_retryable", s.resumed_retryable);
     w.number("unknown_at_stop", s.unknown_at_stop);

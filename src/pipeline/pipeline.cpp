@@ -17,6 +17,7 @@
 
 #include "ximup/bounded_queue.hpp"
 #include "ximup/byte_budget.hpp"
+#include "ximup/duplicate_filter.hpp"
 #include "ximup/file_reader.hpp"
 #include "ximup/json_escape.hpp"
 #include "ximup/request_body.hpp"
@@ -271,6 +272,30 @@ struct upload_pipeline::impl {
     return out;
   }
 
+  // What makes two list entries one input. A files list: the file, however its path is spelled. A
+  // manifest: the same file or url with the same `_id` and fields (one image may stand for two
+  // products of a similarity collection, each with its own `_id`: both are sent).
+  [[nodiscard]] std::string listing_key(const scan_entry& e) const {
+    std::string key = state_key(e);
+    if (opt.input.kind == input_kind::manifest) {
+      key.push_back('\0');
+      key += e.id;
+      key.push_back('\0');
+      key += e.extra_fields;
+    }
+    return key;
+  }
+
+  // An input a list names again: sent once, said so.
+  void listed_again(const scan_entry& e) {
+    std::lock_guard lock(stats_mutex);
+    if (++summary.skipped_duplicate <= logged_failures_limit) {
+      spdlog::warn("{} is listed again (as {}): sent once", json_string(e.path), json_string(state_key(e)));
+    } else if (summary.skipped_duplicate == logged_failures_limit + 1) {
+      spdlog::warn("more inputs listed again are not logged one by one; the summary counts them");
+    }
+  }
+
   // A run that picks up what an earlier one left says so once, and counts it for the summary.
   void count_resumed(input_status previous) {
     std::lock_guard lock(stats_mutex);
@@ -475,6 +500,10 @@ struct upload_pipeline::impl {
         ++summary.skipped_too_new;
         continue;
       }
+      if (opt.input.kind != input_kind::directories && !listed.first_time(listing_key(e))) {
+        listed_again(e);
+        continue;
+      }
       if (!should_send(e)) continue;
       if (opt.input.kind == input_kind::directories && opt.input.roots.size() > 1) warn_if_id_repeats(e);
       // Too large for a body as it is: with --resize, a local file that fits the memory budget is
@@ -530,6 +559,10 @@ struct upload_pipeline::impl {
       // A stop cut the scan short: what was found is not the total (progress showed "210/210 files
       // (100.0%)" for a run stopped with most of its inputs never looked at). A limit is a total.
       scan_done = !stopping.load();
+      if (listed.full()) {
+        spdlog::info(
+            "the list was too long to check it all for inputs listed twice (after about 1.5 million)");
+      }
       if (summary.skipped_too_new > 0 && !opt.dry_run) {
         spdlog::info(
             "{} files modified less than --min-age {}s before the run (or dated after it) are left for a "
@@ -1061,8 +1094,8 @@ struct upload_pipeline::impl {
     const auto cancelled = summary.failures_by_reason.find(std::string(to_string(failure_kind::cancelled)));
     counts.sent = summary.files_ok + summary.files_failed -
                   (cancelled == summary.failures_by_reason.end() ? 0 : cancelled->second);
-    counts.skipped =
-        summary.skipped_unchanged + summary.skipped_failed + summary.skipped_other + summary.skipped_too_new;
+    counts.skipped = summary.skipped_unchanged + summary.skipped_failed + summary.skipped_other +
+                     summary.skipped_too_new + summary.skipped_duplicate;
     const char* outcome = "completed";
     switch (summary.stopped) {
       case run_stop::none:
@@ -1236,7 +1269,8 @@ struct upload_pipeline::impl {
 
   upload_options opt;
   const std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
-  bool scan_done = false;  // under stats_mutex
+  bool scan_done = false;   // under stats_mutex
+  duplicate_filter listed;  // list inputs seen so far (the scan stage's alone)
   // Inputs failed by the scan stage (unreadable entries, files too large): counted as done by the
   // progress line but never planned. Under stats_mutex.
   std::uint64_t failed_before_planning = 0;

@@ -554,6 +554,53 @@ TEST_F(Ux, ManifestCarriesPathsUrlsAndFieldsAndReportsBadLines) {
   EXPECT_EQ(hashes.count("custom-1"), 1U);
 }
 
+// A path a list names twice, however spelled (./, an absolute path), and a manifest url given
+// twice are sent once, each repeat named in a warning and counted in the summary.
+TEST_F(Ux, InputsListedTwiceAreSentOnce) {
+  generate_images(dir / "img", {"--count", "2", "--size-kib", "1", "--seed", "9"});
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(dir / "img")) names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  write_text(dir / "list.txt", "img/" + names[0] + "\n./img/" + names[0] + "\n" +
+                                   (dir / "img" / names[0]).string() + "\nimg/" + names[1] + "\nimg/" +
+                                   names[0] + "\n");
+  mock_server mock(dir.path(), token);
+  auto args = std::vector<std::string>{"upload",         "--files-from",
+                                       "list.txt",       "--no-state",
+                                       "--results",      (dir / "r.jsonl").string(),
+                                       "--summary-json", (dir / "s.json").string()} +
+              endpoint(mock);
+  args.insert(args.begin(), XIMUP_BIN);
+  const int rc = run(args, dir / "out", dir / "err",
+                     {"XIMILAR_API_TOKEN=" + token, "XDG_CONFIG_HOME=" + (dir / "xdg").string()},
+                     std::chrono::minutes(2), dir.path());
+  const std::string err = read_text(dir / "err");
+  EXPECT_EQ(rc, 0) << err;
+  EXPECT_EQ(read_results(dir / "r.jsonl").size(), 2U);
+  EXPECT_EQ(mock.counter("records_ok"), 2);
+  EXPECT_NE(err.find("\"./img/" + names[0] + "\" is listed again"), std::string::npos) << err;
+  simdjson::dom::parser parser;
+  simdjson::dom::element summary;
+  ASSERT_EQ(parser.parse(read_text(dir / "s.json")).get(summary), simdjson::SUCCESS);
+  EXPECT_EQ(std::uint64_t(summary["skipped_duplicate"]), 3U);
+
+  // A manifest: one image under two `_id`s is two records (two products of a collection); the
+  // same line twice is one.
+  const std::string line1 = R"({"path":"img/)" + names[0] + R"(","_id":"p1"})" + "\n";
+  const std::string line2 = R"({"path":"img/)" + names[0] + R"(","_id":"p2"})" + "\n";
+  write_text(dir / "m.jsonl", line1 + line2 + line1);
+  args = std::vector<std::string>{"upload",     "--manifest", "m.jsonl",
+                                  "--no-state", "--results",  (dir / "r2.jsonl").string()} +
+         endpoint(mock);
+  args.insert(args.begin(), XIMUP_BIN);
+  EXPECT_EQ(run(args, dir / "out", dir / "err", {"XIMILAR_API_TOKEN=" + token}, std::chrono::minutes(2),
+                dir.path()),
+            0)
+      << read_text(dir / "err");
+  EXPECT_EQ(read_results(dir / "r2.jsonl").size(), 2U);
+  EXPECT_EQ(mock.counter("records_ok"), 4);
+}
+
 TEST_F(Ux, FilesFromTakesNulSeparatedNamesAndStandardInput) {
   generate_images(dir / "img", {"--count", "4", "--size-kib", "1", "--seed", "8"});
   std::vector<std::string> files;

@@ -41,6 +41,7 @@ run_summary full_summary() {
   s.skipped_failed = 8;
   s.skipped_other = 12;
   s.skipped_too_new = 13;
+  s.skipped_duplicate = 16;
   s.resumed_pending = 14;
   s.resumed_retryable = 15;
   s.unknown_at_stop = 5;
@@ -96,6 +97,7 @@ TEST(SummaryJson, EveryFieldParsesBackToItsValue) {
   EXPECT_EQ(u64(doc, "skipped_failed"), s.skipped_failed);
   EXPECT_EQ(u64(doc, "skipped_other"), s.skipped_other);
   EXPECT_EQ(u64(doc, "skipped_too_new"), s.skipped_too_new);
+  EXPECT_EQ(u64(doc, "skipped_duplicate"), s.skipped_duplicate);
   EXPECT_EQ(u64(doc, "resumed_pending"), s.resumed_pending);
   EXPECT_EQ(u64(doc, "resumed_retryable"), s.resumed_retryable);
   EXPECT_EQ(u64(doc, "unknown_at_stop"), s.unknown_at_stop);
@@ -132,7 +134,7 @@ TEST(SummaryJson, EveryFieldParsesBackToItsValue) {
 // full_summary() and EveryFieldParsesBackToItsValue, then update the number here.
 TEST(SummaryJson, CoversEveryRunSummaryField) {
 #if defined(__GLIBCXX__) && defined(__LP64__)
-  EXPECT_EQ(sizeof(run_summary), 520U) << "run_summary changed: update summary_json.cpp and this test";
+  EXPECT_EQ(sizeof(run_summary), 528U) << "run_summary changed: update summary_json.cpp and this test";
 #else
   GTEST_SKIP() << "sizes recorded for libstdc++ on LP64";
 #endif
