@@ -574,9 +574,8 @@ struct upload_pipeline::impl {
     if (items_seen == 0 && !stopping.load() && source.error().empty()) {
       if (opt.input.kind == input_kind::directories) {
         spdlog::warn(
-            "found no inputs ({} files left out by --ext/--include/--exclude, {} symlinks not followed, {} "
-            "not "
-            "regular files): check the paths and the filters",
+            "found no inputs ({} files left out by --ext/--include/--exclude, {} symlinks not followed, "
+            "{} not regular files): check the paths and the filters",
             summary.scan_skipped, summary.links_not_followed, summary.not_regular);
       } else {  // (the filters apply to directory walks only)
         spdlog::warn("found no inputs: {} lists none",
