@@ -118,6 +118,19 @@ struct upload_flags {
   std::string chroma = "auto";
 };
 
+// Before a range check, which calls "abc" out of range: a count must be written as one.
+CLI::Validator whole_number() {
+  return CLI::Validator(
+      [](std::string& value) -> std::string {
+        const std::size_t start = !value.empty() && value.front() == '-' ? 1 : 0;
+        const bool digits = value.size() > start &&
+                            std::all_of(value.begin() + static_cast<std::ptrdiff_t>(start), value.end(),
+                                        [](unsigned char c) { return std::isdigit(c) != 0; });
+        return digits ? std::string() : "'" + value + "' is not a whole number";
+      },
+      "");
+}
+
 // The state file's default place: beside the results file; a shard has its own.
 std::string default_state_path(const std::string& results, const std::optional<shard_spec>& shard) {
   std::string name = shard ? "ximup-state.shard-" + std::to_string(shard->index) + "-of-" +
@@ -893,15 +906,19 @@ std::function<int()> add_upload_command(CLI::App& app) {
       ->capture_default_str();
   // Ranges: a negative count would wrap to 2^64 in a size_t (and start that many threads).
   cmd->add_option("-j,--workers", f.workers, "Threads that read and encode files (1-1024)")
+      ->check(whole_number())
       ->check(CLI::Range(1, 1024))
       ->capture_default_str();
   cmd->add_option("-c,--connections", f.connections, "Keep-alive connections (1-1024)")
+      ->check(whole_number())
       ->check(CLI::Range(1, 1024))
       ->capture_default_str();
   cmd->add_option("--io-threads", f.io_threads, "Threads running the connections (1-64)")
+      ->check(whole_number())
       ->check(CLI::Range(1, 64))
       ->capture_default_str();
   cmd->add_option("--batch-size", f.batch_size, "Records per request (1-10000; API limit: 10)")
+      ->check(whole_number())
       ->check(CLI::Range(1LL, 10000LL))  // (a signed range: an unsigned one takes -1 as 2^64 - 1)
       ->capture_default_str();
   cmd->add_option("--max-body-bytes", f.max_body_bytes, "Largest request body")->capture_default_str();
@@ -963,6 +980,7 @@ std::function<int()> add_upload_command(CLI::App& app) {
   cmd->add_flag("-0,--null", f.null_separated, "--files-from entries end with NUL (find -print0)")->group(in);
   auto* lim = "Limits and planning";
   cmd->add_option("--max-files", f.max_files, "Take at most this many inputs, then finish (0: no limit)")
+      ->check(whole_number())
       ->check(CLI::Range(0LL, std::numeric_limits<long long>::max()))
       ->capture_default_str()
       ->group(lim);

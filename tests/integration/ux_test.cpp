@@ -286,6 +286,17 @@ TEST_F(Ux, AnEmptyListSaysItListsNothing) {
   EXPECT_EQ(r.err.find("--ext"), std::string::npos) << r.err;
 }
 
+// A count that is not a number is called that, not "out of range", from a flag or the environment.
+TEST_F(Ux, ACountThatIsNotANumberIsCalledThat) {
+  auto r = ximup({"upload", "x", "--endpoint", "tagging", "--connections", "abc"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--connections: 'abc' is not a whole number"), std::string::npos) << r.err;
+  r = ximup({"upload", "x", "--endpoint", "tagging"}, {"XIMUP_WORKERS=2.5"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("'2.5' is not a whole number"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("XIMUP_WORKERS"), std::string::npos) << r.err;
+}
+
 // Results on stdout leave no room for the summary there: it would be one more line in the results.
 TEST_F(Ux, ResultsAndSummaryCannotBothGoToStdout) {
   fs::create_directories(dir / "in");
