@@ -293,16 +293,25 @@ std::optional<manifest_format> parse_manifest_format(std::string_view name) {
   return std::nullopt;
 }
 
+constexpr std::string_view jsonl_hint =
+    ": a manifest is JSON lines, one whole object per line (jq -c '.[]' writes an array that way)";
+
 manifest_entry parse_jsonl_line(std::string_view line, std::uint64_t line_number) {
   if (!is_valid_json(line)) {
     if (!is_valid_utf8(line)) {
       return bad(line_number, "not valid UTF-8 (JSON text is UTF-8; write other bytes of a path as \\udcXX)");
     }
-    return bad(line_number, "invalid JSON");
+    // A JSON array or a pretty-printed object (a .json file) starts with a line like these.
+    const std::size_t first = skip_space(line, 0);
+    const std::string_view rest = line.substr(std::min(first, line.size()));
+    const bool document = rest.starts_with('[') || rest.starts_with(']') || rest == "{" || rest == "}";
+    return bad(line_number,
+               document ? "invalid JSON" + std::string(jsonl_hint) : std::string("invalid JSON"));
   }
   std::size_t i = skip_space(line, 0);
   if (line[i] != '{') {
-    return bad(line_number, "not a JSON object");
+    return bad(line_number,
+               line[i] == '[' ? "a JSON array" + std::string(jsonl_hint) : std::string("not a JSON object"));
   }
   manifest_item item;
   item.line_number = line_number;

@@ -156,7 +156,9 @@ TEST(Manifest, JsonlBadLinesAreReportedWithTheirNumbersAndReadingGoesOn) {
       {4, "neither path nor url"},
       {5, "both path and url: give one"},
       {6, "path is not a string"},
-      {7, "not a JSON object"},
+      {7,
+       "a JSON array: a manifest is JSON lines, one whole object per line (jq -c '.[]' writes an array that "
+       "way)"},
       {8, "path is empty"},
       {9, "_base64 is set by ximup (use path)"},
       {10, "field \"path\" appears twice"},
@@ -175,6 +177,20 @@ TEST(Manifest, JsonlBadLinesAreReportedWithTheirNumbersAndReadingGoesOn) {
   }
   EXPECT_EQ(item(entries[13]).path, "ok2.jpg");
   EXPECT_EQ(item(entries[13]).line_number, 16U);
+}
+
+// A .json file holding an array, or one pretty-printed object, says what a manifest must be.
+TEST(Manifest, JsonDocumentsSayAManifestIsJsonLines) {
+  const auto entries =
+      read_manifest("[\n  {\"path\": \"a.jpg\"}\n]\n{\n\"path\": \"b.jpg\"\n}\n[{\"path\":\"c.jpg\"}]\n",
+                    manifest_format::jsonl);
+  ASSERT_EQ(entries.size(), 7U);
+  EXPECT_EQ(item(entries[1]).path, "a.jpg");  // a line that is an object on its own is one
+  for (const std::size_t i : {0U, 2U, 3U, 5U, 6U}) {
+    EXPECT_NE(error(entries[i]).message.find("a manifest is JSON lines, one whole object per line"),
+              std::string::npos)
+        << i << ": " << error(entries[i]).message;
+  }
 }
 
 TEST(Manifest, JsonlCrlfAndByteOrderMark) {
