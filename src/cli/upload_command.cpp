@@ -536,9 +536,14 @@ class signal_watch {
  public:
   signal_watch() {
     sigemptyset(&set_);
-    sigaddset(&set_, SIGINT);
-    sigaddset(&set_, SIGTERM);
-    sigaddset(&set_, SIGHUP);
+    // A signal the process was started with ignored (`nohup` ignores SIGHUP, a shell's `cmd &`
+    // SIGINT) stays ignored: blocked and waited for, it would be taken anyway (Linux queues a blocked
+    // signal whatever its disposition), and `nohup ximup upload ... &` would stop at logout.
+    for (const int sig : {SIGINT, SIGTERM, SIGHUP}) {
+      struct sigaction current {};
+      if (::sigaction(sig, nullptr, &current) == 0 && current.sa_handler == SIG_IGN) continue;
+      sigaddset(&set_, sig);
+    }
     sigaddset(&set_, SIGRTMIN);
     pthread_sigmask(SIG_BLOCK, &set_, nullptr);
   }

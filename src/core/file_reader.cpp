@@ -75,12 +75,14 @@ read_status open_input(const std::string& path, std::uint64_t max_bytes, fd_guar
 }
 
 // After reading `got` bytes to the end of the file: the status of the read, failed with `changed`
-// when the file is not as it was opened (another size or mtime now, or a different count read).
+// when the file is not as it was opened: another size or mtime now. (Not the count read: files of
+// /proc, /sys and some FUSE file systems report a size other than their length, and would fail on
+// every run; a file written while read changes its size or its mtime.)
 read_status check_unchanged(const fd_guard& file, read_status opened, std::uint64_t got) {
   struct stat st {};
   if (::fstat(file.fd, &st) != 0) return {false, "cannot stat: " + errno_hint(errno)};
   const auto now_size = static_cast<std::uint64_t>(st.st_size);
-  if (got == opened.size && now_size == opened.size && mtime_of(st) == opened.mtime_ns) return opened;
+  if (now_size == opened.size && mtime_of(st) == opened.mtime_ns) return opened;
   read_status changed{false, {}, true, opened.size, opened.mtime_ns};
   changed.error = "the file changed while being read (" + std::to_string(opened.size) +
                   " bytes when opened, " + std::to_string(got) + " read, " + std::to_string(now_size) +

@@ -570,6 +570,24 @@ TEST(State, PruneTellsADeletedFolderFromADiskNotMounted) {
   EXPECT_EQ(listed.find("stays.jpg"), std::string::npos) << listed;
 }
 
+// Started with SIGHUP ignored (`nohup ximup upload ... &`), a run outlives the session that started
+// it: a SIGHUP does not stop it.
+TEST(State, AnIgnoredSighupStaysIgnored) {
+  temp_dir dir;
+  const fs::path tree = dir / "tree";
+  generate_images(tree, {"--count", "40", "--size-kib", "1", "--seed", "18"});
+  mock_server mock(dir.path(), token, {"--latency-ms", "200"});
+  auto args = upload_args(tree, mock, dir);
+  args.insert(args.begin(), XIMUP_BIN);
+  args.insert(args.begin(), "/usr/bin/nohup");
+  args.insert(args.end(), {"--connections", "1"});
+  process run1(args, dir / "run.out", dir / "run.err", {std::string("XIMILAR_API_TOKEN=") + token});
+  ASSERT_TRUE(mock.wait_for_counter("requests", 1)) << read_text(dir / "run.err");
+  run1.signal(SIGHUP);
+  EXPECT_EQ(run1.wait(60s), 0) << read_text(dir / "run.err");
+  EXPECT_EQ(total(ledger_counts(mock.ledger())), 40U);
+}
+
 // SIGHUP (a terminal or SSH session closed under a catch-up run) drains like SIGTERM: exit 129 with
 // a summary and every answered input recorded, instead of the default action killing the run.
 TEST(State, SighupDrainsLikeSigterm) {

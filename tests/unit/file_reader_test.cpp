@@ -184,6 +184,18 @@ TEST(FileReader, AFileChangedWhileBeingReadIsRefusedAsChanged) {
   }
 }
 
+// A file whose reported size is not its length (/proc, /sys, some FUSE file systems) and that does
+// not change while read is taken as read, not refused as changed on every run.
+TEST(FileReader, AFileWhoseSizeIsNotItsLengthIsNotTakenForChanged) {
+  std::vector<unsigned char> buffer;
+  const auto whole = read_file("/proc/self/cmdline", buffer, 1U << 20U);
+  EXPECT_TRUE(whole.ok) << whole.error;
+  EXPECT_FALSE(buffer.empty());
+  const streamed got = stream("/proc/self/cmdline", 16, 1U << 20U);
+  EXPECT_TRUE(got.status.ok) << got.status.error;
+  EXPECT_EQ(got.bytes, buffer);
+}
+
 // read_file checks the same way: a file whose mtime another thread keeps changing is refused as
 // changed (a read of 8 MB overlaps many of those changes; tried until one does), and a read that
 // reports success gave the file's bytes.
