@@ -190,6 +190,10 @@ void check_output_paths(const upload_flags& f, const std::optional<std::string>&
   namespace fs = std::filesystem;
   // stdout holds the results: a summary there would be one more line that is not a result, and a
   // dry run's plan goes to stdout too.
+  if (f.summary_json == "-" && f.dry_run) {
+    throw usage_error{
+        "--summary-json - and --dry-run both write to stdout (the plan): give the summary a file"};
+  }
   if (f.results == "-" && f.summary_json == "-") {
     throw usage_error{"--results - and --summary-json - both write to stdout: give one of them a file"};
   }
@@ -222,16 +226,6 @@ void check_output_paths(const upload_flags& f, const std::optional<std::string>&
     if (!parent.empty() && !fs::is_directory(parent, dir_error)) {
       throw usage_error{origin_of(flag) + " '" + path + "': the directory '" + parent.string() +
                         "' does not exist (create it, or give a path in an existing directory)"};
-    }
-  }
-  // The log file is appended to: never to a state file or a run's results (a log line there breaks
-  // every later run, or every reader of the JSON lines).
-  if (!f.log_file.empty()) {
-    const file_content held = content_of(f.log_file);
-    if (held == file_content::state || held == file_content::results) {
-      throw usage_error{origin_of("--log-file") + " '" + f.log_file + "' is " +
-                        (held == file_content::state ? "a state file (SQLite)" : "a results file") +
-                        ": ximup will not append log lines to it; choose another --log-file path"};
     }
   }
   if (f.results == "-") return;
@@ -424,6 +418,33 @@ std::optional<std::string> state_path_of(const upload_flags& f) {
   return f.state.empty() ? default_state_path(f.results, shard_option(f)) : f.state;
 }
 
+// The log file must be none of the run's other outputs, and is appended to: never to a state file or
+// a run's results (a log line there breaks every later run, or every reader of the JSON lines).
+void check_log_file(const upload_flags& f) {
+  if (f.log_file.empty()) return;
+  std::optional<std::string> state;
+  try {
+    state = state_path_of(f);
+  } catch (const usage_error&) {
+    // (contradicting flags: reported once the log file is open)
+  }
+  const auto log = resolved_path(f.log_file);
+  for (const auto& [flag, path] :
+       {std::pair{"--results", f.results}, std::pair{"--summary-json", f.summary_json},
+        std::pair{"--state", state.value_or("")}}) {
+    if (!path.empty() && path != "-" && resolved_path(path) == log) {
+      throw usage_error{std::string(flag) + " and --log-file name the same file ('" + path +
+                        "'): give each its own"};
+    }
+  }
+  const file_content held = content_of(f.log_file);
+  if (held == file_content::state || held == file_content::results) {
+    throw usage_error{origin_of("--log-file") + " '" + f.log_file + "' is " +
+                      (held == file_content::state ? "a state file (SQLite)" : "a results file") +
+                      ": ximup will not append log lines to it; choose another --log-file path"};
+  }
+}
+
 upload_options build_options(const upload_flags& f) {
   upload_options o;
   set_inputs(f, o.input);
@@ -460,6 +481,7 @@ upload_options build_options(const upload_flags& f) {
   o.results_path = f.results;
   o.preflight = !f.no_preflight;
   o.state_path = state_path_of(f);
+  check_output_paths(f, o.state_path);
   o.mode = f.retry_failed ? run_mode::retry_failed
            : f.force      ? run_mode::force
            : f.checksum   ? run_mode::checksum
@@ -744,10 +766,11 @@ int run_upload(const upload_flags& flags, const CLI::App& cmd) {
     return exit_code::usage;
   }
   logs.format = *format;
-  // The output paths are checked before the log file is opened: a --log-file that names the state
-  // or the results would otherwise get the very error that refuses it.
+  // The log file is checked before it is opened: one that names the state or the results would
+  // otherwise get the very error that refuses it. (The other outputs are checked once it is open,
+  // so that their errors reach it.)
   try {
-    check_output_paths(flags, state_path_of(flags));
+    check_log_file(flags);
   } catch (const usage_error& e) {
     spdlog::error("{}", e.message);
     return exit_code::usage;

@@ -304,6 +304,21 @@ TEST_F(Ux, ResultsAndSummaryCannotBothGoToStdout) {
                         "-", "--summary-json", "-"});
   EXPECT_EQ(r.exit_code, 2) << r.err;
   EXPECT_NE(r.err.find("both write to stdout"), std::string::npos) << r.err;
+  // A dry run's plan is on stdout too.
+  const auto dry = ximup({"upload", (dir / "in").string(), "--endpoint", "tagging", "--no-state", "--dry-run",
+                          "--summary-json", "-"});
+  EXPECT_EQ(dry.exit_code, 2) << dry.err;
+  EXPECT_NE(dry.err.find("both write to stdout"), std::string::npos) << dry.err;
+}
+
+// A usage error found once the log file is open reaches it (a cron job that keeps only the log).
+TEST_F(Ux, UsageErrorsReachTheLogFile) {
+  fs::create_directories(dir / "in");
+  const auto r = ximup({"upload", (dir / "in").string(), "--endpoint", "tagging", "--force", "--checksum",
+                        "--log-file", (dir / "run.log").string()});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(read_text(dir / "run.log").find("exclude each other"), std::string::npos)
+      << read_text(dir / "run.log");
 }
 
 // `presets --api-base` joins base and path as `upload` does (a base without its final slash printed
