@@ -81,24 +81,27 @@ bool has_entries(const std::string& path) {
 
 // Tells whether inputs' files are gone. Only certain absence counts: an absolute path that lstat()
 // says does not exist (ENOENT, ENOTDIR), or that is now a directory or anything but a file or a
-// link. Not when the nearest directory above it that exists is empty: a disk that is not mounted
-// leaves an empty mount point, under which every file looks deleted (`prune --all` then dropped
-// every input, and the next run sent them all again). Any other error (a permission) does not count
-// either. URLs and the relative keys of old state files (relative to a directory we do not know)
-// are never gone.
+// link; any other error (a permission) does not count. For an input that succeeded (`prune --all`)
+// absence is not enough when the nearest existing directory above the file is empty: a disk that
+// is not mounted leaves an empty mount point, under which every file looks deleted, and dropping
+// those inputs (then every input) sent the whole tree again once the disk was back. (An input not
+// done yet may go: if its file comes back, the next run sends it as new, which it was.) URLs and
+// the relative keys of old state files (relative to a directory we do not know) are never gone.
 class gone_check {
  public:
-  bool operator()(const std::string& path) {
+  bool operator()(const std::string& path, input_status status) {
     if (!path.starts_with('/')) return false;
     struct stat st {};
     if (::lstat(path.c_str(), &st) == 0) return !S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode);
     if (errno != ENOENT && errno != ENOTDIR) return false;
+    if (status != input_status::ok) return true;
     std::string dir = path.substr(0, path.rfind('/'));
-    while (!dir.empty() && ::lstat(dir.c_str(), &st) != 0) {
+    while (!dir.empty() && ::stat(dir.c_str(), &st) != 0) {
       if (errno != ENOENT && errno != ENOTDIR) return false;
       dir.resize(dir.rfind('/'));
     }
-    if (dir.empty()) dir = "/";
+    if (dir.empty()) return true;           // (only "/" is left, and it is not empty)
+    if (!S_ISDIR(st.st_mode)) return true;  // a file where the file's directory was
     // Inputs come sorted by path: most share the directory of the one before.
     if (dir != last_dir_) {
       last_dir_ = dir;
@@ -120,7 +123,7 @@ state_result<std::vector<std::string>> gone_inputs(state_store& store, std::span
   gone_check is_gone;
   gone.status = store.for_each_entry(
       [&](const state_entry& e) {
-        if (is_gone(e.path)) {
+        if (is_gone(e.path, e.record.status)) {
           gone.value->push_back(e.path);
           if (statuses != nullptr) statuses->push_back(e.record.status);
         }

@@ -528,46 +528,60 @@ TEST(State, NoCommandWritesOverTheStateOrTheResults) {
 }
 
 // What prune counts as gone. A disk that is not mounted leaves its mount point empty, and every file
-// under it looked deleted: `prune --all` dropped them all and the next run sent them again. Files
-// under an empty directory (however deep) are kept now; files of a deleted folder beside others, and
-// a file replaced by a directory, are gone.
+// under it looked deleted: `prune --all` dropped them all and the next run sent them again. Inputs
+// that succeeded under an empty directory (however deep) are kept now; files of a deleted folder
+// beside others, a file whose folder became a file, and a file replaced by a directory are gone; an
+// input not done yet (a drop folder emptied after a failure) goes on absence alone.
 TEST(State, PruneTellsADeletedFolderFromADiskNotMounted) {
   temp_dir dir;
   const fs::path tree = dir / "tree";
-  generate_images(dir / "gen", {"--count", "6", "--size-kib", "1", "--seed", "14"});
+  generate_images(dir / "gen", {"--count", "7", "--size-kib", "1", "--seed", "14"});
   std::vector<fs::path> images;
   for (const auto& e : fs::directory_iterator(dir / "gen")) images.push_back(e.path());
   std::sort(images.begin(), images.end());
   const fs::path mount = tree / "mnt";            // stands for a mount point
-  const fs::path old_batch = tree / "old" / "b";  // a folder the user deletes
+  const fs::path old_batch = tree / "old" / "b";  // a folder that becomes a file
   fs::create_directories(mount / "day1");
   fs::create_directories(old_batch);
+  fs::create_directories(tree / "old" / "c");  // a folder the user deletes
+  fs::create_directories(tree / "drop");       // a drop folder emptied after a failure
   fs::copy_file(images[0], mount / "day1" / "a.jpg");
   fs::copy_file(images[1], mount / "b.jpg");
   fs::copy_file(images[2], old_batch / "c.jpg");
   fs::copy_file(images[3], tree / "old" / "keep.jpg");
   fs::copy_file(images[4], tree / "now-a-dir.jpg");
   fs::copy_file(images[5], tree / "stays.jpg");
+  fs::copy_file(images[6], tree / "old" / "c" / "d.jpg");
+  write_text(tree / "drop" / "bad.jpg", "not an image");
   mock_server mock(dir.path(), token);
   const auto first = run_ximup(dir.path(), upload_args(tree, mock, dir), token);
-  ASSERT_EQ(first.exit_code, 0) << first.err;
+  ASSERT_EQ(first.exit_code, 1) << first.err;  // bad.jpg failed
 
   fs::remove_all(mount / "day1");  // "unmounted": the mount point is there and empty
   fs::remove(mount / "b.jpg");
   fs::remove_all(old_batch);
+  write_text(old_batch, "a file where the folder was");
+  fs::remove_all(tree / "old" / "c");
   fs::remove(tree / "now-a-dir.jpg");
   fs::create_directories(tree / "now-a-dir.jpg");
-  const auto rc = run({XIMUP_BIN, "prune", "--all", "--dry-run", "--endpoint", "tagging", "--api-base",
-                       mock.base(), "--state", (dir / "state.sqlite").string()},
-                      dir / "prune.out", dir / "prune.err");
-  ASSERT_EQ(rc, 0) << read_text(dir / "prune.err");
-  const std::string listed = read_text(dir / "prune.out");
-  EXPECT_NE(listed.find("old/b/c.jpg"), std::string::npos) << listed;
-  EXPECT_NE(listed.find("now-a-dir.jpg"), std::string::npos) << listed;
-  EXPECT_EQ(listed.find("mnt/"), std::string::npos) << "files under an empty mount point count as gone:\n"
-                                                    << listed;
-  EXPECT_EQ(listed.find("keep.jpg"), std::string::npos) << listed;
-  EXPECT_EQ(listed.find("stays.jpg"), std::string::npos) << listed;
+  fs::remove(tree / "drop" / "bad.jpg");
+  const auto prune = [&](std::vector<std::string> extra) {
+    std::vector<std::string> argv = {XIMUP_BIN,    "prune",   "--dry-run",
+                                     "--endpoint", "tagging", "--api-base",
+                                     mock.base(),  "--state", (dir / "state.sqlite").string()};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    EXPECT_EQ(run(argv, dir / "prune.out", dir / "prune.err"), 0) << read_text(dir / "prune.err");
+    return read_text(dir / "prune.out");
+  };
+  const std::string all = prune({"--all"});
+  for (const char* gone : {"old/b/c.jpg", "old/c/d.jpg", "now-a-dir.jpg", "drop/bad.jpg"}) {
+    EXPECT_NE(all.find(gone), std::string::npos) << gone << " is gone:\n" << all;
+  }
+  for (const char* kept : {"mnt/", "keep.jpg", "stays.jpg"}) {
+    EXPECT_EQ(all.find(kept), std::string::npos) << kept << " is not gone:\n" << all;
+  }
+  const std::string not_ok = prune({});
+  EXPECT_NE(not_ok.find("drop/bad.jpg"), std::string::npos) << not_ok;
 }
 
 // Started with SIGHUP ignored (`nohup ximup upload ... &`), a run outlives the session that started
