@@ -244,9 +244,9 @@ class state_store {
 
   [[nodiscard]] const std::string& path() const noexcept;
   [[nodiscard]] std::int64_t job_id() const noexcept;
-  /// When this open added the job to a file that held other jobs: those ("2 job(s): URL, URL");
-  /// else "". A run that starts a new job beside others usually spelled its endpoint differently
-  /// (a trailing slash, a port) and would send everything again: worth a warning.
+  /// When this open added the job to a file that held other jobs with an input done: those
+  /// ("2 job(s): URL, URL"); else "". A run that starts a new job beside others usually spelled its endpoint
+  /// differently (a trailing slash, a port) and would send everything again: worth a warning.
   [[nodiscard]] const std::string& jobs_beside() const noexcept;
 
   /// Takes the run lock: flock(LOCK_EX | LOCK_NB) on `<path>.lock`, which the kernel releases when

@@ -27,9 +27,7 @@ void print_summary(const run_summary& s, const std::string& results_path, std::F
     // The counts are the server's answers; the stop means not all of them reached the results file
     // or the state.
     std::fprintf(
-        out,
-        "  (answers, not all recorded: what the results file and the state do not hold is sent again "
-        "by the next run)\n");
+        out, "  (the server's answers, not all recorded: not all reached the results file or the state)\n");
   }
   for (const auto& [reason, n] : s.failures_by_reason) {
     std::fprintf(out, "  failed %-14s %llu\n", (reason + ":").c_str(), static_cast<unsigned long long>(n));

@@ -569,7 +569,9 @@ class signal_watch {
     sigaddset(&set_, SIGRTMIN);
     pthread_sigmask(SIG_BLOCK, &set_, nullptr);
   }
-  void watch(upload_pipeline& pipeline) {
+  /// `with_state`: the run keeps a state file (what a second signal's message can promise).
+  void watch(upload_pipeline& pipeline, bool with_state) {
+    with_state_ = with_state;
     thread_ = std::thread([this, &pipeline] {
       int seen = 0;
       for (;;) {
@@ -587,9 +589,10 @@ class signal_watch {
           pipeline.request_stop(sig);
         } else {
           spdlog::error(
-              "received {} again: quitting at once; requests still in flight get no result line (the state "
-              "keeps their inputs pending: the next run sends them again), and there is no summary",
-              signal_name(sig));
+              "received {} again: quitting at once; requests still in flight get no result line{}, and there "
+              "is no summary",
+              signal_name(sig),
+              with_state_ ? " (the state keeps their inputs pending: the next run sends them again)" : "");
           pipeline.flush_results_for_exit();  // whole lines only, so the file stays readable
           std::_Exit(128 + sig);
         }
@@ -616,6 +619,7 @@ class signal_watch {
 
  private:
   sigset_t set_{};
+  bool with_state_ = false;  // set before the watcher starts
   std::atomic<bool> done_{false};
   std::atomic<bool> signalled_{false};
   std::atomic<bool> run_over_{false};
@@ -848,7 +852,7 @@ int run_upload(const upload_flags& flags, const CLI::App& cmd) {
   // constructor starts no thread, so every thread still starts with the signals blocked.
   upload_pipeline pipeline(std::move(options));
   signal_watch signals;
-  signals.watch(pipeline);
+  signals.watch(pipeline, !flags.no_state);
   std::unique_ptr<metrics_server> metrics;
   std::atomic<bool> finished{false};
   if (!flags.metrics_listen.empty() && !dry) {

@@ -320,8 +320,9 @@ struct upload_pipeline::impl {
     return (p.is_absolute() ? p : cwd / p).lexically_normal().string();
   }
 
-  // Decides from the state whether a scanned file is sent; fills its content hash in --checksum mode.
-  bool should_send(scan_entry& e) {
+  // Decides from the state whether a scanned file is sent; fills its content hash in --checksum mode,
+  // and `resumed` with its last status when an earlier run left it unfinished.
+  bool should_send(scan_entry& e, std::optional<input_status>& resumed) {
     if (!index) return true;
     file_facts facts{e.size, e.mtime_ns, std::nullopt};
     e.state_key = state_key(e);  // kept for mark_pending and the result, computed once
@@ -359,7 +360,7 @@ struct upload_pipeline::impl {
         ++summary.skipped_other;
       return false;
     }
-    if (p == plan::send_unfinished && previous) count_resumed(previous->status);
+    if (p == plan::send_unfinished && previous) resumed = previous->status;
     if (opt.mode == run_mode::checksum && !facts.content_hash) facts.content_hash = sha256_file(e.path);
     e.content_hash = facts.content_hash;
     return true;
@@ -504,7 +505,8 @@ struct upload_pipeline::impl {
         listed_again(e);
         continue;
       }
-      if (!should_send(e)) continue;
+      std::optional<input_status> resumed;  // left unfinished by an earlier run
+      if (!should_send(e, resumed)) continue;
       if (opt.input.kind == input_kind::directories && opt.input.roots.size() > 1) warn_if_id_repeats(e);
       // Too large for a body as it is: with --resize, a local file that fits the memory budget is
       // planned alone, since shrinking it is what --resize is for (a scan, a 100 MP photo).
@@ -534,6 +536,7 @@ struct upload_pipeline::impl {
         summary.limit_reached = std::move(limit);
         break;
       }
+      if (resumed) count_resumed(*resumed);  // (taken: past the limits and the size checks)
       {
         std::lock_guard lock(stats_mutex);
         ++summary.planned_files;

@@ -480,23 +480,35 @@ state_status state_store::impl::find_job(std::string_view job_key, open_mode mod
     return {};
   };
   if (auto st = select(); !st || job_id != 0) return st;
-  // Name the jobs it does hold (their endpoint URLs; a few at most), so the user sees which
-  // --endpoint/--api-base the upload used.
-  std::string recorded;
-  std::int64_t jobs = 0;
-  {
+  // The jobs `sql` selects, named by their endpoint URLs (three at most, then a count): their number.
+  const auto list_jobs = [this](const char* sql, std::string& names) -> state_result<std::int64_t> {
+    state_result<std::int64_t> jobs;
     sqlite3_stmt* raw = nullptr;
-    int rc = sqlite3_prepare_v2(db, "SELECT key_text FROM jobs ORDER BY job_id", -1, &raw, nullptr);
+    int rc = sqlite3_prepare_v2(db, sql, -1, &raw, nullptr);
     stmt_ptr s(raw);
-    if (rc != SQLITE_OK) return error(rc, "reading its jobs");
-    while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
-      if (++jobs > 3) continue;
-      const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(s.get(), 0));
-      recorded += (jobs > 1 ? ", " : "") + std::string(key_summary(text != nullptr ? text : ""));
+    if (rc != SQLITE_OK) {
+      jobs.status = error(rc, "reading its jobs");
+      return jobs;
     }
-    if (rc != SQLITE_DONE) return error(rc, "reading its jobs");
-    if (jobs > 3) recorded += ", and " + std::to_string(jobs - 3) + " more";
-  }
+    std::int64_t count = 0;
+    while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
+      if (++count > 3) continue;
+      const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(s.get(), 0));
+      names += (count > 1 ? ", " : "") + std::string(key_summary(text != nullptr ? text : ""));
+    }
+    if (rc != SQLITE_DONE) {
+      jobs.status = error(rc, "reading its jobs");
+      return jobs;
+    }
+    if (count > 3) names += ", and " + std::to_string(count - 3) + " more";
+    jobs.value = count;
+    return jobs;
+  };
+  // Name the jobs it does hold, so the user sees which --endpoint/--api-base the upload used.
+  std::string recorded;
+  const auto all = list_jobs("SELECT key_text FROM jobs ORDER BY job_id", recorded);
+  if (!all.value) return all.status;
+  const std::int64_t jobs = *all.value;
   if (mode == open_mode::open_existing) {
     return {state_errc::not_found,
             "the state file '" + path + "' has no job for " + std::string(key_summary(job_key)) +
@@ -504,7 +516,18 @@ state_status state_store::impl::find_job(std::string_view job_key, open_mode mod
                 (jobs == 0 ? std::string("no job yet") : std::to_string(jobs) + " job(s): " + recorded) +
                 ". Pass the --endpoint, --api-base and --field options the upload used"};
   }
-  if (jobs > 0) jobs_beside = std::to_string(jobs) + " job(s): " + recorded;
+  if (jobs > 0) {
+    // Jobs with an input done only: a run stopped at once by a mistyped endpoint (a 404) leaves a
+    // job of retryable inputs behind, and the corrected run must not be told to spell its endpoint
+    // like that one.
+    std::string with_inputs;
+    const auto used = list_jobs(
+        "SELECT key_text FROM jobs WHERE EXISTS (SELECT 1 FROM inputs WHERE inputs.job_id = jobs.job_id AND "
+        "inputs.status = 1) ORDER BY job_id",
+        with_inputs);
+    if (!used.value) return used.status;
+    if (*used.value > 0) jobs_beside = std::to_string(*used.value) + " job(s): " + with_inputs;
+  }
   return transaction("adding a job", [&]() -> state_status {
     const int rc =
         run_sql(db, "INSERT OR IGNORE INTO jobs (key_sha256, key_text, created) VALUES (?1, ?2, ?3)",

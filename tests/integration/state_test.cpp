@@ -657,6 +657,17 @@ TEST(State, ARunAfterACrashSaysWhatItResumes) {
   EXPECT_NE(shown.find(" died "), std::string::npos) << shown;
   EXPECT_NE(shown.find("sent " + std::to_string(recorded.size()) + " ok "), std::string::npos) << shown;
   EXPECT_NE(shown.find("skipped ?"), std::string::npos) << shown;
+  // A run cut short by --max-files counts only what it took.
+  auto limited = upload_args(tree, mock, dir);
+  limited.insert(limited.end(), {"--max-files", "3"});
+  const auto first3 = run_ximup(dir.path(), limited, token);
+  EXPECT_EQ(first3.exit_code, 0) << first3.err;
+  const auto at = first3.err.find("resumed:      ");  // (the killed run had taken the first inputs)
+  ASSERT_NE(at, std::string::npos) << first3.err;
+  EXPECT_LE(std::stoul(first3.err.substr(at + 14)), 3U) << first3.err;
+  pending = 0;
+  for (const auto& [path, status] : exported(dir, mock)) pending += status == "pending" ? 1U : 0U;
+  ASSERT_GT(pending, 0U);
   const auto again = run_ximup(dir.path(), upload_args(tree, mock, dir), token);
   EXPECT_EQ(again.exit_code, 0) << again.err;
   EXPECT_NE(again.err.find("resuming: inputs an earlier run left unfinished"), std::string::npos)
@@ -686,4 +697,17 @@ TEST(State, ANewJobBesideOthersIsWarnedAbout) {
   EXPECT_NE(other.err.find("starts a new job"), std::string::npos) << other.err;
   EXPECT_NE(other.err.find("1 job(s): " + mock.base() + "tagging/generic/v2/tags"), std::string::npos)
       << other.err;
+
+  // A first run stopped at once by a mistyped endpoint leaves a job without inputs: the corrected
+  // run is not told to spell its endpoint like that one.
+  fs::create_directories(dir / "fresh");
+  const auto state2 = (dir / "fresh" / "state.sqlite").string();
+  auto typo = mock.upload_args(tree, dir / "fresh" / "r.jsonl", {"--state", state2});
+  *std::find(typo.begin(), typo.end(), "tagging") = mock.base() + "tagging/generic/v2/tagz";
+  const auto mistyped = run_ximup(dir / "fresh", typo, token);
+  EXPECT_EQ(mistyped.exit_code, 2) << mistyped.err;
+  const auto fixed =
+      run_ximup(dir / "fresh", mock.upload_args(tree, dir / "fresh" / "r.jsonl", {"--state", state2}), token);
+  EXPECT_EQ(fixed.exit_code, 0) << fixed.err;
+  EXPECT_EQ(fixed.err.find("starts a new job"), std::string::npos) << fixed.err;
 }
