@@ -32,6 +32,18 @@ std::vector<std::string> env_for(const temp_dir& dir, std::vector<std::string> e
 }
 
 // GET http://127.0.0.1:port/path with a plain socket: "" when nothing answers.
+// The port `--metrics-listen 127.0.0.1:0` bound, from the log it names it in (0 if it never does).
+std::uint16_t metrics_port(const fs::path& log) {
+  const std::regex bound(R"(metrics on http://127\.0\.0\.1:(\d+)/metrics)");
+  for (int i = 0; i < 300; ++i) {
+    std::smatch m;
+    const std::string err = read_text(log);
+    if (std::regex_search(err, m, bound)) return static_cast<std::uint16_t>(std::stoi(m[1]));
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return 0;
+}
+
 std::string http_get(std::uint16_t port, const std::string& path) {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) return "";
@@ -113,14 +125,7 @@ TEST(ScaleOut, MetricsScrapedDuringARunParseAndEndEqualToTheSummary) {
   args.insert(args.begin(), XIMUP_BIN);
   process p(args, dir / "p.out", dir / "p.err", env_for(dir));
   // The log names the port it bound.
-  std::uint16_t port = 0;
-  const std::regex bound(R"(metrics on http://127\.0\.0\.1:(\d+)/metrics)");
-  for (int i = 0; i < 300 && port == 0; ++i) {
-    std::smatch m;
-    const std::string err = read_text(dir / "p.err");
-    if (std::regex_search(err, m, bound)) port = static_cast<std::uint16_t>(std::stoi(m[1]));
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
+  const std::uint16_t port = metrics_port(dir / "p.err");
   ASSERT_NE(port, 0) << read_text(dir / "p.err");
 
   // During the run: healthy, and the text parses strictly.
@@ -166,14 +171,7 @@ TEST(ScaleOut, HealthStaysOkThroughAGracefulDrain) {
       {"--no-state", "--batch-size", "1", "--connections", "2", "--metrics-listen", "127.0.0.1:0"});
   args.insert(args.begin(), XIMUP_BIN);
   process p(args, dir / "p.out", dir / "p.err", env_for(dir));
-  std::uint16_t port = 0;
-  const std::regex bound(R"(metrics on http://127\.0\.0\.1:(\d+)/metrics)");
-  for (int i = 0; i < 300 && port == 0; ++i) {
-    std::smatch m;
-    const std::string err = read_text(dir / "p.err");
-    if (std::regex_search(err, m, bound)) port = static_cast<std::uint16_t>(std::stoi(m[1]));
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
+  const std::uint16_t port = metrics_port(dir / "p.err");
   ASSERT_NE(port, 0) << read_text(dir / "p.err");
   ASSERT_TRUE(mock.wait_for_counter("requests", 1)) << read_text(dir / "p.err");
   p.signal(SIGTERM);

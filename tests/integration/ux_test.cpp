@@ -59,6 +59,17 @@ std::vector<std::string> lines_of(const std::string& text) {
   return out;
 }
 
+// Every line of `err` is a JSON log record of level error, and there is one at least.
+void expect_json_errors_only(const std::string& err) {
+  simdjson::dom::parser parser;
+  for (const auto& line : lines_of(err)) {
+    simdjson::dom::element doc;
+    ASSERT_EQ(parser.parse(line).get(doc), simdjson::SUCCESS) << "not JSON: " << line;
+    EXPECT_EQ(std::string_view(doc["level"]), "error") << line;
+  }
+  EXPECT_FALSE(err.empty());
+}
+
 class Ux : public ::testing::Test {
  protected:
   temp_dir dir;
@@ -224,13 +235,7 @@ TEST_F(Ux, EarlyErrorsAreJsonWhenTheEnvironmentAsksForJson) {
            {"upload", "--config", (dir / "bad.toml").string(), "--print-config"}}) {
     const auto r = ximup(args, {"XIMUP_LOG_FORMAT=json"});
     EXPECT_EQ(r.exit_code, 2) << r.err;
-    simdjson::dom::parser parser;
-    for (const auto& line : lines_of(r.err)) {
-      simdjson::dom::element doc;
-      ASSERT_EQ(parser.parse(line).get(doc), simdjson::SUCCESS) << "not JSON: " << line;
-      EXPECT_EQ(std::string_view(doc["level"]), "error") << line;
-    }
-    EXPECT_FALSE(r.err.empty());
+    expect_json_errors_only(r.err);
   }
 }
 
@@ -242,13 +247,7 @@ TEST_F(Ux, EarlyErrorsAreJsonWhenTheFlagAsksForJson) {
            {"upload", "x", "--endpoint", "tagging", "--log-format=json", "--connections", "0"}}) {
     const auto r = ximup(args);
     EXPECT_EQ(r.exit_code, 2) << r.err;
-    simdjson::dom::parser parser;
-    for (const auto& line : lines_of(r.err)) {
-      simdjson::dom::element doc;
-      ASSERT_EQ(parser.parse(line).get(doc), simdjson::SUCCESS) << "not JSON: " << line;
-      EXPECT_EQ(std::string_view(doc["level"]), "error") << line;
-    }
-    EXPECT_FALSE(r.err.empty());
+    expect_json_errors_only(r.err);
   }
 }
 
