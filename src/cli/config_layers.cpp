@@ -233,6 +233,12 @@ std::string apply_config_file(const std::string& file, CLI::App& root, CLI::App&
   } catch (const std::exception& e) {
     return "config file '" + file + "': " + e.what();
   }
+  // Which items set `cmd`'s options, in the order they apply: its own [cmd] table, the top level,
+  // then (for the other commands) the [upload] table, so that `ximup status` finds the state and
+  // the endpoint a config file gives uploads. The first value an option gets wins.
+  std::vector<const CLI::ConfigItem*> own;
+  std::vector<const CLI::ConfigItem*> top;
+  std::vector<const CLI::ConfigItem*> from_upload;
   for (const auto& item : items) {
     if (item.name == "++" || item.name == "--") {
       continue;  // table open and close marks
@@ -256,10 +262,12 @@ std::string apply_config_file(const std::string& file, CLI::App& root, CLI::App&
       if (find_long(*other, key) == nullptr) {
         return fmt::format("config file '{}': unknown key '{}'", file, shown);
       }
+      if (item.parents[0] == "upload" && find_long(cmd, key) != nullptr) {
+        from_upload.push_back(&item);
+      }
       continue;
     }
-    CLI::Option* opt = find_long(cmd, key);
-    if (opt == nullptr) {
+    if (find_long(cmd, key) == nullptr) {
       bool known_elsewhere = false;
       for (CLI::App* sub : root.get_subcommands([](CLI::App*) { return true; })) {
         if (find_long(*sub, key) != nullptr) {
@@ -274,8 +282,28 @@ std::string apply_config_file(const std::string& file, CLI::App& root, CLI::App&
           "names)",
           file, shown, cmd.get_name());
     }
+    (item.parents.empty() ? top : own).push_back(&item);
+  }
+  // One option set twice, at the top level and in the command's table, is a mistake whichever wins.
+  for (const CLI::ConfigItem* t : top) {
+    for (const CLI::ConfigItem* o : own) {
+      if (normalise_key(t->name) == normalise_key(o->name) && t->inputs != o->inputs) {
+        return fmt::format(
+            "config file '{}': '{}' is set twice, at the top level ({}) and in [{}] ({}): keep one", file,
+            normalise_key(t->name), fmt::join(t->inputs, ", "), cmd.get_name(), fmt::join(o->inputs, ", "));
+      }
+    }
+  }
+  std::vector<const CLI::ConfigItem*> ordered = own;
+  ordered.insert(ordered.end(), top.begin(), top.end());
+  ordered.insert(ordered.end(), from_upload.begin(), from_upload.end());
+  for (const CLI::ConfigItem* item_ptr : ordered) {
+    const CLI::ConfigItem& item = *item_ptr;
+    const std::string key = normalise_key(item.name);
+    const std::string shown = item.fullname();
+    CLI::Option* opt = find_long(cmd, key);
     if (opt->count() > 0) {
-      continue;  // a flag or the environment already set it
+      continue;  // a flag, the environment or a more specific place in the file already set it
     }
     std::vector<std::string> inputs = item.inputs;
     if (opt->get_expected_max() == 1 && inputs.size() > 1) {

@@ -2,8 +2,10 @@
 // Where option values come from: flags > XIMUP_<OPTION> environment variables > the config file >
 // defaults. CLI11 parses the flags and the environment (every long option gets an envname); the
 // config file (TOML: `key = value` at the top level or under a `[command]` table) is applied
-// after, only to options still unset, so it never overrides the two above. Unknown keys and bad
-// values are errors naming the key and the file.
+// after, only to options still unset, so it never overrides the two above: first the command's
+// table, then the top level, then (for commands other than upload) the `[upload]` table's keys the
+// command knows. Unknown keys, bad values and a key given two values at the top level and in the
+// command's table are errors naming the key and the file.
 //
 // The config file: --config FILE (or XIMUP_CONFIG), else ./ximup.toml, else
 // $XDG_CONFIG_HOME/ximup/config.toml (~/.config/ximup/config.toml). --no-config reads none.
@@ -38,8 +40,9 @@ struct config_layers {
 [[nodiscard]] std::optional<std::string> find_config_file(const std::string& explicit_path);
 
 /// Applies `file` (may be empty) to the parsed subcommand `cmd` of `root`: a key is an option's
-/// long name (dashes or underscores); keys of other subcommands are ignored, keys no command
-/// knows are errors. Fills `out`. Returns "" or an error naming the file and the key.
+/// long name (dashes or underscores); keys of other subcommands are ignored (except `[upload]`'s,
+/// a fallback for the others), keys no command knows are errors. Fills `out`. Returns "" or an error naming
+/// the file and the key.
 [[nodiscard]] std::string apply_config_file(const std::string& file, CLI::App& root, CLI::App& cmd,
                                             const std::vector<std::string>& argv, config_layers& out);
 

@@ -226,6 +226,36 @@ TEST_F(Ux, ABrokenConfigFileStopsOnlyTheCommandsItConfigures) {
   EXPECT_EQ(r.exit_code, 2) << r.err;
 }
 
+// A config file written for uploads (`[upload]` with the state and the endpoint) serves `ximup
+// status` too: it looked for ./ximup-state.sqlite. A [status] table beats [upload] there; one key
+// set at the top level and in the command's table with two values is an error, not a silent pick.
+TEST_F(Ux, TheUploadTableConfiguresTheStateCommandsAndAKeySetTwiceIsAnError) {
+  const std::string cfg = (dir / "cfg.toml").string();
+  const std::string upload_state = (dir / "jobs" / "upload.sqlite").string();
+  const std::string status_state = (dir / "jobs" / "status.sqlite").string();
+  write_text(cfg, "[upload]\nendpoint = \"tagging\"\nstate = \"" + upload_state + "\"\n");
+  auto r = ximup({"status", "--config", cfg});
+  EXPECT_EQ(r.exit_code, 4) << r.err;
+  EXPECT_NE(r.err.find(upload_state), std::string::npos) << r.err;
+  write_text(cfg, "[upload]\nendpoint = \"tagging\"\nstate = \"" + upload_state + "\"\n[status]\nstate = \"" +
+                      status_state + "\"\n");
+  r = ximup({"status", "--config", cfg});
+  EXPECT_NE(r.err.find(status_state), std::string::npos) << r.err;
+  r = ximup({"failures", "--config", cfg});  // [status] is not the failures command's table
+  EXPECT_NE(r.err.find(upload_state), std::string::npos) << r.err;
+
+  write_text(cfg, "connections = 3\n[upload]\nconnections = 4\n");
+  r = ximup({"upload", "--config", cfg, "--print-config"});
+  EXPECT_EQ(r.exit_code, 2) << r.out;
+  EXPECT_NE(r.err.find("'connections' is set twice, at the top level (3) and in [upload] (4)"),
+            std::string::npos)
+      << r.err;
+  write_text(cfg, "connections = 3\n[upload]\nconnections = 3\n");
+  r = ximup({"upload", "--config", cfg, "--print-config"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("connections = \"3\"  # config file"), std::string::npos) << r.out;
+}
+
 // With XIMUP_LOG_FORMAT=json (the container default) even the errors found before --log-format is
 // applied (a bad flag, a bad config file) are JSON records, one a line.
 TEST_F(Ux, EarlyErrorsAreJsonWhenTheEnvironmentAsksForJson) {
