@@ -1053,8 +1053,17 @@ struct upload_pipeline::impl {
   // A dry run reads what the state knows and changes nothing: no file is created, no lock taken.
   bool open_state_to_read(const std::string& key) {
     auto opened = state_store::open(*opt.state_path, key, open_mode::open_existing);
-    if (!opened.value && opened.status.code == state_errc::not_found)
-      return true;  // everything would be sent
+    if (!opened.value && opened.status.code == state_errc::not_found) {
+      // Everything would be sent. When the file holds other jobs (the endpoint spelled another way),
+      // say so as the real run would, before it sends the tree again.
+      std::error_code size_error;
+      if (std::filesystem::is_regular_file(*opt.state_path, size_error) &&
+          std::filesystem::file_size(*opt.state_path, size_error) > 0 && !size_error) {
+        spdlog::warn("{}: the real run would start a new job, so every input counts as new",
+                     opened.status.message);
+      }
+      return true;
+    }
     if (!opened.value) {
       summary.stopped = run_stop::state_error;
       summary.stop_message = opened.status.message;

@@ -706,6 +706,20 @@ TEST(State, ANewJobBesideOthersIsWarnedAbout) {
   EXPECT_EQ(same.err.find("starts a new job"), std::string::npos) << same.err;
   auto args = upload_args(tree, mock, dir);
   *std::find(args.begin(), args.end(), "tagging") = mock.base() + "tagging/generic/v2/tags/";
+  // A dry run warns as well (it said only "3 to send").
+  auto dry_same = upload_args(tree, mock, dir);
+  dry_same.emplace_back("--dry-run");
+  const auto planned_same = run_ximup(dir.path(), dry_same, token);
+  EXPECT_EQ(planned_same.exit_code, 0) << planned_same.err;
+  EXPECT_EQ(planned_same.err.find("new job"), std::string::npos) << planned_same.err;
+  auto dry_other = args;
+  dry_other.emplace_back("--dry-run");
+  const auto planned_other = run_ximup(dir.path(), dry_other, token);
+  EXPECT_EQ(planned_other.exit_code, 0) << planned_other.err;
+  EXPECT_NE(planned_other.err.find("the real run would start a new job"), std::string::npos)
+      << planned_other.err;
+  EXPECT_NE(planned_other.err.find("1 job(s): " + mock.base() + "tagging/generic/v2/tags"), std::string::npos)
+      << planned_other.err;
   const auto other = run_ximup(dir.path(), args, token);
   EXPECT_NE(other.err.find("starts a new job"), std::string::npos) << other.err;
   EXPECT_NE(other.err.find("1 job(s): " + mock.base() + "tagging/generic/v2/tags"), std::string::npos)
