@@ -203,14 +203,29 @@ void check_output_paths(const upload_flags& f, const std::optional<std::string>&
   if (!f.summary_json.empty() && f.summary_json != "-")
     outputs.emplace_back("--summary-json", f.summary_json);
   if (!f.log_file.empty()) outputs.emplace_back("--log-file", f.log_file);
-  std::vector<fs::path> resolved;
-  resolved.reserve(outputs.size());
-  for (const auto& output : outputs) resolved.push_back(resolved_path(output.second));
+  // One file under two names: the same path once resolved, or (hard links, symlinks) the same inode.
+  const auto same_file = [](const std::string& a, const std::string& b) {
+    std::error_code ec;
+    return resolved_path(a) == resolved_path(b) || fs::equivalent(a, b, ec);
+  };
   for (std::size_t i = 0; i < outputs.size(); ++i) {
     for (std::size_t j = i + 1; j < outputs.size(); ++j) {
-      if (resolved[i] == resolved[j]) {
+      if (same_file(outputs[i].second, outputs[j].second)) {
         throw usage_error{outputs[i].first + " and " + outputs[j].first + " name the same file ('" +
                           outputs[i].second + "'): give each its own"};
+      }
+    }
+  }
+  // A list of inputs that is also an output is read while it is written: an earlier results file
+  // given back as --manifest grew by a failed line for each line it read, without end, and with
+  // --no-state it was emptied before it was read.
+  for (const auto& [flag, list] : {std::pair{"--manifest", f.manifest}, std::pair{"--files-from", f.files_from}}) {
+    if (list.empty() || list == "-") continue;
+    for (const auto& [out_flag, out_path] : outputs) {
+      if (same_file(list, out_path)) {
+        throw usage_error{std::string(flag) + " and " + out_flag + " name the same file ('" + list +
+                          "'): ximup would write to the list while it reads it; copy the list to "
+                          "another file and give the copy"};
       }
     }
   }

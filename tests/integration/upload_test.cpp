@@ -324,6 +324,35 @@ TEST_F(Upload, OutputPathsThatWouldDestroyDataAreRefused) {
   }
 }
 
+// A list of inputs that is also one of the run's outputs, under any name (itself, a hard link, a
+// symlink): an earlier results file given back as the manifest was appended to while it was read,
+// without end, and with --no-state emptied before it was read. Refused, the file untouched.
+TEST_F(Upload, AnInputListThatIsAlsoAnOutputIsRefused) {
+  const std::string earlier = R"({"path":"/in/a.jpg","_id":"a.jpg","outcome":"ok","attempts":1})"
+                              "\n";
+  const fs::path list = dir / "earlier.jsonl";
+  write_text(list, earlier);
+  fs::create_hard_link(list, dir / "hard.jsonl");
+  fs::create_symlink(list, dir / "soft.jsonl");
+  const std::vector<std::vector<std::string>> cases = {
+      {"--manifest", list.string(), "--results", list.string(), "--no-state"},
+      {"--manifest", list.string(), "--results", list.string()},
+      {"--files-from", list.string(), "--results", (dir / "hard.jsonl").string(), "--no-state"},
+      {"--manifest", (dir / "soft.jsonl").string(), "--results", list.string(), "--no-state"},
+      {"--manifest", list.string(), "--results", (dir / "r.jsonl").string(), "--summary-json", list.string()},
+  };
+  for (const auto& extra : cases) {
+    std::vector<std::string> args = {"upload", "--endpoint", "tagging"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    const auto run = run_ximup(dir.path(), args, token, std::chrono::seconds(30));
+    EXPECT_EQ(run.exit_code, 2) << extra[1] << " " << extra[3] << ": " << run.err;
+    EXPECT_NE(run.err.find("name the same file"), std::string::npos) << run.err;
+    EXPECT_NE(run.err.find(extra[0]), std::string::npos) << run.err;
+    EXPECT_EQ(read_text(list), earlier) << "the list was written to";
+  }
+  EXPECT_FALSE(fs::exists(dir / "r.jsonl"));
+}
+
 // A second signal quits at once, but the results written so far reach the file as whole lines
 // (they sat in a 1 MiB buffer that _Exit would drop, or cut mid-line at a buffer boundary).
 TEST_F(Upload, SecondSignalQuitsAtOnceAndLeavesWholeLines) {
