@@ -149,6 +149,15 @@ std::string normalise_key(std::string key) {
   return key;
 }
 
+// An item's values as an error message shows them: quoted, or "<redacted>" for the token, which
+// must never reach a terminal or a log.
+std::string shown_values(const CLI::ConfigItem& item) {
+  if (normalise_key(item.name) == "token") return "<redacted>";
+  std::string shown;
+  for (const auto& v : item.inputs) shown += (shown.empty() ? "'" : ", '") + v + "'";
+  return shown;
+}
+
 std::string quote(const std::string& s) {
   std::string out = "\"";
   for (const char c : s) {
@@ -290,7 +299,7 @@ std::string apply_config_file(const std::string& file, CLI::App& root, CLI::App&
       if (normalise_key(t->name) == normalise_key(o->name) && t->inputs != o->inputs) {
         return fmt::format(
             "config file '{}': '{}' is set twice, at the top level ({}) and in [{}] ({}): keep one", file,
-            normalise_key(t->name), fmt::join(t->inputs, ", "), cmd.get_name(), fmt::join(o->inputs, ", "));
+            normalise_key(t->name), shown_values(*t), cmd.get_name(), shown_values(*o));
       }
     }
   }
@@ -313,11 +322,9 @@ std::string apply_config_file(const std::string& file, CLI::App& root, CLI::App&
         for (const auto& v : inputs) list += (list.empty() ? "" : ",") + v;
         inputs = {list};
       } else {
-        std::string shown_values;
-        for (const auto& v : inputs) shown_values += (shown_values.empty() ? "'" : ", '") + v + "'";
         return fmt::format(
             "config file '{}': key '{}' takes one value, not {} ({}): a string with spaces needs quotes",
-            file, shown, inputs.size(), shown_values);
+            file, shown, inputs.size(), shown_values(item));
       }
     }
     try {

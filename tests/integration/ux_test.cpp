@@ -247,9 +247,21 @@ TEST_F(Ux, TheUploadTableConfiguresTheStateCommandsAndAKeySetTwiceIsAnError) {
   write_text(cfg, "connections = 3\n[upload]\nconnections = 4\n");
   r = ximup({"upload", "--config", cfg, "--print-config"});
   EXPECT_EQ(r.exit_code, 2) << r.out;
-  EXPECT_NE(r.err.find("'connections' is set twice, at the top level (3) and in [upload] (4)"),
+  EXPECT_NE(r.err.find("'connections' is set twice, at the top level ('3') and in [upload] ('4')"),
             std::string::npos)
       << r.err;
+  // The token's two values are not shown: rotating a token, the old one is easily left at the top.
+  write_text(cfg, "token = \"old-secret-1\"\n[upload]\ntoken = \"new-secret-2\"\n");
+  fs::permissions(cfg, fs::perms::owner_read | fs::perms::owner_write);
+  r = ximup({"upload", "--config", cfg, "--print-config"});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("'token' is set twice, at the top level (<redacted>)"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("secret"), std::string::npos) << r.err;
+  EXPECT_EQ(r.out.find("secret"), std::string::npos) << r.out;
+  write_text(cfg, "token = [\"old-secret-1\", \"new-secret-2\"]\n");
+  r = ximup({"upload", "--config", cfg, "--print-config"});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_EQ(r.err.find("secret"), std::string::npos) << r.err;
   write_text(cfg, "connections = 3\n[upload]\nconnections = 3\n");
   r = ximup({"upload", "--config", cfg, "--print-config"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
