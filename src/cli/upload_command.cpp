@@ -219,13 +219,15 @@ void check_output_paths(const upload_flags& f, const std::optional<std::string>&
   // A list of inputs that is also an output is read while it is written: an earlier results file
   // given back as --manifest grew by a failed line for each line it read, without end, and with
   // --no-state it was emptied before it was read.
-  for (const auto& [flag, list] : {std::pair{"--manifest", f.manifest}, std::pair{"--files-from", f.files_from}}) {
+  for (const auto& [flag, list] :
+       {std::pair{"--manifest", f.manifest}, std::pair{"--files-from", f.files_from}}) {
     if (list.empty() || list == "-") continue;
     for (const auto& [out_flag, out_path] : outputs) {
       if (same_file(list, out_path)) {
-        throw usage_error{std::string(flag) + " and " + out_flag + " name the same file ('" + list +
-                          "'): ximup would write to the list while it reads it; copy the list to "
-                          "another file and give the copy"};
+        throw usage_error{fmt::format(
+            "{} and {} name the same file ('{}'): ximup would write to the list while it reads it; copy "
+            "the list to another file and give the copy",
+            flag, out_flag, list)};
       }
     }
   }

@@ -24,6 +24,7 @@
 #include "ximup/response.hpp"
 #include "ximup/result_line.hpp"
 #include "ximup/results_writer.hpp"
+#include "ximup/secret_scrub.hpp"
 
 namespace ximup {
 namespace {
@@ -849,26 +850,24 @@ struct upload_pipeline::impl {
     }
   }
 
+  // Whether the token may be in the reply: written as it is, or with escapes (any backslash).
+  bool mentions_token(const send_result& r) const {
+    const auto may_hold = [this](const std::string& text) {
+      return text.find(token) != std::string::npos || text.find('\\') != std::string::npos;
+    };
+    return may_hold(r.body) || may_hold(r.location) || (r.retry_after && may_hold(*r.retry_after));
+  }
+
   void on_complete(std::shared_ptr<upload_request> request, const send_result& result) {
     if (!claim(*request)) return;  // recorded as interrupted at --drain-timeout
-    // A server may echo the token (an error page quoting the Authorization header): it is cut out of
-    // the body before anything taken from it (fields, status texts, error messages) reaches a log
-    // or the results.
-    // Also as JSON may write it with its slashes escaped (`\/`, what PHP's json_encode does), which a
-    // JSON reader of the results would turn back into the token.
-    const bool echoed = token.size() >= 8 &&
-                        (result.body.find(token) != std::string::npos ||
-                         (!escaped_token.empty() && result.body.find(escaped_token) != std::string::npos));
-    if (echoed) {
+    // A server may echo the token (an error page quoting the Authorization header, a redirect to a
+    // login page carrying it): it is cut out of everything the reply brings, however JSON escapes
+    // it, before any of it (fields, status texts, error messages) reaches a log or the results.
+    if (token.size() >= 8 && mentions_token(result)) {
       send_result scrubbed = result;
-      for (const std::string& secret : {token, escaped_token}) {
-        constexpr std::string_view mark = "[redacted]";
-        if (secret.empty()) continue;
-        for (auto at = scrubbed.body.find(secret); at != std::string::npos;
-             at = scrubbed.body.find(secret, at + mark.size())) {
-          scrubbed.body.replace(at, secret.size(), mark);
-        }
-      }
+      scrub_secret(scrubbed.body, token);
+      scrub_secret(scrubbed.location, token);
+      if (scrubbed.retry_after) scrub_secret(*scrubbed.retry_after, token);
       complete(std::move(request), scrubbed);
     } else {
       complete(std::move(request), result);
@@ -1314,16 +1313,6 @@ struct upload_pipeline::impl {
     const std::string& auth = opt.sender.authorization;
     const auto space = auth.find(' ');
     return space == std::string::npos ? auth : auth.substr(space + 1);
-  }();
-  // The token with each '/' written `\/`, as JSON may escape it ("" when it holds no '/').
-  const std::string escaped_token = [this] {
-    if (token.find('/') == std::string::npos) return std::string();
-    std::string out;
-    for (const char c : token) {
-      if (c == '/') out += '\\';
-      out += c;
-    }
-    return out;
   }();
   // The working directory at start, for state keys; empty if it cannot be read (keys stay as typed).
   const std::filesystem::path cwd = [] {

@@ -3,6 +3,7 @@
 #include <simdjson.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
 #include <map>
 #include <string_view>
@@ -190,39 +191,60 @@ TEST(Faults, TokenEchoedByTheServerNeverReachesResultsOrLogs) {
   generate_images(tree, {"--count", "12", "--size-kib", "1", "--seed", "12"});
   make_certificate(dir.path());
   // Error pages (500) that quote the header, then accepted records that carry it in a field (copied
-  // to the results), each once as it is and once with its slashes escaped (`\/`): a token with
-  // slashes (a base64 one) must be cut out in both forms, or a JSON reader of the results gets it back.
-  for (const bool records : {false, true}) {
+  // to the results), each as it is, with its slashes escaped (`\/`) and with every character a
+  // `\u` escape: a JSON reader of the results would get the token back from any of them. Then a
+  // redirect whose Location carries it (shown in the error that stops the run).
+  for (const std::string mode : {"error", "records", "redirect"}) {
     fs::remove(dir / "port");
     std::vector<std::string> command = {
         "python3", std::string(XIMUP_SOURCE_DIR) + "/tests/support/echo_auth_server.py",
         (dir / "cert.pem").string(), (dir / "key.pem").string(), (dir / "port").string()};
-    if (records) command.emplace_back("--records");
+    if (mode == "records") command.emplace_back("--records");
+    if (mode == "redirect") {
+      command.emplace_back("--redirect");
+      command.emplace_back("https://login.example/?token={token}");
+    }
     process server(command, dir / "server.out", dir / "server.err");
     for (int i = 0; i < 500 && !fs::exists(dir / "port"); ++i) std::this_thread::sleep_for(20ms);
     ASSERT_TRUE(fs::exists(dir / "port")) << read_text(dir / "server.err");
     const std::string base = "https://127.0.0.1:" + read_text(dir / "port") + "/";
     for (const std::string& secret : std::vector<std::string>{token, "slash/in+the/token-4d2a"}) {
-      const auto run = run_ximup(
-          dir.path(),
-          {"upload", tree.string(), "--endpoint", "tagging", "--api-base", base, "--cacert",
-           (dir / "cert.pem").string(), "--results", (dir / "r.jsonl").string(), "--no-state", "--retries",
-           "0", "--log-level", "debug", "--summary-json", (dir / "summary.json").string()},
-          secret, 120s);
-      EXPECT_EQ(run.exit_code, records ? 0 : 5) << run.err;
+      fs::remove(dir / "log.txt");
+      const auto run =
+          run_ximup(dir.path(),
+                    {"upload", tree.string(), "--endpoint", "tagging", "--api-base", base, "--cacert",
+                     (dir / "cert.pem").string(), "--results", (dir / "r.jsonl").string(), "--no-state",
+                     "--retries", "0", "--log-level", "debug", "--summary-json",
+                     (dir / "summary.json").string(), "--log-file", (dir / "log.txt").string()},
+                    secret, 120s);
+      EXPECT_EQ(run.exit_code, mode == "records" ? 0 : mode == "error" ? 5 : 2) << run.err;
       const std::string results = read_text(dir / "r.jsonl");
-      ASSERT_NE(results.find(records ? "echo_escaped" : "bad auth header"), std::string::npos)
-          << "the server's words are kept: " << results;
-      EXPECT_NE(results.find("[redacted]"), std::string::npos) << results;
+      if (mode == "redirect") {
+        EXPECT_NE(run.err.find("login.example/?token=[redacted]"), std::string::npos) << run.err;
+      } else {
+        ASSERT_NE(results.find(mode == "records" ? "echo_escaped" : "bad auth header"), std::string::npos)
+            << "the server's words are kept: " << results;
+        EXPECT_NE(results.find("[redacted]"), std::string::npos) << results;
+      }
       std::string escaped;
-      for (const char c : secret) escaped += c == '/' ? std::string("\\/") : std::string(1, c);
+      std::string u_escaped;
+      for (const char c : secret) {
+        escaped += c == '/' ? std::string("\\/") : std::string(1, c);
+        char u[8];
+        std::snprintf(u, sizeof u, "\\u%04x", static_cast<unsigned char>(c));
+        u_escaped += u;
+      }
       for (const auto& [name, text] :
            std::map<std::string, std::string>{{"results", results},
                                               {"stderr", run.err},
                                               {"stdout", run.out},
+                                              {"log file", read_text(dir / "log.txt")},
                                               {"summary", read_text(dir / "summary.json")}}) {
-        EXPECT_EQ(text.find(secret), std::string::npos) << "the token leaked into the " << name;
-        EXPECT_EQ(text.find(escaped), std::string::npos) << "the escaped token leaked into the " << name;
+        EXPECT_EQ(text.find(secret), std::string::npos) << mode << ": the token leaked into the " << name;
+        EXPECT_EQ(text.find(escaped), std::string::npos)
+            << mode << ": the escaped token leaked into the " << name;
+        EXPECT_EQ(text.find(u_escaped), std::string::npos)
+            << mode << ": the \\u-escaped token leaked into the " << name;
       }
     }
     server.signal(SIGTERM);

@@ -3,9 +3,11 @@
 answers every POST with HTTP 500 and an error body that quotes the request's Authorization header
 back, as a careless proxy or framework might. Options:
   --records          answer 200 with every record accepted, each carrying the header back in a field,
-                     once as json.dumps writes it and once with its slashes escaped ("\\/"), as PHP's
-                     json_encode does (the results copy records' fields);
-  --redirect URL     answer 307 to URL (an endpoint that moved).
+                     once as json.dumps writes it, once with its slashes escaped ("\\/"), as PHP's
+                     json_encode does, and once with every character a \\u escape (the results copy
+                     records' fields); the error page has the three forms too;
+  --redirect URL     answer 307 to URL (an endpoint that moved); "{token}" in URL is replaced by the
+                     token the request carried (a login page that quotes it).
 
 Usage: echo_auth_server.py CERT KEY PORT_FILE [--records | --redirect URL]
 """
@@ -25,24 +27,26 @@ class Handler(http.server.BaseHTTPRequestHandler):
         request = self.rfile.read(int(self.headers.get("Content-Length", "0")))
         if self.location:
             self.send_response(307)
-            self.send_header("Location", self.location)
+            token = str(self.headers.get("Authorization")).partition(" ")[2]
+            self.send_header("Location", self.location.replace("{token}", token))
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
         auth = str(self.headers.get("Authorization"))
         escaped = auth.replace("/", "\\/")
+        u_escaped = "".join("\\u%04x" % ord(c) for c in auth)
         if self.records:
             status = 200
             parts = []
             for record in json.loads(request)["records"]:
                 text = json.dumps({"_id": record.get("_id"), "_status": {"code": 200, "text": "OK"},
                                    "echo": auth})
-                parts.append(text[:-1] + ', "echo_escaped": "' + escaped + '"}')
+                parts.append(text[:-1] + ', "echo_escaped": "' + escaped + '", "echo_u": "' + u_escaped + '"}')
             body = ('{"records": [' + ", ".join(parts) + "]}").encode()
         else:
             status = 500
             text = json.dumps({"detail": "bad auth header: " + auth})
-            body = (text[:-1] + ', "escaped": "' + escaped + '"}').encode()
+            body = (text[:-1] + ', "escaped": "' + escaped + '", "u": "' + u_escaped + '"}').encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
