@@ -36,7 +36,7 @@ std::string decoded(const std::string& json) {
 
 TEST(SecretScrub, UnescapingKeepsTheJsonValue) {
   for (const char* json : {R"("a\/b")", R"("\u0073\u0065c")", R"("q\"\\u0041\\")", R"("tab\tline\n")",
-                                 R"("\u00e9 and \u20ac")", R"("\u0022\u005c")", R"("\\")"}) {
+                           R"("\u00e9 and \u20ac")", R"("\u0022\u005c")", R"("\\")"}) {
     EXPECT_EQ(decoded(unescape_printable_json(json)), decoded(json)) << json;
   }
   EXPECT_EQ(unescape_printable_json(R"(a\/b\u0041\u0022\\u0041\)"), R"(a/bA\u0022\\u0041\)");
@@ -47,8 +47,8 @@ TEST(SecretScrub, TheTokenIsCutOutHoweverItIsWritten) {
   const std::string token = "s3cr/et-Token+42";
   std::string escaped_slashes;
   for (const char c : token) escaped_slashes += c == '/' ? std::string("\\/") : std::string(1, c);
-  for (const std::string& form : {token, escaped_slashes, all_escaped(token),
-                                  std::string("s3cr\\/e\\u0074-Token\\u002b42")}) {
+  for (const std::string& form :
+       {token, escaped_slashes, all_escaped(token), std::string("s3cr\\/e\\u0074-Token\\u002b42")}) {
     std::string body = R"({"detail": "bad header: Token )" + form + R"(", "n": "a\\b"})";
     EXPECT_TRUE(scrub_secret(body, token)) << form;
     EXPECT_NE(body.find("[redacted]"), std::string::npos) << body;
@@ -65,8 +65,9 @@ TEST(SecretScrub, TheTokenIsCutOutHoweverItIsWritten) {
 
 TEST(SecretScrub, TextWithoutTheTokenIsLeftByteForByte) {
   const std::string token = "0123456789abcdef";
-  for (const std::string& text : {std::string(R"({"records": [{"_url": "https:\/\/x\/a.jpg", "t": "\u0041"}]})"),
-                                 std::string("<html>0123456789abcde</html>"), std::string()}) {
+  for (const std::string& text :
+       {std::string(R"({"records": [{"_url": "https:\/\/x\/a.jpg", "t": "\u0041"}]})"),
+        std::string("<html>0123456789abcde</html>"), std::string()}) {
     std::string copy = text;
     EXPECT_FALSE(scrub_secret(copy, token)) << text;
     EXPECT_EQ(copy, text);
