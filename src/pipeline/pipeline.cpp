@@ -894,6 +894,9 @@ struct upload_pipeline::impl {
         if (!parsed.ok()) {
           kind = failure_kind::bad_response;
           reason = "unusable response: " + parsed.error;
+          // The server said 200 to a body it may have acted on: resending may insert it twice.
+          std::lock_guard lock(stats_mutex);
+          ++summary.outcome_unknown;
         }
       } else {
         reason = "HTTP " + std::to_string(result.http_status) + ": " + describe_error_body(result.body);

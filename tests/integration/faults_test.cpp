@@ -353,6 +353,29 @@ TEST(Faults, AStopEndsQueuedRequestsAsNotSentNotAsPossiblyProcessed) {
   EXPECT_GE(not_sent + written, 10U) << read_text(dir / "r.jsonl");
 }
 
+// A 200 whose body is unusable (here always malformed JSON): the server took the request, so each
+// resend may insert it twice, and the summary counts every such request as outcome unknown.
+TEST(Faults, UnusableOkAnswersCountAsOutcomeUnknown) {
+  temp_dir dir;
+  const fs::path tree = dir / "tree";
+  generate_images(tree, {"--count", "4", "--size-kib", "1", "--seed", "23"});
+  mock_server mock(dir.path(), token, {"--garbage-rate", "1"});
+  auto args = mock.upload_args(tree, dir / "r.jsonl",
+                               {"--batch-size", "1", "--retries", "2", "--retry-base", "10ms", "--retry-max",
+                                "20ms", "--no-state", "--summary-json", (dir / "summary.json").string()});
+  args.insert(args.begin(), XIMUP_BIN);
+  process run(args, dir / "run.out", dir / "run.err", {std::string("XIMILAR_API_TOKEN=") + token});
+  EXPECT_EQ(run.wait(60s), 5) << read_text(dir / "run.err");
+  mock.stop();
+  expect_every_line_failed(dir / "r.jsonl", 4, "unusable response");
+  simdjson::dom::parser parser;
+  const std::string summary = read_text(dir / "summary.json");
+  auto doc = parser.parse(summary);
+  ASSERT_FALSE(doc.error()) << summary;
+  EXPECT_EQ(std::uint64_t(doc["requests"]), 12U) << summary;  // 4 images, 3 attempts each
+  EXPECT_EQ(std::uint64_t(doc["outcome_unknown"]), 12U) << summary;
+}
+
 // A signal while requests wait out their retry delays (every answer a 5xx; delays of up to a minute):
 // the run ends at once, not after the delays or --drain-timeout, and those requests are "not sent",
 // not abandoned in flight with an unknown outcome (they were answered).
