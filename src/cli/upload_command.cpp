@@ -763,6 +763,42 @@ metrics_snapshot metrics_of(const upload_pipeline& pipeline, const std::optional
   return m;
 }
 
+std::string bad_log_level(const std::string& value) {
+  return "--log-level: '" + value + "' is not one of trace, debug, info, warn, error, off";
+}
+
+std::string bad_log_format(const std::string& value) {
+  return "--log-format: '" + value + "' is not text or json";
+}
+
+// The first value a run would refuse (a bad duration, a negative count, colliding outputs...), or
+// "": the checks of build_options and run_upload, as for a dry run (no token needed), their
+// warnings left out. Inputs are not opened: that is the run's check, not the configuration's.
+std::string first_bad_value(upload_flags f) {
+  f.dry_run = true;
+  // What is missing is not a bad value: a configuration may leave the endpoint and the inputs to the
+  // command line, and --print-config shows them as unset.
+  if (f.target.endpoint.empty()) f.target.endpoint = "tagging";
+  if (f.inputs.empty() && f.manifest.empty() && f.files_from.empty()) f.inputs = {"."};
+  if (f.summary_json == "-") f.summary_json.clear();  // stdout is the plan's in a dry run only
+  if (!parse_log_level(f.log_level)) return bad_log_level(f.log_level);
+  if (!parse_log_format(f.log_format)) return bad_log_format(f.log_format);
+  const auto level = spdlog::get_level();
+  spdlog::set_level(spdlog::level::off);
+  std::string bad;
+  try {
+    check_log_file(f);
+    (void)duration_flag("--metrics-linger", f.metrics_linger);
+    if (duration_flag("--stats-interval", f.stats_interval).count() <= 0)
+      throw usage_error{origin_of("--stats-interval") + " must be above 0"};
+    (void)build_options(f);
+  } catch (const usage_error& e) {
+    bad = e.message;
+  }
+  spdlog::set_level(level);
+  return bad;
+}
+
 int run_upload(const upload_flags& flags, const CLI::App& cmd) {
   if (flags.print_config) {
     std::fputs(print_config(cmd, active_config_layers(), {"token"}).c_str(), stdout);
@@ -772,18 +808,25 @@ int run_upload(const upload_flags& flags, const CLI::App& cmd) {
     const token_result token = effective_token(flags);
     std::printf("# API token in effect: %s\n",
                 token.token ? ("from " + token.origin).c_str() : ("none (" + token.error + ")").c_str());
+    // The values are also checked as a run would check them: --print-config is how a user checks a
+    // configuration, and showing `retries = "-3"` as if it were in effect said it was fine.
+    if (const std::string bad = first_bad_value(flags); !bad.empty()) {
+      std::printf("# this configuration does not run: %s\n", bad.c_str());
+      spdlog::error("{}", bad);
+      return exit_code::usage;
+    }
     return exit_code::ok;
   }
   log_options logs;
   auto level = parse_log_level(flags.log_level);
   if (!level) {
-    spdlog::error("--log-level: '{}' is not one of trace, debug, info, warn, error, off", flags.log_level);
+    spdlog::error("{}", bad_log_level(flags.log_level));
     return exit_code::usage;
   }
   logs.level = flags.quiet && flags.log_level == "info" ? spdlog::level::warn : *level;
   auto format = parse_log_format(flags.log_format);
   if (!format) {
-    spdlog::error("--log-format: '{}' is not text or json", flags.log_format);
+    spdlog::error("{}", bad_log_format(flags.log_format));
     return exit_code::usage;
   }
   logs.format = *format;

@@ -125,6 +125,28 @@ TEST_F(Ux, PrintConfigTellsTypedInputsFromXimupInputs) {
   EXPECT_NE(r.out.find("inputs = \"env-tree\"  # environment XIMUP_INPUTS"), std::string::npos) << r.out;
 }
 
+// --print-config checks the values as a run would: a value the run refuses is shown, then named as
+// the reason the configuration does not run (exit 2); one that runs exits 0 without a token.
+TEST_F(Ux, PrintConfigSaysWhichValueARunWouldRefuse) {
+  const std::string cfg = (dir / "check.toml").string();
+  for (const auto& [text, needle] : std::vector<std::pair<std::string, std::string>>{
+           {"retries = -3\n", "--retries"},
+           {"drain-timeout = \"-5s\"\n", "--drain-timeout"},
+           {"log-level = \"loud\"\n", "--log-level"},
+           {"results = \"" + (dir / "no-such-dir" / "r.jsonl").string() + "\"\n", "--results"}}) {
+    write_text(cfg, text);
+    const auto r = ximup({"upload", "tree", "--config", cfg, "--print-config"});
+    EXPECT_EQ(r.exit_code, 2) << text << r.out;
+    EXPECT_NE(r.out.find("# this configuration does not run: " + needle), std::string::npos) << r.out;
+    EXPECT_NE(r.err.find(needle), std::string::npos) << r.err;
+  }
+  write_text(cfg, "retries = 3\nsummary-json = \"-\"\n");
+  const auto r = ximup({"upload", "tree", "--config", cfg, "--print-config"});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(r.out.find("does not run"), std::string::npos) << r.out;
+  EXPECT_EQ(r.err.find("dry run"), std::string::npos) << "the check's own warnings stay out: " << r.err;
+}
+
 // --print-config says which token a run would use: a config file's token line is not the one in
 // effect when XIMILAR_API_TOKEN is set (the environment beats the config file).
 TEST_F(Ux, PrintConfigNamesTheTokenInEffect) {
