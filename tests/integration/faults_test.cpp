@@ -63,6 +63,16 @@ void expect_prompt_sigterm_exit(process& run, const fs::path& err, std::chrono::
 }
 
 // Every line of the results failed, with `needle` in its reason; `count` lines.
+// Starts ximup uploading `tree` to `mock` with `extra` flags, no state, results in r.jsonl and the
+// summary in summary.json under `dir`.
+process start_upload(const mock_server& mock, const fs::path& tree, const temp_dir& dir,
+                     std::vector<std::string> extra) {
+  extra.insert(extra.end(), {"--no-state", "--summary-json", (dir / "summary.json").string()});
+  auto args = mock.upload_args(tree, dir / "r.jsonl", extra);
+  args.insert(args.begin(), XIMUP_BIN);
+  return {args, dir / "run.out", dir / "run.err", {std::string("XIMILAR_API_TOKEN=") + token}};
+}
+
 void expect_every_line_failed(const fs::path& results, std::size_t count, std::string_view needle) {
   const auto lines = results_by_id(results);
   EXPECT_EQ(lines.size(), count);
@@ -298,11 +308,7 @@ TEST(Faults, DrainTimeoutAbandonsRequestsInFlightAndSaysSo) {
   const fs::path tree = dir / "tree";
   generate_images(tree, {"--count", "6", "--size-kib", "1", "--seed", "21"});
   mock_server mock(dir.path(), token, {"--latency-ms", "60000"});
-  auto args = mock.upload_args(tree, dir / "r.jsonl",
-                               {"--batch-size", "2", "--drain-timeout", "1s", "--no-state", "--summary-json",
-                                (dir / "summary.json").string()});
-  args.insert(args.begin(), XIMUP_BIN);
-  process run(args, dir / "run.out", dir / "run.err", {std::string("XIMILAR_API_TOKEN=") + token});
+  process run = start_upload(mock, tree, dir, {"--batch-size", "2", "--drain-timeout", "1s"});
   std::this_thread::sleep_for(1500ms);  // the requests are written and waiting
   expect_prompt_sigterm_exit(run, dir / "run.err", 10s, "the drain did not stop at --drain-timeout");
   expect_every_line_failed(dir / "r.jsonl", 6, "--drain-timeout");
@@ -328,11 +334,8 @@ TEST(Faults, AStopEndsQueuedRequestsAsNotSentNotAsPossiblyProcessed) {
   const fs::path tree = dir / "tree";
   generate_images(tree, {"--count", "10", "--size-kib", "1", "--seed", "23"});
   mock_server mock(dir.path(), token, {"--hang-rate", "1"});
-  auto args = mock.upload_args(tree, dir / "r.jsonl",
-                               {"--batch-size", "1", "--connections", "1", "--drain-timeout", "2s",
-                                "--no-state", "--summary-json", (dir / "summary.json").string()});
-  args.insert(args.begin(), XIMUP_BIN);
-  process run(args, dir / "run.out", dir / "run.err", {std::string("XIMILAR_API_TOKEN=") + token});
+  process run =
+      start_upload(mock, tree, dir, {"--batch-size", "1", "--connections", "1", "--drain-timeout", "2s"});
   std::this_thread::sleep_for(1500ms);  // one request written and waiting, the rest queued
   expect_prompt_sigterm_exit(run, dir / "run.err", 10s, "the drain did not stop at --drain-timeout");
   mock.stop();
@@ -360,11 +363,9 @@ TEST(Faults, UnusableOkAnswersCountAsOutcomeUnknown) {
   const fs::path tree = dir / "tree";
   generate_images(tree, {"--count", "4", "--size-kib", "1", "--seed", "23"});
   mock_server mock(dir.path(), token, {"--garbage-rate", "1"});
-  auto args = mock.upload_args(tree, dir / "r.jsonl",
-                               {"--batch-size", "1", "--retries", "2", "--retry-base", "10ms", "--retry-max",
-                                "20ms", "--no-state", "--summary-json", (dir / "summary.json").string()});
-  args.insert(args.begin(), XIMUP_BIN);
-  process run(args, dir / "run.out", dir / "run.err", {std::string("XIMILAR_API_TOKEN=") + token});
+  process run =
+      start_upload(mock, tree, dir,
+                   {"--batch-size", "1", "--retries", "2", "--retry-base", "10ms", "--retry-max", "20ms"});
   EXPECT_EQ(run.wait(60s), 5) << read_text(dir / "run.err");
   mock.stop();
   expect_every_line_failed(dir / "r.jsonl", 4, "unusable response");
@@ -384,11 +385,8 @@ TEST(Faults, ASignalEndsTheRetryWaitsAtOnce) {
   const fs::path tree = dir / "tree";
   generate_images(tree, {"--count", "8", "--size-kib", "1", "--seed", "22"});
   mock_server mock(dir.path(), token, {"--fail-rate", "1"});
-  auto args = mock.upload_args(tree, dir / "r.jsonl",
-                               {"--batch-size", "2", "--retry-base", "60s", "--retry-max", "60s",
-                                "--no-state", "--summary-json", (dir / "summary.json").string()});
-  args.insert(args.begin(), XIMUP_BIN);
-  process run(args, dir / "run.out", dir / "run.err", {std::string("XIMILAR_API_TOKEN=") + token});
+  process run =
+      start_upload(mock, tree, dir, {"--batch-size", "2", "--retry-base", "60s", "--retry-max", "60s"});
   std::this_thread::sleep_for(1500ms);  // four requests answered 5xx, each waiting 0-60 s to be resent
   expect_prompt_sigterm_exit(run, dir / "run.err", 10s, "the run sat out its retry delays");
   mock.stop();
