@@ -471,6 +471,10 @@ upload_options build_options(const upload_flags& f) {
   o.limits_run.max_duration = duration_flag("--max-duration", f.max_duration);
   o.min_age = duration_flag("--min-age", f.min_age);
   o.dry_run = f.dry_run;
+  if (std::string bad; !f.metrics_listen.empty() && !parse_listen_address(f.metrics_listen, bad)) {
+    // Only the spelling: the address is bound when the real run starts.
+    throw usage_error{origin_of("--metrics-listen") + ": " + bad};
+  }
   o.resize.target = resize_target(f.resize, f.target.endpoint);
   o.resize.side = f.resize_side == "longer" ? resize_side::longer : resize_side::shorter;
   o.resize.min_bytes = f.resize_min_bytes == "0" ? 0 : size_flag("--resize-min-bytes", f.resize_min_bytes);

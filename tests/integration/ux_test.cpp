@@ -527,6 +527,13 @@ TEST_F(Ux, ADryRunNamesWhatTheRealRunWouldFailOn) {
             std::string::npos)
       << r.err;
   EXPECT_NE(r.err.find("cannot read --token-file"), std::string::npos) << r.err;
+  // A metrics address the real run could not even parse is a usage error in the dry run too.
+  const auto metrics = ximup({"upload", (dir / "in").string(), "--endpoint", "tagging", "--dry-run",
+                              "--no-state", "--metrics-listen", "127.0.0.1"});
+  EXPECT_EQ(metrics.exit_code, 2) << metrics.err;
+  EXPECT_NE(metrics.err.find("--metrics-listen: invalid listen address '127.0.0.1': no port"),
+            std::string::npos)
+      << metrics.err;
 }
 
 TEST_F(Ux, DryRunSendsNothingAndKnowsWhatTheStateWouldSkip) {
