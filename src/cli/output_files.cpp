@@ -40,6 +40,8 @@ file_content content_of(const std::string& path) {
     return file_content::export_lines;
   }
   if (first.starts_with('"') && first.find('\t') != std::string_view::npos) return file_content::export_lines;
+  if (head.starts_with(R"({"ximup_version":)")) return file_content::summary;
+  if (head.find('\0') != std::string::npos) return file_content::binary;
   return file_content::other;
 }
 

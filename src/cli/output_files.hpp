@@ -21,7 +21,9 @@ enum class file_content {
   state,         ///< an SQLite database (a state file, or another program's)
   results,       ///< results of `ximup upload`
   export_lines,  ///< `ximup export` or `ximup failures` output
-  other,
+  summary,       ///< an upload's --summary-json
+  binary,        ///< NUL bytes in its first MiB: an image, an archive... (not text)
+  other,         ///< any other text
 };
 
 /// What the regular file at `path` holds, from its first bytes (none for a path that is not a

@@ -211,6 +211,8 @@ std::string refuse_output(const state_flags& f) {
       return "-o '" + f.output +
              "' holds the results of a run (the only copy of the API's answers): ximup "
              "will not write over it; choose another -o path";
+    case file_content::summary:
+    case file_content::binary:
     case file_content::other:
       break;
   }

@@ -245,6 +245,15 @@ void check_output_paths(const upload_flags& f, const std::optional<std::string>&
                         "' does not exist (create it, or give a path in an existing directory)"};
     }
   }
+  // The summary replaces what the file held: only an earlier summary may be written over.
+  if (!f.summary_json.empty() && f.summary_json != "-") {
+    if (const file_content held = content_of(f.summary_json);
+        held != file_content::none && held != file_content::summary) {
+      throw usage_error{origin_of("--summary-json") + " '" + f.summary_json +
+                        "' exists and is not an earlier summary: ximup will not write over it; choose "
+                        "another --summary-json path"};
+    }
+  }
   if (f.results == "-") return;
   const file_content held = content_of(f.results);
   if (held != file_content::none && held != file_content::results) {
@@ -455,9 +464,13 @@ void check_log_file(const upload_flags& f) {
     }
   }
   const file_content held = content_of(f.log_file);
-  if (held == file_content::state || held == file_content::results) {
-    throw usage_error{origin_of("--log-file") + " '" + f.log_file + "' is " +
-                      (held == file_content::state ? "a state file (SQLite)" : "a results file") +
+  if (held == file_content::state || held == file_content::results || held == file_content::summary ||
+      held == file_content::binary) {
+    const char* what = held == file_content::state     ? "a state file (SQLite)"
+                       : held == file_content::results ? "a results file"
+                       : held == file_content::summary ? "a run's summary (JSON)"
+                                                       : "not a text file (an image?)";
+    throw usage_error{origin_of("--log-file") + " '" + f.log_file + "' is " + what +
                       ": ximup will not append log lines to it; choose another --log-file path"};
   }
 }

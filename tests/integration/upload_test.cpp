@@ -298,6 +298,34 @@ TEST_F(Upload, OutputPathsThatWouldDestroyDataAreRefused) {
     EXPECT_NE(run.err.find("--results"), std::string::npos) << run.err;
   }
   EXPECT_EQ(read_text(image), before) << "the image was overwritten";
+  // The summary replaces its file and the log appends to it: neither may be an image, a results
+  // file or a state file; an earlier summary is replaced.
+  const std::string results_text = R"({"path":"/in/a.jpg","_id":"a.jpg","outcome":"ok","attempts":1})"
+                                   "\n";
+  write_text(dir / "earlier.jsonl", results_text);
+  const std::vector<std::vector<std::string>> kept = {
+      {"--summary-json", image.string()},
+      {"--summary-json", (dir / "earlier.jsonl").string()},
+      {"--log-file", image.string()},
+  };
+  for (const auto& extra : kept) {
+    std::vector<std::string> args = {"upload",  tree.string(), "--endpoint",
+                                     "tagging", "--dry-run",   "--no-state"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    const auto run = run_ximup(dir.path(), args, token, std::chrono::seconds(30));
+    EXPECT_EQ(run.exit_code, 2) << extra[0] << " " << extra[1] << ": " << run.err;
+    EXPECT_NE(run.err.find(extra[0]), std::string::npos) << run.err;
+  }
+  EXPECT_EQ(read_text(image), before) << "the image was written to";
+  EXPECT_EQ(read_text(dir / "earlier.jsonl"), results_text) << "the results were written over";
+  write_text(dir / "summary.json", "{\"ximup_version\":\"0.0.9\",\"files_ok\":3}\n");
+  const auto again = run_ximup(dir.path(),
+                               {"upload", tree.string(), "--endpoint", "tagging", "--dry-run", "--no-state",
+                                "--results", "-", "--summary-json", (dir / "summary.json").string()},
+                               token, std::chrono::seconds(30));
+  EXPECT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_NE(read_text(dir / "summary.json").find("\"dry_run\":true"), std::string::npos)
+      << "an earlier summary is replaced";
 
   // JSON that is not ours: a first '{' is not enough. Our own lines are taken, also one whose path
   // holds non-UTF-8 bytes (a \udcXX escape) and a first line cut short by a stopped run.
