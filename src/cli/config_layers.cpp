@@ -293,6 +293,23 @@ std::string apply_config_file(const std::string& file, CLI::App& root, CLI::App&
     }
     (item.parents.empty() ? top : own).push_back(&item);
   }
+  // A key given twice in one table (TOML allows it once; appending an override to the end of the
+  // file is the usual way in): the first would win without a word.
+  const std::string own_table = "in [" + cmd.get_name() + "]";
+  for (const auto& [items_of, where] :
+       {std::pair{&top, std::string("at the top level")}, std::pair{&own, own_table},
+        std::pair{&from_upload, std::string("in [upload]")}}) {
+    for (std::size_t i = 0; i < items_of->size(); ++i) {
+      for (std::size_t j = i + 1; j < items_of->size(); ++j) {
+        const CLI::ConfigItem& a = *(*items_of)[i];
+        const CLI::ConfigItem& b = *(*items_of)[j];
+        if (normalise_key(a.name) == normalise_key(b.name)) {
+          return fmt::format("config file '{}': '{}' is set twice {} ({}, then {}): keep one", file,
+                             normalise_key(a.name), where, shown_values(a), shown_values(b));
+        }
+      }
+    }
+  }
   // One option set twice, at the top level and in the command's table, is a mistake whichever wins.
   for (const CLI::ConfigItem* t : top) {
     for (const CLI::ConfigItem* o : own) {
@@ -323,7 +340,8 @@ std::string apply_config_file(const std::string& file, CLI::App& root, CLI::App&
         inputs = {list};
       } else {
         return fmt::format(
-            "config file '{}': key '{}' takes one value, not {} ({}): a string with spaces needs quotes",
+            "config file '{}': key '{}' takes one value, not {} ({}): set it once, and quote a string with "
+            "spaces",
             file, shown, inputs.size(), shown_values(item));
       }
     }

@@ -284,6 +284,17 @@ TEST_F(Ux, TheUploadTableConfiguresTheStateCommandsAndAKeySetTwiceIsAnError) {
   r = ximup({"upload", "--config", cfg, "--print-config"});
   EXPECT_EQ(r.exit_code, 2) << r.err;
   EXPECT_EQ(r.err.find("secret"), std::string::npos) << r.err;
+  // Twice in one table, even spelled with a dash and an underscore: TOML allows a key once.
+  write_text(cfg, "connections = 16\nmax-duration = \"50m\"\nconnections = 8\n");
+  r = ximup({"upload", "--config", cfg, "--print-config"});
+  EXPECT_EQ(r.exit_code, 2) << r.out;
+  EXPECT_NE(r.err.find("'connections' is set twice at the top level ('16', then '8')"), std::string::npos)
+      << r.err;
+  write_text(cfg, "[upload]\nmax-duration = \"50m\"\nmax_duration = \"10m\"\n");
+  r = ximup({"upload", "--config", cfg, "--print-config"});
+  EXPECT_EQ(r.exit_code, 2) << r.out;
+  EXPECT_NE(r.err.find("'max-duration' is set twice in [upload] ('50m', then '10m')"), std::string::npos)
+      << r.err;
   write_text(cfg, "connections = 3\n[upload]\nconnections = 3\n");
   r = ximup({"upload", "--config", cfg, "--print-config"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
