@@ -62,7 +62,6 @@ void expect_prompt_sigterm_exit(process& run, const fs::path& err, std::chrono::
   EXPECT_LT(std::chrono::steady_clock::now() - signalled, limit) << why;
 }
 
-// Every line of the results failed, with `needle` in its reason; `count` lines.
 // Starts ximup uploading `tree` to `mock` with `extra` flags, no state, results in r.jsonl and the
 // summary in summary.json under `dir`.
 process start_upload(const mock_server& mock, const fs::path& tree, const temp_dir& dir,
@@ -73,6 +72,16 @@ process start_upload(const mock_server& mock, const fs::path& tree, const temp_d
   return {args, dir / "run.out", dir / "run.err", {std::string("XIMILAR_API_TOKEN=") + token}};
 }
 
+// Waits until the run has logged that it is uploading, from when its signals are handled: a sanitizer
+// build on a loaded machine took more than the tests' 1.5 s to start, and a SIGTERM before that
+// ended it with no results and no summary.
+void wait_until_uploading(const fs::path& err) {
+  for (int i = 0; i < 3000 && read_text(err).find("uploading to") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(20ms);
+  }
+}
+
+// Every line of the results failed, with `needle` in its reason; `count` lines.
 void expect_every_line_failed(const fs::path& results, std::size_t count, std::string_view needle) {
   const auto lines = results_by_id(results);
   EXPECT_EQ(lines.size(), count);
@@ -309,6 +318,7 @@ TEST(Faults, DrainTimeoutAbandonsRequestsInFlightAndSaysSo) {
   generate_images(tree, {"--count", "6", "--size-kib", "1", "--seed", "21"});
   mock_server mock(dir.path(), token, {"--latency-ms", "60000"});
   process run = start_upload(mock, tree, dir, {"--batch-size", "2", "--drain-timeout", "1s"});
+  wait_until_uploading(dir / "run.err");
   std::this_thread::sleep_for(1500ms);  // the requests are written and waiting
   expect_prompt_sigterm_exit(run, dir / "run.err", 10s, "the drain did not stop at --drain-timeout");
   expect_every_line_failed(dir / "r.jsonl", 6, "--drain-timeout");
@@ -336,6 +346,7 @@ TEST(Faults, AStopEndsQueuedRequestsAsNotSentNotAsPossiblyProcessed) {
   mock_server mock(dir.path(), token, {"--hang-rate", "1"});
   process run =
       start_upload(mock, tree, dir, {"--batch-size", "1", "--connections", "1", "--drain-timeout", "2s"});
+  wait_until_uploading(dir / "run.err");
   std::this_thread::sleep_for(1500ms);  // one request written and waiting, the rest queued
   expect_prompt_sigterm_exit(run, dir / "run.err", 10s, "the drain did not stop at --drain-timeout");
   mock.stop();
@@ -387,6 +398,7 @@ TEST(Faults, ASignalEndsTheRetryWaitsAtOnce) {
   mock_server mock(dir.path(), token, {"--fail-rate", "1"});
   process run =
       start_upload(mock, tree, dir, {"--batch-size", "2", "--retry-base", "60s", "--retry-max", "60s"});
+  wait_until_uploading(dir / "run.err");
   std::this_thread::sleep_for(1500ms);  // four requests answered 5xx, each waiting 0-60 s to be resent
   expect_prompt_sigterm_exit(run, dir / "run.err", 10s, "the run sat out its retry delays");
   mock.stop();
