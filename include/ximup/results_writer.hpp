@@ -24,7 +24,8 @@ class results_writer {
   results_writer(const results_writer&) = delete;
   results_writer& operator=(const results_writer&) = delete;
 
-  /// Opens (truncates, or appends with `append`) `path`; "-" is standard output. False + error() on failure.
+  /// Opens (truncates, or appends with `append`) `path` and holds an exclusive flock on it until
+  /// close; "-" is standard output. False + error() on failure (locked() when another run holds it).
   /// Appending to a file whose last line has no newline (a run killed mid-write) first cuts that torn
   /// line off (its input was never recorded as done, so it is sent again): see cut_bytes().
   bool open(const std::string& path, bool append = false);
@@ -42,6 +43,10 @@ class results_writer {
   void flush_for_exit() noexcept;
   /// Bytes of a torn last line that open() cut off (0 when the file ended with a newline).
   [[nodiscard]] std::uint64_t cut_bytes() const noexcept { return cut_bytes_; }
+  /// Bytes an open() without `append` emptied the file of (what an earlier run had written).
+  [[nodiscard]] std::uint64_t replaced_bytes() const noexcept { return replaced_bytes_; }
+  /// open() failed because another process holds the file's lock (flock, taken while it is open).
+  [[nodiscard]] bool locked() const noexcept { return locked_; }
   /// Flushes and fsyncs; false + error() on failure.
   bool close();
   [[nodiscard]] std::string error() const;
@@ -56,6 +61,8 @@ class results_writer {
   std::string path_;
   std::string error_;
   std::uint64_t cut_bytes_ = 0;
+  std::uint64_t replaced_bytes_ = 0;
+  bool locked_ = false;
 };
 
 }  // namespace ximup

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <stdio_ext.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -95,17 +96,43 @@ bool results_writer::open(const std::string& path, bool append) {
     owns_ = false;
     return true;
   }
+  // Opened without truncating, then locked, then truncated: a second run on the same file (two jobs,
+  // or --no-state runs, which take no state lock) must not empty it, nor interleave its buffered
+  // writes with ours and cut lines in half.
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : 0), 0666);
+  if (fd < 0) {
+    fail("open", errno);
+    return false;
+  }
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK) {
+    ::close(fd);
+    locked_ = true;
+    error_ = "another ximup run is writing the results file '" + path +
+             "': wait for it to finish, or give this run another --results path";
+    return false;
+  }  // (a file system without flock: go on unlocked, as before)
+  struct stat info {};
+  const bool regular = ::fstat(fd, &info) == 0 && S_ISREG(info.st_mode);
   if (append) {
     const std::int64_t cut = cut_torn_tail(path);
     if (cut < 0) {
       fail("repair the end of the", errno);
+      ::close(fd);
       return false;
     }
     cut_bytes_ = static_cast<std::uint64_t>(cut);
+  } else if (regular && info.st_size > 0) {
+    if (::ftruncate(fd, 0) != 0) {
+      fail("empty the", errno);
+      ::close(fd);
+      return false;
+    }
+    replaced_bytes_ = static_cast<std::uint64_t>(info.st_size);
   }
-  file_ = std::fopen(path.c_str(), append ? "ae" : "we");
+  file_ = ::fdopen(fd, append ? "a" : "w");
   if (file_ == nullptr) {
     fail("open", errno);
+    ::close(fd);
     return false;
   }
   owns_ = true;

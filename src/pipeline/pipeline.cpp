@@ -1166,10 +1166,16 @@ struct upload_pipeline::impl {
     if (opt.state_path && !open_state()) return summary;
     // With a state store the results file accumulates across runs; `ximup export` gives the latest.
     if (!writer.open(opt.results_path, opt.state_path.has_value())) {
-      summary.stopped = run_stop::io_error;
+      summary.stopped = writer.locked() ? run_stop::locked : run_stop::io_error;
       summary.stop_message = writer.error();
       close_state();
       return summary;
+    }
+    if (writer.replaced_bytes() > 0) {
+      spdlog::warn(
+          "the results file {} held {} bytes of an earlier run's results; without a state file they are "
+          "replaced (keep a state file, which appends, or give each run its own --results path)",
+          json_string(opt.results_path), writer.replaced_bytes());
     }
     if (writer.cut_bytes() > 0) {
       spdlog::warn(

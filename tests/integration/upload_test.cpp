@@ -423,6 +423,35 @@ TEST_F(Upload, WithoutAStateTheResultsReachTheFileAsTheAnswersCome) {
   EXPECT_GE(read_results(dir / "r.jsonl").size() + 2, accepted) << read_text(dir / "r.jsonl");
 }
 
+// Without a state file nothing else guards the results file: a second run on it while the first
+// writes exits 6 and leaves it alone (it used to empty it, and both exited 0 with one run's lines);
+// a later run replaces the earlier lines and says so.
+TEST_F(Upload, ASecondRunOnTheSameResultsFileWaitsItsTurn) {
+  const fs::path tree = dir / "tree";
+  generate_images(tree, {"--count", "6", "--size-kib", "1", "--seed", "19"});
+  mock_server mock(dir.path(), token, {"--latency-ms", "1500"});
+  auto args = mock.upload_args(tree, dir / "r.jsonl", {"--no-state", "--batch-size", "1"});
+  args.insert(args.begin(), XIMUP_BIN);
+  process first(args, dir / "first.out", dir / "first.err", {std::string("XIMILAR_API_TOKEN=") + token});
+  for (int i = 0; i < 100 && !fs::exists(dir / "r.jsonl"); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  args.erase(args.begin());
+  const auto second = run_ximup(dir.path(), args, token, std::chrono::seconds(30));
+  EXPECT_EQ(second.exit_code, 6) << second.err;
+  EXPECT_NE(second.err.find("another ximup run is writing the results file"), std::string::npos)
+      << second.err;
+  EXPECT_EQ(first.wait(std::chrono::seconds(60)), 0) << read_text(dir / "first.err");
+  EXPECT_EQ(read_results(dir / "r.jsonl").size(), 6U) << "the first run's lines were lost";
+
+  const auto third = run_ximup(dir.path(), args, token, std::chrono::seconds(60));
+  EXPECT_EQ(third.exit_code, 0) << third.err;
+  EXPECT_NE(third.err.find("of an earlier run's results; without a state file they are replaced"),
+            std::string::npos)
+      << third.err;
+  EXPECT_EQ(read_results(dir / "r.jsonl").size(), 6U);
+}
+
 // SIGTERM while the connection check waits for a server that accepts and never answers: the run
 // ends at once with 143, not when the handshake timeout (here a minute) runs out.
 TEST_F(Upload, SignalDuringTheConnectionCheckEndsTheRunAtOnce) {
