@@ -969,10 +969,10 @@ int run_upload(const upload_flags& flags, const CLI::App& cmd) {
     print_plan(summary);
   } else if (!flags.quiet && logs.format == log_format::json) {
     spdlog::info("summary: {}", summary_to_json(summary));
-  } else if (!flags.quiet) {
-    print_summary(summary, flags.results);
-    // A text log file gets it too (a JSON one has the summary record): a cron job that keeps only
-    // --log-file must see how the run ended.
+  } else if (logs.format == log_format::text) {
+    if (!flags.quiet) print_summary(summary, flags.results);
+    // A text log file gets it too, also with -q (a JSON one has the summary record): a cron job that
+    // keeps only --log-file, and wants a quiet stderr, must still see how the run ended.
     if (!flags.log_file.empty()) {
       if (std::FILE* log = std::fopen(flags.log_file.c_str(), "ae"); log != nullptr) {
         print_summary(summary, flags.results, log);
@@ -1074,7 +1074,7 @@ std::function<int()> add_upload_command(CLI::App& app) {
   cmd->add_flag("--checksum", f.checksum,
                 "Unchanged means same size and SHA-256 (reads every file), not mtime");
   cmd->add_option("--drain-timeout", f.drain_timeout,
-                  "After SIGINT/SIGTERM, wait this long for responses in flight")
+                  "After SIGINT/SIGTERM/SIGHUP, wait this long for responses in flight")
       ->capture_default_str();
   auto* in = "Inputs beyond directories";
   cmd->add_option("--manifest", f.manifest,
@@ -1110,7 +1110,7 @@ std::function<int()> add_upload_command(CLI::App& app) {
       ->group(lim);
   auto* scale = "Scale-out";
   cmd->add_option("--shard", f.shard,
-                  "Take only shard I of N (I/N, 0-based) by a stable hash of the relative path")
+                  "Take only shard I of N (I/N, 0-based) by a stable hash of each input's _id")
       ->group(scale);
   cmd->add_option("--shard-count", f.shard_count,
                   "Shard count in a Kubernetes Indexed Job: the shard index is JOB_COMPLETION_INDEX")

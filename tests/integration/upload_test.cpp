@@ -648,6 +648,16 @@ TEST_F(Upload, ATextLogFileHoldsTheSummary) {
   const std::string log = read_text(dir / "run.log");
   EXPECT_NE(log.find("== ximup summary =="), std::string::npos) << log;
   EXPECT_NE(log.find("images:       3 ok, 0 failed"), std::string::npos) << log;
+  // With -q too: a quiet stderr, and the summary in the log file.
+  const auto quiet =
+      run_ximup(dir.path(),
+                mock.upload_args(dir / "in", dir / "r.jsonl",
+                                 {"--no-state", "-q", "--log-file", (dir / "quiet.log").string()}),
+                token);
+  EXPECT_EQ(quiet.exit_code, 0) << quiet.err;
+  EXPECT_EQ(quiet.err.find("== ximup summary =="), std::string::npos) << quiet.err;
+  EXPECT_NE(read_text(dir / "quiet.log").find("images:       3 ok, 0 failed"), std::string::npos)
+      << read_text(dir / "quiet.log");
 }
 
 // Without the connection check the first request meets the certificate: the same stop (exit 2, not
