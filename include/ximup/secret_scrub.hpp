@@ -17,6 +17,10 @@ namespace ximup {
 /// `\"`, `\n`, `\u00e9`, ...) are kept as they are.
 [[nodiscard]] std::string unescape_printable_json(std::string_view text);
 
+/// Whether scrub_secret(text, secret) may change `text`: `secret` is long enough to be scrubbed and
+/// `text` holds it, or holds an escape it could hide behind. A cheap test before copying `text`.
+[[nodiscard]] bool may_hold_secret(std::string_view text, std::string_view secret) noexcept;
+
 /// Replaces every occurrence of `secret` in `text` with "[redacted]", also where `text` writes it
 /// with escapes (then `text` becomes unescape_printable_json(text) first). Returns whether anything
 /// was replaced. A `secret` shorter than 8 characters is left alone: replacing it could rewrite

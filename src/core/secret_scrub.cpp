@@ -60,8 +60,13 @@ std::string unescape_printable_json(std::string_view text) {
   return out;
 }
 
+bool may_hold_secret(std::string_view text, std::string_view secret) noexcept {
+  return secret.size() >= shortest_secret &&
+         (text.find(secret) != std::string_view::npos || text.find('\\') != std::string_view::npos);
+}
+
 bool scrub_secret(std::string& text, std::string_view secret) {
-  if (secret.size() < shortest_secret) return false;
+  if (!may_hold_secret(text, secret)) return false;
   bool found = replace_all(text, secret);
   if (text.find('\\') != std::string::npos) {
     std::string plain = unescape_printable_json(text);

@@ -850,12 +850,10 @@ struct upload_pipeline::impl {
     }
   }
 
-  // Whether the token may be in the reply: written as it is, or with escapes (any backslash).
+  // Whether the token may be in the reply, written as it is or with escapes (secret_scrub.hpp).
   bool mentions_token(const send_result& r) const {
-    const auto may_hold = [this](const std::string& text) {
-      return text.find(token) != std::string::npos || text.find('\\') != std::string::npos;
-    };
-    return may_hold(r.body) || may_hold(r.location) || (r.retry_after && may_hold(*r.retry_after));
+    return may_hold_secret(r.body, token) || may_hold_secret(r.location, token) ||
+           (r.retry_after && may_hold_secret(*r.retry_after, token));
   }
 
   void on_complete(std::shared_ptr<upload_request> request, const send_result& result) {
@@ -863,7 +861,7 @@ struct upload_pipeline::impl {
     // A server may echo the token (an error page quoting the Authorization header, a redirect to a
     // login page carrying it): it is cut out of everything the reply brings, however JSON escapes
     // it, before any of it (fields, status texts, error messages) reaches a log or the results.
-    if (token.size() >= 8 && mentions_token(result)) {
+    if (mentions_token(result)) {
       send_result scrubbed = result;
       scrub_secret(scrubbed.body, token);
       scrub_secret(scrubbed.location, token);
@@ -1316,8 +1314,8 @@ struct upload_pipeline::impl {
   int repeated_id_warnings = 0;         // scan thread only
   std::vector<bool> root_is_directory;  // scan thread only: per input root, filled at first use
   int dry_run_failures = 0;             // scan thread only
-  // The API token alone (the Authorization value after its scheme), to scrub from server replies.
-  // (Tokens under 8 characters are not scrubbed: replacing them could rewrite ordinary words.)
+  // The API token alone (the Authorization value after its scheme), to scrub from server replies
+  // (secret_scrub.hpp: tokens under 8 characters are not scrubbed).
   const std::string token = [this] {
     const std::string& auth = opt.sender.authorization;
     const auto space = auth.find(' ');

@@ -77,4 +77,13 @@ TEST(SecretScrub, TextWithoutTheTokenIsLeftByteForByte) {
   EXPECT_EQ(short_secret, "the word pass");
 }
 
+// The cheap test that decides whether a reply is copied to be scrubbed.
+TEST(SecretScrub, MayHoldSecretIsTrueWhereverScrubbingCouldChangeTheText) {
+  const std::string token = "0123456789abcdef";
+  EXPECT_TRUE(ximup::may_hold_secret("id " + token, token));
+  EXPECT_TRUE(ximup::may_hold_secret(R"(\u0030123456789abcdef)", token));  // only escapes can hide it
+  EXPECT_FALSE(ximup::may_hold_secret("<html>0123456789abcde</html>", token));
+  EXPECT_FALSE(ximup::may_hold_secret("the word pass", "pass"));
+}
+
 }  // namespace
