@@ -177,7 +177,8 @@ std::chrono::milliseconds duration_flag(const std::string& name, const std::stri
   return *v;
 }
 
-// A timeout: 0 would fail every request at once, so it must be positive.
+// A duration that must be positive: a timeout of 0 would fail every request at once, a stats
+// interval of 0 would print without end.
 std::chrono::milliseconds timeout_flag(const std::string& name, const std::string& value) {
   const auto v = duration_flag(name, value);
   if (v.count() <= 0) throw usage_error{origin_of(name) + ": '" + value + "' must be more than 0 (e.g. 10s)"};
@@ -806,8 +807,7 @@ std::string first_bad_value(upload_flags f) {
   try {
     check_log_file(f);
     (void)duration_flag("--metrics-linger", f.metrics_linger);
-    if (duration_flag("--stats-interval", f.stats_interval).count() <= 0)
-      throw usage_error{origin_of("--stats-interval") + " must be above 0"};
+    (void)timeout_flag("--stats-interval", f.stats_interval);
     (void)build_options(f);
   } catch (const usage_error& e) {
     bad = e.message;
@@ -904,9 +904,7 @@ int run_upload(const upload_flags& flags, const CLI::App& cmd) {
     progress.mode = flags.progress == "always"  ? progress_mode::always
                     : flags.progress == "never" ? progress_mode::never
                                                 : progress_mode::automatic;
-    progress.stats_interval = duration_flag("--stats-interval", flags.stats_interval);
-    if (progress.stats_interval.count() <= 0)
-      throw usage_error{origin_of("--stats-interval") + " must be above 0"};
+    progress.stats_interval = timeout_flag("--stats-interval", flags.stats_interval);
     if (logs.format == log_format::json) {
       // Every line on stderr stays a JSON record: stats lines go through the logger.
       progress.mode = progress_mode::never;
