@@ -72,6 +72,15 @@ process start_upload(const mock_server& mock, const fs::path& tree, const temp_d
   return {args, dir / "run.out", dir / "run.err", {std::string("XIMILAR_API_TOKEN=") + token}};
 }
 
+// The run's --summary-json (summary.json under the test's directory), parsed; `text` for messages.
+struct summary_file {
+  explicit summary_file(const temp_dir& dir)
+      : text(read_text(dir / "summary.json")), doc(parser.parse(text)) {}
+  simdjson::dom::parser parser;
+  std::string text;
+  simdjson::simdjson_result<simdjson::dom::element> doc;
+};
+
 // Waits until the run has logged that it is uploading, from when its signals are handled: a sanitizer
 // build on a loaded machine took more than the tests' 1.5 s to start, and a SIGTERM before that
 // ended it with no results and no summary.
@@ -322,18 +331,16 @@ TEST(Faults, DrainTimeoutAbandonsRequestsInFlightAndSaysSo) {
   std::this_thread::sleep_for(1500ms);  // the requests are written and waiting
   expect_prompt_sigterm_exit(run, dir / "run.err", 10s, "the drain did not stop at --drain-timeout");
   expect_every_line_failed(dir / "r.jsonl", 6, "--drain-timeout");
-  simdjson::dom::parser parser;
-  const std::string summary = read_text(dir / "summary.json");
-  auto doc = parser.parse(summary);
-  ASSERT_FALSE(doc.error()) << summary;
-  EXPECT_EQ(std::uint64_t(doc["unknown_at_stop"]), 6U) << summary;
+  const summary_file summary(dir);
+  ASSERT_FALSE(summary.doc.error()) << summary.text;
+  EXPECT_EQ(std::uint64_t(summary.doc["unknown_at_stop"]), 6U) << summary.text;
   // Three requests of two; on a loaded machine some may not have been written before the signal.
-  const std::uint64_t requests = doc["requests"];
-  EXPECT_GE(requests, 1U) << summary;
-  EXPECT_LE(requests, 3U) << summary;
-  EXPECT_EQ(std::uint64_t(doc["outcome_unknown"]), requests)
-      << "abandoned requests are outcomes unknown: " << summary;
-  EXPECT_EQ(std::string_view(doc["stopped"]), "interrupted") << summary;
+  const std::uint64_t requests = summary.doc["requests"];
+  EXPECT_GE(requests, 1U) << summary.text;
+  EXPECT_LE(requests, 3U) << summary.text;
+  EXPECT_EQ(std::uint64_t(summary.doc["outcome_unknown"]), requests)
+      << "abandoned requests are outcomes unknown: " << summary.text;
+  EXPECT_EQ(std::string_view(summary.doc["stopped"]), "interrupted") << summary.text;
 }
 
 // Requests queued behind a connection that never gets its answer were never written: a stop ends them
@@ -350,16 +357,15 @@ TEST(Faults, AStopEndsQueuedRequestsAsNotSentNotAsPossiblyProcessed) {
   std::this_thread::sleep_for(1500ms);  // one request written and waiting, the rest queued
   expect_prompt_sigterm_exit(run, dir / "run.err", 10s, "the drain did not stop at --drain-timeout");
   mock.stop();
-  simdjson::dom::parser parser;
-  const std::string summary = read_text(dir / "summary.json");
-  auto doc = parser.parse(summary);
-  ASSERT_FALSE(doc.error()) << summary;
+  const summary_file summary(dir);
+  ASSERT_FALSE(summary.doc.error()) << summary.text;
   // One connection: one request written at a time (a second if the first was resent on a new
   // connection); only written requests may be abandoned as possibly processed.
   // (On a slow machine none may be written yet when the signal comes: then all ten are not sent.)
-  const std::uint64_t written = doc["requests"];
-  EXPECT_LE(written, 2U) << summary;
-  EXPECT_LE(std::uint64_t(doc["unknown_at_stop"]), std::min<std::uint64_t>(written, 1U)) << summary;
+  const std::uint64_t written = summary.doc["requests"];
+  EXPECT_LE(written, 2U) << summary.text;
+  EXPECT_LE(std::uint64_t(summary.doc["unknown_at_stop"]), std::min<std::uint64_t>(written, 1U))
+      << summary.text;
   std::size_t not_sent = 0;
   for (const auto& [id, r] : results_by_id(dir / "r.jsonl")) {
     not_sent += r.error.find("not sent") != std::string::npos ? 1U : 0U;
@@ -380,12 +386,10 @@ TEST(Faults, UnusableOkAnswersCountAsOutcomeUnknown) {
   EXPECT_EQ(run.wait(60s), 5) << read_text(dir / "run.err");
   mock.stop();
   expect_every_line_failed(dir / "r.jsonl", 4, "unusable response");
-  simdjson::dom::parser parser;
-  const std::string summary = read_text(dir / "summary.json");
-  auto doc = parser.parse(summary);
-  ASSERT_FALSE(doc.error()) << summary;
-  EXPECT_EQ(std::uint64_t(doc["requests"]), 12U) << summary;  // 4 images, 3 attempts each
-  EXPECT_EQ(std::uint64_t(doc["outcome_unknown"]), 12U) << summary;
+  const summary_file summary(dir);
+  ASSERT_FALSE(summary.doc.error()) << summary.text;
+  EXPECT_EQ(std::uint64_t(summary.doc["requests"]), 12U) << summary.text;  // 4 images, 3 attempts each
+  EXPECT_EQ(std::uint64_t(summary.doc["outcome_unknown"]), 12U) << summary.text;
 }
 
 // A signal while requests wait out their retry delays (every answer a 5xx; delays of up to a minute):
@@ -403,12 +407,10 @@ TEST(Faults, ASignalEndsTheRetryWaitsAtOnce) {
   expect_prompt_sigterm_exit(run, dir / "run.err", 10s, "the run sat out its retry delays");
   mock.stop();
   expect_every_line_failed(dir / "r.jsonl", 8, "the run was stopped");
-  simdjson::dom::parser parser;
-  const std::string summary = read_text(dir / "summary.json");
-  auto doc = parser.parse(summary);
-  ASSERT_FALSE(doc.error()) << summary;
-  EXPECT_EQ(std::uint64_t(doc["outcome_unknown"]), 0U) << summary;
-  EXPECT_EQ(std::uint64_t(doc["unknown_at_stop"]), 0U) << summary;
+  const summary_file summary(dir);
+  ASSERT_FALSE(summary.doc.error()) << summary.text;
+  EXPECT_EQ(std::uint64_t(summary.doc["outcome_unknown"]), 0U) << summary.text;
+  EXPECT_EQ(std::uint64_t(summary.doc["unknown_at_stop"]), 0U) << summary.text;
 }
 
 // ximup-mock --discard over TLS decrypts whole socket reads itself (discard_tls_body): bytes of a

@@ -273,6 +273,11 @@ TEST_F(Upload, OutOfRangeCountsAndZeroTimeoutsAreUsageErrors) {
   }
 }
 
+// One line of an earlier run's results file, as ximup writes it.
+constexpr std::string_view earlier_result_line =
+    R"({"path":"/in/a.jpg","_id":"a.jpg","outcome":"ok","attempts":1})"
+    "\n";
+
 // The files a run writes must not collide, and the results file must not overwrite a file that is
 // not a results file (an image named by mistake): both would lose data without a word.
 TEST_F(Upload, OutputPathsThatWouldDestroyDataAreRefused) {
@@ -284,33 +289,21 @@ TEST_F(Upload, OutputPathsThatWouldDestroyDataAreRefused) {
   }
   ASSERT_FALSE(image.empty());
   const std::string before = read_text(image);
+  const std::string results_text(earlier_result_line);
+  write_text(dir / "earlier.jsonl", results_text);
+  // Each refused with exit 2, naming the first flag. The summary replaces its file and the log
+  // appends to it: neither may be an image, a results file or a state file.
   const std::vector<std::vector<std::string>> bad = {
       {"--results", image.string(), "--no-state"},
       {"--results", (dir / "same").string(), "--summary-json", (dir / "same").string(), "--no-state"},
       {"--results", (dir / "r.jsonl").string(), "--state", (dir / "r.jsonl").string()},
       {"--results", (dir / "no-such-dir" / "r.jsonl").string()},  // named as the results', not the state's
+      {"--summary-json", image.string(), "--no-state"},
+      {"--summary-json", (dir / "earlier.jsonl").string(), "--no-state"},
+      {"--log-file", image.string(), "--no-state"},
   };
   for (const auto& extra : bad) {
     std::vector<std::string> args = {"upload", tree.string(), "--endpoint", "tagging", "--dry-run"};
-    args.insert(args.end(), extra.begin(), extra.end());
-    const auto run = run_ximup(dir.path(), args, token, std::chrono::seconds(30));
-    EXPECT_EQ(run.exit_code, 2) << extra[1] << ": " << run.err;
-    EXPECT_NE(run.err.find("--results"), std::string::npos) << run.err;
-  }
-  EXPECT_EQ(read_text(image), before) << "the image was overwritten";
-  // The summary replaces its file and the log appends to it: neither may be an image, a results
-  // file or a state file; an earlier summary is replaced.
-  const std::string results_text = R"({"path":"/in/a.jpg","_id":"a.jpg","outcome":"ok","attempts":1})"
-                                   "\n";
-  write_text(dir / "earlier.jsonl", results_text);
-  const std::vector<std::vector<std::string>> kept = {
-      {"--summary-json", image.string()},
-      {"--summary-json", (dir / "earlier.jsonl").string()},
-      {"--log-file", image.string()},
-  };
-  for (const auto& extra : kept) {
-    std::vector<std::string> args = {"upload",  tree.string(), "--endpoint",
-                                     "tagging", "--dry-run",   "--no-state"};
     args.insert(args.end(), extra.begin(), extra.end());
     const auto run = run_ximup(dir.path(), args, token, std::chrono::seconds(30));
     EXPECT_EQ(run.exit_code, 2) << extra[0] << " " << extra[1] << ": " << run.err;
@@ -318,6 +311,7 @@ TEST_F(Upload, OutputPathsThatWouldDestroyDataAreRefused) {
   }
   EXPECT_EQ(read_text(image), before) << "the image was written to";
   EXPECT_EQ(read_text(dir / "earlier.jsonl"), results_text) << "the results were written over";
+  // An earlier summary is replaced.
   write_text(dir / "summary.json", "{\"ximup_version\":\"0.0.9\",\"files_ok\":3}\n");
   const auto again = run_ximup(dir.path(),
                                {"upload", tree.string(), "--endpoint", "tagging", "--dry-run", "--no-state",
@@ -356,8 +350,7 @@ TEST_F(Upload, OutputPathsThatWouldDestroyDataAreRefused) {
 // symlink): an earlier results file given back as the manifest was appended to while it was read,
 // without end, and with --no-state emptied before it was read. Refused, the file untouched.
 TEST_F(Upload, AnInputListThatIsAlsoAnOutputIsRefused) {
-  const std::string earlier = R"({"path":"/in/a.jpg","_id":"a.jpg","outcome":"ok","attempts":1})"
-                              "\n";
+  const std::string earlier(earlier_result_line);
   const fs::path list = dir / "earlier.jsonl";
   write_text(list, earlier);
   fs::create_hard_link(list, dir / "hard.jsonl");
