@@ -383,6 +383,34 @@ std::string explain_env_error(const CLI::App& cmd, const std::string& message,
   return "";
 }
 
+std::string explain_other_commands_options(const CLI::App& root, const CLI::App& cmd,
+                                           const std::vector<std::string>& argv) {
+  std::vector<std::string> names;
+  std::string owner;
+  for (const std::string& arg : argv) {
+    if (arg == "--") break;
+    if (!arg.starts_with("--") || arg.size() == 2) continue;
+    const std::string name = "--" + arg.substr(2, arg.find('=') - 2);
+    if (find_long(cmd, name.substr(2)) != nullptr ||
+        std::find(names.begin(), names.end(), name) != names.end()) {
+      continue;
+    }
+    for (const CLI::App* other : root.get_subcommands([](const CLI::App*) { return true; })) {
+      if (other == &cmd || find_long(*other, name.substr(2)) == nullptr) continue;
+      names.push_back(name);
+      if (owner.empty()) owner = other->get_name();
+      break;
+    }
+  }
+  if (names.empty()) return "";
+  std::string list = names.front();
+  for (std::size_t i = 1; i < names.size(); ++i) list += (i + 1 == names.size() ? " and " : ", ") + names[i];
+  const bool several = names.size() > 1;
+  return " (" + list + (several ? " are options of `" : " is an option of `") + owner + "`, not of `" +
+         cmd.get_name() + "`: leave " + (several ? "them" : "it") + " out; `ximup " + cmd.get_name() +
+         " --help` lists what it takes)";
+}
+
 std::string print_config(const CLI::App& cmd, const config_layers& layers,
                          const std::vector<std::string>& secret) {
   std::ostringstream out;

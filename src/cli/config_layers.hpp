@@ -50,6 +50,12 @@ struct config_layers {
 [[nodiscard]] std::string explain_env_error(const CLI::App& cmd, const std::string& message,
                                             const std::vector<std::string>& argv);
 
+/// When the command line gives `cmd` options it does not have but another command of `root` does
+/// (an upload's `--cacert` pasted onto `ximup status`), names them and that command. Only option
+/// names are quoted, never their values.
+[[nodiscard]] std::string explain_other_commands_options(const CLI::App& root, const CLI::App& cmd,
+                                                         const std::vector<std::string>& argv);
+
 /// The effective configuration of `cmd` as TOML lines with their source (--print-config); the
 /// values of options named in `secret` are shown as "<redacted>".
 [[nodiscard]] std::string print_config(const CLI::App& cmd, const config_layers& layers,

@@ -106,7 +106,12 @@ int run_cli(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);
     std::string hint;
-    for (auto* sub : app.get_subcommands()) hint += ximup::cli::explain_env_error(*sub, e.what(), args);
+    for (auto* sub : app.get_subcommands()) {
+      hint += ximup::cli::explain_env_error(*sub, e.what(), args);
+      if (dynamic_cast<const CLI::ExtrasError*>(&e) != nullptr) {
+        hint += ximup::cli::explain_other_commands_options(app, *sub, args);
+      }
+    }
     // `ximup uplaod ...`: CLI11 says only that a subcommand is required.
     if (app.get_subcommands().empty() && !args.empty() && !args.front().starts_with("-")) {
       std::string names;

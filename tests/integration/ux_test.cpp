@@ -462,6 +462,20 @@ TEST_F(Ux, AMistypedCommandOrBaseUrlSaysWhatIsExpected) {
       << r.err;
 }
 
+TEST_F(Ux, AnUploadOptionPastedOntoAStateCommandIsNamedAsUploads) {
+  auto r = ximup({"status", "--endpoint", "tagging", "--cacert", "ca.pem", "--workers=3", "--state",
+                  (dir / "state.sqlite").string()});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("(--cacert and --workers are options of `upload`, not of `status`: leave them out; "
+                       "`ximup status --help` lists what it takes)"),
+            std::string::npos)
+      << r.err;
+  // An option no command has gets CLI11's message alone.
+  r = ximup({"status", "--endpoint", "tagging", "--no-such-flag"});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_EQ(r.err.find("is an option of"), std::string::npos) << r.err;
+}
+
 TEST_F(Ux, UnknownKeysAndBadValuesNameTheKeyAndTheFile) {
   const std::string cfg = (dir / "bad.toml").string();
   write_text(cfg, "conections = 3\n");
