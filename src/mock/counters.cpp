@@ -48,6 +48,7 @@ counters_snapshot live_counters::snapshot() const {
   s.faults.reset = load(reset);
   s.faults.hang = load(hang);
   s.faults.trickle = load(trickle);
+  s.faults.interim = load(interim);
   s.faults.garbage = load(garbage);
   s.faults.record_fail = load(record_fail);
   s.faults.reject_token = load(reject_token);
@@ -89,6 +90,7 @@ std::string counters_snapshot::to_json() const {
   member(out, "reset", faults.reset);
   member(out, "hang", faults.hang);
   member(out, "trickle", faults.trickle);
+  member(out, "interim", faults.interim);
   member(out, "garbage", faults.garbage);
   member(out, "record_fail", faults.record_fail);
   member(out, "reject_token", faults.reject_token);

@@ -31,6 +31,7 @@ struct live_counters {
   counter reset{0};
   counter hang{0};
   counter trickle{0};
+  counter interim{0};
   counter garbage{0};
   counter record_fail{0};
   counter reject_token{0};

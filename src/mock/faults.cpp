@@ -24,7 +24,7 @@ constexpr std::uint64_t record_stream = 0x7265636f72642d66ULL;  // "record-f"
 
 bool fault_config::any() const noexcept {
   return latency_ms > 0 || latency_jitter_ms > 0 || fail_rate > 0 || reset_rate > 0 || hang_rate > 0 ||
-         trickle_rate > 0 || garbage_rate > 0 || record_fail_rate > 0;
+         trickle_rate > 0 || garbage_rate > 0 || record_fail_rate > 0 || interim_rate > 0;
 }
 
 std::string_view fault_name(fault_kind kind) noexcept {
@@ -67,10 +67,12 @@ fault_decision decide_faults(const fault_config& config, std::uint64_t request_n
   const bool garbage_truncated = (rng() & 1U) != 0;
   const double cut = 0.05 + 0.9 * unit(rng);
   const std::uint64_t jitter_draw = rng();
+  const double interim_draw = unit(rng);  // (last: the draws before it are those of older versions)
 
   fault_decision d;
   d.cut = cut;
   d.garbage_truncated = garbage_truncated;
+  d.interim = interim_draw < config.interim_rate;
   std::int64_t latency = config.latency_ms;
   if (config.latency_jitter_ms > 0) {
     const std::uint64_t span = 2ULL * config.latency_jitter_ms + 1;

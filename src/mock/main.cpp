@@ -130,6 +130,9 @@ int run(int argc, char** argv) {
       ->check(rate);
   app.add_option("--garbage-rate", f.garbage_rate, "Probability of a 200 with an invalid JSON body")
       ->check(rate);
+  app.add_option("--interim-rate", f.interim_rate,
+                 "Probability of a 100 Continue and a 103 Early Hints before the answer")
+      ->check(rate);
   app.add_option("--reject-token-after", o.reject_token_after, "Requests after the Nth get 401 (0: never)");
 
   CLI11_PARSE(app, argc, argv);

@@ -629,6 +629,16 @@ asio::awaitable<void> mock_server::impl::serve(Stream& stream) {
       co_return;
     }
     counters_.count_status(answer.status);
+    if (fault.interim) {
+      // Interim responses (RFC 9110, 15.2) that a client must read past: the final one follows.
+      live_counters::bump(counters_.interim);
+      static constexpr std::string_view interim =
+          "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </hints.css>; rel=preload\r\n\r\n";
+      tcp_layer(stream).expires_after(io_timeout_);
+      if (auto [iec, in] = co_await asio::async_write(stream, asio::buffer(interim), use_tuple); iec) {
+        co_return;
+      }
+    }
     if (fault.kind == fault_kind::trickle) {
       live_counters::bump(counters_.trickle);
       if (!co_await trickle(stream, serialize(res))) {

@@ -28,9 +28,11 @@
 #include <boost/beast/ssl.hpp>
 #include <future>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <thread>
+#include <tuple>
 
 #include "ximup/retry_policy.hpp"
 #include "ximup/tls_bio.hpp"
@@ -49,6 +51,11 @@ constexpr auto use_ec = asio::as_tuple(asio::use_awaitable);
 // The longest a Retry-After holds every new request (the resent one honours up to 10 x --retry-max):
 // a server that asks for an hour of quiet gets a minute, then the requests' own backoffs.
 constexpr std::chrono::milliseconds max_global_hold{60'000};
+// Interim (1xx) responses read past before an answer; a server that sends more is answering with them.
+constexpr int max_interim_responses = 8;
+constexpr bool is_interim(unsigned status) {
+  return status >= 100 && status < 200 && status != 101;  // (101 would switch protocols: not asked for)
+}
 // The result of a request that was never written: the run stopped (or the pool was torn down) first.
 send_result not_sent(std::string_view why = "the run was stopped") {
   send_result result;
@@ -407,11 +414,20 @@ struct sender_pool::impl {
         co_return result;
       }
 
-      http::response_parser<http::string_body> parser;
-      parser.body_limit(o.max_response_bytes);
       // Deadlines, not idle timeouts: a server that trickles one byte a second is caught too.
       lowest.expires_after(o.first_byte_timeout);
-      auto [hec, hn] = co_await http::async_read_header(stream, buffer_, parser, use_ec);
+      // Interim responses (100 Continue, 103 Early Hints from a CDN) come before the answer and are
+      // read past (RFC 9110, 15.2): taken as the answer, a 103 failed the batch and left the real
+      // answer in the buffer for the next request. At most a few, within the first byte's deadline.
+      std::optional<http::response_parser<http::string_body>> reading;
+      error_code hec;
+      for (int interim = 0;; ++interim) {
+        reading.emplace();
+        reading->body_limit(o.max_response_bytes);
+        std::tie(hec, std::ignore) = co_await http::async_read_header(stream, buffer_, *reading, use_ec);
+        if (hec || !is_interim(reading->get().result_int()) || interim == max_interim_responses) break;
+      }
+      auto& parser = *reading;
       if (!hec) {
         lowest.expires_after(o.response_timeout);
         auto [bec, bn] = co_await http::async_read(stream, buffer_, parser, use_ec);

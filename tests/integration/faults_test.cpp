@@ -150,7 +150,9 @@ TEST(Faults, SoakEveryFaultAtOnceLosesNothing) {
                     "--latency-jitter-ms",
                     "3",
                     "--rate-limit",
-                    "300"});
+                    "300",
+                    "--interim-rate",
+                    "0.05"});
   const auto run = run_ximup(
       dir.path(),
       mock.upload_args(tree, dir / "results.jsonl",
@@ -177,6 +179,30 @@ TEST(Faults, SoakEveryFaultAtOnceLosesNothing) {
   }
   EXPECT_GT(retried, 0U) << "faults were injected, so some images must have needed more than one attempt";
   EXPECT_NE(run.err.find("retried"), std::string::npos) << run.err;
+}
+
+// Interim responses (100 Continue, 103 Early Hints) before half of the answers, on one keep-alive
+// connection: ximup reads past them to each request's own answer. (Taken as the answer, a 103
+// failed its batch for good and left the real answer to be read as the next request's.)
+TEST(Faults, InterimResponsesAreReadPastToTheAnswer) {
+  temp_dir dir;
+  const fs::path tree = dir / "tree";
+  generate_images(tree, {"--count", "20", "--size-kib", "1", "--seed", "29"});
+  const auto files = files_under(tree);
+  mock_server mock(dir.path(), token, {"--interim-rate", "0.5", "--seed", "7"});
+  process run = start_upload(mock, tree, dir, {"--connections", "1", "--batch-size", "2"});
+  EXPECT_EQ(run.wait(60s), 0) << read_text(dir / "run.err");
+  EXPECT_GT(mock.counter("faults/interim"), 0) << "the mock sent no interim response: the test tests nothing";
+  mock.stop();
+  const auto results = results_by_id(dir / "r.jsonl");
+  const auto accepted = accepted_hashes(mock.ledger());
+  EXPECT_EQ(results.size(), files.size());
+  for (const auto& [id, content] : files) {
+    ASSERT_EQ(results.count(id), 1U) << id;
+    EXPECT_EQ(results.find(id)->second.outcome, "ok") << id << ": " << results.find(id)->second.error;
+    EXPECT_EQ(results.find(id)->second.attempts, 1) << id;
+    EXPECT_EQ(accepted.count(id), 1U) << "each image is sent once: " << id;
+  }
 }
 
 // A token revoked mid-run (401 after N requests) stops the run with exit 3 long before the tree is

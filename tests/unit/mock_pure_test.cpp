@@ -160,6 +160,27 @@ TEST(MockFaults, SameSeedSameDecisions) {
   EXPECT_GT(differences, 50);
 }
 
+TEST(MockFaults, InterimResponsesComeOnTopOfTheOtherFaultsWithoutMovingThem) {
+  fault_config config;
+  config.seed = 11;
+  config.fail_rate = 0.2;
+  config.reset_rate = 0.1;
+  config.latency_jitter_ms = 50;
+  fault_config with_interim = config;
+  with_interim.interim_rate = 0.5;
+  int interim = 0;
+  for (std::uint64_t n = 1; n <= 2000; ++n) {
+    const fault_decision a = decide_faults(config, n);
+    const fault_decision b = decide_faults(with_interim, n);
+    EXPECT_FALSE(a.interim);
+    EXPECT_EQ(a.kind, b.kind) << n;
+    EXPECT_EQ(a.latency, b.latency) << n;
+    interim += b.interim ? 1 : 0;
+  }
+  EXPECT_GT(interim, 850);
+  EXPECT_LT(interim, 1150);
+}
+
 TEST(MockFaults, RatesAreRoughlyHonoured) {
   fault_config config;
   config.seed = 7;

@@ -6,7 +6,8 @@
 /// Each request draws from its own std::mt19937_64 seeded from splitmix64(seed, request number),
 /// always the same draws in the same order, so changing one rate never shifts another fault's
 /// draws. At most one of the exclusive faults applies, in this precedence: reset, hang, fail,
-/// garbage, trickle. Latency applies on top of any of them.
+/// garbage, trickle. Latency applies on top of any of them, and so do interim responses (a 100
+/// Continue and a 103 Early Hints before the final one), drawn last.
 
 #include <chrono>
 #include <cstddef>
@@ -26,6 +27,7 @@ struct fault_config {
   double trickle_rate = 0;      ///< send the response one byte per second
   double garbage_rate = 0;      ///< 200 with a truncated (half the time) or non-JSON body
   double record_fail_rate = 0;  ///< each otherwise successful record gets `_status` 500
+  double interim_rate = 0;      ///< 100 Continue and 103 Early Hints before the final response
 
   /// True when any fault or latency is configured.
   [[nodiscard]] bool any() const noexcept;
@@ -49,6 +51,7 @@ struct fault_decision {
   std::chrono::milliseconds latency{0};
   double cut = 0.5;                ///< in (0, 1): where reset_mid_response / garbage cut the bytes
   bool garbage_truncated = false;  ///< garbage: truncated JSON (true) or not JSON at all (false)
+  bool interim = false;            ///< interim responses before the final one
 };
 
 /// The faults for request number `request_number` (1-based, in arrival order).

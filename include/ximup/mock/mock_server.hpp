@@ -73,6 +73,7 @@ struct counters_snapshot {
     std::uint64_t reset = 0;
     std::uint64_t hang = 0;
     std::uint64_t trickle = 0;
+    std::uint64_t interim = 0;  ///< responses preceded by 100 Continue and 103 Early Hints
     std::uint64_t garbage = 0;
     std::uint64_t record_fail = 0;   ///< records given an injected 500
     std::uint64_t reject_token = 0;  ///< 401 from reject_token_after
