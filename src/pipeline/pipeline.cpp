@@ -42,6 +42,8 @@ std::string hint_for(failure_kind kind) {
       return " (retries exhausted; run again to resend)";
     case failure_kind::cancelled:
       return " (run again to send it)";
+    case failure_kind::too_large:
+      return " (this image alone is more than the server takes: --resize shrinks images before sending)";
     default:
       return "";
   }
@@ -926,6 +928,9 @@ struct upload_pipeline::impl {
         return;  // still outstanding
       case decision::split: {
         auto& recs = request->records;
+        // A 413 is no failure of these images: the send it cost is not one of their --retries (with
+        // it counted, two splits left a default run one retry of five for a 503 after them).
+        for (auto& r : recs) r.attempts = std::max(0, r.attempts - 1);
         const auto half = static_cast<std::ptrdiff_t>(recs.size() / 2);
         auto first = subset(*request, {recs.begin(), recs.begin() + half});
         auto second = subset(*request, {recs.begin() + half, recs.end()});

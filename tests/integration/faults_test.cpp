@@ -205,6 +205,37 @@ TEST(Faults, InterimResponsesAreReadPastToTheAnswer) {
   }
 }
 
+// A server that takes bodies of at most 6,500 bytes answers 413 to the batches of ten images of 1 KiB
+// and to the batches of five: ximup splits them down to two and three without spending the images'
+// --retries (here 0) on the 413s, and an image too large alone fails with a hint.
+TEST(Faults, ATooLargeAnswerSplitsWithoutSpendingRetries) {
+  temp_dir dir;
+  const fs::path tree = dir / "tree";
+  generate_images(tree, {"--count", "20", "--size-kib", "1", "--seed", "31"});
+  const auto files = files_under(tree);
+  write_text(tree / "huge.jpg", std::string(8000, 'x'));
+  mock_server mock(dir.path(), token, {"--max-body", "6500"});
+  process run = start_upload(mock, tree, dir, {"--connections", "1", "--retries", "0"});
+  EXPECT_EQ(run.wait(60s), 1) << read_text(dir / "run.err");
+  EXPECT_GT(mock.counter("responses_by_status/413"), 2);
+  mock.stop();
+  const auto results = results_by_id(dir / "r.jsonl");
+  const auto accepted = accepted_hashes(mock.ledger());
+  EXPECT_EQ(results.size(), files.size() + 1);
+  for (const auto& [id, content] : files) {
+    ASSERT_EQ(results.count(id), 1U) << id;
+    const auto& r = results.find(id)->second;
+    EXPECT_EQ(r.outcome, "ok") << id << ": " << r.error;
+    EXPECT_EQ(r.attempts, 1) << id << ": a 413 that split the request is not an attempt";
+    EXPECT_EQ(accepted.count(id), 1U) << id;
+  }
+  ASSERT_EQ(results.count("huge.jpg"), 1U);
+  const auto& huge = results.find("huge.jpg")->second;
+  EXPECT_EQ(huge.outcome, "failed");
+  EXPECT_NE(huge.error.find("HTTP 413"), std::string::npos) << huge.error;
+  EXPECT_NE(huge.error.find("--resize shrinks images before sending"), std::string::npos) << huge.error;
+}
+
 // A token revoked mid-run (401 after N requests) stops the run with exit 3 long before the tree is
 // done; the results of requests already answered are written, and nothing is reported twice.
 TEST(Faults, TokenRejectedMidRunStopsTheRunWithAuthExitCode) {
