@@ -7,7 +7,8 @@
 ///   above the connection count.
 /// - Pacing: `--rate N` fixes a token bucket of N requests/s (burst N/2, at least 1). Without it,
 ///   a rate limit (a 429, or a 503 with Retry-After) switches adaptive pacing on at 95% of the rate
-///   the server accepted over the last two seconds. A 503 without Retry-After only halves the
+///   the server accepted over the last two seconds (before any success there is no rate to measure:
+///   the concurrency halves and pacing waits for a later throttle). A 503 without Retry-After only halves the
 ///   concurrency: it is as often a passing fault as overload, and pacing at the rate measured early
 ///   in a run (at least over a second, and rising 1 request/s per 100 successes) held a run that met
 ///   one among random 5xx 6 times longer than --no-adaptive (successes over the time they cover, at least one
@@ -32,6 +33,9 @@ struct flow_options {
   std::optional<double> fixed_rate;    ///< --rate N (requests/s)
   double increase_per_success = 0.01;  ///< adaptive pacing: requests/s added per success
   std::chrono::milliseconds cooldown{1000};
+  /// The longest a Retry-After holds every new request: a minute, or 10 x --retry-max when less (the
+  /// bound of a resent request's own wait, which the hold must not outlast).
+  std::chrono::milliseconds longest_hold{60'000};
 };
 
 struct flow_snapshot {

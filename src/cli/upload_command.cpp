@@ -577,6 +577,7 @@ upload_options build_options(const upload_flags& f) {
     throw usage_error{origin_of("--retry-base") + " '" + f.retry_base + "' must be more than 0 and at most " +
                       origin_of("--retry-max") + " '" + f.retry_max + "'"};
   }
+  o.sender.flow.longest_hold = std::min(o.sender.flow.longest_hold, o.retry.max * 10);
   return o;
 }
 

@@ -114,7 +114,9 @@ int run(int argc, char** argv) {
       ->capture_default_str();
   const auto rate = CLI::Range(0.0, 1.0);
   app.add_option("--fail-rate", f.fail_rate, "Probability of an injected 500/502/503")->check(rate);
-  app.add_option("--rate-limit", o.rate_limit, "Requests per second before 429 with Retry-After: 1 (0: off)");
+  app.add_option("--rate-limit", o.rate_limit, "Requests per second before 429 with Retry-After (0: off)");
+  app.add_option("--retry-after", o.retry_after_s, "Seconds of those 429s' Retry-After")
+      ->capture_default_str();
   app.add_option("--reset-rate", f.reset_rate, "Probability of a reset mid-request or mid-response")
       ->check(rate);
   app.add_option("--hang-rate", f.hang_rate, "Probability of never answering")->check(rate);

@@ -555,7 +555,7 @@ asio::awaitable<void> mock_server::impl::serve(Stream& stream) {
       live_counters::bump(counters_.rate_limited);
       answer.status = 429;
       answer.body = detail_json("Request was throttled. Expected available in 1 second.");
-      answer.headers.emplace_back("Retry-After", "1");
+      answer.headers.emplace_back("Retry-After", std::to_string(options_.retry_after_s));
     } else if (fault.kind == fault_kind::fail) {
       live_counters::bump(counters_.fail);
       answer.status = fault.fail_status;

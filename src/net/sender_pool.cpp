@@ -48,9 +48,6 @@ using tcp = asio::ip::tcp;
 using boost::system::error_code;
 
 constexpr auto use_ec = asio::as_tuple(asio::use_awaitable);
-// The longest a Retry-After holds every new request (the resent one honours up to 10 x --retry-max):
-// a server that asks for an hour of quiet gets a minute, then the requests' own backoffs.
-constexpr std::chrono::milliseconds max_global_hold{60'000};
 // Interim (1xx) responses read past before an answer; a server that sends more is answering with them.
 constexpr int max_interim_responses = 8;
 constexpr bool is_interim(unsigned status) {
@@ -510,7 +507,9 @@ struct sender_pool::impl {
       // (that one waits at least as long, retry_policy's backoff_delay).
       if (result.retry_after) {
         if (const auto after = parse_retry_after(*result.retry_after, std::chrono::system_clock::now())) {
-          flow.hold_until(now + std::min<std::chrono::milliseconds>(*after, max_global_hold));
+          // (A server that asks for an hour of quiet gets flow_options::longest_hold, then the
+          // requests' own backoffs.)
+          flow.hold_until(now + std::min<std::chrono::milliseconds>(*after, opt.flow.longest_hold));
         }
       }
       const auto snap = flow.snapshot();

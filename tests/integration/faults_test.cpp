@@ -236,6 +236,25 @@ TEST(Faults, ATooLargeAnswerSplitsWithoutSpendingRetries) {
   EXPECT_NE(huge.error.find("--resize shrinks images before sending"), std::string::npos) << huge.error;
 }
 
+// A rate limit that asks for 100 s of quiet (Retry-After: 100) holds every new request for at most
+// 10 x --retry-max (here 2 s), as each resent request's own wait is bounded; the hold was a fixed
+// minute, so this run took more than a minute.
+TEST(Faults, ARetryAfterHoldsNoLongerThanTenRetryMax) {
+  temp_dir dir;
+  const fs::path tree = dir / "tree";
+  generate_images(tree, {"--count", "4", "--size-kib", "1", "--seed", "37"});
+  mock_server mock(dir.path(), token, {"--rate-limit", "1", "--retry-after", "100"});
+  process run =
+      start_upload(mock, tree, dir,
+                   {"--batch-size", "1", "--retry-base", "100ms", "--retry-max", "200ms", "--retries", "8"});
+  EXPECT_EQ(run.wait(45s), 0) << "a Retry-After of 100 s held the run past 10 x --retry-max: "
+                              << read_text(dir / "run.err");
+  EXPECT_GT(mock.counter("responses_by_status/429"), 0)
+      << "the rate limit never answered 429: nothing tested";
+  mock.stop();
+  EXPECT_EQ(results_by_id(dir / "r.jsonl").size(), 4U);
+}
+
 // A token revoked mid-run (401 after N requests) stops the run with exit 3 long before the tree is
 // done; the results of requests already answered are written, and nothing is reported twice.
 TEST(Faults, TokenRejectedMidRunStopsTheRunWithAuthExitCode) {

@@ -122,7 +122,22 @@ TEST(FlowControl, ABare503HalvesTheConcurrencyButOnlyARateLimitPaces) {
   }
   f.on_throttle(t, true);  // a 429 (or a Retry-After): pace below what the server took
   EXPECT_NEAR(f.snapshot().rate, 0.95 * 20.0, 1.0);
-  flow_control early(options(8));
-  early.on_throttle(now, true);  // a 429 before any success: pace from the floor
-  EXPECT_DOUBLE_EQ(early.snapshot().rate, 1.0);
+}
+
+TEST(FlowControl, ARateLimitBeforeAnySuccessWaitsForARateToMeasure) {
+  // A 429 before any success (a server whose bucket another client emptied, or a burst of eight
+  // requests against a limit of five): fewer in flight, no pacing yet. Paced from a floor of 1
+  // request/s, a run against a 5/s limit went at 30% of it.
+  const auto now = clock_type::time_point{} + 100s;
+  flow_control f(options(8));
+  f.on_throttle(now, true);
+  EXPECT_DOUBLE_EQ(f.snapshot().rate, 0.0);
+  EXPECT_EQ(f.snapshot().concurrency_limit, 4U);
+  auto t = now;
+  for (int i = 0; i < 10; ++i) {  // then 5 accepted requests/s
+    t += 200ms;
+    f.on_success(t);
+  }
+  f.on_throttle(t, true);
+  EXPECT_NEAR(f.snapshot().rate, 0.95 * 10 / 1.8, 0.01);  // ten successes over the 1.8 s they span
 }

@@ -45,6 +45,7 @@ struct mock_options {
 
   std::uint64_t reject_token_after = 0;  ///< requests numbered above N get 401; 0 = never
   std::uint32_t rate_limit = 0;          ///< requests per second before 429; 0 = unlimited
+  std::uint32_t retry_after_s = 1;       ///< the Retry-After (seconds) of those 429s
   std::uint32_t idle_close_ms = 60000;   ///< close keep-alive connections idle this long
   std::uint32_t io_timeout_ms = 30000;   ///< per read/write inside a request, and TLS handshake
   std::uint32_t body_delay_ms = 0;       ///< wait after a request's header before reading its body
