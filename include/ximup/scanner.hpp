@@ -50,6 +50,9 @@ struct scan_entry {
   /// The input's key in the state store, set by the pipeline when it looks the input up (empty
   /// without a state store; the scanner never sets it).
   std::string state_key;
+  /// Found by a walk that does not follow symbolic links: the file is opened with O_NOFOLLOW, so
+  /// that a link put in its place after the scan is refused, not followed.
+  bool no_follow = false;
 };
 
 /// Something that could not be scanned: an unreadable directory, a file that vanished between

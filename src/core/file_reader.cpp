@@ -57,16 +57,33 @@ std::int64_t mtime_of(const struct stat& st) {
 }
 
 // Opens `path` as a regular file of at most `max_bytes` (by fstat); its size and mtime in the status.
-read_status open_input(const std::string& path, std::uint64_t max_bytes, fd_guard& file) {
+read_status open_input(const std::string& path, std::uint64_t max_bytes, fd_guard& file,
+                       const std::optional<scanned_file>& scanned) {
   // O_NONBLOCK: a path the scan saw as a file may be a FIFO by now, whose open would wait for a writer
   // forever (and hold the worker past any signal); it is refused below instead. Regular files ignore
   // the flag.
-  file.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  const bool no_follow = scanned && scanned->no_follow;
+  file.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | (no_follow ? O_NOFOLLOW : 0));
+  if (file.fd < 0 && no_follow && errno == ELOOP) {
+    return {false,
+            "is a symbolic link now (it was a file when scanned): not followed, nothing was sent "
+            "(--follow-symlinks follows links)"};
+  }
   if (file.fd < 0) return {false, "cannot open: " + errno_hint(errno)};
   struct stat st {};
   if (::fstat(file.fd, &st) != 0) return {false, "cannot stat: " + errno_hint(errno)};
   if (!S_ISREG(st.st_mode)) return {false, "not a regular file (it changed since the scan)"};
   const auto size = static_cast<std::uint64_t>(st.st_size);
+  if (scanned && (size != scanned->size || mtime_of(st) != scanned->mtime_ns)) {
+    read_status changed{false, {}, true, size, mtime_of(st)};
+    changed.error = "the file changed after the scan (" +
+                    (size == scanned->size
+                         ? std::string("modified again")
+                         : std::to_string(scanned->size) + " bytes then, " + std::to_string(size) + " now") +
+                    "): it may still be being written; nothing was sent. Run again when it is complete, or "
+                    "leave new files for a later run with --min-age";
+    return changed;
+  }
   if (size > max_bytes) {
     return {false, "file is " + std::to_string(size) + " bytes, over the limit of " +
                        std::to_string(max_bytes) + " (raise --max-body-bytes)"};
@@ -101,12 +118,13 @@ read_status grew_past(std::uint64_t max_bytes) {
 
 }  // namespace
 
-read_status read_file(const std::string& path, std::vector<unsigned char>& buffer, std::uint64_t max_bytes) {
+read_status read_file(const std::string& path, std::vector<unsigned char>& buffer, std::uint64_t max_bytes,
+                      const std::optional<scanned_file>& scanned) {
   // The buffer is reused from file to file and is not cleared first: resize() zero-fills only what
   // it adds beyond the current size (zero-filling every file before reading it took 0.5% of
   // ximup's CPU in perf of bench/upload.sh).
   fd_guard file{-1};
-  auto opened = open_input(path, max_bytes, file);
+  auto opened = open_input(path, max_bytes, file, scanned);
   if (!opened.ok) return opened;
   // Read to EOF (one byte past the size, to see a file that grew), then check_unchanged.
   const std::uint64_t expected = opened.size;
@@ -126,9 +144,10 @@ read_status read_file(const std::string& path, std::vector<unsigned char>& buffe
 }
 
 read_status stream_file(const std::string& path, std::span<unsigned char> buffer, std::uint64_t max_bytes,
-                        const std::function<void(std::span<const unsigned char>)>& piece) {
+                        const std::function<void(std::span<const unsigned char>)>& piece,
+                        const std::optional<scanned_file>& scanned) {
   fd_guard file{-1};
-  auto opened = open_input(path, max_bytes, file);
+  auto opened = open_input(path, max_bytes, file, scanned);
   if (!opened.ok) return opened;
   std::uint64_t total = 0;
   for (;;) {

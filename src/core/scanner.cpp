@@ -121,7 +121,7 @@ struct scanner::impl {
     return item;
   }
 
-  scan_item file_item(std::string path, std::string id, const struct stat& st) {
+  scan_item file_item(std::string path, std::string id, const struct stat& st, bool walked = false) {
     ++counters_.files;
     scan_item item;
     item.entry = scan_entry{std::move(path),
@@ -131,7 +131,8 @@ struct scanner::impl {
                             std::nullopt,
                             {},
                             {},
-                            {}};
+                            {},
+                            walked && !options_.follow_symlinks};
     return item;
   }
 
@@ -283,11 +284,13 @@ struct scanner::impl {
         return error_item(root_slash_ + id, error_text("cannot stat", err));
       }
       if (!S_ISREG(st.st_mode)) {
-        return std::nullopt;  // replaced by something else since readdir
+        // Replaced by something else since readdir: left out and counted, as if readdir had seen it.
+        ++(S_ISLNK(st.st_mode) ? counters_.links_not_followed : counters_.not_regular);
+        return std::nullopt;
       }
     }
     std::string path = root_slash_ + id;
-    return file_item(std::move(path), std::move(id), st);
+    return file_item(std::move(path), std::move(id), st, true);
   }
 
   std::optional<scan_item> next() {

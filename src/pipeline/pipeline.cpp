@@ -146,12 +146,9 @@ struct upload_pipeline::impl {
     }
   }
 
-  // The facts recorded for a file that was read: as it was opened, which is newer than the scan when
-  // it changed in between (the bytes sent are the opened file's; a hash of the scanned one is dropped).
-  static file_facts facts_read(const scan_entry& e, const read_status& status) {
-    if (status.size == e.size && status.mtime_ns == e.mtime_ns) return {e.size, e.mtime_ns, e.content_hash};
-    return {status.size, status.mtime_ns, std::nullopt};
-  }
+  // What the scan saw of `e`, which the reader holds the opened file to (file_reader.hpp): the facts
+  // the state records for a file read are then the scan's.
+  static scanned_file as_scanned(const scan_entry& e) { return {e.size, e.mtime_ns, e.no_follow}; }
 
   // --- state store ----------------------------------------------------------------------------
   // Pending marks and results reach the state store through one thread of its own (SQLite commits
@@ -692,16 +689,19 @@ struct upload_pipeline::impl {
   static constexpr std::size_t piece_bytes = std::size_t{3} << 16U;
 
   // Reads `path` piece by piece into a record of `out`; on failure the record is taken back out.
-  read_status append_file_record(body_writer& out, const std::string& path, record_slot& slot,
-                                 std::string_view extra_fields, std::vector<unsigned char>& piece) {
+  read_status append_file_record(body_writer& out, const scan_entry& e, record_slot& slot,
+                                 std::vector<unsigned char>& piece) {
     if (piece.empty()) piece.resize(piece_bytes);
     const std::size_t before = out.size();
-    body.open_data_record(out, slot, extra_fields);
+    body.open_data_record(out, slot, e.extra_fields);
     std::uint64_t bytes = 0;
-    auto status = stream_file(path, piece, opt.limits.max_body_bytes, [&](std::span<const unsigned char> p) {
-      request_body::append_data(out, p);
-      bytes += p.size();
-    });
+    auto status = stream_file(
+        e.path, piece, opt.limits.max_body_bytes,
+        [&](std::span<const unsigned char> p) {
+          request_body::append_data(out, p);
+          bytes += p.size();
+        },
+        as_scanned(e));
     if (status.ok) {
       request_body::close_data_record(out, slot, bytes);
     } else {
@@ -743,22 +743,21 @@ struct upload_pipeline::impl {
           body.append_url_record(out, e.url, slot, e.extra_fields);
         } else if (!whole_files) {
           slot.id = std::move(e.id);
-          const auto status = append_file_record(out, e.path, slot, e.extra_fields, piece);
+          const auto status = append_file_record(out, e, slot, piece);
           if (!status.ok) {
             e.id = std::move(slot.id);
             read_failure(e, status);
             continue;
           }
-          sent_facts = facts_read(e, status);
           slot.path = std::move(e.path);
         } else {
-          const auto status = read_file(e.path, file_bytes,
-                                        plan->oversize ? oversize_read_limit() : opt.limits.max_body_bytes);
+          const auto status =
+              read_file(e.path, file_bytes,
+                        plan->oversize ? oversize_read_limit() : opt.limits.max_body_bytes, as_scanned(e));
           if (!status.ok) {
             read_failure(e, status);
             continue;
           }
-          sent_facts = facts_read(e, status);
           const auto bytes = maybe_resize(file_bytes, resized, slot);
           if (plan->oversize &&
               opt.limits.envelope_bytes + request_body::record_size(e.id, bytes.size(), {}, e.extra_fields) >

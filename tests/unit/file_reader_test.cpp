@@ -24,6 +24,7 @@ namespace {
 
 using ximup::read_file;
 using ximup::read_status;
+using ximup::scanned_file;
 using ximup::stream_file;
 using ximup::test::temp_dir;
 
@@ -146,6 +147,48 @@ TEST(FileReader, AReadGivesTheSizeAndMtimeOfWhatItRead) {
   EXPECT_EQ(got.status.size, 5000U);
   EXPECT_EQ(got.status.mtime_ns, whole.mtime_ns);
   EXPECT_FALSE(got.status.changed);
+}
+
+// Held to what the scan saw: a file cut or rewritten since (a writer that truncated it and has
+// written part of it) fails as changed before a byte is read, and with no_follow a symbolic link
+// swapped in for it is refused, not followed to the file it names (which the walk would not send).
+TEST(FileReader, AFileIsHeldToWhatTheScanSaw) {
+  temp_dir dir;
+  const auto [path, content] = random_file(dir, "f", 5000, 5);
+  set_mtime(path, 1'700'000'000);
+  const scanned_file as_scanned{5000, 1'700'000'000LL * 1'000'000'000, true};
+  std::vector<unsigned char> buffer;
+  ASSERT_TRUE(read_file(path, buffer, 1U << 20U, as_scanned).ok);
+  ASSERT_EQ(::truncate(path.c_str(), 1000), 0);
+  for (const auto& got :
+       {read_file(path, buffer, 1U << 20U, as_scanned),
+        stream_file(
+            path, buffer, 1U << 20U, [](auto) { FAIL() << "a piece was read"; }, as_scanned)}) {
+    EXPECT_FALSE(got.ok);
+    EXPECT_TRUE(got.changed);
+    EXPECT_NE(got.error.find("the file changed after the scan (5000 bytes then, 1000 now)"),
+              std::string::npos)
+        << got.error;
+  }
+  // The same size, another mtime: modified again.
+  const auto [other, other_content] = random_file(dir, "g", 5000, 6);
+  set_mtime(other, 1'700'000'001);
+  const auto touched =
+      read_file(other, buffer, 1U << 20U, scanned_file{5000, 1'700'000'000LL * 1'000'000'000});
+  EXPECT_TRUE(touched.changed);
+  EXPECT_NE(touched.error.find("(modified again)"), std::string::npos) << touched.error;
+
+  const auto [secret, secret_content] = random_file(dir, "secret", 5000, 7);
+  set_mtime(secret, 1'700'000'000);
+  ASSERT_EQ(::unlink(path.c_str()), 0);
+  ASSERT_EQ(::symlink(secret.c_str(), path.c_str()), 0);
+  const auto linked = read_file(path, buffer, 1U << 20U, as_scanned);
+  EXPECT_FALSE(linked.ok);
+  EXPECT_FALSE(linked.changed);
+  EXPECT_NE(linked.error.find("is a symbolic link now"), std::string::npos) << linked.error;
+  // A walk that follows links (and a listed path) opens the link's target.
+  EXPECT_TRUE(
+      read_file(path, buffer, 1U << 20U, scanned_file{5000, 1'700'000'000LL * 1'000'000'000, false}).ok);
 }
 
 // A file written while it is read (a camera or a copy still filling it) is never taken for the
