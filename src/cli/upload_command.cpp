@@ -264,8 +264,13 @@ void check_output_paths(const upload_flags& f, const std::optional<std::string>&
   }
 }
 
-// 0 when `path` opens for reading (a directory as one), else the errno. Without blocking on a FIFO.
+// 0 when `path` opens for reading (a directory as one), else the errno. A FIFO is not opened: the
+// open would let a writer already waiting on it in, and the close would leave that writer with no
+// reader (SIGPIPE), and the run's own open later waiting forever for a writer.
 int can_open(const std::string& path, bool directory) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0 && S_ISFIFO(st.st_mode))
+    return ::access(path.c_str(), R_OK) == 0 ? 0 : errno;
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | (directory ? O_DIRECTORY : 0));
   if (fd < 0) return errno;
   ::close(fd);

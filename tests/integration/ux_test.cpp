@@ -2,6 +2,7 @@
 // limits, progress and JSON logs, the summary file, exit codes and the token's secrecy.
 #include <gtest/gtest.h>
 #include <simdjson.h>
+#include <sys/stat.h>
 
 #include <filesystem>
 #include <fstream>
@@ -761,6 +762,35 @@ TEST_F(Ux, FilesFromTakesNulSeparatedNamesAndStandardInput) {
   mock.stop();
   EXPECT_EQ(rc, 0) << read_text(dir / "sh.err");
   EXPECT_EQ(read_results(dir / "r3.jsonl").size(), files.size() - 1);
+}
+
+// A named pipe as the list, its writer started first (`find ... > fifo &`, then ximup): the writer
+// is read to its end. (The start-up check opened and closed the FIFO: the writer died of SIGPIPE and
+// the run waited for another writer forever, holding the state's lock.)
+TEST_F(Ux, AListFromANamedPipeWhoseWriterCameFirstIsRead) {
+  generate_images(dir / "img", {"--count", "3", "--size-kib", "1", "--seed", "41"});
+  std::string names;
+  std::string manifest;
+  for (const auto& e : fs::directory_iterator(dir / "img")) {
+    names += e.path().string() + "\n";
+    manifest += R"({"path":")" + e.path().string() + "\"}\n";
+  }
+  for (const std::string flag : {"--files-from", "--manifest"}) {
+    const fs::path fifo = dir / ("list-" + flag.substr(2) + ".jsonl");
+    ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+    process writer(
+        {"sh", "-c", "printf '%s' \"$0\" > \"$1\"", flag == "--manifest" ? manifest : names, fifo.string()},
+        dir / "w.out", dir / "w.err");
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the writer waits in its open
+    mock_server mock(dir.path(), token);
+    const auto r = ximup(std::vector<std::string>{"upload", flag, fifo.string(), "--no-state", "--results",
+                                                  (dir / ("r-" + flag.substr(2) + ".jsonl")).string()} +
+                             endpoint(mock),
+                         {}, std::chrono::seconds(60));
+    EXPECT_EQ(r.exit_code, 0) << flag << ": " << r.err;
+    EXPECT_EQ(writer.wait(std::chrono::seconds(10)), 0) << flag << ": the writer was cut off";
+    EXPECT_EQ(read_results(dir / ("r-" + flag.substr(2) + ".jsonl")).size(), 3U) << flag;
+  }
 }
 
 // A list fed slowly through a pipe (a watcher that prints each new file): what was read goes after
