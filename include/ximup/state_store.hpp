@@ -258,6 +258,11 @@ class state_store {
   /// would race with a process that is just opening it.
   void unlock() noexcept;
   [[nodiscard]] bool locked() const noexcept;
+  /// Whether any process (this one included) holds the run lock now, read from /proc/locks without
+  /// touching the lock: a probing flock would make a run that starts at that instant fail as locked.
+  /// A run row without an outcome is running only while its lock is held; its pid cannot tell (in a
+  /// container ximup is pid 1, which always exists). nullopt when /proc/locks cannot be read.
+  [[nodiscard]] std::optional<bool> lock_held_now() const;
 
   /// Starts a run (needs the lock): a runs row with `command` (a summary for `ximup status`), this
   /// pid and the time. Earlier runs left unended (crashed, killed) get the outcome "crashed".
@@ -319,5 +324,9 @@ class state_store {
 /// `status`, `attempts`, `bytes`, `mtime_ns`, `sha256` (lower-case hex, when recorded), `reason`
 /// (when not empty), `run`, `updated` (UTC, ISO 8601). Pure; thread-safe.
 [[nodiscard]] std::string format_export_line(const state_entry& entry);
+
+/// Whether the text of /proc/locks lists a flock on the file of inode `inode` (matched by inode
+/// alone: overlayfs shows the lower file system's device there, not the one stat gives).
+[[nodiscard]] bool proc_locks_list_flock(std::string_view proc_locks, std::uint64_t inode);
 
 }  // namespace ximup

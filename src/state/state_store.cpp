@@ -7,13 +7,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <set>
+#include <sstream>
 
 #include "run_lock.hpp"
 #include "state_index_impl.hpp"
@@ -674,6 +678,42 @@ std::int64_t state_store::run_id() const noexcept {
 }
 bool state_store::locked() const noexcept {
   return impl_->lock_held.load();
+}
+
+std::optional<bool> state_store::lock_held_now() const {
+  struct stat st {};
+  if (::stat(impl_->lock_path.c_str(), &st) != 0) {
+    if (errno == ENOENT) return false;  // never locked
+    return std::nullopt;
+  }
+  std::ifstream in("/proc/locks");
+  if (!in) return std::nullopt;
+  std::ostringstream text;
+  text << in.rdbuf();
+  return proc_locks_list_flock(text.str(), static_cast<std::uint64_t>(st.st_ino));
+}
+
+bool proc_locks_list_flock(std::string_view proc_locks, std::uint64_t inode) {
+  // "1: FLOCK  ADVISORY  WRITE 1234 08:02:5243190 0 EOF": the sixth field is MAJOR:MINOR:INODE; lines
+  // of waiters start "1: -> FLOCK ..." and name the same file, so they are matched too (harmless).
+  std::size_t start = 0;
+  while (start < proc_locks.size()) {
+    std::size_t end = proc_locks.find('\n', start);
+    if (end == std::string_view::npos) end = proc_locks.size();
+    const std::string_view line = proc_locks.substr(start, end - start);
+    start = end + 1;
+    if (line.find(" FLOCK ") == std::string_view::npos) continue;
+    std::istringstream fields{std::string(line)};
+    for (std::string field; fields >> field;) {
+      const std::size_t last_colon = field.rfind(':');
+      if (std::count(field.begin(), field.end(), ':') != 2 || last_colon + 1 >= field.size()) continue;
+      std::uint64_t value = 0;
+      const char* first = field.data() + last_colon + 1;
+      const auto [ptr, ec] = std::from_chars(first, field.data() + field.size(), value);
+      if (ec == std::errc{} && ptr == field.data() + field.size() && value == inode) return true;
+    }
+  }
+  return false;
 }
 
 state_status state_store::try_lock() {

@@ -356,6 +356,32 @@ TEST(StateStore, RunLockIsExclusiveAcrossProcessesAndDiesWithItsHolder) {
   EXPECT_TRUE(other.try_lock());
 }
 
+// `ximup status` asks the kernel whether the run lock is held, not whether a pid exists: a run that
+// the OOM killer ended in a container (pid 1 there, which always exists) showed as running.
+TEST(StateStore, WhetherTheRunLockIsHeldComesFromTheKernel) {
+  temp_dir dir;
+  const std::string db = dir / "held.db";
+  state_store holder = open_ok(db);
+  state_store reader = open_ok(db);
+  EXPECT_EQ(reader.lock_held_now(), std::optional<bool>(false));
+  ASSERT_TRUE(holder.try_lock());
+  EXPECT_EQ(reader.lock_held_now(), std::optional<bool>(true));
+  EXPECT_FALSE(reader.locked());
+  holder.unlock();
+  EXPECT_EQ(reader.lock_held_now(), std::optional<bool>(false));
+
+  const std::string_view text =
+      "1: FLOCK  ADVISORY  WRITE 1234 08:02:5243190 0 EOF\n"
+      "1: -> FLOCK  ADVISORY  WRITE 1300 08:02:5243190 0 EOF\n"
+      "2: POSIX  ADVISORY  WRITE 99 00:2f:77 0 EOF\n"
+      "3: OFDLCK ADVISORY  READ  -1 00:05:88 0 0\n";
+  EXPECT_TRUE(proc_locks_list_flock(text, 5243190));
+  EXPECT_FALSE(proc_locks_list_flock(text, 524319));  // a prefix of an inode is not it
+  EXPECT_FALSE(proc_locks_list_flock(text, 77));      // a POSIX lock (SQLite's own) is not the run lock
+  EXPECT_FALSE(proc_locks_list_flock(text, 88));
+  EXPECT_FALSE(proc_locks_list_flock("", 5243190));
+}
+
 // The lock belongs to the file, not to the name it was opened by: a symlink to the state, or a
 // path spelled with ./ and .., must meet the same lock, or two runs would write one state.
 TEST(StateStore, RunLockHoldsWhateverPathNamesTheFile) {
