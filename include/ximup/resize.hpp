@@ -83,6 +83,11 @@ struct resize_options {
   jpeg_chroma chroma = jpeg_chroma::automatic;
   /// Images with more source pixels are sent untouched (a decompression bomb would cost seconds of CPU).
   std::uint64_t max_source_pixels = 250'000'000;
+  /// Images whose decode cannot stream and would hold more than this at once, estimated from the
+  /// header, are sent untouched: an interlaced PNG (every pixel), a GIF (its frame and the one
+  /// before), a progressive JPEG (about 1.5 bytes a pixel of blocks or coefficients). A 711 KB
+  /// interlaced PNG of 15800 x 15800 took 827 MB to resize, and got a 512 MiB container killed.
+  std::uint64_t max_decode_bytes = std::uint64_t{128} << 20U;
   /// Decode YCbCr and greyscale JPEGs with TurboJPEG from the whole buffer: about 1.1x less CPU per
   /// image than libvips's JPEG loader for the same pixels (docs/resize.md). false: libvips's loader
   /// for every image (for comparisons in tests and benchmarks).

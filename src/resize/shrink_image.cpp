@@ -410,6 +410,24 @@ resize_report shrink(std::span<const unsigned char> input, const resize_options&
       profile.assign(first, first + length);
     }
   }
+  // What a decode that cannot stream holds at once (0: it streams, or keeps only a scaled image).
+  std::uint64_t held = 0;
+  std::string_view held_what;
+  const std::uint64_t stored_pixels = std::uint64_t{stored.width} * stored.height;
+  int flag = 0;
+  if (format == "png" && vips_image_get_typeof(header.image, "interlaced") != 0 &&
+      vips_image_get_int(header.image, "interlaced", &flag) == 0 && flag != 0) {
+    held = stored_pixels * vips_format_sizeof(vips_image_get_format(header.image)) *
+           static_cast<std::uint64_t>(std::max(1, vips_image_get_bands(header.image)));
+    held_what = "interlaced PNG";
+  } else if (format == "gif") {
+    held = stored_pixels * 8;
+    held_what = "GIF";
+  } else if (format == "jpeg" && vips_image_get_typeof(header.image, "jpeg-multiscan") != 0 &&
+             vips_image_get_int(header.image, "jpeg-multiscan", &flag) == 0 && flag != 0) {
+    held = stored_pixels * 3 / 2;
+    held_what = "progressive JPEG";
+  }
   header.reset();
   if (pages > 1) {
     return unchanged(
@@ -420,6 +438,13 @@ resize_report shrink(std::span<const unsigned char> input, const resize_options&
     return unchanged(std::move(r), resize_action::unchanged_too_large,
                      std::to_string(width) + "x" + std::to_string(height) +
                          " is more pixels than the resize limit: sent unchanged");
+  }
+  if (held > options.max_decode_bytes) {
+    return unchanged(std::move(r), resize_action::unchanged_too_large,
+                     std::to_string(width) + "x" + std::to_string(height) + " " + std::string(held_what) +
+                         " would hold about " + std::to_string(held >> 20U) +
+                         " MiB at once to decode, more than the resize limit of " +
+                         std::to_string(options.max_decode_bytes >> 20U) + " MiB: sent unchanged");
   }
   const auto plan = plan_resize(r.original, options);
   if (!plan) return unchanged(std::move(r), resize_action::unchanged_fits);

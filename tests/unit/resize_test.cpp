@@ -746,6 +746,35 @@ TEST_F(Resize, TooManyPixelsIsSentUnchanged) {
   EXPECT_TRUE(out.empty());
 }
 
+// Decodes that cannot stream are bounded from the header: an interlaced PNG holds every pixel, a
+// progressive JPEG its blocks. Over max_decode_bytes they are sent unchanged (a 711 KB interlaced
+// PNG of 15800 x 15800 took 827 MB); the same images non-interlaced and baseline are resized.
+TEST_F(Resize, ADecodeThatWouldHoldTooMuchAtOnceIsSentUnchanged) {
+  resize_options o = options(300);
+  o.min_bytes = 0;
+  // 2400 x 1800: interlaced RGB, 3 bytes a pixel, 12.4 MiB; progressive, 1.5 bytes a pixel, 6.2 MiB.
+  o.max_decode_bytes = std::uint64_t{6} << 20U;
+  const auto interlaced = file(noise(2400, 1800, 3, 14), "inter.png", "[interlace=true,compression=1]");
+  std::vector<unsigned char> out;
+  resize_report r = shrink_image(interlaced, o, out);
+  EXPECT_EQ(r.action, resize_action::unchanged_too_large) << r.note;
+  EXPECT_NE(r.note.find("2400x1800 interlaced PNG would hold about 12 MiB at once to decode, more than the "
+                        "resize limit of 6 MiB"),
+            std::string::npos)
+      << r.note;
+  const auto progressive = file(noise(2400, 1800, 3, 15), "prog.jpg", "[Q=90,interlace=true]");
+  r = shrink_image(progressive, o, out);
+  EXPECT_EQ(r.action, resize_action::unchanged_too_large) << r.note;
+  EXPECT_NE(r.note.find("progressive JPEG"), std::string::npos) << r.note;
+  for (const auto& streamed : {file(noise(2400, 1800, 3, 14), "plain.png", "[compression=1]"),
+                               file(noise(2400, 1800, 3, 15), "base.jpg", "[Q=90]")}) {
+    EXPECT_EQ(shrink_image(streamed, o, out).action, resize_action::resized);
+  }
+  o.max_decode_bytes = std::uint64_t{64} << 20U;
+  EXPECT_EQ(shrink_image(interlaced, o, out).action, resize_action::resized);
+  EXPECT_EQ(shrink_image(progressive, o, out).action, resize_action::resized);
+}
+
 TEST_F(Resize, ConcurrentCallsGiveTheSameResults) {
   std::vector<std::vector<unsigned char>> inputs;
   inputs.push_back(file(noise(800, 600, 3, 40), "c1.jpg", "[Q=90]"));
