@@ -127,10 +127,20 @@ std::optional<std::chrono::milliseconds> parse_retry_after(std::string_view valu
     if (seconds < 0) return std::nullopt;
     return std::chrono::milliseconds(std::min(seconds, 86'400LL) * 1000);
   }
+  // An HTTP-date: IMF-fixdate, or the two obsolete forms RFC 9110 (5.6.7) has recipients accept,
+  // RFC 850's ("Sunday, 06-Nov-94 08:49:37 GMT") and asctime's ("Sun Nov  6 08:49:37 1994").
   std::tm tm{};
   const std::string text(value);
-  const char* rest = ::strptime(text.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm);
-  if (rest == nullptr || *rest != '\0') return std::nullopt;
+  bool parsed = false;
+  for (const char* form : {"%a, %d %b %Y %H:%M:%S GMT", "%A, %d-%b-%y %H:%M:%S GMT", "%a %b %e %H:%M:%S %Y"}) {
+    tm = {};
+    const char* rest = ::strptime(text.c_str(), form, &tm);
+    if (rest != nullptr && *rest == '\0') {
+      parsed = true;
+      break;
+    }
+  }
+  if (!parsed) return std::nullopt;
   const auto when = std::chrono::system_clock::from_time_t(::timegm(&tm));
   if (when <= now) return std::chrono::milliseconds(0);
   return std::min(std::chrono::duration_cast<std::chrono::milliseconds>(when - now),

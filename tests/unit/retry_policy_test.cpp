@@ -66,6 +66,10 @@ TEST(RetryPolicy, ParsesRetryAfterSecondsAndHttpDates) {
   EXPECT_EQ(parse_retry_after(" 0 ", now), 0ms);
   EXPECT_EQ(parse_retry_after("Sun, 06 Nov 1994 08:49:47 GMT", now), 10000ms);
   EXPECT_EQ(parse_retry_after("Sun, 06 Nov 1994 08:49:00 GMT", now), 0ms);  // in the past
+  // The obsolete forms recipients must accept (RFC 9110, 5.6.7): RFC 850's and asctime's.
+  EXPECT_EQ(parse_retry_after("Sunday, 06-Nov-94 08:49:47 GMT", now), 10000ms);
+  EXPECT_EQ(parse_retry_after("Sun Nov  6 08:49:47 1994", now), 10000ms);
+  EXPECT_EQ(parse_retry_after("Sun Nov 6 08:49:47 1994 trailing", now), std::nullopt);
   EXPECT_EQ(parse_retry_after("-5", now), std::nullopt);
   EXPECT_EQ(parse_retry_after("soon", now), std::nullopt);
   EXPECT_EQ(parse_retry_after("", now), std::nullopt);
