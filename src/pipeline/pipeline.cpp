@@ -79,12 +79,15 @@ struct upload_pipeline::impl {
     line.fields_json = fields;
     line.local_fields = r.local_fields;
     if (!writer.write(format_result_line(line))) stop(run_stop::io_error, writer.error());
-    // Retryable: the server never judged the image (auth, endpoint: the token or the URL was refused).
-    const bool retryable_kind = kind == failure_kind::network || kind == failure_kind::timeout ||
-                                kind == failure_kind::tls || kind == failure_kind::http_retryable ||
-                                kind == failure_kind::bad_response || kind == failure_kind::cancelled ||
-                                kind == failure_kind::auth || kind == failure_kind::endpoint ||
-                                kind == failure_kind::untrusted || kind == failure_kind::file_changed;
+    // Retryable: the server never judged the image (auth, endpoint: the token or the URL was refused;
+    // a 4xx for the request as a whole, which per-image rejections are not: they come as records'
+    // _status inside a 200, so a whole 400 is about the request: its size, its fields).
+    const bool refused_request = kind == failure_kind::http_permanent && !status_code && http_status >= 400;
+    const bool retryable_kind =
+        kind == failure_kind::network || kind == failure_kind::timeout || kind == failure_kind::tls ||
+        kind == failure_kind::http_retryable || kind == failure_kind::bad_response ||
+        kind == failure_kind::cancelled || kind == failure_kind::auth || kind == failure_kind::endpoint ||
+        kind == failure_kind::untrusted || kind == failure_kind::file_changed || refused_request;
     if (r.in_state) {
       const input_status st = result == outcome::ok ? input_status::ok
                               : retryable_kind      ? input_status::retryable
@@ -809,6 +812,11 @@ struct upload_pipeline::impl {
     return std::uniform_real_distribution<double>(0.0, 1.0)(rng);
   }
 
+  // Requests refused as a whole (a 4xx not about the endpoint or the token) one after another, with
+  // no answer accepted in between; at refusals_that_stop the run stops (a configuration error).
+  static constexpr int refusals_that_stop = 3;
+  std::atomic<int> refused_in_a_row{0};
+
   static int max_attempts(const upload_request& r) {
     int a = 0;
     for (const auto& s : r.records) a = std::max(a, s.attempts);
@@ -914,7 +922,25 @@ struct upload_pipeline::impl {
                             : reason + " (not retried: the run was stopped)");
       return;
     }
-    switch (decide(kind, max_attempts(*request), request->records.size(), opt.retry)) {
+    const decision what = decide(kind, max_attempts(*request), request->records.size(), opt.retry);
+    if (what == decision::accept) {
+      refused_in_a_row.store(0);
+    } else if (kind == failure_kind::http_permanent && result.http_status >= 400) {
+      // A request refused as a whole (400, 422...) is the request's fault, not its images': the
+      // same refusal for every request (a --batch-size or --field the API does not take) would
+      // otherwise fail the whole tree, request after request.
+      fail_all(
+          *request, result, kind,
+          reason + " (the API refused the request as a whole, not this image; the next run sends it again)");
+      if (refused_in_a_row.fetch_add(1) + 1 == refusals_that_stop) {
+        stop(run_stop::endpoint, "the API refused " + std::to_string(refusals_that_stop) +
+                                     " requests in a row as a whole (" + reason +
+                                     "): check --batch-size, --field and the endpoint's other parameters; "
+                                     "the run was stopped and its images stay to be sent");
+      }
+      return;
+    }
+    switch (what) {
       case decision::accept:
         accept(request, parsed, result);
         break;

@@ -446,6 +446,35 @@ TEST(State, FilesNewerThanMinAgeWaitForALaterRun) {
 // a rerun may fix it), the state lists it as retryable, and the next run, once the writing stopped,
 // sends it. The writer here is a thread that keeps setting the file's mtime: an 8 MB read overlaps
 // thousands of its changes.
+// A server that refuses every request as a whole (here one that takes at most 5 records, with
+// ximup's batches of 10): that is the request's fault, not its images'. The run stops after three
+// refusals in a row (exit 2, a configuration error) instead of failing the tree request by request,
+// and no image is recorded failed: the run with a batch size the server takes sends them all.
+TEST(State, RequestsRefusedAsAWholeStopTheRunAndLeaveTheImagesToSend) {
+  temp_dir dir;
+  const fs::path tree = dir / "tree";
+  generate_images(tree, {"--count", "60", "--size-kib", "1", "--seed", "43"});
+  mock_server mock(dir.path(), token, {"--max-records", "5"});
+  auto args = upload_args(tree, mock, dir);
+  args.insert(args.end(), {"--connections", "1"});
+  const auto refused = run_ximup(dir.path(), args, token);
+  EXPECT_EQ(refused.exit_code, 2) << refused.err;
+  EXPECT_NE(refused.err.find("the API refused 3 requests in a row as a whole (HTTP 400"), std::string::npos)
+      << refused.err;
+  EXPECT_NE(read_text(dir / "results.jsonl").find("the API refused the request as a whole, not this image"),
+            std::string::npos);
+  for (const auto& [path, status] : exported(dir, mock)) EXPECT_NE(status, "failed") << path;
+
+  args.insert(args.end(), {"--batch-size", "5"});
+  const auto fixed = run_ximup(dir.path(), args, token);
+  EXPECT_EQ(fixed.exit_code, 0) << fixed.err;
+  std::size_t ok = 0;
+  for (const auto& [path, status] : exported(dir, mock)) ok += status == "ok" ? 1U : 0U;
+  EXPECT_EQ(ok, 60U);
+  mock.stop();
+  EXPECT_EQ(total(ledger_counts(mock.ledger())), 60U);
+}
+
 TEST(State, AFileBeingWrittenIsRetriedNotSentHalfWritten) {
   temp_dir dir;
   const fs::path tree = dir / "tree";
