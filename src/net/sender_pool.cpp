@@ -184,6 +184,25 @@ std::string verify_failure(SSL* ssl_handle) {
   return X509_verify_cert_error_string(verify);
 }
 
+// A handshake that failed because the two sides share no protocol version or cipher suite: no rerun
+// fixes that (it is configuration, as an untrusted certificate is), so the run stops with exit 2.
+std::string no_common_tls(const error_code& ec) {
+  if (ec.category() != asio::error::get_ssl_category()) return {};
+  switch (ERR_GET_REASON(static_cast<unsigned long>(ec.value()))) {
+    case SSL_R_TLSV1_ALERT_PROTOCOL_VERSION:
+    case SSL_R_UNSUPPORTED_PROTOCOL:
+    case SSL_R_NO_PROTOCOLS_AVAILABLE:
+    case SSL_R_WRONG_SSL_VERSION:
+      return "the server and ximup share no TLS version (ximup speaks TLS 1.2 and 1.3)";
+    case SSL_R_NO_SHARED_CIPHER:
+    case SSL_R_NO_CIPHERS_AVAILABLE:
+    case SSL_R_SSLV3_ALERT_HANDSHAKE_FAILURE:
+      return "the server and ximup share no cipher suite (see --tls13-ciphers)";
+    default:
+      return {};
+  }
+}
+
 // Gives `ctx` the TLS 1.3 suites of `list`; empty when OpenSSL took them, otherwise why not.
 std::string set_tls13_ciphers(SSL_CTX* ctx, const std::string& list) {
   if (SSL_CTX_set_ciphersuites(ctx, list.c_str()) == 1) return {};
@@ -230,7 +249,7 @@ struct sender_pool::impl {
 
     // Resolves, connects and (for https) handshakes. Returns none or the failure, with `error` set.
     asio::awaitable<failure_kind> open(std::string& error) {
-      certificate_error_ = false;  // (this open's verdict, not an earlier one's)
+      tls_refused_ = false;  // (this open's verdict, not an earlier one's)
       close_now();
       const auto& t = pool_.opt.target;
       tcp::resolver resolver(ex_);
@@ -270,7 +289,10 @@ struct sender_pool::impl {
           error =
               "TLS certificate of " + t.host + " not trusted: " + why +
               " (pass --cacert FILE to trust a private CA, or --insecure-skip-tls-verify to turn checks off)";
-          certificate_error_ = true;
+          tls_refused_ = true;
+        } else if (const std::string none = no_common_tls(hec); !none.empty()) {
+          error = "TLS handshake with " + t.host + " failed: " + hec.message() + ": " + none;
+          tls_refused_ = true;  // (configuration, as an untrusted certificate: the run stops)
         } else {
           error = "TLS handshake with " + t.host + " failed: " + hec.message();
           if (looks_like_plain_http_port(hec)) {
@@ -308,7 +330,9 @@ struct sender_pool::impl {
       close_now();
     }
 
-    [[nodiscard]] bool certificate_error() const { return certificate_error_; }
+    /// The last handshake failed for configuration (an untrusted certificate, no common TLS version or
+    /// suite): a rerun cannot fix it.
+    [[nodiscard]] bool tls_refused() const { return tls_refused_; }
 
    private:
     // Plaintext bytes encrypted before the records that the socket did not take are sent.
@@ -475,7 +499,7 @@ struct sender_pool::impl {
     std::unique_ptr<beast::tcp_stream> plain_;
     beast::flat_buffer buffer_;
     record_sink records_;  // where write_records sends the TLS records of a request
-    bool certificate_error_ = false;
+    bool tls_refused_ = false;
   };
 
   // Waits while the adaptive concurrency limit keeps connection `index` idle.
@@ -552,7 +576,7 @@ struct sender_pool::impl {
           if (k != failure_kind::none) {
             written = false;  // nothing written on this connection (after a stale resend, say)
             result = send_result{};
-            result.transport = conn.certificate_error() ? failure_kind::untrusted : k;
+            result.transport = conn.tls_refused() ? failure_kind::untrusted : k;
             result.error = std::move(error);
             break;
           }
@@ -600,7 +624,7 @@ struct sender_pool::impl {
     connection conn(*this, co_await asio::this_coro::executor);
     std::string error;
     const failure_kind k = co_await conn.open(error);
-    const bool untrusted = conn.certificate_error();
+    const bool untrusted = conn.tls_refused();
     co_await conn.shutdown();
     if (k == failure_kind::none) co_return std::nullopt;
     co_return preflight_failure{std::move(error), untrusted};

@@ -602,6 +602,41 @@ TEST_F(Upload, UntrustedCertificateIsRefusedWithAHint) {
   EXPECT_NE(run.err.find("--cacert"), std::string::npos) << run.err;
 }
 
+// A server that speaks only TLS 1.1 (ximup speaks 1.2 and 1.3): no rerun fixes that, so it is
+// configuration (exit 2, like an untrusted certificate) with the cause named, not "unreachable"
+// (exit 5, "a rerun may fix").
+TEST_F(Upload, NoCommonTlsVersionIsConfigurationNotUnreachable) {
+  fs::create_directories(dir / "in");
+  write_text(dir / "in" / "a.png", "\x89PNG\r\n\x1a\n");
+  ASSERT_EQ(run({"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                 "-nodes", "-keyout", (dir / "k.pem").string(), "-out", (dir / "c.pem").string(), "-days",
+                 "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"},
+                dir / "req.out", dir / "req.err"),
+            0)
+      << read_text(dir / "req.err");
+  const int listener = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  socklen_t len = sizeof addr;
+  ASSERT_EQ(::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  const std::string port = std::to_string(ntohs(addr.sin_port));
+  ::close(listener);  // (s_server takes the port; another process taking it first is unlikely)
+  process server({"openssl", "s_server", "-accept", "127.0.0.1:" + port, "-cert", (dir / "c.pem").string(),
+                  "-key", (dir / "k.pem").string(), "-tls1_1", "-cipher", "ALL:@SECLEVEL=0", "-quiet"},
+                 dir / "server.out", dir / "server.err");
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  const auto run = run_ximup(dir.path(),
+                             {"upload", (dir / "in").string(), "--endpoint", "tagging", "--api-base",
+                              "https://127.0.0.1:" + port + "/", "--cacert", (dir / "c.pem").string(),
+                              "--no-state", "--results", (dir / "r.jsonl").string()},
+                             token);
+  server.signal(SIGTERM);
+  EXPECT_EQ(run.exit_code, 2) << run.err << read_text(dir / "server.err");
+  EXPECT_NE(run.err.find("the server and ximup share no TLS version"), std::string::npos) << run.err;
+}
+
 // The reason a run stopped before sending is an error record whatever the verbosity: with
 // --log-level warn and JSON logs (a container) it was only inside the info-level summary, so a log
 // collector alerting on errors saw nothing; and it reaches --log-file, which the summary does not.
