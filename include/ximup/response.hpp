@@ -19,6 +19,9 @@ struct parsed_record {
   /// minified, as a comma-separated list of `"name":value` members without braces
   /// (e.g. `"_tags":[...],"_width":800`), ready to splice into a JSON object. Empty if none.
   std::string fields_json;
+  std::optional<std::string> id;  ///< `_id` as returned (raw bytes), when the record has one
+  /// No record of the answer has this record's `_id` (records matched by `_id`): not judged, resend.
+  bool missing = false;
 };
 
 struct parsed_response {
@@ -40,6 +43,10 @@ struct parse_outcome {
 /// Parses a 2xx records response. `sent_ids` are the `_id` values sent, as raw bytes, in request
 /// order. A response record whose `_id` is present must equal the sent one (compared after
 /// undoing the surrogateescape of json_escape.hpp); a record without `_id` is matched by position.
+/// When the records are not in request order, or some are missing or added, but there is one, every one has
+/// an
+/// `_id`, the sent `_id`s are distinct and each returned one was sent once, they are matched by
+/// `_id` instead: `records` is then in request order, with `missing` set where none came back.
 [[nodiscard]] parse_outcome parse_records_response(std::string_view body,
                                                    std::span<const std::string> sent_ids);
 

@@ -10,6 +10,9 @@
 #include <cctype>
 #include <cstdint>
 #include <limits>
+#include <map>
+#include <optional>
+#include <string>
 
 #include <simdjson.h>
 
@@ -337,6 +340,7 @@ std::string read_record(od::value& v, std::size_t index, std::span<const std::st
     }
     if (key == "_id") {
       const auto id = string_bytes(field.value());
+      if (id) record.id = *id;
       if (index < sent_ids.size() && (!id || *id != sent_ids[index]) && problem.empty()) {
         problem = record_label(index) + " _id does not match the request";
       }
@@ -452,6 +456,39 @@ std::string printable_line(std::string_view text, std::size_t limit) {
 
 }  // namespace
 
+namespace {
+
+// Puts `records` in the order of `sent_ids` by their `_id`s, with a missing record where none came
+// back; false (records untouched) unless there is a record, every record has an `_id` and a
+// `_status`, the sent ones are distinct and each returned one was sent, once.
+bool match_by_id(std::vector<parsed_record>& records, std::span<const std::string> sent_ids) {
+  if (records.empty()) return false;  // (no record to go by: the answer says nothing of any image)
+  std::map<std::string_view, std::size_t> sent;
+  for (std::size_t i = 0; i < sent_ids.size(); ++i) {
+    if (!sent.emplace(sent_ids[i], i).second) return false;
+  }
+  std::vector<std::optional<std::size_t>> found(sent_ids.size());
+  for (std::size_t r = 0; r < records.size(); ++r) {
+    if (!records[r].id || records[r].status_code == 0) return false;
+    const auto it = sent.find(*records[r].id);
+    if (it == sent.end() || found[it->second]) return false;
+    found[it->second] = r;
+  }
+  std::vector<parsed_record> ordered(sent_ids.size());
+  for (std::size_t i = 0; i < sent_ids.size(); ++i) {
+    if (found[i]) {
+      ordered[i] = std::move(records[*found[i]]);
+    } else {
+      ordered[i].id = sent_ids[i];
+      ordered[i].missing = true;
+    }
+  }
+  records = std::move(ordered);
+  return true;
+}
+
+}  // namespace
+
 parse_outcome parse_records_response(std::string_view body, std::span<const std::string> sent_ids) {
   parse_outcome outcome;
   if (std::string invalid = validate_document(body); !invalid.empty()) {
@@ -509,6 +546,9 @@ parse_outcome parse_records_response(std::string_view body, std::span<const std:
                     " records, request had " + std::to_string(sent_ids.size());
   } else {
     outcome.error = std::move(record_problem);
+  }
+  if (has_records && !outcome.error.empty() && match_by_id(outcome.response.records, sent_ids)) {
+    outcome.error.clear();
   }
   return outcome;
 }

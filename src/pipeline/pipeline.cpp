@@ -1003,7 +1003,9 @@ struct upload_pipeline::impl {
     for (std::size_t i = 0; i < request->records.size(); ++i) {
       auto& slot = request->records[i];
       const auto& rec = parsed.response.records[i];
-      const failure_kind rk = classify_record_status(rec.status_code);
+      // A record the answer left out (records matched by _id) was not judged: resent like a 5xx.
+      const failure_kind rk =
+          rec.missing ? failure_kind::http_retryable : classify_record_status(rec.status_code);
       if (rk == failure_kind::none) {
         record_final(slot, outcome::ok, result.http_status, rec.status_code, rec.status_text, {},
                      rec.fields_json, rk);
@@ -1014,16 +1016,19 @@ struct upload_pipeline::impl {
       } else {
         // A retryable status met by a stopping run was not retried at all: say so, not "exhausted".
         const std::string why =
-            "the API rejected this image: " + std::to_string(rec.status_code) +
-            (rec.status_text.empty() ? "" : " " + rec.status_text) +
+            (rec.missing ? std::string("the server's answer had no record for this image")
+                         : "the API rejected this image: " + std::to_string(rec.status_code) +
+                               (rec.status_text.empty() ? "" : " " + rec.status_text)) +
             (retry ? std::string(" (not retried: the run was stopped; run again to resend)") : hint_for(rk));
-        record_final(slot, outcome::failed, result.http_status, rec.status_code, rec.status_text, why,
+        record_final(slot, outcome::failed, result.http_status,
+                     rec.missing ? std::nullopt : std::optional<int>(rec.status_code), rec.status_text, why,
                      rec.fields_json, rk);
       }
     }
     if (!again.empty()) {
       auto retry = subset(*request, std::move(again));
-      const std::string key = "record_" + std::to_string(again_code);
+      const std::string key =
+          again_code == 0 ? std::string("record_missing") : "record_" + std::to_string(again_code);
       retry_later(std::move(retry), key, result.retry_after, key);
     }
   }

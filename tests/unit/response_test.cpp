@@ -139,6 +139,47 @@ TEST(Response, IdMustMatchTheSentOne) {
   EXPECT_EQ(out.response.records[1].status_code, 500);
 }
 
+// A server that reorders its records, or leaves some out, is matched by _id when every record has
+// one: thrown away whole, the answer was resent five times (six inserts for similarity-insert) and
+// then every image failed. An _id that was not sent, or one returned twice, leaves it unusable.
+TEST(Response, RecordsOutOfOrderOrMissingAreMatchedById) {
+  const std::string reordered =
+      R"({"records":[{"_id":"c","_status":{"code":500}},)"
+      R"({"_id":"a","_status":{"code":200},"_tags":[1]},{"_id":"b","_status":{"code":400}}]})";
+  auto out = parse_records_response(reordered, ids({"a", "b", "c"}));
+  ASSERT_TRUE(out.ok()) << out.error;
+  ASSERT_EQ(out.response.records.size(), 3U);
+  EXPECT_EQ(out.response.records[0].status_code, 200);
+  EXPECT_EQ(out.response.records[0].fields_json, R"("_tags":[1])");
+  EXPECT_EQ(out.response.records[1].status_code, 400);
+  EXPECT_EQ(out.response.records[2].status_code, 500);
+  for (const auto& r : out.response.records) EXPECT_FALSE(r.missing);
+
+  const std::string short_one =
+      R"({"records":[{"_id":"c","_status":{"code":200}},{"_id":"a","_status":{"code":200}}]})";
+  out = parse_records_response(short_one, ids({"a", "b", "c"}));
+  ASSERT_TRUE(out.ok()) << out.error;
+  ASSERT_EQ(out.response.records.size(), 3U);
+  EXPECT_FALSE(out.response.records[0].missing);
+  EXPECT_TRUE(out.response.records[1].missing);
+  EXPECT_EQ(out.response.records[1].status_code, 0);
+  EXPECT_FALSE(out.response.records[2].missing);
+
+  const std::string unknown =
+      R"({"records":[{"_id":"b","_status":{"code":200}},{"_id":"x","_status":{"code":200}}]})";
+  EXPECT_EQ(parse_records_response(unknown, ids({"a", "b"})).error,
+            "record 1 _id does not match the request");
+  const std::string twice =
+      R"({"records":[{"_id":"b","_status":{"code":200}},{"_id":"b","_status":{"code":200}}]})";
+  EXPECT_FALSE(parse_records_response(twice, ids({"a", "b"})).ok());
+  const std::string no_status = R"({"records":[{"_id":"b","_status":{"code":200}},{"_id":"a"}]})";
+  EXPECT_FALSE(parse_records_response(no_status, ids({"a", "b"})).ok());
+  // Sent _ids that repeat (two roots, one relative path) can only be matched by position.
+  const std::string repeated =
+      R"({"records":[{"_id":"a","_status":{"code":200}},{"_id":"b","_status":{"code":200}}]})";
+  EXPECT_FALSE(parse_records_response(repeated, ids({"b", "b"})).ok());
+}
+
 TEST(Response, IdIsComparedAfterUndoingSurrogateescape) {
   const std::vector<std::string> sent = {"caf\xC3\xA9/\xFF\xFE\"q\"\n.jpg", "plain"};
   std::string body = R"({"records":[{"_id":)" + ximup::json_string(sent[0]) +
