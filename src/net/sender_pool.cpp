@@ -442,13 +442,26 @@ struct sender_pool::impl {
       // answer in the buffer for the next request. At most a few, within the first byte's deadline.
       std::optional<http::response_parser<http::string_body>> reading;
       error_code hec;
-      for (int interim = 0;; ++interim) {
+      int interim = 0;  // interim responses read: the server has answered something
+      for (;; ++interim) {
         reading.emplace();
         reading->body_limit(o.max_response_bytes);
         std::tie(hec, std::ignore) = co_await http::async_read_header(stream, buffer_, *reading, use_ec);
         if (hec || !is_interim(reading->get().result_int()) || interim == max_interim_responses) break;
       }
       auto& parser = *reading;
+      if (!hec && reading->get().result_int() / 100 == 1) {
+        // More interim responses than any server sends, or a 101 not asked for: no answer to trust,
+        // and the connection's next bytes are not the next request's.
+        result.latency =
+            std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started);
+        result.transport = failure_kind::bad_response;
+        result.error = "the server answered " + std::to_string(reading->get().result_int()) + " after " +
+                       std::to_string(interim) + " interim responses, and no final response";
+        result.outcome_unknown = true;
+        close_now();
+        co_return result;
+      }
       if (!hec) {
         lowest.expires_after(o.response_timeout);
         auto [bec, bn] = co_await http::async_read(stream, buffer_, parser, use_ec);
@@ -457,7 +470,9 @@ struct sender_pool::impl {
       result.latency =
           std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started);
       if (hec) {
-        stale = !parser.got_some() && buffer_.size() == 0;
+        // (An interim response is an answer: the server had the request, so this is not a stale
+        // keep-alive connection to resend on for free.)
+        stale = interim == 0 && !parser.got_some() && buffer_.size() == 0;
         if (hec == http::error::body_limit) {
           result.transport = failure_kind::bad_response;
           result.error =

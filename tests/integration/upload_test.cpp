@@ -812,6 +812,72 @@ TEST_F(Upload, WrongSchemeForThePortGetsAHint) {
   }
 }
 
+// Interim responses that are not followed by an answer. A 103 and then a closed connection: the
+// server had the request, so it is not resent for free as on a stale keep-alive connection (it could
+// be taken twice) but counted as an outcome unknown, an attempt spent. A 101 nobody asked for is no
+// answer to trust either (it was taken for the answer: "HTTP 101", failed for good).
+TEST(Cli, InterimResponsesWithoutAnAnswerAreNotResentForFree) {
+  temp_dir dir;
+  generate_images(dir / "in", {"--count", "2", "--size-kib", "1", "--seed", "47"});
+  for (const std::string mode : {"drop", "101"}) {
+    const fs::path port_file = dir / ("port-" + mode);
+    const fs::path posts = dir / ("posts-" + mode);
+    process server(
+        {"python3", "-c",
+         "import socket,sys,os,json\n"
+         "mode,posts=sys.argv[2],sys.argv[3]\n"
+         "s=socket.socket(); s.bind(('127.0.0.1',0)); s.listen()\n"
+         "open(sys.argv[1]+'.tmp','w').write(str(s.getsockname()[1])); "
+         "os.replace(sys.argv[1]+'.tmp',sys.argv[1])\n"
+         "def request(c):\n"
+         "  data=b''\n"
+         "  while b'\\r\\n\\r\\n' not in data:\n"
+         "    d=c.recv(65536)\n"
+         "    if not d: return None\n"
+         "    data+=d\n"
+         "  head,body=data.split(b'\\r\\n\\r\\n',1)\n"
+         "  n=[int(l.split(b':')[1]) for l in head.split(b'\\r\\n') if "
+         "l.lower().startswith(b'content-length')]\n"
+         "  while n and len(body)<n[0]: body+=c.recv(65536)\n"
+         "  return body\n"
+         "while True:\n"
+         "  c,_=s.accept(); served=0\n"
+         "  while True:\n"
+         "    body=request(c)\n"
+         "    if body is None: break\n"
+         "    open(posts,'a').write('POST\\n')\n"
+         "    if mode=='101': c.sendall(b'HTTP/1.1 101 Switching Protocols\\r\\n\\r\\n'); break\n"
+         "    if served==1: c.sendall(b'HTTP/1.1 103 Early Hints\\r\\n\\r\\n'); break\n"
+         "    recs=[{'_id':r['_id'],'_status':{'code':200,'text':'OK'}} for r in "
+         "json.loads(body)['records']]\n"
+         "    out=json.dumps({'records':recs}).encode()\n"
+         "    c.sendall(b'HTTP/1.1 200 OK\\r\\nContent-Type: application/json\\r\\nContent-Length: '"
+         "+str(len(out)).encode()+b'\\r\\n\\r\\n'+out); served+=1\n"
+         "  c.close()\n",
+         port_file.string(), mode, posts.string()},
+        dir / "server.out", dir / "server.err");
+    for (int i = 0; i < 500 && !fs::exists(port_file); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    ASSERT_TRUE(fs::exists(port_file)) << read_text(dir / "server.err");
+    const fs::path results = dir / ("r-" + mode + ".jsonl");
+    const auto run =
+        run_ximup(dir.path(),
+                  {"upload", (dir / "in").string(), "--endpoint", "tagging", "--api-base",
+                   "http://127.0.0.1:" + read_text(port_file) + "/", "--results", results.string(),
+                   "--retries", "0", "--connections", "1", "--batch-size", "1", "--no-state"},
+                  token);
+    EXPECT_EQ(run.exit_code, 5) << mode << ": " << run.err << read_text(dir / "server.err");
+    if (mode == "drop") {
+      EXPECT_EQ(read_text(posts), "POST\nPOST\n") << "the request answered 103 was sent again";
+      EXPECT_NE(run.err.find("1 outcome unknown"), std::string::npos) << run.err;
+    } else {
+      EXPECT_NE(read_text(results).find("the server answered 101 after 0 interim responses"),
+                std::string::npos)
+          << read_text(results);
+    }
+  }
+}
+
 TEST(Cli, SimdVariantIsChosenByEnvironmentAndBadChoicesAreUsageErrors) {
   temp_dir dir;
   EXPECT_EQ(run({XIMUP_BIN, "version"}, dir / "out", dir / "err", {"XIMUP_SIMD=scalar"}), 0);
