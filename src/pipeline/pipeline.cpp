@@ -101,7 +101,9 @@ struct upload_pipeline::impl {
     } else {
       ++summary.files_failed;
       summary.bytes_failed += r.bytes;
-      if (retryable_kind) ++summary.files_failed_retryable;
+      // (A refused request is sent again by the next run, but the same request is refused again: no
+      // rerun alone fixes it, so it counts with the permanent failures, exit 1, not 5.)
+      if (retryable_kind && !refused_request) ++summary.files_failed_retryable;
       const std::string reason = kind == failure_kind::none ? "local" : std::string(to_string(kind));
       ++summary.failures_by_reason[reason];
       if (summary.files_failed <= logged_failures_limit) {
@@ -931,7 +933,9 @@ struct upload_pipeline::impl {
       // otherwise fail the whole tree, request after request.
       fail_all(
           *request, result, kind,
-          reason + " (the API refused the request as a whole, not this image; the next run sends it again)");
+          reason +
+              " (the API refused the request as a whole, not this image: check --batch-size and --field; "
+              "the next run sends it again)");
       if (refused_in_a_row.fetch_add(1) + 1 == refusals_that_stop) {
         stop(run_stop::endpoint, "the API refused " + std::to_string(refusals_that_stop) +
                                      " requests in a row as a whole (" + reason +

@@ -442,10 +442,6 @@ TEST(State, FilesNewerThanMinAgeWaitForALaterRun) {
   for (std::size_t i = 0; i < 3; ++i) EXPECT_EQ(counts[files[i].filename().string()], 1) << i;
 }
 
-// A file written while ximup reads it is never sent half-written: the run fails it as changed (exit 5,
-// a rerun may fix it), the state lists it as retryable, and the next run, once the writing stopped,
-// sends it. The writer here is a thread that keeps setting the file's mtime: an 8 MB read overlaps
-// thousands of its changes.
 // A server that refuses every request as a whole (here one that takes at most 5 records, with
 // ximup's batches of 10): that is the request's fault, not its images'. The run stops after three
 // refusals in a row (exit 2, a configuration error) instead of failing the tree request by request,
@@ -465,6 +461,15 @@ TEST(State, RequestsRefusedAsAWholeStopTheRunAndLeaveTheImagesToSend) {
             std::string::npos);
   for (const auto& [path, status] : exported(dir, mock)) EXPECT_NE(status, "failed") << path;
 
+  // One refused request (a run too small to meet three): exit 1, as for images the API rejected (a
+  // rerun alone sends the same refused request), and its images are still to send.
+  const fs::path few = dir / "few";
+  generate_images(few, {"--count", "7", "--size-kib", "1", "--seed", "44"});
+  auto few_args = mock.upload_args(few, dir / "few.jsonl", {"--state", (dir / "few.sqlite").string()});
+  const auto one = run_ximup(dir.path(), few_args, token);
+  EXPECT_EQ(one.exit_code, 1) << one.err;
+  EXPECT_EQ(one.err.find("may succeed on a rerun"), std::string::npos) << one.err;
+
   args.insert(args.end(), {"--batch-size", "5"});
   const auto fixed = run_ximup(dir.path(), args, token);
   EXPECT_EQ(fixed.exit_code, 0) << fixed.err;
@@ -475,6 +480,10 @@ TEST(State, RequestsRefusedAsAWholeStopTheRunAndLeaveTheImagesToSend) {
   EXPECT_EQ(total(ledger_counts(mock.ledger())), 60U);
 }
 
+// A file written while ximup reads it is never sent half-written: the run fails it as changed (exit 5,
+// a rerun may fix it), the state lists it as retryable, and the next run, once the writing stopped,
+// sends it. The writer here is a thread that keeps setting the file's mtime: an 8 MB read overlaps
+// thousands of its changes.
 TEST(State, AFileBeingWrittenIsRetriedNotSentHalfWritten) {
   temp_dir dir;
   const fs::path tree = dir / "tree";
