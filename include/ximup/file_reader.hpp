@@ -25,7 +25,9 @@ struct read_status {
 /// What the scan saw of a file. A file that is no longer so when it is opened is not read: one of
 /// another size or modification time (being written since: its bytes so far would be sent as the
 /// file) fails as `changed`; with `no_follow`, a symbolic link put in its place is refused instead
-/// of followed (a link swapped in after the scan must not send the file it points to).
+/// of followed (a link swapped in after the scan must not send the file it points to). O_NOFOLLOW
+/// covers the last component only: a directory above it swapped for a link is followed, and only
+/// the size and mtime check stands in the way of a file there.
 struct scanned_file {
   std::uint64_t size = 0;
   std::int64_t mtime_ns = 0;

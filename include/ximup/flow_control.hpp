@@ -7,10 +7,10 @@
 ///   above the connection count.
 /// - Pacing: `--rate N` fixes a token bucket of N requests/s (burst N/2, at least 1). Without it,
 ///   a rate limit (a 429, or a 503 with Retry-After) switches adaptive pacing on at 95% of the rate
-///   the server accepted over the last two seconds (before any success there is no rate to measure:
-///   the concurrency halves and pacing waits for a later throttle). A 503 without Retry-After only halves the
-///   concurrency: it is as often a passing fault as overload, and pacing at the rate measured early
-///   in a run (at least over a second, and rising 1 request/s per 100 successes) held a run that met
+///   the server accepted over the last two seconds (with no success in that window there is no rate to
+///   measure: the concurrency halves and pacing waits for a later throttle). A 503 without Retry-After only
+///   halves the concurrency: it is as often a passing fault as overload, and pacing at the rate measured
+///   early in a run (at least over a second, and rising 1 request/s per 100 successes) held a run that met
 ///   one among random 5xx 6 times longer than --no-adaptive (successes over the time they cover, at least one
 ///   second), and every success adds `increase_per_success` requests/s again. The rate saws between 95% and
 ///   100% of what the server accepts: at 20 requests/s a cycle lasts about 5 s, so about one request in a

@@ -85,7 +85,8 @@ struct resize_options {
   std::uint64_t max_source_pixels = 250'000'000;
   /// Images whose decode cannot stream and would hold more than this at once, estimated from the
   /// header, are sent untouched: an interlaced PNG (every pixel), a GIF (its frame and the one
-  /// before), a progressive JPEG (about 1.5 bytes a pixel of blocks or coefficients). A 711 KB
+  /// before), a progressive JPEG (its coefficients, as TurboJPEG or libvips hold them: a byte a
+  /// pixel per band in 4:2:0, two in 4:4:4). A 711 KB
   /// interlaced PNG of 15800 x 15800 took 827 MB to resize, and got a 512 MiB container killed.
   std::uint64_t max_decode_bytes = std::uint64_t{128} << 20U;
   /// Decode YCbCr and greyscale JPEGs with TurboJPEG from the whole buffer: about 1.1x less CPU per

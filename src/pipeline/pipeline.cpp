@@ -43,7 +43,8 @@ std::string hint_for(failure_kind kind) {
     case failure_kind::cancelled:
       return " (run again to send it)";
     case failure_kind::too_large:
-      return " (this image alone is more than the server takes: --resize shrinks images before sending)";
+      return " (this image alone is more than the server takes: --resize, or a smaller --resize, shrinks "
+             "images before sending)";
     default:
       return "";
   }
