@@ -258,11 +258,17 @@ class state_store {
   /// would race with a process that is just opening it.
   void unlock() noexcept;
   [[nodiscard]] bool locked() const noexcept;
-  /// Whether any process (this one included) holds the run lock now, read from /proc/locks without
-  /// touching the lock: a probing flock would make a run that starts at that instant fail as locked.
-  /// A run row without an outcome is running only while its lock is held; its pid cannot tell (in a
-  /// container ximup is pid 1, which always exists). nullopt when /proc/locks cannot be read.
-  [[nodiscard]] std::optional<bool> lock_held_now() const;
+  /// The run lock now: whether any process (this one included) holds it, read from /proc/locks
+  /// without touching the lock (a probing flock would make a run that starts at that instant fail
+  /// as locked), and the pid its holder wrote into the lock file (0 when unknown). A run row without
+  /// an outcome is running only while the lock is held by its pid; the pid alone cannot tell (in a
+  /// container ximup is pid 1, which always exists), nor the lock alone (`prune` takes it too).
+  /// nullopt when /proc/locks cannot be read.
+  struct run_lock_now {
+    bool held = false;
+    std::int64_t pid = 0;
+  };
+  [[nodiscard]] std::optional<run_lock_now> lock_now() const;
 
   /// Starts a run (needs the lock): a runs row with `command` (a summary for `ximup status`), this
   /// pid and the time. Earlier runs left unended (crashed, killed) get the outcome "crashed".

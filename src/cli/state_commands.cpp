@@ -169,13 +169,14 @@ int run_status(const state_flags& f) {
   if (runs.value) {
     std::printf("last runs:\n");
     // A run without an outcome is running, or died without writing one (SIGKILL, the OOM killer, a
-    // power cut): the run lock tells which, since the kernel drops it with its holder. Its pid
-    // cannot (ximup is pid 1 in a container, which always exists); it is the fallback only where
-    // /proc/locks cannot be read (a pid reused since is then shown as running).
-    const std::optional<bool> lock_held = store->lock_held_now();
+    // power cut): the run lock held by its pid tells which, since the kernel drops the lock with its
+    // holder. Its pid alone cannot (ximup is pid 1 in a container, which always exists), nor the lock
+    // alone (`prune` takes it too); the pid is the fallback only where /proc/locks cannot be read (a
+    // pid reused since is then shown as running).
+    const auto lock = store->lock_now();
     for (const auto& r : *runs.value) {
-      const bool alive =
-          lock_held ? *lock_held : r.pid > 0 && (::kill(static_cast<pid_t>(r.pid), 0) == 0 || errno == EPERM);
+      const bool alive = lock ? lock->held && (lock->pid == 0 || lock->pid == r.pid)
+                              : r.pid > 0 && (::kill(static_cast<pid_t>(r.pid), 0) == 0 || errno == EPERM);
       const char* outcome = !r.outcome.empty() ? r.outcome.c_str() : alive ? "running" : "died";
       // (A run without its end recorded is counted from the inputs it last recorded; skips unknown.)
       const std::string skipped = r.counts_from_inputs ? std::string("?") : std::to_string(r.counts.skipped);

@@ -680,17 +680,25 @@ bool state_store::locked() const noexcept {
   return impl_->lock_held.load();
 }
 
-std::optional<bool> state_store::lock_held_now() const {
+std::optional<state_store::run_lock_now> state_store::lock_now() const {
   struct stat st {};
   if (::stat(impl_->lock_path.c_str(), &st) != 0) {
-    if (errno == ENOENT) return false;  // never locked
+    if (errno == ENOENT) return run_lock_now{};  // never locked
     return std::nullopt;
   }
   std::ifstream in("/proc/locks");
   if (!in) return std::nullopt;
   std::ostringstream text;
   text << in.rdbuf();
-  return proc_locks_list_flock(text.str(), static_cast<std::uint64_t>(st.st_ino));
+  run_lock_now now;
+  now.held = proc_locks_list_flock(text.str(), static_cast<std::uint64_t>(st.st_ino));
+  if (now.held) {
+    std::ifstream holder(impl_->lock_path);  // "pid N\nstarted ..." (run_lock.cpp)
+    std::string word;
+    if (holder >> word && word == "pid") holder >> now.pid;
+    if (!holder) now.pid = 0;
+  }
+  return now;
 }
 
 bool proc_locks_list_flock(std::string_view proc_locks, std::uint64_t inode) {
