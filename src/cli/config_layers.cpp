@@ -385,28 +385,36 @@ std::string explain_env_error(const CLI::App& cmd, const std::string& message,
 
 std::string explain_other_commands_options(const CLI::App& root, const CLI::App& cmd,
                                            const std::vector<std::string>& argv) {
-  std::vector<std::string> names;
-  std::string owner;
+  // Each such option with the command it belongs to: `upload` when it has it (a pasted upload
+  // command line is the common case), else the first command that does.
+  std::vector<std::pair<std::string, std::string>> found;
+  const auto subcommands = root.get_subcommands([](const CLI::App*) { return true; });
   for (const std::string& arg : argv) {
     if (arg == "--") break;
     if (!arg.starts_with("--") || arg.size() == 2) continue;
-    const std::string name = "--" + arg.substr(2, arg.find('=') - 2);
-    if (find_long(cmd, name.substr(2)) != nullptr ||
-        std::find(names.begin(), names.end(), name) != names.end()) {
+    const std::string name = arg.substr(2, arg.find('=') - 2);
+    if (find_long(cmd, name) != nullptr ||
+        std::any_of(found.begin(), found.end(), [&](const auto& f) { return f.first == "--" + name; })) {
       continue;
     }
-    for (const CLI::App* other : root.get_subcommands([](const CLI::App*) { return true; })) {
-      if (other == &cmd || find_long(*other, name.substr(2)) == nullptr) continue;
-      names.push_back(name);
-      if (owner.empty()) owner = other->get_name();
-      break;
+    std::string owner;
+    for (const CLI::App* other : subcommands) {
+      if (other == &cmd || find_long(*other, name) == nullptr) continue;
+      if (owner.empty() || other->get_name() == "upload") owner = other->get_name();
     }
+    if (!owner.empty()) found.emplace_back("--" + name, owner);
   }
-  if (names.empty()) return "";
-  std::string list = names.front();
-  for (std::size_t i = 1; i < names.size(); ++i) list += (i + 1 == names.size() ? " and " : ", ") + names[i];
-  const bool several = names.size() > 1;
-  return " (" + list + (several ? " are options of `" : " is an option of `") + owner + "`, not of `" +
+  if (found.empty()) return "";
+  const bool one_owner =
+      std::all_of(found.begin(), found.end(), [&](const auto& f) { return f.second == found[0].second; });
+  std::string list;
+  for (std::size_t i = 0; i < found.size(); ++i) {
+    list += i == 0 ? "" : i + 1 == found.size() ? " and " : ", ";
+    list += found[i].first + (one_owner ? "" : " (`" + found[i].second + "`)");
+  }
+  const bool several = found.size() > 1;
+  return " (" + list + (several ? " are options of " : " is an option of ") +
+         (one_owner ? "`" + found[0].second + "`" : std::string("other commands")) + ", not of `" +
          cmd.get_name() + "`: leave " + (several ? "them" : "it") + " out; `ximup " + cmd.get_name() +
          " --help` lists what it takes)";
 }

@@ -471,6 +471,13 @@ TEST_F(Ux, AnUploadOptionPastedOntoAStateCommandIsNamedAsUploads) {
                        "`ximup status --help` lists what it takes)"),
             std::string::npos)
       << r.err;
+  // Options of different commands are each named with theirs; `upload` first when several have one.
+  r = ximup({"status", "--endpoint", "tagging", "--all", "--cacert", "ca.pem"});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(
+      r.err.find("(--all (`prune`) and --cacert (`upload`) are options of other commands, not of `status`"),
+      std::string::npos)
+      << r.err;
   // An option no command has gets CLI11's message alone.
   r = ximup({"status", "--endpoint", "tagging", "--no-such-flag"});
   EXPECT_EQ(r.exit_code, 2) << r.err;
