@@ -132,7 +132,8 @@ std::optional<std::chrono::milliseconds> parse_retry_after(std::string_view valu
   std::tm tm{};
   const std::string text(value);
   bool parsed = false;
-  for (const char* form : {"%a, %d %b %Y %H:%M:%S GMT", "%A, %d-%b-%y %H:%M:%S GMT", "%a %b %e %H:%M:%S %Y"}) {
+  for (const char* form :
+       {"%a, %d %b %Y %H:%M:%S GMT", "%A, %d-%b-%y %H:%M:%S GMT", "%a %b %e %H:%M:%S %Y"}) {
     tm = {};
     const char* rest = ::strptime(text.c_str(), form, &tm);
     if (rest != nullptr && *rest == '\0') {
