@@ -57,9 +57,9 @@ void flow_control::on_throttle(clock::time_point now, bool rate_limited) {
   if (!opt_.fixed_rate && rate_limited) {  // (a bare 503: fewer in flight, no pacing; see the header)
     const double achieved = recent_rate(now);
     // No success within the measuring window (at the start of a run, or after a quiet spell):
-    // nothing to measure the server's rate by. Pacing from a floor of 1
-    // request/s, rising 1/s per 100 successes, held a run against a 5/s limit to 30% of it; fewer
-    // in flight (above) until a later throttle can measure the rate.
+    // nothing to measure the server's rate by. Pacing from a floor of 1 request/s, rising 1/s per
+    // 100 successes, held a run against a 5/s limit to 30% of it; fewer in flight (above) until a
+    // later throttle can measure the rate.
     if (rate_ == 0 && achieved == 0) return;
     const double base = rate_ > 0 ? std::min(rate_, std::max(achieved, 1.0)) : achieved;
     rate_ = std::max(1.0, pacing_cut * base);
