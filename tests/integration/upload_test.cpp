@@ -878,6 +878,67 @@ TEST(Cli, InterimResponsesWithoutAnAnswerAreNotResentForFree) {
   }
 }
 
+// A server that answers each request's records in reverse order and leaves the last one out (every
+// record with its _id): the records are matched by _id, and only the one left out is sent again, once
+// per answer, until it is answered. (The whole answer was unusable: resent five times, then failed.)
+TEST(Cli, RecordsOutOfOrderOrLeftOutAreMatchedByIdAndOnlyTheMissingResent) {
+  temp_dir dir;
+  generate_images(dir / "in", {"--count", "4", "--size-kib", "1", "--seed", "53"});
+  const fs::path port_file = dir / "port";
+  const fs::path received = dir / "received";
+  process server(
+      {"python3", "-c",
+       "import socket,sys,os,json\n"
+       "s=socket.socket(); s.bind(('127.0.0.1',0)); s.listen()\n"
+       "open(sys.argv[1]+'.tmp','w').write(str(s.getsockname()[1])); "
+       "os.replace(sys.argv[1]+'.tmp',sys.argv[1])\n"
+       "def request(c):\n"
+       "  data=b''\n"
+       "  while b'\\r\\n\\r\\n' not in data:\n"
+       "    d=c.recv(65536)\n"
+       "    if not d: return None\n"
+       "    data+=d\n"
+       "  head,body=data.split(b'\\r\\n\\r\\n',1)\n"
+       "  n=[int(l.split(b':')[1]) for l in head.split(b'\\r\\n') if "
+       "l.lower().startswith(b'content-length')]\n"
+       "  while n and len(body)<n[0]: body+=c.recv(65536)\n"
+       "  return body\n"
+       "while True:\n"
+       "  c,_=s.accept()\n"
+       "  while True:\n"
+       "    body=request(c)\n"
+       "    if body is None: break\n"
+       "    ids=[r['_id'] for r in json.loads(body)['records']]\n"
+       "    open(sys.argv[2],'a').write(' '.join(ids)+'\\n')\n"
+       "    keep=ids if len(ids)==1 else ids[:-1]\n"
+       "    recs=[{'_id':i,'_status':{'code':200,'text':'OK'},'_tags':[]} for i in reversed(keep)]\n"
+       "    out=json.dumps({'records':recs}).encode()\n"
+       "    c.sendall(b'HTTP/1.1 200 OK\\r\\nContent-Type: application/json\\r\\nContent-Length: '"
+       "+str(len(out)).encode()+b'\\r\\n\\r\\n'+out)\n"
+       "  c.close()\n",
+       port_file.string(), received.string()},
+      dir / "server.out", dir / "server.err");
+  for (int i = 0; i < 500 && !fs::exists(port_file); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  ASSERT_TRUE(fs::exists(port_file)) << read_text(dir / "server.err");
+  const auto run =
+      run_ximup(dir.path(),
+                {"upload", (dir / "in").string(), "--endpoint", "tagging", "--api-base",
+                 "http://127.0.0.1:" + read_text(port_file) + "/", "--results", (dir / "r.jsonl").string(),
+                 "--connections", "1", "--retry-base", "10ms", "--retry-max", "20ms", "--no-state"},
+                token);
+  EXPECT_EQ(run.exit_code, 0) << run.err << read_text(dir / "server.err");
+  const std::string results = read_text(dir / "r.jsonl");
+  EXPECT_EQ(std::count(results.begin(), results.end(), '\n'), 4) << results;
+  EXPECT_EQ(results.find("\"failed\""), std::string::npos) << results;
+  // One request of four, then the one left out alone (answered, being alone).
+  const std::string sent = read_text(received);
+  ASSERT_EQ(std::count(sent.begin(), sent.end(), '\n'), 2) << sent;
+  EXPECT_EQ(std::count(sent.begin(), sent.begin() + static_cast<std::ptrdiff_t>(sent.find('\n')), ' '), 3)
+      << sent;
+  EXPECT_NE(run.err.find("0 outcome unknown"), std::string::npos) << run.err;
+}
+
 TEST(Cli, SimdVariantIsChosenByEnvironmentAndBadChoicesAreUsageErrors) {
   temp_dir dir;
   EXPECT_EQ(run({XIMUP_BIN, "version"}, dir / "out", dir / "err", {"XIMUP_SIMD=scalar"}), 0);
