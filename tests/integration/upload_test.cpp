@@ -23,6 +23,56 @@ namespace {
 
 constexpr const char* token = "integration-token-5f1d0c";
 
+// A scripted HTTP/1.1 server (python3, plain, loopback) for answers ximup-mock does not give. For each
+// connection it runs `on_connection`, python indented by two spaces inside
+// `while True: c,_=s.accept(); ...`, where request(c) reads the next request's body (None when the
+// client closed), answer(c, records) sends a 200 with those records, and args are its arguments.
+struct scripted_server {
+  scripted_server(const temp_dir& dir, const std::string& name, const std::string& on_connection,
+                  const std::vector<std::string>& args)
+      : port_file(dir / (name + ".port")),
+        server(command(on_connection, port_file, args), dir / (name + ".out"), dir / (name + ".err")) {
+    for (int i = 0; i < 500 && !fs::exists(port_file); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    port = fs::exists(port_file) ? read_text(port_file) : std::string();
+  }
+  static std::vector<std::string> command(const std::string& on_connection, const fs::path& port_file,
+                                          const std::vector<std::string>& args) {
+    std::vector<std::string> argv = {
+        "python3", "-c",
+        "import socket,sys,os,json\n"
+        "args=sys.argv[2:]\n"
+        "s=socket.socket(); s.bind(('127.0.0.1',0)); s.listen()\n"
+        "open(sys.argv[1]+'.tmp','w').write(str(s.getsockname()[1])); "
+        "os.replace(sys.argv[1]+'.tmp',sys.argv[1])\n"
+        "def request(c):\n"
+        "  data=b''\n"
+        "  while b'\\r\\n\\r\\n' not in data:\n"
+        "    d=c.recv(65536)\n"
+        "    if not d: return None\n"
+        "    data+=d\n"
+        "  head,body=data.split(b'\\r\\n\\r\\n',1)\n"
+        "  n=[int(l.split(b':')[1]) for l in head.split(b'\\r\\n') if "
+        "l.lower().startswith(b'content-length')]\n"
+        "  while n and len(body)<n[0]: body+=c.recv(65536)\n"
+        "  return body\n"
+        "def answer(c,recs):\n"
+        "  out=json.dumps({'records':recs}).encode()\n"
+        "  c.sendall(b'HTTP/1.1 200 OK\\r\\nContent-Type: application/json\\r\\nContent-Length: '"
+        "+str(len(out)).encode()+b'\\r\\n\\r\\n'+out)\n"
+        "while True:\n"
+        "  c,_=s.accept()\n" +
+            on_connection + "  c.close()\n",
+        port_file.string()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return argv;
+  }
+  fs::path port_file;
+  process server;
+  std::string port;  ///< "" when it did not start
+};
+
 bool image_extension(const fs::path& p) {
   std::string ext = p.extension().string();
   for (auto& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -820,53 +870,29 @@ TEST(Cli, InterimResponsesWithoutAnAnswerAreNotResentForFree) {
   temp_dir dir;
   generate_images(dir / "in", {"--count", "2", "--size-kib", "1", "--seed", "47"});
   for (const std::string mode : {"drop", "101"}) {
-    const fs::path port_file = dir / ("port-" + mode);
     const fs::path posts = dir / ("posts-" + mode);
-    process server(
-        {"python3", "-c",
-         "import socket,sys,os,json\n"
-         "mode,posts=sys.argv[2],sys.argv[3]\n"
-         "s=socket.socket(); s.bind(('127.0.0.1',0)); s.listen()\n"
-         "open(sys.argv[1]+'.tmp','w').write(str(s.getsockname()[1])); "
-         "os.replace(sys.argv[1]+'.tmp',sys.argv[1])\n"
-         "def request(c):\n"
-         "  data=b''\n"
-         "  while b'\\r\\n\\r\\n' not in data:\n"
-         "    d=c.recv(65536)\n"
-         "    if not d: return None\n"
-         "    data+=d\n"
-         "  head,body=data.split(b'\\r\\n\\r\\n',1)\n"
-         "  n=[int(l.split(b':')[1]) for l in head.split(b'\\r\\n') if "
-         "l.lower().startswith(b'content-length')]\n"
-         "  while n and len(body)<n[0]: body+=c.recv(65536)\n"
-         "  return body\n"
-         "while True:\n"
-         "  c,_=s.accept(); served=0\n"
-         "  while True:\n"
-         "    body=request(c)\n"
-         "    if body is None: break\n"
-         "    open(posts,'a').write('POST\\n')\n"
-         "    if mode=='101': c.sendall(b'HTTP/1.1 101 Switching Protocols\\r\\n\\r\\n'); break\n"
-         "    if served==1: c.sendall(b'HTTP/1.1 103 Early Hints\\r\\n\\r\\n'); break\n"
-         "    recs=[{'_id':r['_id'],'_status':{'code':200,'text':'OK'}} for r in "
-         "json.loads(body)['records']]\n"
-         "    out=json.dumps({'records':recs}).encode()\n"
-         "    c.sendall(b'HTTP/1.1 200 OK\\r\\nContent-Type: application/json\\r\\nContent-Length: '"
-         "+str(len(out)).encode()+b'\\r\\n\\r\\n'+out); served+=1\n"
-         "  c.close()\n",
-         port_file.string(), mode, posts.string()},
-        dir / "server.out", dir / "server.err");
-    for (int i = 0; i < 500 && !fs::exists(port_file); ++i)
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    ASSERT_TRUE(fs::exists(port_file)) << read_text(dir / "server.err");
+    // The first request on each connection is answered, the second gets only the interim response.
+    const scripted_server server(
+        dir, mode,
+        "  served=0\n"
+        "  while True:\n"
+        "    body=request(c)\n"
+        "    if body is None: break\n"
+        "    open(args[1],'a').write('POST\\n')\n"
+        "    if args[0]=='101': c.sendall(b'HTTP/1.1 101 Switching Protocols\\r\\n\\r\\n'); break\n"
+        "    if served==1: c.sendall(b'HTTP/1.1 103 Early Hints\\r\\n\\r\\n'); break\n"
+        "    answer(c,[{'_id':r['_id'],'_status':{'code':200,'text':'OK'}} for r in "
+        "json.loads(body)['records']])\n"
+        "    served+=1\n",
+        {mode, posts.string()});
+    ASSERT_FALSE(server.port.empty()) << read_text(dir / (mode + ".err"));
     const fs::path results = dir / ("r-" + mode + ".jsonl");
-    const auto run =
-        run_ximup(dir.path(),
-                  {"upload", (dir / "in").string(), "--endpoint", "tagging", "--api-base",
-                   "http://127.0.0.1:" + read_text(port_file) + "/", "--results", results.string(),
-                   "--retries", "0", "--connections", "1", "--batch-size", "1", "--no-state"},
-                  token);
-    EXPECT_EQ(run.exit_code, 5) << mode << ": " << run.err << read_text(dir / "server.err");
+    const auto run = run_ximup(dir.path(),
+                               {"upload", (dir / "in").string(), "--endpoint", "tagging", "--api-base",
+                                "http://127.0.0.1:" + server.port + "/", "--results", results.string(),
+                                "--retries", "0", "--connections", "1", "--batch-size", "1", "--no-state"},
+                               token);
+    EXPECT_EQ(run.exit_code, 5) << mode << ": " << run.err << read_text(dir / (mode + ".err"));
     if (mode == "drop") {
       EXPECT_EQ(read_text(posts), "POST\nPOST\n") << "the request answered 103 was sent again";
       EXPECT_NE(run.err.find("1 outcome unknown"), std::string::npos) << run.err;
@@ -884,50 +910,25 @@ TEST(Cli, InterimResponsesWithoutAnAnswerAreNotResentForFree) {
 TEST(Cli, RecordsOutOfOrderOrLeftOutAreMatchedByIdAndOnlyTheMissingResent) {
   temp_dir dir;
   generate_images(dir / "in", {"--count", "4", "--size-kib", "1", "--seed", "53"});
-  const fs::path port_file = dir / "port";
   const fs::path received = dir / "received";
-  process server(
-      {"python3", "-c",
-       "import socket,sys,os,json\n"
-       "s=socket.socket(); s.bind(('127.0.0.1',0)); s.listen()\n"
-       "open(sys.argv[1]+'.tmp','w').write(str(s.getsockname()[1])); "
-       "os.replace(sys.argv[1]+'.tmp',sys.argv[1])\n"
-       "def request(c):\n"
-       "  data=b''\n"
-       "  while b'\\r\\n\\r\\n' not in data:\n"
-       "    d=c.recv(65536)\n"
-       "    if not d: return None\n"
-       "    data+=d\n"
-       "  head,body=data.split(b'\\r\\n\\r\\n',1)\n"
-       "  n=[int(l.split(b':')[1]) for l in head.split(b'\\r\\n') if "
-       "l.lower().startswith(b'content-length')]\n"
-       "  while n and len(body)<n[0]: body+=c.recv(65536)\n"
-       "  return body\n"
-       "while True:\n"
-       "  c,_=s.accept()\n"
-       "  while True:\n"
-       "    body=request(c)\n"
-       "    if body is None: break\n"
-       "    ids=[r['_id'] for r in json.loads(body)['records']]\n"
-       "    open(sys.argv[2],'a').write(' '.join(ids)+'\\n')\n"
-       "    keep=ids if len(ids)==1 else ids[:-1]\n"
-       "    recs=[{'_id':i,'_status':{'code':200,'text':'OK'},'_tags':[]} for i in reversed(keep)]\n"
-       "    out=json.dumps({'records':recs}).encode()\n"
-       "    c.sendall(b'HTTP/1.1 200 OK\\r\\nContent-Type: application/json\\r\\nContent-Length: '"
-       "+str(len(out)).encode()+b'\\r\\n\\r\\n'+out)\n"
-       "  c.close()\n",
-       port_file.string(), received.string()},
-      dir / "server.out", dir / "server.err");
-  for (int i = 0; i < 500 && !fs::exists(port_file); ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  ASSERT_TRUE(fs::exists(port_file)) << read_text(dir / "server.err");
+  const scripted_server server(
+      dir, "reorder",
+      "  while True:\n"
+      "    body=request(c)\n"
+      "    if body is None: break\n"
+      "    ids=[r['_id'] for r in json.loads(body)['records']]\n"
+      "    open(args[0],'a').write(' '.join(ids)+'\\n')\n"
+      "    keep=ids if len(ids)==1 else ids[:-1]\n"
+      "    answer(c,[{'_id':i,'_status':{'code':200,'text':'OK'},'_tags':[]} for i in reversed(keep)])\n",
+      {received.string()});
+  ASSERT_FALSE(server.port.empty()) << read_text(dir / "reorder.err");
   const auto run =
       run_ximup(dir.path(),
                 {"upload", (dir / "in").string(), "--endpoint", "tagging", "--api-base",
-                 "http://127.0.0.1:" + read_text(port_file) + "/", "--results", (dir / "r.jsonl").string(),
+                 "http://127.0.0.1:" + server.port + "/", "--results", (dir / "r.jsonl").string(),
                  "--connections", "1", "--retry-base", "10ms", "--retry-max", "20ms", "--no-state"},
                 token);
-  EXPECT_EQ(run.exit_code, 0) << run.err << read_text(dir / "server.err");
+  EXPECT_EQ(run.exit_code, 0) << run.err << read_text(dir / "reorder.err");
   const std::string results = read_text(dir / "r.jsonl");
   EXPECT_EQ(std::count(results.begin(), results.end(), '\n'), 4) << results;
   EXPECT_EQ(results.find("\"failed\""), std::string::npos) << results;
