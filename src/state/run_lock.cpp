@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
 #include <cstring>
 #include <ctime>
 
@@ -43,6 +44,17 @@ std::string holder_text(int fd) {
 }
 
 }  // namespace
+
+std::int64_t run_lock::holder_pid(const std::string& lock_path) {
+  const int fd = ::open(lock_path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  const std::string text = holder_text(fd);
+  ::close(fd);
+  const std::string pid = field(text, "pid", "");
+  std::int64_t value = 0;
+  const auto [end, ec] = std::from_chars(pid.data(), pid.data() + pid.size(), value);
+  return ec == std::errc{} && end == pid.data() + pid.size() ? value : 0;
+}
 
 state_status run_lock::try_acquire(const std::string& lock_path, const std::string& state_path) {
   if (fd_ >= 0) return {};

@@ -2,6 +2,7 @@
 // run_lock: the exclusive run lock on `<state>.lock` (flock, released by the kernel when the
 // process dies). Not thread-safe: state_store serializes calls.
 
+#include <cstdint>
 #include <string>
 
 #include "ximup/state_store.hpp"
@@ -20,6 +21,9 @@ class run_lock {
   state_status try_acquire(const std::string& lock_path, const std::string& state_path);
   void release() noexcept;
   [[nodiscard]] bool held() const noexcept { return fd_ >= 0; }
+  /// The pid the holder of `lock_path` wrote into it; 0 when none can be read (no holder yet, or
+  /// one that has not written: it writes right after locking).
+  [[nodiscard]] static std::int64_t holder_pid(const std::string& lock_path);
 
  private:
   int fd_ = -1;

@@ -692,12 +692,7 @@ std::optional<state_store::run_lock_now> state_store::lock_now() const {
   text << in.rdbuf();
   run_lock_now now;
   now.held = proc_locks_list_flock(text.str(), static_cast<std::uint64_t>(st.st_ino));
-  if (now.held) {
-    std::ifstream holder(impl_->lock_path);  // "pid N\nstarted ..." (run_lock.cpp)
-    std::string word;
-    if (holder >> word && word == "pid") holder >> now.pid;
-    if (!holder) now.pid = 0;
-  }
+  if (now.held) now.pid = run_lock::holder_pid(impl_->lock_path);
   return now;
 }
 
