@@ -99,6 +99,8 @@ int run(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   app.add_option("--max-body", o.max_body, "Largest request body in bytes (larger: 413)")
       ->capture_default_str();
+  app.add_flag("--abrupt-413", o.abrupt_413,
+               "After a 413, close at once, leaving the body unread (the client gets a reset)");
   app.add_option("--ledger", o.ledger_file, "Append one JSON line per accepted record to this file");
   app.add_flag("--discard", o.discard, "Read bodies without parsing them; canned success (benchmarks)");
   app.add_flag("--echo-base64", o.echo_base64, "Echo _base64 back in response records");

@@ -706,8 +706,8 @@ asio::awaitable<void> mock_server::impl::reject_too_large(Stream& stream, unsign
   counters_.count_status(413);
   tcp_layer(stream).expires_after(io_timeout_);
   auto [ec, n] = co_await http::async_write(stream, res, use_tuple);
-  if (ec) {
-    co_return;
+  if (ec || options_.abrupt_413) {
+    co_return;  // (the stream's socket closes with the body unread: a reset)
   }
   // Lingering close: discard what the client is still sending for a moment, so that it gets to
   // read the 413 instead of a reset caused by closing with unread data.

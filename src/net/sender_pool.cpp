@@ -50,6 +50,9 @@ using boost::system::error_code;
 constexpr auto use_ec = asio::as_tuple(asio::use_awaitable);
 // Interim (1xx) responses read past before an answer; a server that sends more is answering with them.
 constexpr int max_interim_responses = 8;
+// How long a request whose body could not be written all waits for the answer the server may have
+// sent before closing (connection::exchange_on).
+constexpr std::chrono::milliseconds early_answer_timeout{2000};
 constexpr bool is_interim(unsigned status) {
   return status >= 100 && status < 200 && status != 101;  // (101 would switch protocols: not asked for)
 }
@@ -425,18 +428,28 @@ struct sender_pool::impl {
         std::tie(wec, written) = co_await http::async_write(stream, msg, use_ec);
       }
       pool_.counters.bytes_sent.fetch_add(written, std::memory_order_relaxed);
-      if (wec) {
+      const auto write_failed = [&] {
+        result = send_result{};
         result.latency =
             std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started);
         result.transport = classify_transport(wec);
         result.error = "sending the request: " + wec.message();
         stale = buffer_.size() == 0;
         close_now();
-        co_return result;
-      }
+        return result;
+      };
+      // A server may answer before it has read the body (a 413 for a body over its limit, a 401) and
+      // close the connection: the rest of the body then fails with a reset or a broken pipe, while
+      // its answer already waits in the socket. Read it, as curl does, within a short deadline: a
+      // 413 then splits the batch instead of being retried as a network error until the retries
+      // are spent. Without an answer the write's error stands.
+      const bool early_answer_possible =
+          wec && written > 0 && (wec == asio::error::connection_reset || wec == asio::error::broken_pipe);
+      if (wec && !early_answer_possible) co_return write_failed();
 
       // Deadlines, not idle timeouts: a server that trickles one byte a second is caught too.
-      lowest.expires_after(o.first_byte_timeout);
+      lowest.expires_after(early_answer_possible ? std::min(o.first_byte_timeout, early_answer_timeout)
+                                                 : o.first_byte_timeout);
       // Interim responses (100 Continue, 103 Early Hints from a CDN) come before the answer and are
       // read past (RFC 9110, 15.2): taken as the answer, a 103 failed the batch and left the real
       // answer in the buffer for the next request. At most a few, within the first byte's deadline.
@@ -451,6 +464,7 @@ struct sender_pool::impl {
       }
       auto& parser = *reading;
       if (!hec && reading->get().result_int() / 100 == 1) {
+        if (early_answer_possible) co_return write_failed();
         // More interim responses than any server sends, or a 101 not asked for: no answer to trust,
         // and the connection's next bytes are not the next request's.
         result.latency =
@@ -463,10 +477,12 @@ struct sender_pool::impl {
         co_return result;
       }
       if (!hec) {
-        lowest.expires_after(o.response_timeout);
+        lowest.expires_after(early_answer_possible ? std::min(o.response_timeout, early_answer_timeout)
+                                                   : o.response_timeout);
         auto [bec, bn] = co_await http::async_read(stream, buffer_, parser, use_ec);
         hec = bec;
       }
+      if (early_answer_possible && hec) co_return write_failed();
       result.latency =
           std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started);
       if (hec) {
@@ -502,7 +518,7 @@ struct sender_pool::impl {
       if (auto it = res.find(http::field::location); it != res.end() && result.http_status / 100 == 3) {
         result.location = std::string(it->value().substr(0, 500));  // (a server's header: bounded)
       }
-      const bool keep = res.keep_alive();
+      const bool keep = res.keep_alive() && !early_answer_possible;
       result.body = std::move(res.body());
       if (!keep) close_now();
       co_return result;

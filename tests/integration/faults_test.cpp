@@ -238,6 +238,33 @@ TEST(Faults, ATooLargeAnswerSplitsWithoutSpendingRetries) {
       << huge.error;
 }
 
+// A server that answers 413 as soon as it has read a request's header and closes the connection
+// without reading the body (no lingering close): the client's write fails with a reset while the
+// 413 waits in its socket. ximup reads that answer and splits the batch (12 MB of three images, then
+// 8 MB of two), as it does for a 413 read after the body; it had taken the reset for a network error
+// and retried the whole batch until its retries were spent ("Connection reset by peer").
+TEST(Faults, ATooLargeAnswerBeforeTheBodyIsReadStillSplits) {
+  temp_dir dir;
+  const fs::path tree = dir / "tree";
+  generate_images(tree, {"--count", "3", "--size-kib", "3072", "--seed", "37"});
+  const auto files = files_under(tree);
+  mock_server mock(dir.path(), token, {"--max-body", "5000000", "--abrupt-413"});
+  process run = start_upload(mock, tree, dir, {"--connections", "1", "--retries", "0"});
+  EXPECT_EQ(run.wait(60s), 0) << read_text(dir / "run.err");
+  EXPECT_EQ(mock.counter("responses_by_status/413"), 2);
+  mock.stop();
+  const auto results = results_by_id(dir / "r.jsonl");
+  const auto accepted = accepted_hashes(mock.ledger());
+  EXPECT_EQ(results.size(), files.size());
+  for (const auto& [id, content] : files) {
+    ASSERT_EQ(results.count(id), 1U) << id;
+    const auto& r = results.find(id)->second;
+    EXPECT_EQ(r.outcome, "ok") << id << ": " << r.error;
+    EXPECT_EQ(r.attempts, 1) << id;
+    EXPECT_EQ(accepted.count(id), 1U) << id;
+  }
+}
+
 // A rate limit that asks for 100 s of quiet (Retry-After: 100) holds every new request for at most
 // 10 x --retry-max (here 2 s), as each resent request's own wait is bounded; the hold was a fixed
 // minute, so this run took more than a minute.

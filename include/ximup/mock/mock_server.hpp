@@ -42,6 +42,10 @@ struct mock_options {
   bool discard = false;                  ///< read bodies, do not parse, canned success
   bool echo_base64 = false;              ///< echo `_base64` back in records
   bool log_requests = false;             ///< one line per request on stderr
+  /// After a 413, close at once instead of reading the rest of the body for a moment first: the
+  /// client's write then fails with a reset while the 413 waits in its socket (as from servers that
+  /// do not linger).
+  bool abrupt_413 = false;
 
   std::uint64_t reject_token_after = 0;  ///< requests numbered above N get 401; 0 = never
   std::uint32_t rate_limit = 0;          ///< requests per second before 429; 0 = unlimited
