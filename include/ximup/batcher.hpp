@@ -6,6 +6,7 @@
 /// `max_body_bytes`. A file that cannot fit in any body on its own is refused by fits_alone() and
 /// fails locally with a clear reason instead of being sent. Not thread-safe; no I/O.
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -43,11 +44,16 @@ class batcher {
   std::optional<batch_plan> add(scan_entry entry);
   /// Returns the open batch, if any.
   std::optional<batch_plan> flush();
+  /// What the server taught: it refused a body as too large (413), so batches of several files
+  /// started from now on stay within `bytes` (the lowest cap given wins). A file alone is still
+  /// planned up to max_body_bytes: whether it fits, only its own send can tell.
+  void cap_body_bytes(std::size_t bytes) noexcept { cap_ = std::min(cap_, bytes); }
 
   [[nodiscard]] const batch_limits& limits() const noexcept { return limits_; }
 
  private:
   batch_limits limits_;
+  std::size_t cap_ = SIZE_MAX;  ///< cap_body_bytes
   batch_plan open_;
 };
 

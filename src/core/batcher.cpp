@@ -16,7 +16,7 @@ bool batcher::fits_alone(const scan_entry& entry) const noexcept {
 std::optional<batch_plan> batcher::add(scan_entry entry) {
   const std::size_t size = request_body::record_size(entry.id, entry.size, entry.url, entry.extra_fields);
   std::optional<batch_plan> done;
-  if (!open_.entries.empty() && open_.body_bytes + size > limits_.max_body_bytes) {
+  if (!open_.entries.empty() && open_.body_bytes + size > std::min(limits_.max_body_bytes, cap_)) {
     done = std::exchange(open_, batch_plan{});
   }
   if (open_.entries.empty()) open_.body_bytes = limits_.envelope_bytes;

@@ -557,6 +557,7 @@ struct upload_pipeline::impl {
         planned(alone);
         continue;
       }
+      batch.cap_body_bytes(learned_body_cap.load(std::memory_order_relaxed));
       if (auto plan = batch.add(std::move(e))) planned(*plan);
     }
     if (auto plan = batch.flush()) planned(*plan);
@@ -820,6 +821,24 @@ struct upload_pipeline::impl {
   static constexpr int refusals_that_stop = 3;
   std::atomic<int> refused_in_a_row{0};
 
+  // Half the smallest body of several records the server refused as too large (413): batches
+  // planned after it stay within this, so that a server whose limit is under --max-body-bytes is
+  // not sent every batch twice (a lingering server reads the whole refused body first).
+  std::atomic<std::size_t> learned_body_cap{SIZE_MAX};
+
+  void learn_body_cap(std::size_t refused_body) {
+    const std::size_t cap = refused_body / 2;
+    std::size_t now = learned_body_cap.load();
+    while (cap < now && !learned_body_cap.compare_exchange_weak(now, cap)) {
+    }
+    if (cap < now) {
+      spdlog::warn(
+          "the server refused a body of {} bytes as too large (413): requests of several images now stay "
+          "within {} bytes; --max-body-bytes {} starts there",
+          refused_body, cap, cap);
+    }
+  }
+
   static int max_attempts(const upload_request& r) {
     int a = 0;
     for (const auto& s : r.records) a = std::max(a, s.attempts);
@@ -966,6 +985,7 @@ struct upload_pipeline::impl {
         auto second = subset(*request, {recs.begin() + half, recs.end()});
         spdlog::info("request {} too large for the server (413): split into {} + {} records",
                      request->sequence, first->records.size(), second->records.size());
+        learn_body_cap(request->body.size());
         track(first);
         track(second);
         pool->resubmit_after(std::move(first), std::chrono::milliseconds(0));

@@ -2,6 +2,10 @@
 #include <gtest/gtest.h>
 #include <simdjson.h>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
@@ -263,6 +267,54 @@ TEST(Faults, ATooLargeAnswerBeforeTheBodyIsReadStillSplits) {
     EXPECT_EQ(r.attempts, 1) << id;
     EXPECT_EQ(accepted.count(id), 1U) << id;
   }
+}
+
+// After a 413 for a body of several images, batches planned later stay within half that body: a
+// server whose limit is under --max-body-bytes is not sent each batch twice. The files come through
+// a pipe, ten, then (once those are answered) ten more: the second ten go in bodies the server
+// takes, with no 413 (they went as one batch of ten again, refused and split like the first).
+TEST(Faults, BatchesPlannedAfterATooLargeAnswerStayWithinWhatTheServerTook) {
+  temp_dir dir;
+  const fs::path tree = dir / "tree";
+  generate_images(tree, {"--count", "20", "--size-kib", "1", "--seed", "41"});
+  const auto files = files_under(tree);
+  const fs::path fifo = dir / "list";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  mock_server mock(dir.path(), token, {"--max-body", "6500"});
+  process run({XIMUP_BIN, "upload", "--files-from", fifo.string(), "--endpoint", "tagging", "--api-base",
+               mock.base(), "--cacert", mock.cert().string(), "--results", (dir / "r.jsonl").string(),
+               "--connections", "1", "--retries", "0", "--no-state"},
+              dir / "run.out", dir / "run.err", {std::string("XIMILAR_API_TOKEN=") + token});
+  int fd = -1;
+  for (int i = 0; i < 600 && fd < 0; ++i) {
+    fd = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK);  // ENXIO until ximup opens it
+    if (fd < 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_GE(fd, 0) << "ximup never opened the list: " << read_text(dir / "run.err");
+  ::fcntl(fd, F_SETFL, 0);
+  const auto write_paths = [&](std::size_t from, std::size_t to) {
+    std::string lines;
+    std::size_t i = 0;
+    for (const auto& [id, content] : files) {
+      if (i >= from && i < to) lines += (tree / id).string() + "\n";
+      ++i;
+    }
+    EXPECT_EQ(::write(fd, lines.data(), lines.size()), static_cast<ssize_t>(lines.size()));
+  };
+  write_paths(0, 10);
+  EXPECT_TRUE(mock.wait_for_counter("records_ok", 10)) << read_text(dir / "run.err");
+  const long long refused = mock.counter("responses_by_status/413");
+  EXPECT_GT(refused, 0) << "the first ten went in a body the server took: the test tests nothing";
+  write_paths(10, 20);
+  ::close(fd);
+  EXPECT_EQ(run.wait(60s), 0) << read_text(dir / "run.err");
+  EXPECT_EQ(mock.counter("responses_by_status/413"), refused) << read_text(dir / "run.err");
+  EXPECT_NE(read_text(dir / "run.err").find("requests of several images now stay within"), std::string::npos)
+      << read_text(dir / "run.err");
+  mock.stop();
+  const auto results = results_by_id(dir / "r.jsonl");
+  EXPECT_EQ(results.size(), files.size());
+  for (const auto& [id, r] : results) EXPECT_EQ(r.outcome, "ok") << id << ": " << r.error;
 }
 
 // A rate limit that asks for 100 s of quiet (Retry-After: 100) holds every new request for at most

@@ -80,3 +80,28 @@ TEST(Batcher, LargestFileIsTracked) {
   ASSERT_TRUE(p);
   EXPECT_EQ(p->largest_file, 50U);
 }
+
+// After a 413 the pipeline caps later batches: files that shared a body before now go in smaller
+// ones, the lowest cap wins, and a file over the cap alone still goes (only its own send tells
+// whether the server takes it), while one over max_body_bytes is still refused.
+TEST(Batcher, ACapFromATooLargeAnswerKeepsLaterBatchesSmaller) {
+  const std::size_t record = request_body::record_size("x", 300);
+  batcher b({.max_records = 10, .max_body_bytes = 1U << 20U, .envelope_bytes = 20});
+  b.cap_body_bytes(20 + 2 * record);  // room for two records
+  b.cap_body_bytes(20 + 3 * record);  // a higher cap does not raise it
+  EXPECT_FALSE(b.add(file("x", 300)));
+  EXPECT_FALSE(b.add(file("x", 300)));
+  auto two = b.add(file("x", 300));
+  ASSERT_TRUE(two);
+  EXPECT_EQ(two->entries.size(), 2U);
+  EXPECT_LE(two->body_bytes, 20 + 2 * record);
+  auto big = b.add(file("big", 5000));  // over the cap alone: ends the open batch, then goes alone
+  ASSERT_TRUE(big);
+  EXPECT_EQ(big->entries.size(), 1U);
+  EXPECT_TRUE(b.fits_alone(file("big", 5000)));
+  auto alone = b.add(file("x", 300));
+  ASSERT_TRUE(alone);
+  ASSERT_EQ(alone->entries.size(), 1U);
+  EXPECT_EQ(alone->entries[0].id, "big");
+  EXPECT_FALSE(b.fits_alone(file("huge", 1U << 20U)));
+}
