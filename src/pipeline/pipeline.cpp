@@ -107,9 +107,14 @@ struct upload_pipeline::impl {
       if (retryable_kind && !refused_request) ++summary.files_failed_retryable;
       const std::string reason = kind == failure_kind::none ? "local" : std::string(to_string(kind));
       ++summary.failures_by_reason[reason];
-      if (summary.files_failed <= logged_failures_limit) {
+      // A failure of the whole run (the token, the endpoint, the certificate) is said once, by the
+      // error that stops the run, and what a stopped run did not send by its summary; a line per
+      // image in flight or queued repeated it up to twenty times.
+      const bool run_wide = kind == failure_kind::auth || kind == failure_kind::endpoint ||
+                            kind == failure_kind::untrusted || kind == failure_kind::cancelled;
+      if (!run_wide && ++failure_lines <= logged_failures_limit) {
         spdlog::warn("failed: {}: {}", json_string(r.path), error);
-      } else if (summary.files_failed == logged_failures_limit + 1) {
+      } else if (!run_wide && failure_lines == logged_failures_limit + 1) {
         spdlog::warn("more failures are not logged one by one; see the results file");
       }
     }
@@ -1399,6 +1404,7 @@ struct upload_pipeline::impl {
 
   std::mutex stats_mutex;
   run_summary summary;
+  std::uint64_t failure_lines = 0;  ///< failures counted for the log's "failed:" lines (stats_mutex)
 };
 
 upload_pipeline::upload_pipeline(upload_options options)

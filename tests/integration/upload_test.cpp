@@ -613,6 +613,10 @@ TEST_F(Upload, WrongTokenStopsTheRunWithExitThree) {
   EXPECT_NE(run.err.find("check the API token in XIMILAR_API_TOKEN"), std::string::npos)
       << "the message names where the refused token came from: " << run.err;
   EXPECT_EQ(run.err.find("not-the-token"), std::string::npos) << "the token leaked into the output";
+  // Said once: not again in a "failed:" line for each image in flight (there were up to twenty).
+  EXPECT_EQ(run.err.find("] failed: "), std::string::npos) << run.err;
+  EXPECT_EQ(run.err.find("[error] authentication failed"), run.err.rfind("[error] authentication failed"))
+      << run.err;
   // A bad token must not produce a failure per file: far fewer requests than 200 files / 10.
   const auto results = read_results(dir / "r.jsonl");
   EXPECT_LE(results.size(), 200U);
