@@ -56,6 +56,20 @@ std::multimap<std::string, parsed_result> results_by_id(const fs::path& p) {
   return out;
 }
 
+// Each of `files` has one line in `results`, ok at its first attempt, and reached the server (the
+// mock's ledger, `accepted`) once.
+void expect_each_ok_once(const std::map<std::string, std::string>& files,
+                         const std::multimap<std::string, parsed_result>& results,
+                         const std::multimap<std::string, std::string>& accepted) {
+  for (const auto& [id, content] : files) {
+    ASSERT_EQ(results.count(id), 1U) << id;
+    const auto& r = results.find(id)->second;
+    EXPECT_EQ(r.outcome, "ok") << id << ": " << r.error;
+    EXPECT_EQ(r.attempts, 1) << id;
+    EXPECT_EQ(accepted.count(id), 1U) << "each image is sent once: " << id;
+  }
+}
+
 // SIGTERM to `run`, which must exit with 143 within `limit` of the signal (not at the end of some
 // longer wait: a drain timeout, a retry delay).
 void expect_prompt_sigterm_exit(process& run, const fs::path& err, std::chrono::seconds limit,
@@ -201,12 +215,7 @@ TEST(Faults, InterimResponsesAreReadPastToTheAnswer) {
   const auto results = results_by_id(dir / "r.jsonl");
   const auto accepted = accepted_hashes(mock.ledger());
   EXPECT_EQ(results.size(), files.size());
-  for (const auto& [id, content] : files) {
-    ASSERT_EQ(results.count(id), 1U) << id;
-    EXPECT_EQ(results.find(id)->second.outcome, "ok") << id << ": " << results.find(id)->second.error;
-    EXPECT_EQ(results.find(id)->second.attempts, 1) << id;
-    EXPECT_EQ(accepted.count(id), 1U) << "each image is sent once: " << id;
-  }
+  expect_each_ok_once(files, results, accepted);
 }
 
 // A server that takes bodies of at most 6,500 bytes answers 413 to the batches of ten images of 1 KiB
@@ -226,13 +235,7 @@ TEST(Faults, ATooLargeAnswerSplitsWithoutSpendingRetries) {
   const auto results = results_by_id(dir / "r.jsonl");
   const auto accepted = accepted_hashes(mock.ledger());
   EXPECT_EQ(results.size(), files.size() + 1);
-  for (const auto& [id, content] : files) {
-    ASSERT_EQ(results.count(id), 1U) << id;
-    const auto& r = results.find(id)->second;
-    EXPECT_EQ(r.outcome, "ok") << id << ": " << r.error;
-    EXPECT_EQ(r.attempts, 1) << id << ": a 413 that split the request is not an attempt";
-    EXPECT_EQ(accepted.count(id), 1U) << id;
-  }
+  expect_each_ok_once(files, results, accepted);  // (a 413 that split the request is not an attempt)
   ASSERT_EQ(results.count("huge.jpg"), 1U);
   const auto& huge = results.find("huge.jpg")->second;
   EXPECT_EQ(huge.outcome, "failed");
@@ -260,13 +263,7 @@ TEST(Faults, ATooLargeAnswerBeforeTheBodyIsReadStillSplits) {
   const auto results = results_by_id(dir / "r.jsonl");
   const auto accepted = accepted_hashes(mock.ledger());
   EXPECT_EQ(results.size(), files.size());
-  for (const auto& [id, content] : files) {
-    ASSERT_EQ(results.count(id), 1U) << id;
-    const auto& r = results.find(id)->second;
-    EXPECT_EQ(r.outcome, "ok") << id << ": " << r.error;
-    EXPECT_EQ(r.attempts, 1) << id;
-    EXPECT_EQ(accepted.count(id), 1U) << id;
-  }
+  expect_each_ok_once(files, results, accepted);
 }
 
 // After a 413 for a body of several images, batches planned later stay within half that body: a
