@@ -103,8 +103,9 @@ class progress_reporter {
   /// Starts the thread; does nothing when quiet or already started.
   void start();
   /// Wakes the thread, joins it, then prints a final line with whole-run averages (live mode:
-  /// redrawn in place and ended with "\n"). Blocks only for the join (at most one write).
-  void stop();
+  /// redrawn in place and ended with "\n"; none with `final_line` false: a run that never started).
+  /// Blocks only for the join (at most one write).
+  void stop(bool final_line = true);
   /// True when lines are redrawn in place (decided once, in the constructor).
   [[nodiscard]] bool live() const noexcept { return live_; }
 

@@ -962,7 +962,10 @@ int run_upload(const upload_flags& flags, const CLI::App& cmd) {
   const run_summary summary = pipeline.run();
   signals.run_over();
   finished.store(true);  // /metrics: ximup_run_up 0 from now on
-  if (reporter) reporter->stop();
+  // Refused at the run lock, nothing ran: the error says it all (a cron job that found the last
+  // run still going printed a progress line and a summary of zeros after it).
+  const bool never_ran = summary.stopped == run_stop::locked;
+  if (reporter) reporter->stop(!never_ran);
   // A stop the pipeline did not log itself (the connection check, the run lock): an error record
   // whatever the verbosity and format, for the log collectors and --log-file (the summary's
   // "stopped:" line is on stderr only, and not at all with -q or --log-level warn).
@@ -973,7 +976,7 @@ int run_upload(const upload_flags& flags, const CLI::App& cmd) {
     print_plan(summary);
   } else if (!flags.quiet && logs.format == log_format::json) {
     spdlog::info("summary: {}", summary_to_json(summary));
-  } else if (logs.format == log_format::text) {
+  } else if (logs.format == log_format::text && !never_ran) {
     if (!flags.quiet) print_summary(summary, flags.results);
     // A text log file gets it too, also with -q (a JSON one has the summary record): a cron job that
     // keeps only --log-file, and wants a quiet stderr, must still see how the run ended.

@@ -152,7 +152,7 @@ void progress_reporter::start() {
   thread_ = std::thread([this] { run(); });
 }
 
-void progress_reporter::stop() {
+void progress_reporter::stop(bool final_line) {
   std::lock_guard lifecycle(lifecycle_);
   if (!started_ || stopped_) {
     return;
@@ -164,7 +164,11 @@ void progress_reporter::stop() {
   }
   wake_.notify_all();
   thread_.join();
-  draw(source_(), progress_snapshot{}, true);
+  if (final_line) {
+    draw(source_(), progress_snapshot{}, true);
+  } else if (live_) {
+    write_all("\r" + std::string(clear_to_eol));  // (a line drawn in place before is wiped)
+  }
 }
 
 void progress_reporter::run() {

@@ -153,6 +153,9 @@ TEST(State, SecondConcurrentRunIsRefusedWithExitSix) {
   auto second = run_ximup(dir.path(), upload_args(tree, mock, dir), token);
   EXPECT_EQ(second.exit_code, 6) << second.err;
   EXPECT_NE(second.err.find("another ximup run"), std::string::npos) << second.err;
+  // Only the error: no progress line and no summary of a run that never started.
+  EXPECT_EQ(second.err.find("progress:"), std::string::npos) << second.err;
+  EXPECT_EQ(second.err.find("ximup summary"), std::string::npos) << second.err;
   EXPECT_EQ(first.wait(120s), 0) << read_text(dir / "first.err");
 }
 
