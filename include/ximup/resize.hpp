@@ -88,6 +88,9 @@ struct resize_options {
   /// before), a progressive JPEG (its coefficients, as TurboJPEG or libvips hold them: a byte a
   /// pixel per band in 4:2:0, two in 4:4:4). A 711 KB
   /// interlaced PNG of 15800 x 15800 took 827 MB to resize, and got a 512 MiB container killed.
+  /// A JPEG whose decoded pixels would exceed it goes to libvips's streaming loader instead (sent
+  /// unchanged when an orientation needs its rows out of order), and an output whose coefficients
+  /// would (six bytes a pixel) is encoded with the standard Huffman tables.
   std::uint64_t max_decode_bytes = std::uint64_t{128} << 20U;
   /// Decode YCbCr and greyscale JPEGs with TurboJPEG from the whole buffer: about 1.1x less CPU per
   /// image than libvips's JPEG loader for the same pixels (docs/resize.md). false: libvips's loader

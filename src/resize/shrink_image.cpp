@@ -456,6 +456,35 @@ resize_report shrink(std::span<const unsigned char> input, const resize_options&
   }
   const auto plan = plan_resize(r.original, options);
   if (!plan) return unchanged(std::move(r), resize_action::unchanged_fits);
+  // A JPEG is decoded at 1/2, 1/4 or 1/8 where the plan allows; the fast path holds those pixels
+  // whole, and so does libvips's loader when an orientation makes it read rows out of order. A
+  // strip or a panorama whose shorter side is under twice the target is decoded at full size: a
+  // 2 MB baseline JPEG of 1100 x 60000 held 200 MB of pixels and took 550 MB to resize. Over the
+  // limit, libvips's loader streams it in sequential order; with an orientation it is not tried.
+  bool stream_jpeg = false;
+  // Optimised Huffman tables take a second pass over the output, so libjpeg keeps every coefficient
+  // of it: two bytes a sample, six a pixel in 4:4:4 (118 MB for 600 x 32727). Over the limit the
+  // standard tables are used, which stream (about 7% more bytes).
+  const bool optimize_coding =
+      options.optimize_coding && std::uint64_t{plan->width} * plan->height * 6U <= options.max_decode_bytes;
+  if (format == "jpeg") {
+    const int shrink = jpeg_shrink_factor(stored, swap ? dimensions{plan->height, plan->width} : *plan);
+    const auto scaled = [shrink](std::uint32_t side) {
+      return (std::uint64_t{side} + static_cast<unsigned>(shrink) - 1) / static_cast<unsigned>(shrink);
+    };
+    const std::uint64_t pixels_held = scaled(stored.width) * scaled(stored.height) * 3U;
+    if (pixels_held > options.max_decode_bytes) {
+      if (orientation > 1) {
+        return unchanged(std::move(r), resize_action::unchanged_too_large,
+                         std::to_string(width) + "x" + std::to_string(height) + " JPEG with orientation " +
+                             std::to_string(orientation) + " would hold about " +
+                             std::to_string(pixels_held >> 20U) +
+                             " MiB of pixels at once to rotate, more than the resize limit of " +
+                             std::to_string(options.max_decode_bytes >> 20U) + " MiB: sent unchanged");
+      }
+      stream_jpeg = true;
+    }
+  }
 
   // thumbnail: auto-rotate, embedded profile (or CMYK) to sRGB, then an exact resize to the planned
   // size (size=force: both sides given, so libvips does not round our plan again).
@@ -467,7 +496,7 @@ resize_report shrink(std::span<const unsigned char> input, const resize_options&
   std::string_view who;
   bool fast_path = false;
   std::optional<decoded_pixels> direct;  // the fast path's pixels, for libjpeg without libvips
-  if (format == "jpeg" && options.turbojpeg && profile_read) {
+  if (format == "jpeg" && options.turbojpeg && profile_read && !stream_jpeg) {
     decoded_pixels pixels;
     std::string damage;
     if (decode_jpeg_turbo(input, stored, swap, *plan, options.scaled_jpeg, options.resample, decoder, pixels,
@@ -503,7 +532,7 @@ resize_report shrink(std::span<const unsigned char> input, const resize_options&
   dimensions sent;
   if (direct) {
     const jpeg_encode_options settings{
-        .quality = quality, .optimize_coding = options.optimize_coding, .chroma = options.chroma};
+        .quality = quality, .optimize_coding = optimize_coding, .chroma = options.chroma};
     const std::string error =
         encode_jpeg(direct->data, direct->width, direct->height, direct->bands, settings, out);
     if (!error.empty()) {
@@ -518,8 +547,8 @@ resize_report shrink(std::span<const unsigned char> input, const resize_options&
     const int failed =
         alpha ? vips_pngsave_buffer(thumb.image, &encoded.data, &encoded.size, "strip", TRUE, nullptr)
               : vips_jpegsave_buffer(thumb.image, &encoded.data, &encoded.size, "Q", quality, "strip", TRUE,
-                                     "optimize_coding", options.optimize_coding ? TRUE : FALSE,
-                                     "subsample_mode", subsample_mode(options.chroma), nullptr);
+                                     "optimize_coding", optimize_coding ? TRUE : FALSE, "subsample_mode",
+                                     subsample_mode(options.chroma), nullptr);
     if (failed != 0 || encoded.data == nullptr) {
       return unchanged(
           std::move(r), resize_action::unchanged_undecodable,

@@ -776,6 +776,46 @@ TEST_F(Resize, ADecodeThatWouldHoldTooMuchAtOnceIsSentUnchanged) {
   EXPECT_EQ(shrink_image(progressive, o, out).action, resize_action::resized);
 }
 
+// A JPEG whose shorter side is under twice the target is decoded at full size, and the fast path
+// holds those pixels whole (a 2 MB strip of 1100 x 60000 took 550 MB): over max_decode_bytes,
+// libvips's loader streams it instead; with an orientation (rows read out of order) it is sent
+// unchanged. An output whose coefficients exceed the limit gets the standard Huffman tables, since
+// optimised ones keep every coefficient for their second pass.
+TEST_F(Resize, AFullSizeJpegDecodeOverTheLimitStreams) {
+  resize_options o = options(300);
+  // 500 x 3000 to 300 x 1800: decoded at full size, 4.3 MiB; the output's coefficients 3.1 MiB.
+  const auto strip = file(noise(500, 3000, 3, 16), "strip.jpg", "[Q=90]");
+  std::vector<unsigned char> out;
+  resize_report r = shrink_image(strip, o, out);
+  ASSERT_EQ(r.action, resize_action::resized) << r.note;
+  EXPECT_EQ(r.decoder, "turbojpeg");
+  std::vector<unsigned char> optimised_fast = out;
+  o.optimize_coding = false;
+  ASSERT_EQ(shrink_image(strip, o, out).action, resize_action::resized);
+  EXPECT_GT(out.size(), optimised_fast.size());
+
+  o.max_decode_bytes = std::uint64_t{2} << 20U;
+  std::vector<unsigned char> standard;
+  r = shrink_image(strip, o, standard);
+  ASSERT_EQ(r.action, resize_action::resized) << r.note;
+  EXPECT_EQ(r.decoder, "libvips");
+  EXPECT_EQ(r.sent, (dimensions{300, 1800}));
+  o.optimize_coding = true;  // asked for, but over the limit: the same bytes as without
+  r = shrink_image(strip, o, out);
+  ASSERT_EQ(r.action, resize_action::resized) << r.note;
+  EXPECT_EQ(out, standard);
+
+  vimage tagged;
+  check(vips_copy(noise(500, 3000, 3, 16).get(), tagged.out(), nullptr));
+  vips_image_set_int(tagged.get(), VIPS_META_ORIENTATION, 6);
+  const auto oriented = file(tagged, "oriented-strip.jpg", "[Q=90]");
+  r = shrink_image(oriented, o, out);
+  EXPECT_EQ(r.action, resize_action::unchanged_too_large) << r.note;
+  EXPECT_NE(r.note.find("3000x500 JPEG with orientation 6 would hold about 4 MiB of pixels at once"),
+            std::string::npos)
+      << r.note;
+}
+
 TEST_F(Resize, ConcurrentCallsGiveTheSameResults) {
   std::vector<std::vector<unsigned char>> inputs;
   inputs.push_back(file(noise(800, 600, 3, 40), "c1.jpg", "[Q=90]"));
