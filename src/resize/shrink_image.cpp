@@ -376,6 +376,10 @@ resize_report shrink(std::span<const unsigned char> input, const resize_options&
   if (auto error = vips_resize_init()) return unchanged(std::move(r), resize_action::unchanged_error, *error);
   static thread_local vips_thread_guard thread_guard;
   (void)thread_guard;
+  // libvips's error buffer is global and only read on failure: what a call that succeeded left in
+  // it (a garbage colour profile, ignored) went into the next failing file's note. (Two files that
+  // fail at the same moment on two workers can still share theirs.)
+  vips_error_clear();
 
   const std::string& format = r.original_format;
   // The header only: libvips loads lazily, and sequentially when pixels are read.

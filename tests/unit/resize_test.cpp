@@ -816,6 +816,36 @@ TEST_F(Resize, AFullSizeJpegDecodeOverTheLimitStreams) {
       << r.note;
 }
 
+// A file's note holds its own errors only: a JPEG with a garbage ICC profile is resized (the profile
+// ignored) but left libvips's complaint about it in libvips's error buffer, which the next failure,
+// in any file, took into its note.
+TEST_F(Resize, ANoteDoesNotCarryAnEarlierFilesError) {
+  const auto plain = file(noise(1200, 900, 3, 17), "plain-icc.jpg", "[Q=90]");
+  std::vector<unsigned char> garbage_icc(plain.begin(), plain.begin() + 2);  // SOI
+  const std::string tag = "ICC_PROFILE";
+  std::vector<unsigned char> segment = {0xFF, 0xE2, 0x02, 0xFE};  // APP2, 766 bytes after its marker
+  segment.insert(segment.end(), tag.begin(), tag.end());
+  segment.insert(segment.end(), {0, 1, 1});
+  for (std::size_t i = segment.size(); i < 768; ++i) segment.push_back(static_cast<unsigned char>(i * 37));
+  garbage_icc.insert(garbage_icc.end(), segment.begin(), segment.end());
+  garbage_icc.insert(garbage_icc.end(), plain.begin() + 2, plain.end());
+  resize_options o = options(300);
+  std::vector<unsigned char> out;
+  const resize_report icc = shrink_image(garbage_icc, o, out);
+  ASSERT_EQ(icc.action, resize_action::resized) << icc.note;
+
+  auto twelve_bit = plain;  // the frame header's sample precision patched to 12: libvips refuses it
+  for (std::size_t i = 2; i + 4 < twelve_bit.size(); ++i) {
+    if (twelve_bit[i] == 0xFF && twelve_bit[i + 1] == 0xC0) {
+      twelve_bit[i + 4] = 12;
+      break;
+    }
+  }
+  const resize_report bad = shrink_image(twelve_bit, o, out);
+  EXPECT_EQ(bad.action, resize_action::unchanged_undecodable) << bad.note;
+  EXPECT_EQ(bad.note.find("ICC"), std::string::npos) << bad.note;
+}
+
 TEST_F(Resize, ConcurrentCallsGiveTheSameResults) {
   std::vector<std::vector<unsigned char>> inputs;
   inputs.push_back(file(noise(800, 600, 3, 40), "c1.jpg", "[Q=90]"));
