@@ -443,7 +443,9 @@ struct upload_pipeline::impl {
     const auto& l = opt.limits_run;
     if (l.max_files > 0 && summary.planned_files >= l.max_files)
       return "--max-files " + std::to_string(l.max_files);
-    if (l.max_bytes > 0 && summary.planned_bytes + e.size > l.max_bytes) {
+    // (A run takes at least one input: one larger than --max-bytes stopped every run before it,
+    // and, from a list, everything after it.)
+    if (l.max_bytes > 0 && summary.planned_files > 0 && summary.planned_bytes + e.size > l.max_bytes) {
       return "--max-bytes " + std::to_string(l.max_bytes);
     }
     if (l.max_duration.count() > 0 && std::chrono::steady_clock::now() - started >= l.max_duration) {

@@ -897,6 +897,24 @@ TEST_F(Ux, MaxFilesEndsTheRunGracefullyAndTheNextRunGoesOn) {
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.err.find("--max-bytes 10240 reached"), std::string::npos) << r.err;
   EXPECT_LT(read_results(other / "r.jsonl").size(), 10U);
+
+  // A file larger than --max-bytes goes alone as the first input of a run: it stopped every run
+  // before it, forever ("run again to go on"), and nothing after it in a list was ever sent.
+  temp_dir third;
+  generate_images(third / "tree", {"--count", "3", "--size-kib", "4", "--seed", "5"});
+  generate_images(third / "tree" / "big", {"--count", "1", "--size-kib", "40", "--seed", "6"});
+  mock_server mock3(third.path(), token);
+  const auto capped = std::vector<std::string>{"upload",      (third / "tree").string(),
+                                               "--state",     (third / "s.db").string(),
+                                               "--results",   (third / "r.jsonl").string(),
+                                               "--max-bytes", "10KiB"} +
+                      endpoint(mock3);
+  for (int run = 0; run < 4; ++run) {
+    r = ximup(capped);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+  }
+  mock3.stop();
+  EXPECT_EQ(read_ledger(mock3.ledger()).size(), 4U) << "the file over --max-bytes was never sent";
 }
 
 // --- progress, logs, summary --------------------------------------------------------------------
