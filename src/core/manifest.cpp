@@ -1,6 +1,7 @@
 // Manifests (JSONL, CSV) and file lists, read a line at a time.
 #include "ximup/manifest.hpp"
 #include <poll.h>
+#include <deque>
 
 #include <unistd.h>
 
@@ -385,6 +386,12 @@ struct manifest_reader::impl {
 
   // Reads one physical line; handles the BOM and line counting. nullopt: end or fatal (in `fatal`).
   std::optional<line_source::status> read_line() {
+    if (!replay.empty()) {  // lines a CSV record that never closed its quote had taken
+      line = std::move(replay.front());
+      replay.pop_front();
+      ++line_number;
+      return line_source::status::line;
+    }
     const auto st = lines.next(line, '\n');
     if (st == line_source::status::end) {
       done = true;
@@ -437,16 +444,29 @@ struct manifest_reader::impl {
     std::string error;
   };
 
-  std::optional<csv_record> read_record() {
+  // `header`: the header's record, whose errors end the manifest (no lines are read again after it).
+  std::optional<csv_record> read_record(bool header = false) {
     enum class state { field_start, unquoted, quoted, quote_in_quoted };
     csv_record record;
     std::string field;
     state s = state::field_start;
     std::size_t bytes = 0;
+    // The lines after the record's first while a quoted field runs on: if the quote is never closed
+    // (by the end of the file, or within the record limit), they are read again as rows of their
+    // own. A stray quote took every row after it (32,000 of them, up to 1 MiB) with one error.
+    std::deque<std::string> taken;
     const auto fail = [&](std::string message) {
       record.fields.clear();
       record.error = std::move(message);
       return record;
+    };
+    const auto unclosed = [&](std::string_view why) {
+      const std::uint64_t last = line_number;
+      line_number = record.line_number;
+      replay = std::move(taken);
+      return fail("a quoted field opened on this line is not closed " + std::string(why) + " (lines " +
+                  std::to_string(record.line_number) + "-" + std::to_string(last) +
+                  "): this line is skipped and the lines after it are read as rows");
     };
     while (true) {
       const auto st = read_line();
@@ -454,13 +474,20 @@ struct manifest_reader::impl {
         if (record.line_number == 0 || fatal) {
           return std::nullopt;
         }
-        return fail("unterminated quoted field");  // the stream ended inside quotes
+        if (taken.empty() || header) return fail("unterminated quoted field");  // ended inside quotes
+        done = false;  // (the lines taken are still to be read)
+        return unclosed("by the end of the file");
       }
       if (record.line_number == 0) {
         record.line_number = line_number;
+      } else {
+        taken.push_back(line);
       }
       bytes += line.size() + 1;
       if (*st == line_source::status::too_long || bytes > limits.max_line_bytes) {
+        if (!taken.empty() && !header && *st != line_source::status::too_long) {
+          return unclosed("within " + std::to_string(limits.max_line_bytes) + " bytes");
+        }
         return fail(too_long_message("record", limits.max_line_bytes));
       }
       const bool cr = !line.empty() && line.back() == '\r';
@@ -576,7 +603,7 @@ struct manifest_reader::impl {
   // Reads the header; returns a fatal error when it cannot be used, nullopt when it is fine (or
   // the stream is empty: `done`).
   std::optional<manifest_entry> read_header() {
-    auto record = read_record();
+    auto record = read_record(true);
     if (!record) {
       return std::nullopt;
     }
@@ -623,6 +650,7 @@ struct manifest_reader::impl {
   manifest_limits limits;
   std::string line;
   std::uint64_t line_number = 0;
+  std::deque<std::string> replay;  ///< read_line gives these first (read_record)
   bool done = false;
   std::optional<manifest_error> fatal;
   std::vector<std::string> columns;  // CSV header, once read

@@ -301,10 +301,10 @@ TEST(Manifest, CsvBadRowsAreReportedAndReadingGoesOn) {
       "\n"                         // 7 blank
       "\"e.jpg\"x,,v\n"            // 8 after closing quote
       "f.jpg\n"                    // 9 one column
-      "g.jpg,,\"unterminated\n"    // 10.. to the end
+      "g.jpg,,\"unterminated\n"    // 10.. to the end: skipped, then read again from 11
       "h.jpg,,u\n",
       manifest_format::csv);
-  ASSERT_EQ(entries.size(), 8U);
+  ASSERT_EQ(entries.size(), 9U);
   EXPECT_EQ(item(entries[0]).path, "a.jpg");
   EXPECT_EQ(error(entries[1]).line_number, 3U);
   EXPECT_EQ(error(entries[1]).message, "row has 4 columns, the header has 3");
@@ -320,12 +320,40 @@ TEST(Manifest, CsvBadRowsAreReportedAndReadingGoesOn) {
   EXPECT_EQ(error(entries[6]).line_number, 9U);
   EXPECT_EQ(error(entries[6]).message, "row has 1 columns, the header has 3");
   EXPECT_EQ(error(entries[7]).line_number, 10U);
-  EXPECT_EQ(error(entries[7]).message, "unterminated quoted field");
+  EXPECT_EQ(
+      error(entries[7]).message,
+      "a quoted field opened on this line is not closed by the end of the file (lines 10-11): this line "
+      "is skipped and the lines after it are read as rows");
+  EXPECT_EQ(item(entries[8]).path, "h.jpg");
+  EXPECT_EQ(item(entries[8]).line_number, 11U);
   for (std::size_t i = 1; i < entries.size(); ++i) {
     if (const auto* e = std::get_if<manifest_error>(&entries[i])) {
       EXPECT_FALSE(e->fatal);
     }
   }
+}
+
+// A stray quote is not closed within the record limit: its line is reported with the lines it ran
+// over, and those lines are read again as rows (they were all lost, up to 1 MiB of rows, with one
+// error). A quoted field with real line breaks in it still reads as one record.
+TEST(Manifest, CsvAStrayQuoteCostsOneRowNotTheRowsAfterIt) {
+  manifest_limits limits;
+  limits.max_line_bytes = 64;
+  std::string csv = "path,label\n\"a.jpg,x\n";  // line 2 opens a quote it never closes
+  for (int i = 0; i < 10; ++i) csv += "img" + std::to_string(i) + ".jpg,label\n";
+  csv += "\"multi\nline.jpg\",y\n";
+  const auto entries = read_manifest(csv, manifest_format::csv, limits);
+  ASSERT_EQ(entries.size(), 12U);
+  EXPECT_EQ(error(entries[0]).line_number, 2U);
+  EXPECT_EQ(error(entries[0]).message,
+            "a quoted field opened on this line is not closed within 64 bytes (lines 2-6): this line is "
+            "skipped and the lines after it are read as rows");
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_EQ(item(entries[static_cast<std::size_t>(i) + 1]).path, "img" + std::to_string(i) + ".jpg");
+    EXPECT_EQ(item(entries[static_cast<std::size_t>(i) + 1]).line_number, static_cast<std::uint64_t>(i) + 3);
+  }
+  EXPECT_EQ(item(entries[11]).path, "multi\nline.jpg");
+  EXPECT_EQ(item(entries[11]).line_number, 13U);
 }
 
 TEST(Manifest, CsvCrlfAndByteOrderMark) {
