@@ -301,7 +301,9 @@ TEST(State, InputsAStopLeftUnsentAreRetryableInTheState) {
   args.insert(args.begin(), XIMUP_BIN);
   args.insert(args.end(), {"--connections", "2", "--batch-size", "2"});
   process p(args, dir / "p.out", dir / "p.err", {std::string("XIMILAR_API_TOKEN=") + token});
-  std::this_thread::sleep_for(1500ms);
+  // Stopped once requests are under way (a fixed 1.5 s could come before the first on a loaded
+  // machine under ASan); 100 requests at 300 ms on two connections take 15 s.
+  EXPECT_TRUE(mock.wait_for_counter("requests", 2, 60s)) << read_text(dir / "p.err");
   p.signal(SIGTERM);
   EXPECT_EQ(p.wait(60s), 143) << read_text(dir / "p.err");
   std::size_t not_done = 0;

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <simdjson.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -511,12 +512,18 @@ TEST_F(Upload, SignalDuringTheConnectionCheckEndsTheRunAtOnce) {
   socklen_t len = sizeof addr;
   ASSERT_EQ(::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len), 0);
   const std::string base = "https://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + "/";
-  expect_sigterm_ends_the_run({"upload", (dir / "in").string(), "--endpoint", "tagging", "--api-base", base,
-                               "--cacert", (dir / "cert.pem").string(), "--no-state", "--results",
-                               (dir / "r.jsonl").string(), "--handshake-timeout", "60s", "--summary-json",
-                               (dir / "s.json").string()});
+  // The signal comes a second after the check's connection is waiting in the listener's queue (a
+  // second after the start could come before it, on a loaded machine under ASan).
+  expect_sigterm_ends_the_run(
+      {"upload", (dir / "in").string(), "--endpoint", "tagging", "--api-base", base, "--cacert",
+       (dir / "cert.pem").string(), "--no-state", "--results", (dir / "r.jsonl").string(),
+       "--handshake-timeout", "60s", "--summary-json", (dir / "s.json").string()},
+      [listener] {
+        pollfd waiting{listener, POLLIN, 0};
+        EXPECT_EQ(::poll(&waiting, 1, 30000), 1) << "no connection check came";
+      });
   ::close(listener);
-  // The summary times the run that ended early too (the signal came after about a second).
+  // The summary times the run that ended early too (the signal came a second into the check).
   simdjson::dom::parser parser;
   simdjson::dom::element summary;
   ASSERT_EQ(parser.parse(read_text(dir / "s.json")).get(summary), simdjson::SUCCESS)
