@@ -1,13 +1,13 @@
 // Manifests (JSONL, CSV) and file lists, read a line at a time.
 #include "ximup/manifest.hpp"
 #include <poll.h>
-#include <deque>
 
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <deque>
 #include <utility>
 #include <vector>
 
@@ -451,22 +451,25 @@ struct manifest_reader::impl {
     std::string field;
     state s = state::field_start;
     std::size_t bytes = 0;
-    // The lines after the record's first while a quoted field runs on: if the quote is never closed
-    // (by the end of the file, or within the record limit), they are read again as rows of their
-    // own. A stray quote took every row after it (32,000 of them, up to 1 MiB) with one error.
+    // The lines after the record's first while a quoted field runs on: when the record turns out
+    // bad (a quote never closed by the end of the file or within the record limit, a character
+    // after a closing quote), only its first line is skipped and these are read again as rows. A
+    // stray quote took every row after it (32,000 of them, up to 1 MiB) with one error.
     std::deque<std::string> taken;
     const auto fail = [&](std::string message) {
       record.fields.clear();
       record.error = std::move(message);
+      if (!taken.empty() && !header) {
+        record.error +=
+            " (lines " + std::to_string(record.line_number) + "-" + std::to_string(line_number) +
+            " were read as one record: this line is skipped and the lines after it are read as rows)";
+        line_number = record.line_number;
+        // (Before any lines still to be read again: replayed lines can open a quote of their own.)
+        replay.insert(replay.begin(), std::make_move_iterator(taken.begin()),
+                      std::make_move_iterator(taken.end()));
+        taken.clear();
+      }
       return record;
-    };
-    const auto unclosed = [&](std::string_view why) {
-      const std::uint64_t last = line_number;
-      line_number = record.line_number;
-      replay = std::move(taken);
-      return fail("a quoted field opened on this line is not closed " + std::string(why) + " (lines " +
-                  std::to_string(record.line_number) + "-" + std::to_string(last) +
-                  "): this line is skipped and the lines after it are read as rows");
     };
     while (true) {
       const auto st = read_line();
@@ -474,9 +477,8 @@ struct manifest_reader::impl {
         if (record.line_number == 0 || fatal) {
           return std::nullopt;
         }
-        if (taken.empty() || header) return fail("unterminated quoted field");  // ended inside quotes
-        done = false;  // (the lines taken are still to be read)
-        return unclosed("by the end of the file");
+        if (!taken.empty() && !header) done = false;  // (the lines taken are still to be read)
+        return fail("unterminated quoted field");     // the stream ended inside quotes
       }
       if (record.line_number == 0) {
         record.line_number = line_number;
@@ -485,9 +487,8 @@ struct manifest_reader::impl {
       }
       bytes += line.size() + 1;
       if (*st == line_source::status::too_long || bytes > limits.max_line_bytes) {
-        if (!taken.empty() && !header && *st != line_source::status::too_long) {
-          return unclosed("within " + std::to_string(limits.max_line_bytes) + " bytes");
-        }
+        if (*st == line_source::status::too_long && !taken.empty())
+          taken.pop_back();  // (cut short: not again)
         return fail(too_long_message("record", limits.max_line_bytes));
       }
       const bool cr = !line.empty() && line.back() == '\r';

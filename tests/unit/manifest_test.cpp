@@ -322,8 +322,8 @@ TEST(Manifest, CsvBadRowsAreReportedAndReadingGoesOn) {
   EXPECT_EQ(error(entries[7]).line_number, 10U);
   EXPECT_EQ(
       error(entries[7]).message,
-      "a quoted field opened on this line is not closed by the end of the file (lines 10-11): this line "
-      "is skipped and the lines after it are read as rows");
+      "unterminated quoted field (lines 10-11 were read as one record: this line is skipped and the lines "
+      "after it are read as rows)");
   EXPECT_EQ(item(entries[8]).path, "h.jpg");
   EXPECT_EQ(item(entries[8]).line_number, 11U);
   for (std::size_t i = 1; i < entries.size(); ++i) {
@@ -346,14 +346,32 @@ TEST(Manifest, CsvAStrayQuoteCostsOneRowNotTheRowsAfterIt) {
   ASSERT_EQ(entries.size(), 12U);
   EXPECT_EQ(error(entries[0]).line_number, 2U);
   EXPECT_EQ(error(entries[0]).message,
-            "a quoted field opened on this line is not closed within 64 bytes (lines 2-6): this line is "
-            "skipped and the lines after it are read as rows");
+            "record is longer than 64 bytes (lines 2-6 were read as one record: this line is skipped and the "
+            "lines after it are read as rows)");
   for (int i = 0; i < 10; ++i) {
     EXPECT_EQ(item(entries[static_cast<std::size_t>(i) + 1]).path, "img" + std::to_string(i) + ".jpg");
     EXPECT_EQ(item(entries[static_cast<std::size_t>(i) + 1]).line_number, static_cast<std::uint64_t>(i) + 3);
   }
   EXPECT_EQ(item(entries[11]).path, "multi\nline.jpg");
   EXPECT_EQ(item(entries[11]).line_number, 13U);
+
+  // A quote inside the lines taken closes the stray one, and the character after it makes the record
+  // bad: the lines it took are read again too, and one of them may open a quote of its own, which
+  // costs its line, and nothing more.
+  std::string twice = "path,label\n\"a.jpg,x\nimg0.jpg,l\n\"b.jpg,y\n";
+  for (int i = 1; i < 10; ++i) twice += "img" + std::to_string(i) + ".jpg,label\n";
+  const auto again = read_manifest(twice, manifest_format::csv, limits);
+  ASSERT_EQ(again.size(), 12U);
+  EXPECT_EQ(error(again[0]).line_number, 2U);
+  EXPECT_EQ(error(again[0]).message.substr(0, 63),
+            "unexpected character after the closing quote of column 1 (lines");
+  EXPECT_EQ(item(again[1]).path, "img0.jpg");
+  EXPECT_EQ(error(again[2]).line_number, 4U);
+  EXPECT_EQ(error(again[2]).message.substr(0, 37), "record is longer than 64 bytes (lines");
+  for (int i = 1; i < 10; ++i) {
+    EXPECT_EQ(item(again[static_cast<std::size_t>(i) + 2]).path, "img" + std::to_string(i) + ".jpg");
+    EXPECT_EQ(item(again[static_cast<std::size_t>(i) + 2]).line_number, static_cast<std::uint64_t>(i) + 4);
+  }
 }
 
 TEST(Manifest, CsvCrlfAndByteOrderMark) {
