@@ -308,6 +308,9 @@ class state_store {
 
   /// Inputs of the job per status.
   [[nodiscard]] state_result<status_counts> counts();
+  /// Inputs of the job left pending or retryable by runs before `run_id` that run `run_id` did not
+  /// touch (a list run names only what it lists: these wait for a list that names them).
+  [[nodiscard]] state_result<std::uint64_t> unfinished_before(std::int64_t run_id);
   /// Calls `visit` for each input of the job whose status is in `only` (every input when empty),
   /// in path byte order, streaming (one row in memory). `visit` returns false to stop early. The
   /// store is locked during the call: `visit` must not call this store.

@@ -1194,6 +1194,18 @@ struct upload_pipeline::impl {
     if (auto st = state->end_run(run_id, counts, outcome); !st.ok() && summary.stopped == run_stop::none) {
       summary.stopped = run_stop::state_error;
       summary.stop_message = st.message;
+      return;
+    }
+    // A walk names every file again, so what an earlier run left unfinished is sent by this one; a
+    // list or manifest names only what it lists (a new list per cron run): say what still waits.
+    if (opt.input.kind != input_kind::directories) {
+      if (const auto left = state->unfinished_before(run_id); left.value && *left.value > 0) {
+        spdlog::warn(
+            "{} input{} that earlier runs left unfinished (pending or retryable) {} not in this run's "
+            "inputs: "
+            "a run sends them when its list names them again (`ximup failures` lists them)",
+            *left.value, *left.value == 1 ? "" : "s", *left.value == 1 ? "was" : "were");
+      }
     }
   }
 

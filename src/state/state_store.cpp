@@ -1030,6 +1030,31 @@ state_result<status_counts> state_store::counts() {
   return result;
 }
 
+state_result<std::uint64_t> state_store::unfinished_before(std::int64_t run_id) {
+  std::lock_guard guard(impl_->mutex);
+  state_result<std::uint64_t> result;
+  sqlite3_stmt* raw = nullptr;
+  const int rc = sqlite3_prepare_v2(impl_->db,
+                                    "SELECT count(*) FROM inputs WHERE job_id = ?1 AND run_id < ?2 AND "
+                                    "(status = ?3 OR status = ?4)",
+                                    -1, &raw, nullptr);
+  stmt_ptr s(raw);
+  if (rc != SQLITE_OK) {
+    result.status = impl_->error(rc, "counting unfinished inputs");
+    return result;
+  }
+  bind_i64(s.get(), 1, impl_->job_id);
+  bind_i64(s.get(), 2, run_id);
+  bind_i64(s.get(), 3, static_cast<std::int64_t>(input_status::pending));
+  bind_i64(s.get(), 4, static_cast<std::int64_t>(input_status::retryable));
+  if (const int step = sqlite3_step(s.get()); step != SQLITE_ROW) {
+    result.status = impl_->error(step, "counting unfinished inputs");
+    return result;
+  }
+  result.value = column_u64(s.get(), 0);
+  return result;
+}
+
 state_status state_store::for_each_entry(const std::function<bool(const state_entry&)>& visit,
                                          std::span<const input_status> only) {
   std::lock_guard guard(impl_->mutex);

@@ -389,6 +389,44 @@ TEST(State, InputsRefusedWithA401AreSentByTheNextRun) {
   for (const auto& [path, status] : states) EXPECT_EQ(status, "ok") << path;
 }
 
+// A new list per cron run names only new files: what an earlier run left unfinished (here refused
+// with a wrong token, so retryable) is not sent by a run whose list does not name it, and that run
+// says how many wait and where to find them; a walk, which names every file, says nothing.
+TEST(State, AListRunSaysWhatEarlierRunsLeftUnfinishedOutsideItsList) {
+  temp_dir dir;
+  const fs::path tree = dir / "tree";
+  fs::create_directories(tree);  // (generate_images logs beside its output)
+  generate_images(tree / "old", {"--count", "3", "--size-kib", "1", "--seed", "12"});
+  generate_images(tree / "new", {"--count", "1", "--size-kib", "1", "--seed", "13"});
+  const auto list_of = [&](const fs::path& sub, const fs::path& list) {
+    std::string lines;
+    for (const auto& e : fs::directory_iterator(sub)) lines += e.path().string() + "\n";
+    write_text(list, lines);
+  };
+  list_of(tree / "old", dir / "old.txt");
+  list_of(tree / "new", dir / "new.txt");
+  mock_server mock(dir.path(), token);
+  const auto from = [&](const fs::path& list) {
+    auto args = upload_args(tree, mock, dir);
+    args[1] = "--files-from";
+    args.insert(args.begin() + 2, list.string());
+    return args;
+  };
+  const auto refused = run_ximup(dir.path(), from(dir / "old.txt"), "not-the-token");
+  ASSERT_EQ(refused.exit_code, 3) << refused.err;
+  const auto next = run_ximup(dir.path(), from(dir / "new.txt"), token);
+  EXPECT_EQ(next.exit_code, 0) << next.err;
+  EXPECT_NE(
+      next.err.find("3 inputs that earlier runs left unfinished (pending or retryable) were not in this "
+                    "run's inputs"),
+      std::string::npos)
+      << next.err;
+  const auto walk = run_ximup(dir.path(), upload_args(tree, mock, dir), token);
+  EXPECT_EQ(walk.exit_code, 0) << walk.err;
+  EXPECT_EQ(walk.err.find("not in this run's inputs"), std::string::npos) << walk.err;
+  for (const auto& [path, status] : exported(dir, mock)) EXPECT_EQ(status, "ok") << path;
+}
+
 // The state keys inputs by absolute path: the same tree named another way (./tree, an absolute
 // path, from another working directory) is the same inputs, not new ones.
 TEST(State, TheSameTreeSpelledAnotherWayIsNotSentAgain) {
