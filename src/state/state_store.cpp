@@ -310,12 +310,15 @@ struct state_store::impl {
     return rc == SQLITE_OK ? state_status{} : error(rc, "preparing statements");
   }
 
-  // A query that returns one integer (a pragma, a count).
-  state_status query_int(const char* sql, std::int64_t& out, std::string_view doing) {
+  // A query that returns one integer (a pragma, a count), its parameters bound by `bind`.
+  template <class Bind = void (*)(sqlite3_stmt*)>
+  state_status query_int(
+      const char* sql, std::int64_t& out, std::string_view doing, Bind&& bind = [](sqlite3_stmt*) {}) {
     sqlite3_stmt* raw = nullptr;
     int rc = sqlite3_prepare_v2(db, sql, -1, &raw, nullptr);
     stmt_ptr s(raw);
     if (rc != SQLITE_OK) return error(rc, doing);
+    bind(s.get());
     rc = sqlite3_step(s.get());
     if (rc != SQLITE_ROW) return error(rc == SQLITE_DONE ? SQLITE_CORRUPT : rc, doing);
     out = column_i64(s.get(), 0);
@@ -1033,25 +1036,16 @@ state_result<status_counts> state_store::counts() {
 state_result<std::uint64_t> state_store::unfinished_before(std::int64_t run_id) {
   std::lock_guard guard(impl_->mutex);
   state_result<std::uint64_t> result;
-  sqlite3_stmt* raw = nullptr;
-  const int rc = sqlite3_prepare_v2(impl_->db,
-                                    "SELECT count(*) FROM inputs WHERE job_id = ?1 AND run_id < ?2 AND "
-                                    "(status = ?3 OR status = ?4)",
-                                    -1, &raw, nullptr);
-  stmt_ptr s(raw);
-  if (rc != SQLITE_OK) {
-    result.status = impl_->error(rc, "counting unfinished inputs");
-    return result;
-  }
-  bind_i64(s.get(), 1, impl_->job_id);
-  bind_i64(s.get(), 2, run_id);
-  bind_i64(s.get(), 3, static_cast<std::int64_t>(input_status::pending));
-  bind_i64(s.get(), 4, static_cast<std::int64_t>(input_status::retryable));
-  if (const int step = sqlite3_step(s.get()); step != SQLITE_ROW) {
-    result.status = impl_->error(step, "counting unfinished inputs");
-    return result;
-  }
-  result.value = column_u64(s.get(), 0);
+  std::int64_t count = 0;
+  result.status = impl_->query_int(
+      "SELECT count(*) FROM inputs WHERE job_id = ?1 AND run_id < ?2 AND (status = ?3 OR status = ?4)", count,
+      "counting unfinished inputs", [&](sqlite3_stmt* s) {
+        bind_i64(s, 1, impl_->job_id);
+        bind_i64(s, 2, run_id);
+        bind_i64(s, 3, static_cast<std::int64_t>(input_status::pending));
+        bind_i64(s, 4, static_cast<std::int64_t>(input_status::retryable));
+      });
+  if (result.status) result.value = static_cast<std::uint64_t>(count);
   return result;
 }
 
