@@ -451,26 +451,28 @@ resize_report shrink(std::span<const unsigned char> input, const resize_options&
                      std::to_string(width) + "x" + std::to_string(height) +
                          " is more pixels than the resize limit: sent unchanged");
   }
-  if (held > options.max_decode_bytes) {
+  // A decode that would hold `bytes` at once, over the limit: the file is sent as it is.
+  const auto holds_too_much = [&](std::uint64_t bytes, std::string_view what) {
     return unchanged(std::move(r), resize_action::unchanged_too_large,
-                     std::to_string(width) + "x" + std::to_string(height) + " " + std::string(held_what) +
-                         " would hold about " + std::to_string(held >> 20U) +
+                     std::to_string(width) + "x" + std::to_string(height) + " " + std::string(what) +
+                         " would hold about " + std::to_string(bytes >> 20U) +
                          " MiB at once to decode, more than the resize limit of " +
                          std::to_string(options.max_decode_bytes >> 20U) + " MiB: sent unchanged");
-  }
+  };
+  if (held > options.max_decode_bytes) return holds_too_much(held, held_what);
   const auto plan = plan_resize(r.original, options);
   if (!plan) return unchanged(std::move(r), resize_action::unchanged_fits);
+  // Optimised Huffman tables take a second pass over the output, so libjpeg keeps every coefficient
+  // of it: two bytes a sample, six a pixel in 4:4:4 (118 MB for 600 x 32727). Over the limit the
+  // standard tables are used, which stream (about 7% more bytes).
+  const bool optimize_coding =
+      options.optimize_coding && std::uint64_t{plan->width} * plan->height * 6U <= options.max_decode_bytes;
   // A JPEG is decoded at 1/2, 1/4 or 1/8 where the plan allows; the fast path holds those pixels
   // whole, and so does libvips's loader when an orientation makes it read rows out of order. A
   // strip or a panorama whose shorter side is under twice the target is decoded at full size: a
   // 2 MB baseline JPEG of 1100 x 60000 held 200 MB of pixels and took 550 MB to resize. Over the
   // limit, libvips's loader streams it in sequential order; with an orientation it is not tried.
   bool stream_jpeg = false;
-  // Optimised Huffman tables take a second pass over the output, so libjpeg keeps every coefficient
-  // of it: two bytes a sample, six a pixel in 4:4:4 (118 MB for 600 x 32727). Over the limit the
-  // standard tables are used, which stream (about 7% more bytes).
-  const bool optimize_coding =
-      options.optimize_coding && std::uint64_t{plan->width} * plan->height * 6U <= options.max_decode_bytes;
   if (format == "jpeg") {
     const int shrink = jpeg_shrink_factor(stored, swap ? dimensions{plan->height, plan->width} : *plan);
     const auto scaled = [shrink](std::uint32_t side) {
@@ -478,14 +480,8 @@ resize_report shrink(std::span<const unsigned char> input, const resize_options&
     };
     const std::uint64_t pixels_held = scaled(stored.width) * scaled(stored.height) * 3U;
     if (pixels_held > options.max_decode_bytes) {
-      if (orientation > 1) {
-        return unchanged(std::move(r), resize_action::unchanged_too_large,
-                         std::to_string(width) + "x" + std::to_string(height) + " JPEG with orientation " +
-                             std::to_string(orientation) + " would hold about " +
-                             std::to_string(pixels_held >> 20U) +
-                             " MiB of pixels at once to rotate, more than the resize limit of " +
-                             std::to_string(options.max_decode_bytes >> 20U) + " MiB: sent unchanged");
-      }
+      if (orientation > 1)
+        return holds_too_much(pixels_held, "JPEG with orientation " + std::to_string(orientation));
       stream_jpeg = true;
     }
   }
